@@ -1,0 +1,122 @@
+"""rollcall's configuration: the one place that reads the environment.
+
+Every setting is an environment variable prefixed ``ROLLCALL_`` (for example
+``ROLLCALL_BROKER_URL``). ``get_settings()`` reads them once per process into a
+frozen, typed object; everything else receives values from it. The README's
+configuration table is generated from the field descriptions below
+(``python -m settings --markdown``) and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# RFC 1918 private networks: where a school's or an office's cameras live. Loopback,
+# link-local (cloud metadata at 169.254.169.254) and public addresses are left out.
+DEFAULT_CAMERA_ALLOW = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+
+def _default_model_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("rollcall")) / "models"
+
+
+def _default_database_url() -> str:
+    data_dir = Path(platformdirs.user_data_dir("rollcall"))
+    return f"sqlite:///{data_dir / 'facebank.db'}"
+
+
+class Settings(BaseSettings):
+    """All of rollcall's settings, with defaults that run on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="ROLLCALL_", frozen=True, extra="ignore")
+
+    # --- job system ---
+    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker (Redis) URL.")
+    result_backend: str = Field(
+        "redis://127.0.0.1:6379/1", description="Celery result backend (Redis) URL, where job results live."
+    )
+    result_expires_s: int = Field(
+        3600, ge=60, description="Seconds a job result (which may hold names of people) is kept in Redis."
+    )
+    model_queue: str = Field(
+        "rollcall.models", description="Queue of jobs that need the models; GPU workers consume it with -Q."
+    )
+    job_soft_time_limit_s: float = Field(
+        30.0, gt=0, description="Soft time limit of one job; the job fails with `job_timeout`."
+    )
+    job_time_limit_s: float = Field(
+        45.0, gt=0, description="Hard time limit of one job; the worker child is replaced after it."
+    )
+    broker_timeout_s: float = Field(
+        3.0, gt=0, description="Seconds the API waits for the broker before answering 503."
+    )
+    seed_wait_s: float = Field(
+        30.0, gt=0, description="Seconds the seed routes (/modelfr, /modelin, /modelat) wait for their job."
+    )
+    # --- models ---
+    model_dir: Path = Field(
+        default_factory=_default_model_dir, description="Cache of verified model weights (default: user cache dir)."
+    )
+    embedder: str = Field(
+        "dlib_resnet_v1", description="Face embedding model: `dlib_resnet_v1` (128-D) or `facenet_vggface2` (512-D)."
+    )
+    device: str = Field("auto", description="Torch device for the models: `auto` (CUDA when present), `cpu`, `cuda`.")
+    torch_threads: int = Field(
+        0, ge=0, description="Torch CPU threads per worker process; 0 = cores / worker processes."
+    )
+    min_face_size: int = Field(20, ge=8, description="Smallest face MTCNN looks for, in pixels.")
+    match_threshold: float | None = Field(
+        None, description="Cosine similarity a face needs to be named; empty = the embedder's calibrated default."
+    )
+    # --- cameras and frames ---
+    camera_allow: str = Field(
+        DEFAULT_CAMERA_ALLOW,
+        description="Comma-separated CIDRs and host names the workers may fetch frames from (no SSRF).",
+    )
+    camera_connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for a camera.")
+    camera_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout and total download budget.")
+    camera_max_bytes: int = Field(20_000_000, gt=0, description="Largest frame download, in bytes.")
+    frame_max_pixels: int = Field(40_000_000, gt=0, description="Largest decoded frame, in pixels (width × height).")
+    camera_retries: int = Field(2, ge=0, description="Retries on transient network errors when fetching a frame.")
+    max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest request body the API accepts.")
+    # --- facebank ---
+    database_url: str = Field(
+        default_factory=_default_database_url,
+        description="Facebank database (SQLAlchemy URL): SQLite by default, PostgreSQL for several machines.",
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings()
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the fields above."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = "(see meaning)" if field.default_factory is not None else field.default
+        default = "" if default is None else default
+        rows.append(f"| `ROLLCALL_{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m settings", description=__doc__)
+    parser.add_argument("--markdown", action="store_true", help="print the README configuration table")
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown_table())
+    else:
+        print(get_settings().model_dump_json(indent=2))
+
+
+if __name__ == "__main__":
+    main()
