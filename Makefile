@@ -1,0 +1,44 @@
+# rollcall's two commands: `make run` and `make test`. Both set everything up first and are
+# quick the second time (stamp files in .venv record what is installed).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The pair that lies on the development machines' disk (a CUDA build that also runs on the CPU);
+# pyproject.toml keeps loose ranges so other machines can pick their own build.
+TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: setup weights run test test-fast lint clean-venv
+
+$(VENV)/.torch-installed:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PAIR)
+	touch $@
+
+$(VENV)/.project-installed: pyproject.toml $(VENV)/.torch-installed
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+weights: $(VENV)/.project-installed
+	$(PY) -m ml.weights fetch
+
+setup: weights
+	scripts/ensure_redis.sh
+
+run: setup
+	scripts/run.sh
+
+test: setup
+	scripts/ensure_postgres.sh
+	$(VENV)/bin/pytest
+
+test-fast: setup
+	$(VENV)/bin/pytest -m "not integration"
+
+lint: $(VENV)/.project-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy ml facebank
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,44 @@
+"""Celery configuration for rollcall, read from ``settings`` (ROLLCALL_* environment variables).
+
+Loaded by ``tasks.app.config_from_object("celeryconfig")`` in every process that talks
+to the broker: the API (as a client), the workers and Flower.
+"""
+
+from settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.broker_url
+result_backend = _settings.result_backend
+
+# JSON only, everywhere: a pickle on the broker is remote code execution for whoever can write to Redis.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+
+# A job on a worker that dies (OOM, SIGKILL, lost GPU) goes back to the queue and runs elsewhere.
+task_acks_late = True
+task_reject_on_worker_lost = True
+# One job at a time per worker process: model jobs are long, prefetching would starve other workers.
+worker_prefetch_multiplier = 1
+# Redis redelivers unacknowledged jobs after this; it must exceed the longest job (hard limit) by a margin.
+broker_transport_options = {"visibility_timeout": int(_settings.job_time_limit_s * 4) + 60}
+broker_connection_retry_on_startup = True
+broker_connection_timeout = _settings.broker_timeout_s
+redis_socket_connect_timeout = _settings.broker_timeout_s
+redis_socket_timeout = max(_settings.broker_timeout_s, 5.0)
+
+result_expires = _settings.result_expires_s
+result_extended = True  # store task name and arguments' metadata so GET /v1/jobs/<id> knows the job type
+task_track_started = True  # "running" state visible to pollers
+task_soft_time_limit = _settings.job_soft_time_limit_s
+task_time_limit = _settings.job_time_limit_s
+
+# Every job type that needs the models goes to one queue; GPU workers consume it with -Q.
+task_default_queue = _settings.model_queue
+task_routes = {"rollcall.models.*": {"queue": _settings.model_queue}}
+
+# Events feed Flower's task list and its Prometheus metrics.
+worker_send_task_events = True
+task_send_sent_event = True

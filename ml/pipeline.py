@@ -1,0 +1,95 @@
+"""The face pipeline a worker runs: MTCNN detection, alignment, batched embedding.
+
+``load_pipeline`` is rollcall's per-process model cache: the first call in a process
+loads and verifies the weights, later calls with the same configuration return the
+same objects. Workers call it once after fork (``tasks.worker``), never per job.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from errors import InvalidInput
+from ml.align import align_faces
+from ml.embedder import Embedder
+from ml.mtcnn import MTCNN, Detections, MTCNNParams
+from ml.weights import ModelStore
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` means the GPU when one is visible, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What identifies one loaded pipeline (hashable: it keys the cache)."""
+
+    model_dir: Path
+    embedder: str = "dlib_resnet_v1"
+    device: str = "auto"
+    mtcnn: MTCNNParams = field(default_factory=MTCNNParams)
+
+
+def _embedder_classes() -> dict[str, type[Embedder]]:
+    from ml.dlib_resnet import DlibResNetEmbedder
+    from ml.facenet import FaceNetEmbedder
+
+    return {"dlib_resnet_v1": DlibResNetEmbedder, "facenet_vggface2": FaceNetEmbedder}
+
+
+def embedder_names() -> list[str]:
+    return sorted(_embedder_classes())
+
+
+class FacePipeline:
+    """Detector and embedder loaded on one device, with the calls a job needs."""
+
+    def __init__(self, detector: MTCNN, embedder: Embedder, device: torch.device, params: MTCNNParams,
+                 load_seconds: float) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.device = device
+        self.params = params
+        self.load_seconds = load_seconds
+
+    def detect(self, frames_bgr: Sequence[np.ndarray]) -> list[Detections]:
+        return self.detector.detect(frames_bgr, self.params)
+
+    def embed(self, frame_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """L2-normalised embeddings [N, D] of the faces whose 5 landmarks are given, one forward pass."""
+        landmarks = np.asarray(landmarks, dtype=np.float32).reshape(-1, 5, 2)
+        chips = align_faces(frame_bgr, landmarks, self.embedder.chip_size, self.embedder.template)
+        return self.embedder.embed(chips)
+
+    def describe(self) -> dict[str, object]:
+        """Model names and versions, as reported in every job result."""
+        return {
+            "detector": "mtcnn/facenet-pytorch-2.6.0",
+            "embedder": self.embedder.name,
+            "embedder_version": self.embedder.version,
+            "device": str(self.device),
+        }
+
+
+@functools.cache
+def load_pipeline(config: PipelineConfig) -> FacePipeline:
+    """Load (once per process and configuration) the detector and the configured embedder."""
+    classes = _embedder_classes()
+    if config.embedder not in classes:
+        raise InvalidInput(f"unknown embedder {config.embedder!r}; choose one of {sorted(classes)}")
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    store = ModelStore(config.model_dir)
+    detector = MTCNN.from_store(store, device)
+    embedder = classes[config.embedder].from_store(store, device)
+    return FacePipeline(detector, embedder, device, config.mtcnn, time.perf_counter() - started)

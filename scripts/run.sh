@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make run`: Redis (the configured one if it answers, else a local one), one worker, the API and
+# Flower on localhost, in the foreground. Ctrl-C stops everything this script started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+BROKER=${ROLLCALL_BROKER_URL:-redis://127.0.0.1:6379/0}
+API_PORT=${ROLLCALL_API_PORT:-8000}
+FLOWER_PORT=${ROLLCALL_FLOWER_PORT:-5555}
+mkdir -p var/redis var/log
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "stopping rollcall (pids ${pids[*]:-none})"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+if $PY - "$BROKER" <<'PYEOF'
+import sys, redis
+try:
+    redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()
+except redis.RedisError:
+    sys.exit(1)
+PYEOF
+then
+  echo "using the Redis at $BROKER"
+else
+  port=$($PY -c "import sys; from urllib.parse import urlsplit; print(urlsplit(sys.argv[1]).port or 6379)" "$BROKER")
+  echo "no Redis answers at $BROKER: starting one on 127.0.0.1:$port (append-only file in var/redis)"
+  redis-server --port "$port" --bind 127.0.0.1 --appendonly yes --dir "$PWD/var/redis" \
+    --logfile "$PWD/var/log/redis.log" &
+  pids+=($!)
+  for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+export ROLLCALL_BROKER_URL=$BROKER
+.venv/bin/celery -A tasks worker --loglevel INFO --hostname "rollcall-worker@%h" &
+pids+=($!)
+.venv/bin/flask --app webapi run --host 127.0.0.1 --port "$API_PORT" --with-threads &
+pids+=($!)
+.venv/bin/celery -A tasks flower --address=127.0.0.1 --port="$FLOWER_PORT" &
+pids+=($!)
+cat <<MSG
+
+rollcall is starting:
+  API        http://127.0.0.1:$API_PORT   (OpenAPI: http://127.0.0.1:$API_PORT/openapi.json, ready: /readyz)
+  Flower     http://127.0.0.1:$FLOWER_PORT
+Press Ctrl-C to stop.
+
+MSG
+wait -n
+echo "a rollcall process exited; stopping the others" >&2

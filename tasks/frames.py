@@ -1,0 +1,57 @@
+"""Turning a job's frame source (camera URL or uploaded image) into a decoded BGR frame."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from errors import InvalidInput, PayloadTooLarge
+from ml.image import decode_image
+from settings import Settings
+from tasks.camera import FetchLimits, fetch_frame
+from tasks.netguard import CameraAllowlist
+from tasks.timing import StageTimer
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded frame and where it came from (host only: URLs may carry credentials)."""
+
+    image: np.ndarray
+    source: str
+
+    def describe(self) -> dict[str, Any]:
+        height, width = self.image.shape[:2]
+        return {"width": width, "height": height, "source": self.source}
+
+
+def load_frame(source: dict[str, Any], settings: Settings, allowlist: CameraAllowlist,
+               timer: StageTimer) -> Frame:
+    """Fetch (for a URL) and decode the frame a job names, timing ``fetch`` and ``decode``."""
+    if "url" in source:
+        url = str(source["url"])
+        with timer.stage("fetch"):
+            fetched = fetch_frame(url, allowlist, FetchLimits.from_settings(settings))
+        data, label = fetched.data, f"camera:{urlsplit(url).hostname}"
+    elif "image_b64" in source:
+        with timer.stage("fetch"):
+            data, label = _decode_base64(str(source["image_b64"]), settings.max_upload_bytes), "upload"
+    else:
+        raise InvalidInput("a frame source needs 'url' or 'image_b64'")
+    with timer.stage("decode"):
+        image = decode_image(data, settings.frame_max_pixels)
+    return Frame(image=image, source=label)
+
+
+def _decode_base64(text: str, max_bytes: int) -> bytes:
+    if len(text) > (max_bytes * 4) // 3 + 4:
+        raise PayloadTooLarge(f"uploaded image is larger than {max_bytes} bytes")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"image_b64 is not valid base64: {exc}") from exc

@@ -1,0 +1,233 @@
+"""rollcall's jobs: detect, identify, attendance, enrol and rebuild, as Celery tasks.
+
+Each task is glue: load the frame, call ``ml`` and ``facebank``, return plain JSON with the
+answer, the models used, the worker's hostname and per-stage timings. Expected failures
+raise an ``errors.RollcallError``; Celery stores it (JSON) and the API shows its code.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from errors import InvalidInput, JobTimeout, MultipleFacesFound, NoFaceFound, RollcallError
+from facebank.assignment import assign_faces
+from facebank.gallery import match_faces
+from ml.image import decode_image
+from ml.mtcnn import Detections
+from settings import get_settings
+from tasks import app, runtime
+from tasks.frames import Frame, load_frame
+from tasks.timing import StageTimer
+
+log = logging.getLogger("rollcall.jobs")
+
+
+class ModelTask(Task):
+    """Base of model jobs: JSON result envelope, stable errors, one structured log line per job."""
+
+    # The timer argument is injected by __call__, so Celery must not check call signatures at submit time;
+    # the API validates job arguments with its schemas instead.
+    typing = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        timer = StageTimer()
+        outcome = "succeeded"
+        try:
+            result = self.run(*args, timer=timer, **kwargs)
+        except SoftTimeLimitExceeded as exc:
+            outcome = JobTimeout.code
+            raise JobTimeout(f"job exceeded its time limit of {get_settings().job_soft_time_limit_s} s") from exc
+        except RollcallError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            log.info(
+                "job id=%s type=%s outcome=%s timings_ms=%s",
+                self.request.id, self.name, outcome, timer.report(),
+            )
+        result["worker"] = socket.gethostname()
+        result["models"] = runtime.pipeline().describe()
+        result["timings_ms"] = timer.report()
+        return result
+
+
+def _faces_json(detections: Detections) -> list[dict[str, Any]]:
+    return [
+        {
+            "box": [round(float(v), 2) for v in box],
+            "prob": round(float(prob), 5),
+            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in marks],
+        }
+        for box, prob, marks in zip(detections.boxes, detections.probs, detections.landmarks, strict=True)
+    ]
+
+
+def _detect(frame: Frame, timer: StageTimer) -> Detections:
+    with timer.stage("detect"):
+        return runtime.pipeline().detect([frame.image])[0]
+
+
+def _load(source: dict[str, Any], timer: StageTimer) -> Frame:
+    return load_frame(source, get_settings(), runtime.camera_allowlist(), timer)
+
+
+def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], Task]:
+    return app.task(name=f"rollcall.models.{name}", base=ModelTask, bind=False)
+
+
+@model_task("detect")
+def detect(source: dict[str, Any], *, timer: StageTimer) -> dict[str, Any]:
+    """Where are the faces: boxes, probabilities and 5 landmarks per face."""
+    frame = _load(source, timer)
+    faces = _faces_json(_detect(frame, timer))
+    return {"type": "detect", "frame": frame.describe(), "faces": faces}
+
+
+def _people_json(person_ids: set[int]) -> dict[int, dict[str, Any]]:
+    return {person.id: person.to_json() for person in runtime.facebank().get_people(sorted(person_ids))}
+
+
+@model_task("identify")
+def identify(source: dict[str, Any], face: dict[str, Any], top_k: int = 3, *,
+             timer: StageTimer) -> dict[str, Any]:
+    """Who is this one face, given by its 5 landmarks or by a box around it."""
+    frame = _load(source, timer)
+    if "landmarks" in face:
+        landmarks = np.asarray(face["landmarks"], dtype=np.float32).reshape(1, 5, 2)
+        box = face.get("box")
+    elif "box" in face:
+        box_arr = np.asarray(face["box"], dtype=np.float32)
+        detections = _detect(frame, timer)
+        index = _best_overlap(detections.boxes, box_arr)
+        if index is None:
+            raise NoFaceFound(f"no face found inside the box {face['box']}")
+        landmarks = detections.landmarks[index : index + 1]
+        box = [round(float(v), 2) for v in detections.boxes[index]]
+    else:
+        raise InvalidInput("identify needs the face's 'landmarks' or 'box'")
+    pipe = runtime.pipeline()
+    with timer.stage("embed"):
+        vectors = pipe.embed(frame.image, landmarks)
+    with timer.stage("match"):
+        gallery = runtime.gallery_cache().get(pipe.embedder.name, pipe.embedder.version)
+        match = match_faces(vectors, gallery, runtime.match_threshold(), top_k=top_k)[0]
+        people = _people_json({pid for pid, _ in match.candidates})
+    return {
+        "type": "identify",
+        "frame": frame.describe(),
+        "face": {"box": box, "landmarks": landmarks[0].round(2).tolist()},
+        "person": people.get(match.person_id) if match.person_id is not None else None,
+        "score": round(match.score, 5),
+        "threshold": runtime.match_threshold(),
+        "candidates": [{"person": people[pid], "score": round(s, 5)} for pid, s in match.candidates],
+    }
+
+
+def _best_overlap(boxes: np.ndarray, box: np.ndarray, min_iou: float = 0.3) -> int | None:
+    """Index of the detected box that overlaps the given one most (IoU ≥ min_iou), else None."""
+    if len(boxes) == 0:
+        return None
+    x1 = np.maximum(boxes[:, 0], box[0])
+    y1 = np.maximum(boxes[:, 1], box[1])
+    x2 = np.minimum(boxes[:, 2], box[2])
+    y2 = np.minimum(boxes[:, 3], box[3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    iou = inter / (areas + (box[2] - box[0]) * (box[3] - box[1]) - inter + 1e-9)
+    best = int(np.argmax(iou))
+    return best if iou[best] >= min_iou else None
+
+
+@model_task("attendance")
+def attendance(source: dict[str, Any], roster: list[int] | None = None, *,
+               timer: StageTimer) -> dict[str, Any]:
+    """Who of the enrolled people (or of the roster) is in the frame; each person at most once."""
+    frame = _load(source, timer)
+    detections = _detect(frame, timer)
+    pipe = runtime.pipeline()
+    with timer.stage("embed"):
+        vectors = pipe.embed(frame.image, detections.landmarks)
+    with timer.stage("match"):
+        gallery = runtime.gallery_cache().get(pipe.embedder.name, pipe.embedder.version)
+        restrict = set(roster) if roster is not None else None
+        assignment = assign_faces(vectors, gallery, runtime.match_threshold(), restrict_to=restrict)
+        seen = {a.person_id for a in assignment.present}
+        people = _people_json(seen | (restrict or set()))
+    faces = _faces_json(detections)
+    return {
+        "type": "attendance",
+        "frame": frame.describe(),
+        "present": [
+            {"person": people[a.person_id], "score": round(a.score, 5), "face": faces[a.face_index]}
+            for a in assignment.present
+        ],
+        "absent": [people[pid] for pid in sorted(restrict - seen)] if restrict is not None else None,
+        "unknown_faces": [faces[i] for i in assignment.unknown_face_indices],
+        "threshold": runtime.match_threshold(),
+    }
+
+
+@model_task("enrol_face")
+def enrol_face(person_id: int, image_b64: str, *, timer: StageTimer) -> dict[str, Any]:
+    """Add one photo of one face to a person: detect (exactly one face), embed, store atomically."""
+    settings = get_settings()
+    data = base64.b64decode(image_b64)
+    with timer.stage("decode"):
+        image = decode_image(data, settings.frame_max_pixels)
+    frame = Frame(image=image, source="upload")
+    detections = _detect(frame, timer)
+    confident = detections.probs >= 0.9
+    if int(confident.sum()) == 0:
+        raise NoFaceFound("no face found in the image; enrol a photo with one clear face")
+    if int(confident.sum()) > 1:
+        raise MultipleFacesFound(
+            f"{int(confident.sum())} faces found; enrol a photo with exactly one face (or crop it)"
+        )
+    index = int(np.argmax(detections.probs))
+    pipe = runtime.pipeline()
+    with timer.stage("embed"):
+        vector = pipe.embed(image, detections.landmarks[index : index + 1])[0]
+    height, width = image.shape[:2]
+    with timer.stage("store"):
+        face = runtime.facebank().add_face(
+            person_id,
+            image_bytes=data,
+            width=width,
+            height=height,
+            box=detections.boxes[index].tolist(),
+            landmarks=detections.landmarks[index].reshape(-1).tolist(),
+            embedding=vector,
+            model_name=pipe.embedder.name,
+            model_version=pipe.embedder.version,
+        )
+    return {"type": "enrol_face", "face": face.to_json()}
+
+
+@model_task("rebuild_facebank")
+def rebuild_facebank(*, timer: StageTimer) -> dict[str, Any]:
+    """Re-embed every enrolled face for the configured model (the seed's ``--update``, without a restart)."""
+    pipe = runtime.pipeline()
+    bank = runtime.facebank()
+    embedded = failed = 0
+    for item in bank.faces_needing_embedding(pipe.embedder.name, pipe.embedder.version):
+        try:
+            with timer.stage("decode"):
+                image = decode_image(item.image_bytes, get_settings().frame_max_pixels)
+        except RollcallError as exc:
+            log.warning("rebuild: face %s cannot be decoded: %s", item.face_id, exc.code)
+            failed += 1
+            continue
+        with timer.stage("embed"):
+            vector = pipe.embed(image, np.asarray(item.landmarks, dtype=np.float32))[0]
+        with timer.stage("store"):
+            bank.set_embedding(item.face_id, pipe.embedder.name, pipe.embedder.version, vector)
+        embedded += 1
+    return {"type": "rebuild_facebank", "embedded": embedded, "failed": failed}

@@ -1,0 +1,52 @@
+"""Per-process resources of a worker: the model pipeline, the facebank and its gallery cache.
+
+These are the only process-wide singletons in rollcall. Each is created on first use
+(``tasks.worker`` touches them right after fork so the first job does not pay for it)
+and lives as long as the worker process.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from facebank.gallery import GalleryCache
+from facebank.store import Facebank
+from ml.mtcnn import MTCNNParams
+from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
+from settings import Settings, get_settings
+from tasks.netguard import CameraAllowlist
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        model_dir=settings.model_dir,
+        embedder=settings.embedder,
+        device=settings.device,
+        mtcnn=MTCNNParams(min_face_size=settings.min_face_size),
+    )
+
+
+def pipeline() -> FacePipeline:
+    """The process's detector + embedder (``load_pipeline`` caches it)."""
+    return load_pipeline(pipeline_config(get_settings()))
+
+
+@functools.cache
+def facebank() -> Facebank:
+    return Facebank.from_url(get_settings().database_url)
+
+
+@functools.cache
+def gallery_cache() -> GalleryCache:
+    return GalleryCache(facebank(), device=pipeline().device)
+
+
+@functools.cache
+def camera_allowlist() -> CameraAllowlist:
+    return CameraAllowlist.parse(get_settings().camera_allow)
+
+
+def match_threshold() -> float:
+    """The configured threshold, else the embedder's calibrated default."""
+    configured = get_settings().match_threshold
+    return configured if configured is not None else pipeline().embedder.default_threshold

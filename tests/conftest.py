@@ -1,0 +1,221 @@
+"""Shared fixtures: real Redis servers, real Celery worker processes, the real Flask app, a loopback camera.
+
+The test process's own environment is pointed at a Redis server the suite starts on a free
+loopback port (never the machine's shared one), before anything imports ``celeryconfig``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.shared_data import REPO_ROOT, shared_dir
+
+_STATE_DIR = Path(tempfile.mkdtemp(prefix="rollcall-tests-"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _configure_environment() -> None:
+    """Point this process (and every process it starts) at test-only services."""
+    port = free_port()
+    os.environ.update(
+        ROLLCALL_BROKER_URL=f"redis://127.0.0.1:{port}/0",
+        ROLLCALL_RESULT_BACKEND=f"redis://127.0.0.1:{port}/1",
+        ROLLCALL_DATABASE_URL=f"sqlite:///{_STATE_DIR / 'facebank.db'}",
+        ROLLCALL_CAMERA_ALLOW="127.0.0.0/8,::1/128",
+        ROLLCALL_SEED_WAIT_S="60",
+        ROLLCALL_TEST_REDIS_PORT=str(port),
+    )
+
+
+_configure_environment()
+
+
+@dataclass
+class RedisServer:
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        if shutil.which("redis-server") is None:
+            pytest.fail("redis-server is not installed: run `make test` (scripts/ensure_redis.sh installs it)")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--dir", str(self.directory), *self.extra_args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: _port_open(self.port), timeout=10, what=f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll ``predicate`` until it is true; fail the test naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer(int(os.environ["ROLLCALL_TEST_REDIS_PORT"]), _STATE_DIR / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class WorkerProcess:
+    """A real ``celery -A tasks worker`` process."""
+
+    name: str
+    env: dict[str, str]
+    log_path: Path
+    pool: str = "solo"
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", self.pool, "--concurrency", "1",
+             "--hostname", f"{self.name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
+            cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        wait_until(lambda: self.ready() or not self.alive(), timeout, f"worker {self.name} to be ready")
+        if not self.alive():
+            pytest.fail(f"worker {self.name} exited:\n{self.log()[-4000:]}")
+
+    def ready(self) -> bool:
+        return b"ready." in self.log_path.read_bytes() and b"models loaded" in self.log_path.read_bytes()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def worker_factory(redis_server: RedisServer) -> Iterator[Any]:
+    """Start extra real worker processes; all are stopped at the end of the session."""
+    started: list[WorkerProcess] = []
+
+    def start(name: str, wait: bool = True, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(name, {**os.environ, **env}, _STATE_DIR / f"{name}.log")
+        worker.start()
+        started.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(worker_factory: Any) -> WorkerProcess:
+    """The session's main worker (real models, real Redis)."""
+    return worker_factory("main")
+
+
+@pytest.fixture(scope="session")
+def app(redis_server: RedisServer) -> Any:
+    from webapi import create_app
+
+    return create_app()
+
+
+@pytest.fixture()
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+class _CameraHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the shared folder; ``/slow/<seconds>/<path>`` waits first (a busy camera)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        if self.path.startswith("/slow/"):
+            _, _, seconds, rest = self.path.split("/", 3)
+            time.sleep(float(seconds))
+            self.path = "/" + rest
+        super().do_GET()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture(scope="session")
+def camera() -> Iterator[str]:
+    """A loopback HTTP "camera" serving the shared folder: ``{camera}/oracles/.../x.jpg``."""
+    handler = functools.partial(_CameraHandler, directory=str(shared_dir()))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def wait_for_job(client: Any, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll ``GET /v1/jobs/<id>`` until the job ends; return the final body."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").get_json()
+        if body["state"] in ("succeeded", "failed", "revoked"):
+            return body
+        time.sleep(0.1)
+    pytest.fail(f"job {job_id} did not finish within {timeout} s")

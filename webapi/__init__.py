@@ -1,0 +1,30 @@
+"""rollcall's HTTP API: a Flask app factory (``flask --app webapi run``).
+
+The API validates requests, submits jobs to Celery by task name and reads their results;
+it never imports ``ml``, so it loads no model and starts in a second.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from settings import Settings, get_settings
+
+
+def create_app(config: Settings | None = None) -> Flask:
+    """Build the app from ``config`` (default: the environment's settings)."""
+    from tasks import app as celery_app
+    from webapi import health, jobs, seed
+    from webapi.errors import register_error_handlers
+    from webapi.jobclient import JobClient
+
+    settings = config or get_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes * 2  # base64 inflates by a third
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["rollcall.settings"] = settings
+    app.extensions["rollcall.jobs"] = JobClient(celery_app, settings)
+    register_error_handlers(app)
+    for blueprint in (jobs.bp, seed.bp, health.bp):
+        app.register_blueprint(blueprint)
+    return app

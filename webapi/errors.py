@@ -1,0 +1,33 @@
+"""One error handler: every failure leaves the API as ``{"error": {"code", "message"}}`` with its status."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from errors import RollcallError
+
+log = logging.getLogger("rollcall.api")
+
+
+def error_response(code: str, message: str, status: int) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(RollcallError)
+    def _rollcall_error(exc: RollcallError) -> tuple[Response, int]:
+        return error_response(exc.code, exc.message, exc.status)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        code = (exc.name or "http_error").lower().replace(" ", "_")
+        return error_response(code, exc.description or exc.name, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        # Logged with the stack trace for operators; the client gets no internals.
+        log.exception("unhandled error")
+        return error_response("internal_error", "internal error; see the API log", 500)

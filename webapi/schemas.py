@@ -1,0 +1,136 @@
+"""Request and response shapes of the public API, with the limits a client can rely on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_URL_LENGTH = 2048
+Landmarks = list[list[float]]
+
+
+class FrameSource(BaseModel):
+    """Where the frame comes from: a camera snapshot URL, or an image in base64 (one of the two)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, max_length=MAX_URL_LENGTH, description="HTTP(S) snapshot URL of a camera.",
+                            examples=["http://192.168.1.20:8080/shot.jpg"])
+    image_b64: str | None = Field(None, description="A JPEG or PNG image, base64-encoded.")
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> FrameSource:
+        if (self.url is None) == (self.image_b64 is None):
+            raise ValueError("give exactly one of 'url' or 'image_b64'")
+        if self.url is not None and not self.url.lower().startswith(("http://", "https://")):
+            raise ValueError("url must start with http:// or https://")
+        return self
+
+    def source(self) -> dict[str, str]:
+        return {"url": self.url} if self.url is not None else {"image_b64": self.image_b64 or ""}
+
+
+class DetectRequest(FrameSource):
+    pass
+
+
+class IdentifyRequest(FrameSource):
+    """One face, by its 5 landmarks ([[x, y] × 5]: eyes, nose, mouth corners) or by a box [x1, y1, x2, y2]."""
+
+    landmarks: Landmarks | None = Field(None, min_length=5, max_length=5)
+    box: list[float] | None = Field(None, min_length=4, max_length=4)
+    top_k: int = Field(3, ge=1, le=10, description="How many candidates to list.")
+
+    @field_validator("landmarks")
+    @classmethod
+    def _points(cls, value: Landmarks | None) -> Landmarks | None:
+        if value is not None and any(len(point) != 2 for point in value):
+            raise ValueError("landmarks must be 5 [x, y] pairs")
+        return value
+
+    @model_validator(mode="after")
+    def _one_face(self) -> IdentifyRequest:
+        if self.landmarks is None and self.box is None:
+            raise ValueError("give the face's 'landmarks' or its 'box'")
+        if self.box is not None and (self.box[2] <= self.box[0] or self.box[3] <= self.box[1]):
+            raise ValueError("box must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1")
+        return self
+
+    def face(self) -> dict[str, Any]:
+        face: dict[str, Any] = {}
+        if self.landmarks is not None:
+            face["landmarks"] = self.landmarks
+        if self.box is not None:
+            face["box"] = self.box
+        return face
+
+
+class AttendanceRequest(FrameSource):
+    roster: list[int] | None = Field(None, max_length=10_000,
+                                     description="Restrict matching to these person ids; absentees are listed.")
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    state: Literal["queued"]
+    status_url: str
+
+
+class JobState(BaseModel):
+    job_id: str
+    type: str
+    state: Literal["queued", "running", "succeeded", "failed", "revoked"]
+    submitted_at: float
+    result: dict[str, Any] | None
+    error: dict[str, str] | None
+
+
+# --- the seed's routes (kept for existing frontends) ---
+class SeedFrameQuery(BaseModel):
+    ip: str = Field(..., max_length=MAX_URL_LENGTH, description="Camera snapshot URL (the seed's parameter name).")
+
+    @field_validator("ip")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError("ip must be an http:// or https:// URL")
+        return value
+
+
+class SeedIdentifyQuery(SeedFrameQuery):
+    landmark: str = Field(..., max_length=1000,
+                          description="JSON list of 10 numbers: x1..x5 then y1..y5 (the seed's format).")
+
+    def landmarks(self) -> Landmarks:
+        """The seed's flat [x1..x5, y1..y5] as five [x, y] points."""
+        try:
+            values = json.loads(self.landmark)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"landmark is not JSON: {exc.msg}") from exc
+        if (not isinstance(values, list) or len(values) != 10
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)):
+            raise ValueError("landmark must be a JSON list of 10 numbers [x1..x5, y1..y5]")
+        return [[float(values[i]), float(values[i + 5])] for i in range(5)]
+
+
+class SeedBox(BaseModel):
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    landmarks: list[float]
+
+
+class SeedDetectResponse(BaseModel):
+    box: list[SeedBox]
+
+
+class SeedIdResponse(BaseModel):
+    id: list[str]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, Any] = {}

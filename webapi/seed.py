@@ -1,0 +1,62 @@
+"""The seed's routes, same shapes, for existing frontends: ``/modelfr``, ``/modelin``, ``/modelat``.
+
+Each submits the same job as ``/v1/jobs/...`` and waits for it (``ROLLCALL_SEED_WAIT_S``).
+Success keeps the seed's JSON; failures answer ``{"error": {...}}`` instead of an empty list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+
+from errors import InvalidInput
+from webapi.jobs import job_client
+from webapi.schemas import SeedDetectResponse, SeedFrameQuery, SeedIdentifyQuery, SeedIdResponse
+from webapi.validation import documented, parse_query
+
+bp = Blueprint("seed", __name__)
+UNKNOWN = "Unknown"
+
+
+def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    client = job_client()
+    job_id = client.submit(job_type, kwargs)
+    return client.wait(job_id, current_app.extensions["rollcall.settings"].seed_wait_s)
+
+
+@bp.get("/modelfr")
+@documented("Seed route: detect faces.", query=SeedFrameQuery, responses={200: SeedDetectResponse}, tag="seed")
+def modelfr() -> Any:
+    query = parse_query(SeedFrameQuery)
+    result = _run("detect", {"source": {"url": query.ip}})
+    boxes = []
+    for face in result["faces"]:
+        x1, y1, x2, y2 = face["box"]
+        xs = [p[0] for p in face["landmarks"]]
+        ys = [p[1] for p in face["landmarks"]]
+        boxes.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "landmarks": xs + ys})
+    return jsonify({"box": boxes})
+
+
+@bp.get("/modelin")
+@documented("Seed route: identify the face at the given landmarks.", query=SeedIdentifyQuery,
+            responses={200: SeedIdResponse}, tag="seed")
+def modelin() -> Any:
+    query = parse_query(SeedIdentifyQuery)
+    try:
+        landmarks = query.landmarks()
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+    result = _run("identify", {"source": {"url": query.ip}, "face": {"landmarks": landmarks}})
+    person = result["person"]
+    return jsonify({"id": [person["display_name"] if person else UNKNOWN]})
+
+
+@bp.get("/modelat")
+@documented("Seed route: names of the enrolled people in the frame.", query=SeedFrameQuery,
+            responses={200: SeedIdResponse}, tag="seed")
+def modelat() -> Any:
+    query = parse_query(SeedFrameQuery)
+    result = _run("attendance", {"source": {"url": query.ip}})
+    return jsonify({"id": [entry["person"]["display_name"] for entry in result["present"]]})

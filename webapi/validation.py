@@ -1,0 +1,129 @@
+"""Request validation with pydantic, and the OpenAPI document built from the same models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Flask, request
+from pydantic import BaseModel, ValidationError
+
+from errors import InvalidInput
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_body(model: type[ModelT]) -> ModelT:
+    """The JSON body validated against ``model``; a clear 400 otherwise."""
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise InvalidInput("expected a JSON object body (Content-Type: application/json)")
+    return parse_obj(model, payload)
+
+
+def parse_obj(model: type[ModelT], payload: Any) -> ModelT:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidInput(_describe(exc)) from exc
+
+
+def parse_query(model: type[ModelT]) -> ModelT:
+    return parse_obj(model, request.args.to_dict())
+
+
+@dataclass
+class Operation:
+    """What the OpenAPI document says about one route."""
+
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    tag: str = "jobs"
+    auth: bool = True
+
+
+_OPERATIONS: dict[Callable[..., Any], Operation] = {}
+
+
+def documented(summary: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Attach OpenAPI metadata to a view function (read when ``/openapi.json`` is built)."""
+
+    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
+        _OPERATIONS[view] = Operation(summary=summary, **kwargs)
+        return view
+
+    return wrap
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    """OpenAPI 3.1 for every documented route of ``app``."""
+    schemas: dict[str, Any] = {}
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    paths: dict[str, Any] = {}
+    error = {"content": {"application/json": {"schema": ref(ErrorResponse)}}}
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        op = _OPERATIONS.get(view)
+        if op is None:
+            continue
+        path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        params = [
+            {"name": arg, "in": "path", "required": True,
+             "schema": {"type": "integer" if f"<int:{arg}>" in rule.rule else "string"}}
+            for arg in rule.arguments
+        ]
+        if op.query is not None:
+            qschema = op.query.model_json_schema()
+            required = set(qschema.get("required", []))
+            for name, prop in qschema.get("properties", {}).items():
+                params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            entry: dict[str, Any] = {"summary": op.summary, "tags": [op.tag], "parameters": params,
+                                     "responses": {}}
+            if op.body is not None:
+                entry["requestBody"] = {"required": True,
+                                        "content": {"application/json": {"schema": ref(op.body)}}}
+            for status, model in op.responses.items():
+                content = {"content": {"application/json": {"schema": ref(model)}}} if model else {}
+                entry["responses"][str(status)] = {"description": str(status), **content}
+            for status in (400, 401, 403, 404, 413, 503) if op.auth else (400, 503):
+                entry["responses"].setdefault(str(status), {"description": "error", **error})
+            if op.auth:
+                entry["security"] = [{"apiKey": []}]
+            paths.setdefault(path, {})[method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "rollcall", "version": "1.0.0",
+                 "description": "Face detection, identification and attendance jobs over IP camera frames."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+        },
+    }
