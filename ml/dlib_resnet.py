@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 import errors
 from ml import dlib_format as fmt
+from ml.align import DLIB_CHIP_TEMPLATE  # measured with MTCNN on dlib's own chips
 from ml.embedder import Embedder
 from ml.weights import ModelStore
 
@@ -38,15 +39,6 @@ WEIGHTS_VERSION = "55533b28a958"
 DLIB_DISTANCE_THRESHOLD = 0.6
 TYPICAL_DESCRIPTOR_NORM = 1.455
 DEFAULT_THRESHOLD = 1.0 - DLIB_DISTANCE_THRESHOLD**2 / (2.0 * TYPICAL_DESCRIPTOR_NORM**2)
-
-# Best guess, to be replaced by a template measured with MTCNN on dlib's own chips: dlib cuts its
-# 150x150 chips (``get_face_chip(img, shape, size=150, padding=0.25)``) by fitting its mean face
-# (``mean_face_shape_x/y`` of dlib/image_transforms/interpolation.h) into the chip at
-# (0.25 + mean) / 1.5 * 150. MTCNN's points on that mean face: centre of landmarks 36-41 (left eye),
-# 42-47 (right eye), 30 (nose tip), 48 and 54 (mouth corners).
-DLIB_CHIP_TEMPLATE = np.array(
-    [[47.55, 46.60], [100.48, 46.60], [74.01, 76.56], [50.41, 103.02], [97.61, 103.02]], dtype=np.float32
-)
 
 # (filters, down-sampling blocks, plain blocks) from the input up: alevel4 .. alevel0 of the example.
 LEVELS = ((32, 0, 3), (64, 1, 3), (128, 1, 2), (256, 1, 2), (256, 1, 0))
