@@ -1,0 +1,178 @@
+"""Matching faces against the facebank: one model's embeddings held as one tensor, compared in one product.
+
+A worker keeps a ``GalleryCache``; before each task it asks the store for its revision (one
+single-row read) and rebuilds a gallery only when something was enrolled, changed or deleted.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facebank.records import GalleryRows
+from facebank.store import Facebank
+
+# Reported as the score of a face that had no candidate at all: the lowest cosine similarity.
+NO_CANDIDATE_SCORE = -1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Gallery:
+    """The L2-normalised embeddings [M,D] of one model version on one device, with whose face each row is.
+
+    ``person_index[m]`` is the column of row m's person in ``person_ids`` [P], so per-person
+    scores come from one scatter over the similarity matrix.
+    """
+
+    model_name: str
+    model_version: str
+    revision: int
+    vectors: torch.Tensor
+    person_index: torch.Tensor
+    person_ids: torch.Tensor
+
+    @classmethod
+    def from_rows(
+        cls,
+        rows: GalleryRows,
+        model_name: str,
+        model_version: str,
+        revision: int,
+        device: torch.device | str,
+    ) -> Gallery:
+        unique_people, person_index = np.unique(rows.person_ids, return_inverse=True)
+        with torch.inference_mode():
+            vectors = F.normalize(torch.from_numpy(np.ascontiguousarray(rows.vectors)).to(device), dim=1)
+        return cls(
+            model_name=model_name,
+            model_version=model_version,
+            revision=revision,
+            vectors=vectors,
+            person_index=torch.from_numpy(person_index.astype(np.int64).reshape(-1)).to(device),
+            person_ids=torch.from_numpy(unique_people.astype(np.int64)).to(device),
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.vectors.device
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def face_count(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def person_count(self) -> int:
+        return int(self.person_ids.numel())
+
+
+@dataclass(frozen=True, slots=True)
+class FaceMatch:
+    """Who a face is: ``person_id`` None means unknown (best score below the threshold, or no candidate).
+
+    ``score`` is the best candidate's cosine similarity (``NO_CANDIDATE_SCORE`` without one);
+    ``candidates`` are the top-k (person_id, score), best first, whatever the threshold.
+    """
+
+    person_id: int | None
+    score: float
+    candidates: tuple[tuple[int, float], ...]
+
+
+def person_scores(
+    embeddings: np.ndarray | torch.Tensor, gallery: Gallery, restrict_to: set[int] | None = None
+) -> torch.Tensor:
+    """Similarity [N,P] of every face to every person in ``gallery.person_ids``, on the gallery's device.
+
+    A person scores the best cosine similarity over all their enrolled faces (one matrix product,
+    one scatter); people outside ``restrict_to`` score -inf.
+    """
+    with torch.inference_mode():
+        queries = torch.as_tensor(embeddings, dtype=torch.float32).to(gallery.device)
+        if queries.ndim != 2:
+            raise ValueError(f"embeddings must be [N,D], got shape {tuple(queries.shape)}")
+        count = int(queries.shape[0])
+        scores = torch.full((count, gallery.person_count), float("-inf"), device=gallery.device)
+        if count == 0 or gallery.person_count == 0:
+            return scores
+        if queries.shape[1] != gallery.dim:
+            raise ValueError(
+                f"embeddings have {queries.shape[1]} dimensions, "
+                f"the {gallery.model_name} gallery has {gallery.dim}"
+            )
+        similarity = F.normalize(queries, dim=1) @ gallery.vectors.T
+        scores = scores.scatter_reduce(
+            1, gallery.person_index.expand(count, -1), similarity, reduce="amax", include_self=False
+        )
+        if restrict_to is not None:
+            wanted = torch.tensor(sorted(restrict_to), dtype=torch.int64, device=gallery.device)
+            scores = scores.masked_fill(~torch.isin(gallery.person_ids, wanted), float("-inf"))
+        return scores
+
+
+def match_faces(
+    embeddings: np.ndarray | torch.Tensor,
+    gallery: Gallery,
+    threshold: float,
+    top_k: int = 3,
+    restrict_to: set[int] | None = None,
+) -> list[FaceMatch]:
+    """Name every face [N,D] at once, each by its best-scoring person (see ``person_scores``).
+
+    ``restrict_to`` limits candidates to those person ids (a roster); people outside it are never named.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    scores = person_scores(embeddings, gallery, restrict_to)
+    count = int(scores.shape[0])
+    if gallery.person_count == 0:
+        return [FaceMatch(None, NO_CANDIDATE_SCORE, ()) for _ in range(count)]
+    with torch.inference_mode():
+        best, columns = scores.topk(min(top_k, gallery.person_count), dim=1)
+        # One transfer to the host for the whole batch.
+        best_host, people_host = best.cpu().numpy(), gallery.person_ids[columns].cpu().numpy()
+    matches = []
+    for row_scores, row_people in zip(best_host, people_host, strict=True):
+        candidates = tuple(
+            (int(person), float(score))
+            for person, score in zip(row_people, row_scores, strict=True)
+            if np.isfinite(score)
+        )
+        if not candidates:
+            matches.append(FaceMatch(None, NO_CANDIDATE_SCORE, ()))
+            continue
+        best_person, best_score = candidates[0]
+        matches.append(FaceMatch(best_person if best_score >= threshold else None, best_score, candidates))
+    return matches
+
+
+class GalleryCache:
+    """One gallery per (model_name, model_version), rebuilt only when the facebank's revision moved."""
+
+    def __init__(self, facebank: Facebank, device: torch.device | str) -> None:
+        self._facebank = facebank
+        self._device = torch.device(device)
+        self._galleries: dict[tuple[str, str], Gallery] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model_name: str, model_version: str) -> Gallery:
+        """The current gallery: costs one revision read when nothing changed since the last call."""
+        revision = self._facebank.revision()
+        key = (model_name, model_version)
+        with self._lock:
+            cached = self._galleries.get(key)
+            if cached is not None and cached.revision == revision:
+                return cached
+            # The revision was read before the rows: if a write lands in between, the gallery is
+            # newer than its label and the next call reloads once more; it is never served stale.
+            rows = self._facebank.gallery_rows(model_name, model_version)
+            gallery = Gallery.from_rows(rows, model_name, model_version, revision, self._device)
+            self._galleries[key] = gallery
+            return gallery
