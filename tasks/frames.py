@@ -20,10 +20,15 @@ from tasks.timing import StageTimer
 
 @dataclass(frozen=True)
 class Frame:
-    """A decoded frame and where it came from (host only: URLs may carry credentials)."""
+    """A decoded frame, its original bytes, and where it came from (host only: URLs may carry credentials)."""
 
     image: np.ndarray
+    data: bytes
     source: str
+
+    @property
+    def content_type(self) -> str:
+        return sniff_content_type(self.data)
 
     def describe(self) -> dict[str, Any]:
         height, width = self.image.shape[:2]
@@ -45,7 +50,7 @@ def load_frame(source: dict[str, Any], settings: Settings, allowlist: CameraAllo
         raise InvalidInput("a frame source needs 'url' or 'image_b64'")
     with timer.stage("decode"):
         image = decode_image(data, settings.frame_max_pixels)
-    return Frame(image=image, source=label)
+    return Frame(image=image, data=data, source=label)
 
 
 def _decode_base64(text: str, max_bytes: int) -> bytes:
@@ -55,3 +60,13 @@ def _decode_base64(text: str, max_bytes: int) -> bytes:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidInput(f"image_b64 is not valid base64: {exc}") from exc
+
+
+_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG", "image/png"), (b"BM", "image/bmp"))
+
+
+def sniff_content_type(data: bytes) -> str:
+    """The image's MIME type from its first bytes (what is stored with an enrolled photo)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((mime for magic, mime in _MAGIC if data.startswith(magic)), "application/octet-stream")

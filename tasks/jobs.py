@@ -7,7 +7,6 @@ raise an ``errors.RollcallError``; Celery stores it (JSON) and the API shows its
 
 from __future__ import annotations
 
-import base64
 import logging
 import socket
 from collections.abc import Callable
@@ -28,6 +27,8 @@ from tasks.frames import Frame, load_frame
 from tasks.timing import StageTimer
 
 log = logging.getLogger("rollcall.jobs")
+# An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.
+ENROL_MIN_PROB = 0.95
 
 
 class ModelTask(Task):
@@ -176,30 +177,25 @@ def attendance(source: dict[str, Any], roster: list[int] | None = None, *,
 
 
 @model_task("enrol_face")
-def enrol_face(person_id: int, image_b64: str, *, timer: StageTimer) -> dict[str, Any]:
+def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> dict[str, Any]:
     """Add one photo of one face to a person: detect (exactly one face), embed, store atomically."""
-    settings = get_settings()
-    data = base64.b64decode(image_b64)
-    with timer.stage("decode"):
-        image = decode_image(data, settings.frame_max_pixels)
-    frame = Frame(image=image, source="upload")
+    frame = _load(source, timer)
     detections = _detect(frame, timer)
-    confident = detections.probs >= 0.9
-    if int(confident.sum()) == 0:
+    confident = int((detections.probs >= ENROL_MIN_PROB).sum())
+    if confident == 0:
         raise NoFaceFound("no face found in the image; enrol a photo with one clear face")
-    if int(confident.sum()) > 1:
-        raise MultipleFacesFound(
-            f"{int(confident.sum())} faces found; enrol a photo with exactly one face (or crop it)"
-        )
+    if confident > 1:
+        raise MultipleFacesFound(f"{confident} faces found; enrol a photo with exactly one face (or crop it)")
     index = int(np.argmax(detections.probs))
     pipe = runtime.pipeline()
     with timer.stage("embed"):
-        vector = pipe.embed(image, detections.landmarks[index : index + 1])[0]
-    height, width = image.shape[:2]
+        vector = pipe.embed(frame.image, detections.landmarks[index : index + 1])[0]
+    height, width = frame.image.shape[:2]
     with timer.stage("store"):
         face = runtime.facebank().add_face(
             person_id,
-            image_bytes=data,
+            image_bytes=frame.data,
+            content_type=frame.content_type,
             width=width,
             height=height,
             box=detections.boxes[index].tolist(),
@@ -208,7 +204,7 @@ def enrol_face(person_id: int, image_b64: str, *, timer: StageTimer) -> dict[str
             model_name=pipe.embedder.name,
             model_version=pipe.embedder.version,
         )
-    return {"type": "enrol_face", "face": face.to_json()}
+    return {"type": "enrol_face", "face_id": face.id, "face": face.to_json()}
 
 
 @model_task("rebuild_facebank")

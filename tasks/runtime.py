@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from facebank.db import upgrade
 from facebank.gallery import GalleryCache
 from facebank.store import Facebank
 from ml.mtcnn import MTCNNParams
@@ -33,7 +34,9 @@ def pipeline() -> FacePipeline:
 
 @functools.cache
 def facebank() -> Facebank:
-    return Facebank.from_url(get_settings().database_url)
+    url = get_settings().database_url
+    upgrade(url)  # idempotent; concurrent upgrades are serialised by the facebank
+    return Facebank.from_url(url)
 
 
 @functools.cache

@@ -13,8 +13,10 @@ from settings import Settings, get_settings
 
 def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment's settings)."""
+    from facebank.db import upgrade
+    from facebank.store import Facebank
     from tasks import app as celery_app
-    from webapi import health, jobs, seed
+    from webapi import health, jobs, people, seed
     from webapi.errors import register_error_handlers
     from webapi.jobclient import JobClient
 
@@ -24,7 +26,9 @@ def create_app(config: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["rollcall.settings"] = settings
     app.extensions["rollcall.jobs"] = JobClient(celery_app, settings)
+    upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
+    app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
     register_error_handlers(app)
-    for blueprint in (jobs.bp, seed.bp, health.bp):
+    for blueprint in (jobs.bp, people.bp, seed.bp, health.bp):
         app.register_blueprint(blueprint)
     return app

@@ -89,8 +89,7 @@ class JobClient:
                 kwargs=kwargs,
                 task_id=job_id,
                 retry=True,
-                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5,
-                              "timeout": self.settings.broker_timeout_s},
+                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0},
             )
         except (redis.RedisError, OperationalError, OSError) as exc:
             raise errors.BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); retry later") \

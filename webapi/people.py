@@ -1,0 +1,194 @@
+"""``/v1/people`` and ``/v1/facebank``: enrol and manage the people rollcall can name.
+
+People and their photos are stored by the API directly; a photo's embedding needs the
+models, so adding a face is a job run by a worker (``rollcall.models.enrol_face``). The
+API waits for it (up to ``ROLLCALL_SEED_WAIT_S``) and answers 201 with the face, or 202
+with the job when it takes longer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, url_for
+from pydantic import BaseModel, ConfigDict, Field
+
+from errors import FaceNotFound, RollcallError
+from facebank.records import Face, Person
+from facebank.store import Facebank
+from webapi.jobs import accepted, job_client, parse_frame_request
+from webapi.schemas import FrameSource, JobAccepted
+from webapi.validation import documented, parse_body, parse_query
+
+bp = Blueprint("people", __name__)
+MAX_NAME = 200
+
+
+def facebank() -> Facebank:
+    bank: Facebank = current_app.extensions["rollcall.facebank"]
+    return bank
+
+
+class PersonCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str = Field(..., min_length=1, max_length=MAX_NAME)
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_NAME,
+                                    description="Your own identifier (e.g. a student number); unique.")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class PersonUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(None, min_length=1, max_length=MAX_NAME)
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_NAME)
+    metadata: dict[str, Any] | None = None
+
+
+class PeopleQuery(BaseModel):
+    q: str | None = Field(None, max_length=MAX_NAME, description="Search in names and external ids.")
+    offset: int = Field(0, ge=0, le=10_000_000)
+    limit: int = Field(50, ge=1, le=500)
+
+
+class PersonOut(BaseModel):
+    id: int
+    display_name: str
+    external_id: str | None
+    metadata: dict[str, Any]
+    face_count: int
+    created_at: str
+    updated_at: str
+
+
+class PeoplePage(BaseModel):
+    items: list[PersonOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class FaceOut(BaseModel):
+    id: int
+    person_id: int
+    sha256: str
+    content_type: str
+    width: int
+    height: int
+    box: list[float]
+    landmarks: list[float]
+    created_at: str
+    image_url: str
+
+
+class FaceList(BaseModel):
+    items: list[FaceOut]
+
+
+def person_json(person: Person) -> dict[str, Any]:
+    return person.to_json()
+
+
+def face_json(face: Face) -> dict[str, Any]:
+    image_url = url_for("people.face_image", person_id=face.person_id, face_id=face.id)
+    return {**face.to_json(), "image_url": image_url}
+
+
+@bp.post("/v1/people")
+@documented("Add a person.", body=PersonCreate, responses={201: PersonOut}, tag="people")
+def create_person() -> Any:
+    body = parse_body(PersonCreate)
+    person = facebank().create_person(body.display_name, body.external_id, body.metadata)
+    return jsonify(person_json(person)), 201, {"Location": url_for("people.get_person", person_id=person.id)}
+
+
+@bp.get("/v1/people")
+@documented("List people (paginated, searchable).", query=PeopleQuery, responses={200: PeoplePage}, tag="people")
+def list_people() -> Any:
+    query = parse_query(PeopleQuery)
+    page = facebank().list_people(query.q, query.offset, query.limit)
+    return jsonify({"items": [person_json(p) for p in page.items], "total": page.total,
+                    "offset": page.offset, "limit": page.limit})
+
+
+@bp.get("/v1/people/<int:person_id>")
+@documented("One person.", responses={200: PersonOut}, tag="people")
+def get_person(person_id: int) -> Any:
+    return jsonify(person_json(facebank().get_person(person_id)))
+
+
+@bp.patch("/v1/people/<int:person_id>")
+@documented("Change a person's name, external id or metadata.", body=PersonUpdate, responses={200: PersonOut},
+            tag="people")
+def update_person(person_id: int) -> Any:
+    body = parse_body(PersonUpdate)
+    changes = body.model_dump(exclude_unset=True)
+    return jsonify(person_json(facebank().update_person(person_id, **changes)))
+
+
+@bp.delete("/v1/people/<int:person_id>")
+@documented("Delete a person with all their photos and embeddings.", responses={204: None}, tag="people")
+def delete_person(person_id: int) -> Any:
+    facebank().delete_person(person_id)
+    return Response(status=204)
+
+
+@bp.get("/v1/people/<int:person_id>/faces")
+@documented("A person's enrolled faces.", responses={200: FaceList}, tag="people")
+def list_faces(person_id: int) -> Any:
+    return jsonify({"items": [face_json(f) for f in facebank().list_faces(person_id)]})
+
+
+@bp.post("/v1/people/<int:person_id>/faces")
+@documented("Enrol a photo holding exactly one face (upload, base64 or camera URL).", body=FrameSource,
+            responses={201: FaceOut, 202: JobAccepted}, tag="people")
+def add_face(person_id: int) -> Any:
+    body = parse_frame_request(FrameSource)
+    facebank().get_person(person_id)  # 404 now rather than from the worker
+    client = job_client()
+    job_id = client.submit("enrol_face", {"person_id": person_id, "source": body.source()})
+    try:
+        result = client.wait(job_id, current_app.extensions["rollcall.settings"].seed_wait_s)
+    except RollcallError as exc:
+        if exc.code == "job_timeout":
+            return accepted(job_id)
+        raise
+    face = facebank().get_face(result["face_id"])
+    return jsonify(face_json(face)), 201
+
+
+@bp.get("/v1/people/<int:person_id>/faces/<int:face_id>/image")
+@documented("The original photo of an enrolled face.", responses={200: None}, tag="people")
+def face_image(person_id: int, face_id: int) -> Any:
+    image = facebank().get_face_image(face_id)
+    if image.person_id != person_id:
+        raise FaceNotFound(f"person {person_id} has no face {face_id}")
+    return Response(image.data, mimetype=image.content_type, headers={"Cache-Control": "private, no-store"})
+
+
+@bp.delete("/v1/people/<int:person_id>/faces/<int:face_id>")
+@documented("Remove one enrolled face and its embeddings.", responses={204: None}, tag="people")
+def delete_face(person_id: int, face_id: int) -> Any:
+    facebank().delete_face(person_id, face_id)
+    return Response(status=204)
+
+
+@bp.post("/v1/facebank/rebuild")
+@documented("Re-embed every face for the configured model (async job).", responses={202: JobAccepted},
+            tag="people")
+def rebuild() -> Any:
+    return accepted(job_client().submit("rebuild_facebank", {}))
+
+
+@bp.get("/v1/facebank/stats")
+@documented("Counts of people, faces and embeddings per model, and the facebank revision.", tag="people")
+def stats() -> Any:
+    stats = facebank().stats()
+    return jsonify({
+        "revision": stats.revision,
+        "people": stats.people,
+        "faces": stats.faces,
+        "models": [{"model_name": m.model_name, "model_version": m.model_version, "dim": m.dim,
+                    "embeddings": m.embeddings} for m in stats.models],
+    })
