@@ -7,6 +7,7 @@ loopback port (never the machine's shared one), before anything imports ``celery
 from __future__ import annotations
 
 import functools
+import itertools
 import http.server
 import os
 import shutil
@@ -219,3 +220,42 @@ def wait_for_job(client: Any, job_id: str, timeout: float = 120) -> dict[str, An
             return body
         time.sleep(0.1)
     pytest.fail(f"job {job_id} did not finish within {timeout} s")
+
+
+@dataclass
+class System:
+    """An isolated rollcall: its own Redis databases, its own facebank file, its own workers."""
+
+    name: str
+    env: dict[str, str]
+    app: Any
+    start_worker: Any
+
+    def client(self) -> Any:
+        return self.app.test_client()
+
+    def worker(self, suffix: str = "w1", wait: bool = True) -> WorkerProcess:
+        worker: WorkerProcess = self.start_worker(f"{self.name}-{suffix}", wait=wait, **self.env)
+        return worker
+
+
+@pytest.fixture(scope="session")
+def system_factory(redis_server: RedisServer, worker_factory: Any) -> Any:
+    """Build isolated systems (at most 7: Redis has 16 databases, the default system uses 0 and 1)."""
+    from settings import Settings
+    from webapi import create_app
+
+    used = itertools.count(1)
+
+    def make(name: str, **extra_env: str) -> System:
+        n = next(used)
+        env = {
+            "ROLLCALL_BROKER_URL": f"{redis_server.url}/{2 * n}",
+            "ROLLCALL_RESULT_BACKEND": f"{redis_server.url}/{2 * n + 1}",
+            "ROLLCALL_DATABASE_URL": f"sqlite:///{_STATE_DIR / f'{name}.db'}",
+            **extra_env,
+        }
+        settings = Settings(**{key.removeprefix("ROLLCALL_").lower(): value for key, value in env.items()})
+        return System(name, env, create_app(settings), worker_factory)
+
+    return make

@@ -6,16 +6,29 @@ it never imports ``ml``, so it loads no model and starts in a second.
 
 from __future__ import annotations
 
+from celery import Celery
 from flask import Flask
 
 from settings import Settings, get_settings
+
+
+def celery_client(settings: Settings) -> Celery:
+    """A Celery client for ``settings`` (the API only sends tasks by name; it registers none)."""
+    client = Celery("rollcall")
+    client.config_from_object("celeryconfig")
+    client.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=settings.result_backend,
+        task_default_queue=settings.model_queue,
+        task_routes={"rollcall.models.*": {"queue": settings.model_queue}},
+    )
+    return client
 
 
 def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment's settings)."""
     from facebank.db import upgrade
     from facebank.store import Facebank
-    from tasks import app as celery_app
     from webapi import health, jobs, people, seed
     from webapi.errors import register_error_handlers
     from webapi.jobclient import JobClient
@@ -25,7 +38,7 @@ def create_app(config: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes * 2  # base64 inflates by a third
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["rollcall.settings"] = settings
-    app.extensions["rollcall.jobs"] = JobClient(celery_app, settings)
+    app.extensions["rollcall.jobs"] = JobClient(celery_client(settings), settings)
     upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
     app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
     register_error_handlers(app)
