@@ -54,7 +54,7 @@ class ModelTask(Task):
                 "job id=%s type=%s outcome=%s timings_ms=%s",
                 self.request.id, self.name, outcome, timer.report(),
             )
-        result["worker"] = socket.gethostname()
+        result["worker"] = self.request.hostname or socket.gethostname()  # the Celery node name
         result["models"] = runtime.pipeline().describe()
         result["timings_ms"] = timer.report()
         return result
