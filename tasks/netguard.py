@@ -107,9 +107,13 @@ class CameraAllowlist:
         scheme = parts.scheme.lower()
         if scheme not in _ALLOWED_SCHEMES:
             raise errors.CameraNotAllowed(f"camera URLs must be http or https, not {scheme or 'empty'!r}")
+        if not parts.hostname:
+            raise errors.InvalidInput("camera URL has no host")
         host = _normalise_host(parts)
         port = _port(parts, scheme)
-        target = ResolvedTarget(scheme=scheme, host=host, port=port, addresses=_resolve(host, port))
+        # A canonical address is its own answer; names and legacy numeric forms go to the resolver.
+        addresses = (host,) if _is_canonical_address(host) else _resolve(host, port)
+        target = ResolvedTarget(scheme=scheme, host=host, port=port, addresses=addresses)
         self.check_addresses(target.host, target.addresses)
         return target
 
@@ -128,7 +132,9 @@ class CameraAllowlist:
             address = _effective_address(ipaddress.ip_address(text))
             forbidden = _forbidden_reason(address)
             if forbidden is not None:
-                raise errors.CameraNotAllowed(f"camera host {host} resolves to {address}, a {forbidden} address")
+                raise errors.CameraNotAllowed(
+                    f"camera host {host} resolves to {address}, a {forbidden} address"
+                )
             if any(address in network for network in self.networks):
                 continue
             if by_name and not address.is_loopback:
@@ -145,8 +151,6 @@ def _split(url: str) -> SplitResult:
         parts = urlsplit(url.strip())
     except ValueError as exc:  # e.g. an unbalanced "[" in the host
         raise errors.InvalidInput(f"camera URL cannot be parsed: {exc}") from exc
-    if not parts.hostname:
-        raise errors.InvalidInput("camera URL has no host")
     return parts
 
 
@@ -198,13 +202,18 @@ def _is_host_name(host: str) -> bool:
     return 0 < len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
 
 
-def _is_ip_literal(host: str) -> bool:
-    """An address in any form the resolver reads as one, including ``127.1`` and ``0x7f000001``."""
+def _is_canonical_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
         return True
     except ValueError:
-        pass  # not a canonical address; try the legacy IPv4 forms below
+        return False
+
+
+def _is_ip_literal(host: str) -> bool:
+    """An address in any form the resolver reads as one, including ``127.1`` and ``0x7f000001``."""
+    if _is_canonical_address(host):
+        return True
     try:
         socket.inet_aton(host)
         return True
