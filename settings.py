@@ -14,7 +14,7 @@ import functools
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # RFC 1918 private networks: where a school's or an office's cameras live. Loopback,
@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     frame_max_pixels: int = Field(40_000_000, gt=0, description="Largest decoded frame, in pixels (width × height).")
     camera_retries: int = Field(2, ge=0, description="Retries on transient network errors when fetching a frame.")
     max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest request body the API accepts.")
+    # --- access ---
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated `key:role` pairs; role `jobs` submits and reads jobs, `admin` also manages "
+        "the facebank. Required on /v1 and the seed routes unless auth is disabled.",
+    )
+    auth_disabled: bool = Field(False, description="Trusted LAN only: accept every request without an API key.")
+    seed_routes_open: bool = Field(
+        False, description="Let /modelfr, /modelin, /modelat answer without a key (old frontends on a trusted LAN)."
+    )
     # --- facebank ---
     database_url: str = Field(
         default_factory=_default_database_url,
@@ -104,6 +114,7 @@ def markdown_table() -> str:
     for name, field in Settings.model_fields.items():
         default = "(see meaning)" if field.default_factory is not None else field.default
         default = "" if default is None else default
+        default = default.get_secret_value() if isinstance(default, SecretStr) else default
         rows.append(f"| `ROLLCALL_{name.upper()}` | `{default}` | {field.description} |")
     return "\n".join(rows)
 

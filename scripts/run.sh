@@ -36,6 +36,15 @@ else
 fi
 
 export ROLLCALL_BROKER_URL=$BROKER
+if [ -z "${ROLLCALL_API_KEYS:-}" ] && [ "${ROLLCALL_AUTH_DISABLED:-false}" != "true" ]; then
+  # A local admin key, made once and kept in var/ (git-ignored) so curl examples keep working.
+  [ -s var/dev-api-key ] || $PY -c "import secrets; print(secrets.token_urlsafe(24))" > var/dev-api-key
+  chmod 600 var/dev-api-key
+  export ROLLCALL_API_KEYS="$(cat var/dev-api-key):admin"
+  KEY_NOTE="API key    admin key in var/dev-api-key: curl -H \"X-API-Key: \$(cat var/dev-api-key)\" ..."
+else
+  KEY_NOTE="API keys  from ROLLCALL_API_KEYS"
+fi
 .venv/bin/celery -A tasks worker --loglevel INFO --hostname "rollcall-worker@%h" &
 pids+=($!)
 .venv/bin/flask --app webapi run --host 127.0.0.1 --port "$API_PORT" --with-threads &
@@ -47,6 +56,7 @@ cat <<MSG
 rollcall is starting:
   API        http://127.0.0.1:$API_PORT   (OpenAPI: http://127.0.0.1:$API_PORT/openapi.json, ready: /readyz)
   Flower     http://127.0.0.1:$FLOWER_PORT
+  $KEY_NOTE
 Press Ctrl-C to stop.
 
 MSG

@@ -28,6 +28,16 @@ import pytest
 from tests.shared_data import REPO_ROOT, shared_dir
 
 _STATE_DIR = Path(tempfile.mkdtemp(prefix="rollcall-tests-"))
+ADMIN_KEY = "test-admin-key-0123456789"
+JOBS_KEY = "test-jobs-key-0123456789"
+
+
+def keyed_client(app: Any, key: str | None = ADMIN_KEY) -> Any:
+    """A test client of the real app that sends ``key`` with every request (None: no key)."""
+    client = app.test_client()
+    if key is not None:
+        client.environ_base["HTTP_X_API_KEY"] = key
+    return client
 
 
 def free_port() -> int:
@@ -46,6 +56,7 @@ def _configure_environment() -> None:
         ROLLCALL_CAMERA_ALLOW="127.0.0.0/8,::1/128",
         ROLLCALL_SEED_WAIT_S="60",
         ROLLCALL_TEST_REDIS_PORT=str(port),
+        ROLLCALL_API_KEYS=f"{ADMIN_KEY}:admin,{JOBS_KEY}:jobs",
     )
 
 
@@ -182,7 +193,8 @@ def app(redis_server: RedisServer) -> Any:
 
 @pytest.fixture()
 def client(app: Any) -> Any:
-    return app.test_client()
+    """The real app, called with the admin key."""
+    return keyed_client(app)
 
 
 class _CameraHandler(http.server.SimpleHTTPRequestHandler):
@@ -231,8 +243,8 @@ class System:
     app: Any
     start_worker: Any
 
-    def client(self) -> Any:
-        return self.app.test_client()
+    def client(self, key: str | None = ADMIN_KEY) -> Any:
+        return keyed_client(self.app, key)
 
     def worker(self, suffix: str = "w1", wait: bool = True) -> WorkerProcess:
         worker: WorkerProcess = self.start_worker(f"{self.name}-{suffix}", wait=wait, **self.env)

@@ -30,6 +30,8 @@ def create_app(config: Settings | None = None) -> Flask:
     from facebank.db import upgrade
     from facebank.store import Facebank
     from webapi import health, jobs, people, seed
+    from webapi.auth import install_auth
+    from webapi.cli import facebank_cli
     from webapi.errors import register_error_handlers
     from webapi.jobclient import JobClient
 
@@ -42,6 +44,8 @@ def create_app(config: Settings | None = None) -> Flask:
     upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
     app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
     register_error_handlers(app)
+    install_auth(app, settings)
     for blueprint in (jobs.bp, people.bp, seed.bp, health.bp):
         app.register_blueprint(blueprint)
+    app.cli.add_command(facebank_cli)
     return app

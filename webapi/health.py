@@ -15,14 +15,14 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-@documented("The API process is alive.", responses={200: Health}, tag="health", auth=False)
+@documented("The API process is alive.", responses={200: Health}, tag="health", role=None)
 def healthz() -> Any:
     return jsonify({"status": "ok", "checks": {}})
 
 
 @bp.get("/readyz")
 @documented("Ready: the broker answers and a worker consumes the model queue.", responses={200: Health},
-            tag="health", auth=False)
+            tag="health", role=None)
 def readyz() -> Any:
     client = job_client()
     settings = current_app.extensions["rollcall.settings"]

@@ -96,7 +96,7 @@ def face_json(face: Face) -> dict[str, Any]:
 
 
 @bp.post("/v1/people")
-@documented("Add a person.", body=PersonCreate, responses={201: PersonOut}, tag="people")
+@documented("Add a person.", body=PersonCreate, responses={201: PersonOut}, tag="people", role="admin")
 def create_person() -> Any:
     body = parse_body(PersonCreate)
     person = facebank().create_person(body.display_name, body.external_id, body.metadata)
@@ -120,7 +120,7 @@ def get_person(person_id: int) -> Any:
 
 @bp.patch("/v1/people/<int:person_id>")
 @documented("Change a person's name, external id or metadata.", body=PersonUpdate, responses={200: PersonOut},
-            tag="people")
+            tag="people", role="admin")
 def update_person(person_id: int) -> Any:
     body = parse_body(PersonUpdate)
     changes = body.model_dump(exclude_unset=True)
@@ -128,7 +128,7 @@ def update_person(person_id: int) -> Any:
 
 
 @bp.delete("/v1/people/<int:person_id>")
-@documented("Delete a person with all their photos and embeddings.", responses={204: None}, tag="people")
+@documented("Delete a person with all their photos and embeddings.", responses={204: None}, tag="people", role="admin")
 def delete_person(person_id: int) -> Any:
     facebank().delete_person(person_id)
     return Response(status=204)
@@ -142,7 +142,7 @@ def list_faces(person_id: int) -> Any:
 
 @bp.post("/v1/people/<int:person_id>/faces")
 @documented("Enrol a photo holding exactly one face (upload, base64 or camera URL).", body=FrameSource,
-            responses={201: FaceOut, 202: JobAccepted}, tag="people")
+            responses={201: FaceOut, 202: JobAccepted}, tag="people", role="admin")
 def add_face(person_id: int) -> Any:
     body = parse_frame_request(FrameSource)
     facebank().get_person(person_id)  # 404 now rather than from the worker
@@ -159,7 +159,7 @@ def add_face(person_id: int) -> Any:
 
 
 @bp.get("/v1/people/<int:person_id>/faces/<int:face_id>/image")
-@documented("The original photo of an enrolled face.", responses={200: None}, tag="people")
+@documented("The original photo of an enrolled face.", responses={200: None}, tag="people", role="admin")
 def face_image(person_id: int, face_id: int) -> Any:
     image = facebank().get_face_image(face_id)
     if image.person_id != person_id:
@@ -168,7 +168,7 @@ def face_image(person_id: int, face_id: int) -> Any:
 
 
 @bp.delete("/v1/people/<int:person_id>/faces/<int:face_id>")
-@documented("Remove one enrolled face and its embeddings.", responses={204: None}, tag="people")
+@documented("Remove one enrolled face and its embeddings.", responses={204: None}, tag="people", role="admin")
 def delete_face(person_id: int, face_id: int) -> Any:
     facebank().delete_face(person_id, face_id)
     return Response(status=204)
@@ -176,7 +176,7 @@ def delete_face(person_id: int, face_id: int) -> Any:
 
 @bp.post("/v1/facebank/rebuild")
 @documented("Re-embed every face for the configured model (async job).", responses={202: JobAccepted},
-            tag="people")
+            tag="people", role="admin")
 def rebuild() -> Any:
     return accepted(job_client().submit("rebuild_facebank", {}))
 

@@ -50,7 +50,7 @@ class Operation:
     query: type[BaseModel] | None = None
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     tag: str = "jobs"
-    auth: bool = True
+    role: str | None = "jobs"  # the API-key role a caller needs (see webapi.auth); None: public
 
 
 _OPERATIONS: dict[Callable[..., Any], Operation] = {}
@@ -112,9 +112,9 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             for status, model in op.responses.items():
                 content = {"content": {"application/json": {"schema": ref(model)}}} if model else {}
                 entry["responses"][str(status)] = {"description": str(status), **content}
-            for status in (400, 401, 403, 404, 413, 503) if op.auth else (400, 503):
+            for status in (400, 401, 403, 404, 413, 503) if op.role else (400, 503):
                 entry["responses"].setdefault(str(status), {"description": "error", **error})
-            if op.auth:
+            if op.role:
                 entry["security"] = [{"apiKey": []}]
             paths.setdefault(path, {})[method.lower()] = entry
     return {
@@ -127,3 +127,8 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
         },
     }
+
+
+def operation_of(view: Callable[..., Any]) -> Operation | None:
+    """The documented metadata of a view (None for undocumented routes such as static files)."""
+    return _OPERATIONS.get(view)

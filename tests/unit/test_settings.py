@@ -13,7 +13,7 @@ def test_readme_configuration_table_matches_settings() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     block = re.search(r"<!-- settings-table:start -->\n(.*)\n<!-- settings-table:end -->", readme, re.S)
     assert block is not None, "README lacks the settings-table markers"
-    assert block.group(1) == settings.markdown_table(), "run: python -m settings --markdown, paste into README"
+    assert block.group(1) == settings.markdown_table(), "run: python scripts/sync_readme_settings.py"
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,81 @@
+"""API keys and roles: who may call what.
+
+Keys come only from the environment (``ROLLCALL_API_KEYS="key1:admin,key2:jobs"``), are
+compared in constant time and never logged. Role ``jobs`` submits and reads jobs (and
+reads the people list); ``admin`` may do everything, including managing the facebank.
+Each route declares the role it needs through ``webapi.validation.documented``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from flask import Flask, request
+
+from errors import AuthenticationRequired, Forbidden, InvalidInput
+from settings import Settings
+from webapi.validation import operation_of
+
+ROLES = ("jobs", "admin")
+SEED_ENDPOINTS = {"seed.modelfr", "seed.modelin", "seed.modelat"}
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    secret: bytes
+    role: str
+
+
+def parse_api_keys(spec: str) -> tuple[ApiKey, ...]:
+    """``key:role`` pairs separated by commas; a malformed entry stops the API from starting."""
+    keys = []
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        secret, _, role = entry.rpartition(":")
+        if not secret or role not in ROLES:
+            raise InvalidInput(f"ROLLCALL_API_KEYS entries must be key:role with role in {ROLES}")
+        if len(secret) < 16:
+            raise InvalidInput("ROLLCALL_API_KEYS: every key must be at least 16 characters")
+        keys.append(ApiKey(secret.encode(), role))
+    return tuple(keys)
+
+
+def _presented_key() -> bytes | None:
+    header = request.headers.get("X-API-Key")
+    if header is None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        header = token if scheme.lower() == "bearer" and token else None
+    return header.encode() if header is not None else None
+
+
+def role_of(presented: bytes, keys: tuple[ApiKey, ...]) -> str | None:
+    """The role of the matching key; every key is compared so timing does not reveal which matched."""
+    role = None
+    for key in keys:
+        if hmac.compare_digest(presented, key.secret):
+            role = key.role
+    return role
+
+
+def install_auth(app: Flask, settings: Settings) -> None:
+    """Check every request against the role its route declares."""
+    keys = parse_api_keys(settings.api_keys.get_secret_value())
+
+    @app.before_request
+    def _check_api_key() -> None:
+        if settings.auth_disabled or request.endpoint is None:
+            return
+        if settings.seed_routes_open and request.endpoint in SEED_ENDPOINTS:
+            return
+        operation = operation_of(app.view_functions[request.endpoint])
+        needed = operation.role if operation is not None else None
+        if needed is None:
+            return
+        presented = _presented_key()
+        if presented is None:
+            raise AuthenticationRequired("send an API key in the X-API-Key header (or Authorization: Bearer)")
+        role = role_of(presented, keys)
+        if role is None:
+            raise AuthenticationRequired("the API key is not valid")
+        if needed == "admin" and role != "admin":
+            raise Forbidden("this needs an admin API key")

@@ -1,0 +1,205 @@
+"""``flask --app webapi facebank ...``: migrate, import, export and count the facebank from a shell.
+
+Expected failures (no worker, no broker, a bad folder) end the command with one line naming the
+error code and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+import errors
+from facebank import db
+from facebank.records import FacebankStats
+from facebank.store import Facebank
+from settings import Settings
+from webapi import facebank_io
+from webapi.facebank_io import ImportSummary, Outcome
+from webapi.jobclient import JobClient
+
+facebank_cli = AppGroup("facebank", help="Manage the facebank: migrate, import, export, stats.")
+CommandT = TypeVar("CommandT", bound=Callable[..., Any])
+
+
+def _bank() -> Facebank:
+    bank: Facebank = current_app.extensions["rollcall.facebank"]
+    return bank
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["rollcall.settings"]
+    return settings
+
+
+def one_line_errors(command: CommandT) -> CommandT:
+    """Show a rollcall error as ``Error: <code>: <message>`` with exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except errors.RollcallError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@facebank_cli.command("migrate")
+@one_line_errors
+def migrate_command() -> None:
+    """Bring the facebank database to the newest schema and print its revision."""
+    url = _settings().database_url
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        revision = db.current_revision(engine)
+        click.echo(f"facebank {db.safe_url(engine.url)} at revision {revision} (head {db.head_revision()})")
+    finally:
+        engine.dispose()
+
+
+@facebank_cli.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for each photo's job before giving up.",
+)
+@click.option(
+    "--in-flight",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Jobs queued at once (enough to keep every worker busy).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@one_line_errors
+def import_command(directory: Path, timeout_s: float, in_flight: int, as_json: bool) -> None:
+    """Enrol DIRECTORY/<person>/<photo> (the seed's layout, or an export).
+
+    Each folder is one person, found again by external id (the folder name) on a re-import.
+    Photos (jpg, jpeg, png, webp, bmp) are enrolled by `enrol_face` jobs, so a worker must be
+    running (`celery -A tasks worker`); with none, the import stops with `job_timeout`.
+    Photos already enrolled count as such, not as errors. Exit status 1 when a photo failed.
+    """
+    plan = facebank_io.plan_import(directory)
+    client: JobClient = current_app.extensions["rollcall.jobs"]
+    if plan.photo_count and not client.ping():
+        # Checked before anyone is created, so an import that cannot run changes nothing.
+        raise errors.BrokerUnavailable("the job queue (Redis) is unreachable")
+    people, jobs, settled = facebank_io.prepare_import(_bank(), plan)
+    summary = ImportSummary(str(directory), people, settled)
+    results = facebank_io.enrol_photos(client, jobs, timeout_s, in_flight, _settings().max_upload_bytes)
+    stopped: str | None = None
+    try:
+        with click.progressbar(results, length=len(jobs), label="Enrolling photos", file=sys.stderr) as bar:
+            for photo in bar:
+                summary.photos.append(photo)
+    except (errors.JobTimeout, errors.BrokerUnavailable) as exc:
+        hint = " (is a worker running? celery -A tasks worker)" if isinstance(exc, errors.JobTimeout) else ""
+        stopped = f"{exc.code}: {exc.message}{hint}"
+    if stopped is not None:
+        # Raised outside the handler so the job client's pending results are released now, while
+        # Redis is still reachable, rather than at interpreter shutdown (a noisy ignored error).
+        done = summary.count(Outcome.ENROLLED)
+        raise click.ClickException(
+            f"{stopped}. Import stopped after enrolling {done} of {len(jobs)} photos; "
+            "run it again to finish (it skips what is already enrolled)."
+        )
+    summary.photos.sort(key=lambda photo: photo.path)
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        _print_import(summary)
+    if not summary.ok:
+        click.get_current_context().exit(1)
+
+
+def _print_import(summary: ImportSummary) -> None:
+    report = summary.to_json()
+    click.echo(
+        f"{report['directory']}: people {report['people_created']} created, {report['people_found']} found; "
+        f"photos {report['enrolled']} enrolled, {report['already_enrolled']} already enrolled, "
+        f"{report['skipped']} skipped, {report['failed']} failed"
+    )
+    for person in summary.people:
+        if person.code is not None:
+            click.echo(f"  failed            {person.folder}/: {person.code}: {person.reason}")
+    for photo in summary.photos:
+        if photo.outcome is Outcome.ENROLLED:
+            continue
+        label = photo.outcome.value.replace("_", " ")
+        reason = f"{photo.code}: {photo.reason}" if photo.code else photo.reason
+        click.echo(f"  {label:<17} {photo.path}: {reason}")
+
+
+@facebank_cli.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@one_line_errors
+def export_command(directory: Path, as_json: bool) -> None:
+    """Write every person's original photos and people.json into DIRECTORY (new or empty).
+
+    The layout is DIRECTORY/<external id or person-ID>/<face id>.<ext>; `facebank import`
+    reads it back, names, external ids and metadata included.
+    """
+    summary = facebank_io.export_facebank(_bank(), directory)
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    else:
+        click.echo(f"exported {summary.people} people and {summary.faces} photos to {summary.directory}")
+
+
+def stats_json(stats: FacebankStats, schema_revision: str | None) -> dict[str, Any]:
+    return {
+        "schema_revision": schema_revision,
+        "revision": stats.revision,
+        "people": stats.people,
+        "faces": stats.faces,
+        "models": [
+            {
+                "model_name": m.model_name,
+                "model_version": m.model_version,
+                "dim": m.dim,
+                "embeddings": m.embeddings,
+            }
+            for m in stats.models
+        ],
+    }
+
+
+@facebank_cli.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@one_line_errors
+def stats_command(as_json: bool) -> None:
+    """Count people, photos and embeddings per model; show the schema and data revisions."""
+    bank = _bank()
+    report = stats_json(bank.stats(), db.current_revision(bank.engine))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(
+        f"facebank   {db.safe_url(bank.engine.url)} (schema {report['schema_revision']}, "
+        f"revision {report['revision']})"
+    )
+    click.echo(f"people     {report['people']}")
+    click.echo(f"faces      {report['faces']}")
+    for model in report["models"]:
+        click.echo(
+            f"embeddings {model['embeddings']} by {model['model_name']} {model['model_version']} "
+            f"({model['dim']}-D)"
+        )
+    if not report["models"]:
+        click.echo("embeddings 0")

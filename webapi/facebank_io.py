@@ -1,0 +1,451 @@
+"""Bulk import and export of the facebank as a folder of photos, one sub-folder per person.
+
+The layout is the seed's, ``DIR/<person>/<photo>``, so a seed facebank imports as it is. An export
+adds ``DIR/people.json`` with each person's name, external id and metadata; an import that finds
+it restores those instead of naming people after their folders. Photos are enrolled by
+``enrol_face`` jobs (the models live in the workers), so an import needs a running worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+import errors
+from facebank.records import Person
+from facebank.store import Facebank
+from webapi.jobclient import JobClient, JobStatus
+
+log = logging.getLogger("rollcall.facebank_io")
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+MANIFEST = "people.json"
+EXPORT_FORMAT = "rollcall-facebank-export"
+PAGE_SIZE = 1000
+# Polling a job: start fast (an enrolment takes ~0.3 s), back off to a few requests a second.
+POLL_MIN_S = 0.02
+POLL_MAX_S = 0.25
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp"}
+# What an exported person's folder may be called when it is their external id; anything else
+# (slashes, leading dots, control characters) becomes person-<id>.
+_SAFE_FOLDER = re.compile(r"[^\W_.][\w.@+ -]{0,127}")
+
+
+class Outcome(enum.StrEnum):
+    ENROLLED = "enrolled"
+    ALREADY_ENROLLED = "already_enrolled"  # duplicate_face: the same image is in the facebank already
+    SKIPPED = "skipped"  # not a photo: ignored, not an error
+    FAILED = "failed"  # a photo the worker refused (no_face, multiple_faces, not_an_image, ...)
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """What happened to one file of the imported folder (``path`` relative to it)."""
+
+    path: str
+    outcome: Outcome
+    person_id: int | None = None
+    face_id: int | None = None
+    code: str | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "outcome": self.outcome.value,
+            "person_id": self.person_id,
+            "face_id": self.face_id,
+            "code": self.code,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class PersonFolder:
+    """One person's folder, with who it names and which of its files are photos."""
+
+    folder: str
+    display_name: str
+    external_id: str | None
+    metadata: dict[str, Any]
+    photos: tuple[Path, ...]
+    others: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    root: Path
+    people: tuple[PersonFolder, ...]
+    stray_files: tuple[Path, ...]  # files directly in the root, outside any person folder
+
+    @property
+    def photo_count(self) -> int:
+        return sum(len(person.photos) for person in self.people)
+
+
+@dataclass(frozen=True)
+class PersonResult:
+    folder: str
+    person_id: int | None
+    external_id: str | None
+    created: bool
+    code: str | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "person_id": self.person_id,
+            "external_id": self.external_id,
+            "created": self.created,
+            "code": self.code,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class ImportSummary:
+    directory: str
+    people: list[PersonResult] = field(default_factory=list)
+    photos: list[PhotoResult] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(photo.outcome is outcome for photo in self.photos)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed: duplicates and non-photo files are not failures."""
+        return self.count(Outcome.FAILED) == 0 and all(person.code is None for person in self.people)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "directory": self.directory,
+            "ok": self.ok,
+            "people_created": sum(p.created for p in self.people),
+            "people_found": sum(p.person_id is not None and not p.created for p in self.people),
+            "people_failed": sum(p.code is not None for p in self.people),
+            "enrolled": self.count(Outcome.ENROLLED),
+            "already_enrolled": self.count(Outcome.ALREADY_ENROLLED),
+            "skipped": self.count(Outcome.SKIPPED),
+            "failed": self.count(Outcome.FAILED),
+            "people": [person.to_json() for person in self.people],
+            "photos": [photo.to_json() for photo in self.photos],
+        }
+
+
+@dataclass(frozen=True)
+class PhotoJob:
+    person_id: int
+    path: Path
+    relative: str
+
+
+# --- people.json, as export writes it and import reads it ---
+class ExportedFace(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    file: str
+    sha256: str
+
+
+class ExportedPerson(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    folder: str
+    display_name: str
+    external_id: str | None
+    metadata: dict[str, Any]
+    faces: list[ExportedFace]
+
+
+class ExportManifest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["rollcall-facebank-export"]
+    version: Literal[1]
+    people: list[ExportedPerson]
+
+
+def read_manifest(root: Path) -> dict[str, ExportedPerson]:
+    """``people.json`` of an export, by folder; empty when the folder has none (the seed's layout)."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        manifest = ExportManifest.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise errors.InvalidInput(f"{path} is not a rollcall export: {where}: {first['msg']}") from exc
+    return {person.folder: person for person in manifest.people}
+
+
+def plan_import(root: Path) -> ImportPlan:
+    """Which people and photos ``root`` holds; nothing is written yet."""
+    if not root.is_dir():
+        raise errors.InvalidInput(f"{root} is not a folder")
+    exported = read_manifest(root)
+    people: list[PersonFolder] = []
+    stray: list[Path] = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            if entry.name != MANIFEST:
+                stray.append(entry)
+            continue
+        files = sorted(entry.iterdir())
+        photos = tuple(f for f in files if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        others = tuple(f for f in files if f not in photos)
+        known = exported.get(entry.name)
+        if known is None:
+            # The seed's layout: the folder is the person (the seed's /modelin answered the folder name).
+            people.append(PersonFolder(entry.name, entry.name, entry.name, {}, photos, others))
+        else:
+            name, external, metadata = known.display_name, known.external_id, known.metadata
+            people.append(PersonFolder(entry.name, name, external, metadata, photos, others))
+    return ImportPlan(root, tuple(people), tuple(stray))
+
+
+def find_person_by_external_id(bank: Facebank, external_id: str) -> Person | None:
+    """The person with exactly this external id (the store's search matches substrings, so filter)."""
+    offset = 0
+    while True:
+        page = bank.list_people(external_id, offset, PAGE_SIZE)
+        for person in page.items:
+            if person.external_id == external_id:
+                return person
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            return None
+
+
+def find_or_create_person(bank: Facebank, folder: PersonFolder) -> PersonResult:
+    """Re-imports find the person again by external id; without one, a new person is created."""
+    try:
+        person = bank.create_person(folder.display_name, folder.external_id, folder.metadata)
+        return PersonResult(folder.folder, person.id, person.external_id, created=True)
+    except errors.DuplicatePerson:
+        if folder.external_id is None:
+            raise
+        # Create-then-find, not find-then-create: two imports at once cannot both create the person.
+        found = find_person_by_external_id(bank, folder.external_id)
+        if found is None:  # deleted between the insert and the search
+            raise
+        return PersonResult(folder.folder, found.id, found.external_id, created=False)
+    except errors.InvalidInput as exc:
+        return PersonResult(folder.folder, None, folder.external_id, False, exc.code, exc.message)
+
+
+def prepare_import(
+    bank: Facebank, plan: ImportPlan
+) -> tuple[list[PersonResult], list[PhotoJob], list[PhotoResult]]:
+    """Find or create everyone; return them, the photos to enrol, and the files already settled."""
+    people: list[PersonResult] = []
+    jobs: list[PhotoJob] = []
+    settled = skipped(plan.root, plan.stray_files, "not in a person folder")
+    for folder in plan.people:
+        person = find_or_create_person(bank, folder)
+        people.append(person)
+        settled += skipped(plan.root, folder.others, "not an image file")
+        for photo in folder.photos:
+            if person.person_id is None:
+                settled.append(
+                    PhotoResult(
+                        relative(plan.root, photo),
+                        Outcome.FAILED,
+                        code=person.code,
+                        reason=f"the person could not be created: {person.reason}",
+                    )
+                )
+            else:
+                jobs.append(PhotoJob(person.person_id, photo, relative(plan.root, photo)))
+    return people, jobs, settled
+
+
+def enrol_photos(
+    client: JobClient, photos: Sequence[PhotoJob], timeout_s: float, in_flight: int, max_bytes: int
+) -> Iterator[PhotoResult]:
+    """Enrol each photo by an ``enrol_face`` job, yielding results in order as they finish.
+
+    Up to ``in_flight`` jobs are queued at once so that every worker has work, without putting a
+    whole photo library into Redis. ``JobTimeout`` (no worker answered) and ``BrokerUnavailable``
+    stop the import: the jobs still queued are revoked and the error is raised.
+    """
+    pending: deque[tuple[PhotoJob, str]] = deque()
+    try:
+        for photo in photos:
+            while len(pending) >= in_flight:
+                yield _finish(client, *pending[0], timeout_s)
+                pending.popleft()
+            submitted = _submit(client, photo, max_bytes)
+            if isinstance(submitted, PhotoResult):
+                yield submitted
+            else:
+                pending.append((photo, submitted))
+        while pending:
+            yield _finish(client, *pending[0], timeout_s)
+            pending.popleft()
+    except (errors.JobTimeout, errors.BrokerUnavailable):
+        _revoke(client, [job_id for _, job_id in pending])
+        raise
+
+
+def _submit(client: JobClient, photo: PhotoJob, max_bytes: int) -> str | PhotoResult:
+    try:
+        data = photo.path.read_bytes()
+    except OSError as exc:
+        return PhotoResult(
+            photo.relative, Outcome.FAILED, photo.person_id, code="unreadable", reason=str(exc)
+        )
+    if len(data) > max_bytes:
+        too_large = errors.PayloadTooLarge(f"the file is larger than the {max_bytes} bytes a job accepts")
+        return _failed(photo, too_large)
+    source = {"image_b64": base64.b64encode(data).decode("ascii")}
+    return client.submit("enrol_face", {"person_id": photo.person_id, "source": source})
+
+
+def _finish(client: JobClient, photo: PhotoJob, job_id: str, timeout_s: float) -> PhotoResult:
+    status = await_job(client, job_id, timeout_s)
+    if status.state == "succeeded" and status.result is not None:
+        return PhotoResult(
+            photo.relative, Outcome.ENROLLED, photo.person_id, face_id=int(status.result["face_id"])
+        )
+    error = status.error or {"code": errors.RollcallError.code, "message": f"the job ended {status.state}"}
+    outcome = Outcome.ALREADY_ENROLLED if error["code"] == errors.DuplicateFace.code else Outcome.FAILED
+    return PhotoResult(photo.relative, outcome, photo.person_id, code=error["code"], reason=error["message"])
+
+
+def await_job(client: JobClient, job_id: str, timeout_s: float) -> JobStatus:
+    """Poll the job until it ends; ``JobTimeout`` when no worker finished it within ``timeout_s``.
+
+    Polled rather than ``JobClient.wait``: a timed-out Celery ``get()`` stays subscribed to the
+    result until the task ends, and a command that stops there would unsubscribe at interpreter
+    shutdown and print an ignored-exception traceback.
+    """
+    deadline = time.monotonic() + timeout_s
+    interval = POLL_MIN_S
+    while True:
+        status = client.status(job_id)
+        if status.state in ("succeeded", "failed", "revoked"):
+            return status
+        if time.monotonic() >= deadline:
+            raise errors.JobTimeout(f"no worker finished the job within {timeout_s:g} s")
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 2, POLL_MAX_S)
+
+
+def _failed(photo: PhotoJob, exc: errors.RollcallError) -> PhotoResult:
+    return PhotoResult(photo.relative, Outcome.FAILED, photo.person_id, code=exc.code, reason=exc.message)
+
+
+def _revoke(client: JobClient, job_ids: Sequence[str]) -> None:
+    """Cancel the jobs an interrupted import leaves queued (best effort: the broker may be gone)."""
+    for index, job_id in enumerate(job_ids):
+        try:
+            client.revoke(job_id)
+        except errors.BrokerUnavailable as exc:
+            log.warning("could not cancel %d queued enrol jobs: %s", len(job_ids) - index, exc.message)
+            return
+
+
+def skipped(root: Path, paths: Sequence[Path], reason: str) -> list[PhotoResult]:
+    return [PhotoResult(relative(root, path), Outcome.SKIPPED, reason=reason) for path in paths]
+
+
+def relative(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+# --- export ---
+@dataclass(frozen=True)
+class ExportSummary:
+    directory: str
+    people: int
+    faces: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"directory": self.directory, "people": self.people, "faces": self.faces}
+
+
+def iter_people(bank: Facebank) -> Iterator[Person]:
+    """Everyone, in enrolment order, a page at a time."""
+    offset = 0
+    while True:
+        page = bank.list_people(None, offset, PAGE_SIZE)
+        yield from page.items
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            return
+
+
+def export_facebank(bank: Facebank, root: Path) -> ExportSummary:
+    """Write every person's original photos and ``people.json`` into ``root`` (new or empty)."""
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise errors.InvalidInput(f"{root} exists and is not an empty folder; export into a new one")
+    root.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    people: list[dict[str, Any]] = []
+    face_total = 0
+    for person in iter_people(bank):
+        try:
+            faces = bank.list_faces(person.id)
+        except errors.PersonNotFound:
+            log.info("person %d was deleted during the export; left out", person.id)
+            continue
+        folder = _folder_name(person, used)
+        (root / folder).mkdir()
+        exported_faces = []
+        for face in faces:
+            try:
+                image = bank.get_face_image(face.id)
+            except errors.FaceNotFound:
+                log.info("face %d was deleted during the export; left out", face.id)
+                continue
+            name = f"{face.id}.{_EXTENSIONS.get(face.content_type, 'bin')}"
+            (root / folder / name).write_bytes(image.data)
+            exported_faces.append({**face.to_json(), "file": name})
+        face_total += len(exported_faces)
+        people.append(
+            {
+                "id": person.id,
+                "folder": folder,
+                "display_name": person.display_name,
+                "external_id": person.external_id,
+                "metadata": person.metadata,
+                "faces": exported_faces,
+            }
+        )
+    manifest = {"format": EXPORT_FORMAT, "version": 1, "people": people}
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return ExportSummary(str(root), len(people), face_total)
+
+
+def _folder_name(person: Person, used: set[str]) -> str:
+    """The external id when it is a safe, unused folder name, else ``person-<id>``.
+
+    Unique case-insensitively, so an export also survives a case-insensitive file system.
+    """
+    external = person.external_id
+    candidate = external if external and _SAFE_FOLDER.fullmatch(external) else f"person-{person.id}"
+    if candidate.lower() in used:
+        candidate = f"person-{person.id}"
+    suffix = 1
+    while candidate.lower() in used:
+        suffix += 1
+        candidate = f"person-{person.id}-{suffix}"
+    used.add(candidate.lower())
+    return candidate
