@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
 from errors import InvalidInput, JobTimeout, MultipleFacesFound, NoFaceFound, RollcallError
 from facebank.assignment import assign_faces
@@ -24,6 +24,7 @@ from ml.mtcnn import Detections
 from settings import get_settings
 from tasks import app, runtime
 from tasks.frames import Frame, load_frame
+from tasks.records import decode_record, is_revoked, job_record_key
 from tasks.timing import StageTimer
 
 log = logging.getLogger("rollcall.jobs")
@@ -39,6 +40,10 @@ class ModelTask(Task):
     typing = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._revoked_before_start():
+            log.info("job id=%s type=%s outcome=revoked (before start)", self.request.id, self.name)
+            self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
+            raise Ignore()
         timer = StageTimer()
         outcome = "succeeded"
         try:
@@ -58,6 +63,13 @@ class ModelTask(Task):
         result["models"] = runtime.pipeline().describe()
         result["timings_ms"] = timer.report()
         return result
+
+
+    def _revoked_before_start(self) -> bool:
+        client = getattr(self.backend, "client", None)  # the Redis result backend's connection
+        if client is None or not self.request.id:
+            return False
+        return is_revoked(decode_record(client.get(job_record_key(self.request.id))))
 
 
 def _faces_json(detections: Detections) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ instead of Celery's eternal ``PENDING``.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from kombu.exceptions import OperationalError
 
 import errors
 from settings import Settings
+from tasks.records import decode_record, encode_record, is_revoked, job_record_key
 
 JOB_TYPES = ("detect", "identify", "attendance", "enrol_face", "rebuild_facebank")
 _STATES = {
@@ -75,13 +75,13 @@ class JobClient:
         )
 
     def _key(self, job_id: str) -> str:
-        return f"rollcall:job:{job_id}"
+        return job_record_key(job_id)
 
     def submit(self, job_type: str, kwargs: dict[str, Any]) -> str:
         if job_type not in JOB_TYPES:
             raise errors.InvalidInput(f"unknown job type {job_type!r}")
         job_id = str(uuid.uuid4())
-        record = json.dumps({"type": job_type, "submitted_at": time.time()})
+        record = encode_record({"type": job_type, "submitted_at": time.time()})
         try:
             self.redis.set(self._key(job_id), record, ex=self.settings.result_expires_s)
             self.celery.send_task(
@@ -103,7 +103,8 @@ class JobClient:
             raise errors.BrokerUnavailable(f"the result store is unreachable ({type(exc).__name__})") from exc
         if raw is None:
             raise errors.JobNotFound(f"no job {job_id!r} (unknown, or its result expired)")
-        record: dict[str, Any] = json.loads(raw)
+        record = decode_record(raw)
+        assert record is not None
         return record
 
     def status(self, job_id: str) -> JobStatus:
@@ -119,7 +120,7 @@ class JobClient:
         if mapped == "failed":
             error = error_of(payload).to_dict()
             payload = None
-        elif mapped == "revoked" or (mapped == "queued" and record.get("revoked")):
+        elif mapped == "revoked" or (mapped == "queued" and is_revoked(record)):
             # A revoked job still queued stays PENDING in Celery until a worker discards it.
             mapped = "revoked"
             error = errors.JobRevoked("the job was cancelled").to_dict()
@@ -144,7 +145,7 @@ class JobClient:
         try:
             self.celery.control.revoke(job_id)
             record["revoked"] = True
-            self.redis.set(self._key(job_id), json.dumps(record), ex=self.settings.result_expires_s)
+            self.redis.set(self._key(job_id), encode_record(record), ex=self.settings.result_expires_s)
         except (redis.RedisError, OperationalError) as exc:
             raise errors.BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__})") from exc
         return self.status(job_id)

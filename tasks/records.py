@@ -1,0 +1,31 @@
+"""The job record the API keeps beside each job in the result backend's Redis.
+
+``rollcall:job:<id>`` holds the job's type, submission time and whether it was revoked. The
+API writes it (``webapi.jobclient``); workers read the revoked flag before starting a job,
+because Celery's revoke broadcast can reach a busy ``solo`` worker after it already took
+the next job from the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def job_record_key(job_id: str) -> str:
+    return f"rollcall:job:{job_id}"
+
+
+def encode_record(record: dict[str, Any]) -> str:
+    return json.dumps(record)
+
+
+def decode_record(raw: bytes | str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    record: dict[str, Any] = json.loads(raw)
+    return record
+
+
+def is_revoked(record: dict[str, Any] | None) -> bool:
+    return bool(record and record.get("revoked"))
