@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     broker_timeout_s: float = Field(
         3.0, gt=0, description="Seconds the API waits for the broker before answering 503."
     )
+    broker_visibility_timeout_s: int | None = Field(
+        None,
+        ge=1,
+        description="Seconds after which Redis hands a job whose worker died (SIGKILL, OOM, power) to another "
+        "worker; it must exceed the longest job. Empty = 4 × the hard job time limit + 60 s.",
+    )
     seed_wait_s: float = Field(
         30.0, gt=0, description="Seconds the seed routes (/modelfr, /modelin, /modelat) wait for their job."
     )
@@ -71,6 +77,14 @@ class Settings(BaseSettings):
         0, ge=0, description="Torch CPU threads per worker process; 0 = cores / worker processes."
     )
     min_face_size: int = Field(20, ge=8, description="Smallest face MTCNN looks for, in pixels.")
+    small_faces: str = Field(
+        "off", description="Default small-face mode for detect and attendance jobs: `off`, `auto` or `on` "
+        "(whole frame plus enlarged tiles; see README)."
+    )
+    small_faces_cameras: str = Field(
+        "", description="Per-camera small-face modes, `host=mode` pairs separated by commas "
+        "(e.g. `cam-room12.lan=on`); a job's own setting wins."
+    )
     match_threshold: float | None = Field(
         None, description="Cosine similarity a face needs to be named; empty = the embedder's calibrated default."
     )

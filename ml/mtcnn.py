@@ -40,6 +40,9 @@ class MTCNNParams:
     min_face_size: int = 20
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     factor: float = 0.709
+    # Largest face to look for (None: up to the whole frame). The small-face tiles set it: the whole
+    # frame already found the large faces, and the pyramid's coarse levels would only find them again.
+    max_face_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.min_face_size < 1:
@@ -55,7 +58,8 @@ class MTCNNParams:
         min_side = min(height, width) * m
         scales = []
         scale = m
-        while min_side >= _PNET_CELL:
+        smallest_scale = _PNET_CELL / self.max_face_size if self.max_face_size else 0.0
+        while min_side >= _PNET_CELL and scale >= smallest_scale:
             scales.append(scale)
             scale *= self.factor
             min_side *= self.factor

@@ -20,6 +20,7 @@ from errors import InvalidInput
 from ml.align import align_faces
 from ml.embedder import Embedder
 from ml.mtcnn import MTCNN, Detections, MTCNNParams
+from ml.tiling import SmallFaceDetections, TilingParams, detect_small_faces
 from ml.weights import ModelStore
 
 
@@ -64,6 +65,10 @@ class FacePipeline:
 
     def detect(self, frames_bgr: Sequence[np.ndarray]) -> list[Detections]:
         return self.detector.detect(frames_bgr, self.params)
+
+    def detect_small_faces(self, frame_bgr: np.ndarray, tiling: TilingParams) -> SmallFaceDetections:
+        """Detection with the small-face mode (whole frame plus enlarged tiles; see ``ml.tiling``)."""
+        return detect_small_faces(self.detector, frame_bgr, self.params, tiling)
 
     def embed(self, frame_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """L2-normalised embeddings [N, D] of the faces whose 5 landmarks are given, one forward pass."""

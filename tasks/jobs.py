@@ -50,20 +50,24 @@ class ModelTask(Task):
             result = self.run(*args, timer=timer, **kwargs)
         except SoftTimeLimitExceeded as exc:
             outcome = JobTimeout.code
-            raise JobTimeout(f"job exceeded its time limit of {get_settings().job_soft_time_limit_s} s") from exc
+            raise JobTimeout(
+                f"job exceeded its time limit of {get_settings().job_soft_time_limit_s} s"
+            ) from exc
         except RollcallError as exc:
             outcome = exc.code
             raise
         finally:
             log.info(
                 "job id=%s type=%s outcome=%s timings_ms=%s",
-                self.request.id, self.name, outcome, timer.report(),
+                self.request.id,
+                self.name,
+                outcome,
+                timer.report(),
             )
         result["worker"] = self.request.hostname or socket.gethostname()  # the Celery node name
         result["models"] = runtime.pipeline().describe()
         result["timings_ms"] = timer.report()
         return result
-
 
     def _revoked_before_start(self) -> bool:
         client = getattr(self.backend, "client", None)  # the Redis result backend's connection
@@ -88,6 +92,19 @@ def _detect(frame: Frame, timer: StageTimer) -> Detections:
         return runtime.pipeline().detect([frame.image])[0]
 
 
+def _detect_with_mode(
+    frame: Frame, source: dict[str, Any], small_faces: dict[str, Any] | None, timer: StageTimer
+) -> tuple[Detections, dict[str, Any]]:
+    """Detection in the small-face mode the job, its camera or the configuration asks for."""
+    tiling = runtime.tiling_params(source, small_faces)
+    if tiling.mode == "off":
+        return _detect(frame, timer), {"mode": "off", "tiled": False}
+    with timer.stage("detect"):
+        found = runtime.pipeline().detect_small_faces(frame.image, tiling)
+    report = {"mode": found.mode, "tiled": found.tiled, "tiles": found.tiles, "timings_ms": found.timings_ms}
+    return found.detections, report
+
+
 def _load(source: dict[str, Any], timer: StageTimer) -> Frame:
     return load_frame(source, get_settings(), runtime.camera_allowlist(), timer)
 
@@ -97,11 +114,18 @@ def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], Task]:
 
 
 @model_task("detect")
-def detect(source: dict[str, Any], *, timer: StageTimer) -> dict[str, Any]:
+def detect(
+    source: dict[str, Any], small_faces: dict[str, Any] | None = None, *, timer: StageTimer
+) -> dict[str, Any]:
     """Where are the faces: boxes, probabilities and 5 landmarks per face."""
     frame = _load(source, timer)
-    faces = _faces_json(_detect(frame, timer))
-    return {"type": "detect", "frame": frame.describe(), "faces": faces}
+    detections, mode = _detect_with_mode(frame, source, small_faces, timer)
+    return {
+        "type": "detect",
+        "frame": frame.describe(),
+        "faces": _faces_json(detections),
+        "small_faces": mode,
+    }
 
 
 def _people_json(person_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -109,8 +133,9 @@ def _people_json(person_ids: set[int]) -> dict[int, dict[str, Any]]:
 
 
 @model_task("identify")
-def identify(source: dict[str, Any], face: dict[str, Any], top_k: int = 3, *,
-             timer: StageTimer) -> dict[str, Any]:
+def identify(
+    source: dict[str, Any], face: dict[str, Any], top_k: int = 3, *, timer: StageTimer
+) -> dict[str, Any]:
     """Who is this one face, given by its 5 landmarks or by a box around it."""
     frame = _load(source, timer)
     if "landmarks" in face:
@@ -160,11 +185,16 @@ def _best_overlap(boxes: np.ndarray, box: np.ndarray, min_iou: float = 0.3) -> i
 
 
 @model_task("attendance")
-def attendance(source: dict[str, Any], roster: list[int] | None = None, *,
-               timer: StageTimer) -> dict[str, Any]:
+def attendance(
+    source: dict[str, Any],
+    roster: list[int] | None = None,
+    small_faces: dict[str, Any] | None = None,
+    *,
+    timer: StageTimer,
+) -> dict[str, Any]:
     """Who of the enrolled people (or of the roster) is in the frame; each person at most once."""
     frame = _load(source, timer)
-    detections = _detect(frame, timer)
+    detections, mode = _detect_with_mode(frame, source, small_faces, timer)
     pipe = runtime.pipeline()
     with timer.stage("embed"):
         vectors = pipe.embed(frame.image, detections.landmarks)
@@ -185,6 +215,7 @@ def attendance(source: dict[str, Any], roster: list[int] | None = None, *,
         "absent": [people[pid] for pid in sorted(restrict - seen)] if restrict is not None else None,
         "unknown_faces": [faces[i] for i in assignment.unknown_face_indices],
         "threshold": runtime.match_threshold(),
+        "small_faces": mode,
     }
 
 

@@ -8,12 +8,15 @@ and lives as long as the worker process.
 from __future__ import annotations
 
 import functools
+from typing import Any
+from urllib.parse import urlsplit
 
 from facebank.db import upgrade
 from facebank.gallery import GalleryCache
 from facebank.store import Facebank
 from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
+from ml.tiling import TilingParams
 from settings import Settings, get_settings
 from tasks.netguard import CameraAllowlist
 
@@ -53,3 +56,22 @@ def match_threshold() -> float:
     """The configured threshold, else the embedder's calibrated default."""
     configured = get_settings().match_threshold
     return configured if configured is not None else pipeline().embedder.default_threshold
+
+
+@functools.cache
+def camera_small_face_modes() -> dict[str, str]:
+    """``ROLLCALL_SMALL_FACES_CAMERAS`` as {host: mode}."""
+    modes = {}
+    for entry in filter(None, (part.strip() for part in get_settings().small_faces_cameras.split(","))):
+        host, _, mode = entry.partition("=")
+        modes[host.strip().lower()] = mode.strip()
+    return modes
+
+
+def tiling_params(source: dict[str, Any], options: dict[str, Any] | None) -> TilingParams:
+    """The job's own small-face options, else its camera's mode, else the configured default."""
+    options = dict(options or {})
+    if "mode" not in options:
+        host = (urlsplit(str(source["url"])).hostname or "").lower() if "url" in source else ""
+        options["mode"] = camera_small_face_modes().get(host, get_settings().small_faces)
+    return TilingParams(**options)

@@ -47,7 +47,8 @@ def accepted(job_id: str) -> tuple[Response, int, dict[str, str]]:
             responses={202: JobAccepted})
 def submit_detect() -> Any:
     body = parse_frame_request(DetectRequest)
-    return accepted(job_client().submit("detect", {"source": body.source()}))
+    kwargs = {"source": body.source(), "small_faces": body.small_face_options()}
+    return accepted(job_client().submit("detect", kwargs))
 
 
 @bp.post("/identify")
@@ -63,7 +64,8 @@ def submit_identify() -> Any:
             responses={202: JobAccepted})
 def submit_attendance() -> Any:
     body = parse_frame_request(AttendanceRequest)
-    return accepted(job_client().submit("attendance", {"source": body.source(), "roster": body.roster}))
+    kwargs = {"source": body.source(), "roster": body.roster, "small_faces": body.small_face_options()}
+    return accepted(job_client().submit("attendance", kwargs))
 
 
 def _job_id(job_id: str) -> str:

@@ -32,8 +32,28 @@ class FrameSource(BaseModel):
         return {"url": self.url} if self.url is not None else {"image_b64": self.image_b64 or ""}
 
 
+class SmallFaceOptions(BaseModel):
+    """Small-face mode: detection on the whole frame plus enlarged overlapping tiles (unset fields: defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["off", "auto", "on"] = "auto"
+    rows: int | None = Field(None, ge=1, le=8)
+    cols: int | None = Field(None, ge=1, le=8)
+    overlap: float | None = Field(None, ge=0.0, lt=0.5)
+    scale: float | None = Field(None, ge=1.0, le=4.0)
+    min_face_size: int | None = Field(None, ge=8, le=200)
+
+    def options(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class DetectRequest(FrameSource):
-    pass
+    small_faces: SmallFaceOptions | None = Field(
+        None, description="Find faces down to ~8–10 px in wide shots (slower); default: camera or server setting.")
+
+    def small_face_options(self) -> dict[str, Any] | None:
+        return self.small_faces.options() if self.small_faces is not None else None
 
 
 class IdentifyRequest(FrameSource):
@@ -67,7 +87,7 @@ class IdentifyRequest(FrameSource):
         return face
 
 
-class AttendanceRequest(FrameSource):
+class AttendanceRequest(DetectRequest):
     roster: list[int] | None = Field(None, max_length=10_000,
                                      description="Restrict matching to these person ids; absentees are listed.")
 

@@ -58,5 +58,6 @@ def modelin() -> Any:
             responses={200: SeedIdResponse}, tag="seed")
 def modelat() -> Any:
     query = parse_query(SeedFrameQuery)
-    result = _run("attendance", {"source": {"url": query.ip}})
+    # Like the seed's attendance server, look for the back rows too (tiles when the frame is wide).
+    result = _run("attendance", {"source": {"url": query.ip}, "small_faces": {"mode": "auto"}})
     return jsonify({"id": [entry["person"]["display_name"] for entry in result["present"]]})
