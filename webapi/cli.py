@@ -19,12 +19,12 @@ from flask.cli import AppGroup
 
 import errors
 from facebank import db
-from facebank.records import FacebankStats
 from facebank.store import Facebank
 from settings import Settings
 from webapi import facebank_io
 from webapi.facebank_io import ImportSummary, Outcome
 from webapi.jobclient import JobClient
+from webapi.people import stats_json
 
 facebank_cli = AppGroup("facebank", help="Manage the facebank: migrate, import, export, stats.")
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
@@ -102,22 +102,17 @@ def import_command(directory: Path, timeout_s: float, in_flight: int, as_json: b
     people, jobs, settled = facebank_io.prepare_import(_bank(), plan)
     summary = ImportSummary(str(directory), people, settled)
     results = facebank_io.enrol_photos(client, jobs, timeout_s, in_flight, _settings().max_upload_bytes)
-    stopped: str | None = None
     try:
         with click.progressbar(results, length=len(jobs), label="Enrolling photos", file=sys.stderr) as bar:
             for photo in bar:
                 summary.photos.append(photo)
     except (errors.JobTimeout, errors.BrokerUnavailable) as exc:
         hint = " (is a worker running? celery -A tasks worker)" if isinstance(exc, errors.JobTimeout) else ""
-        stopped = f"{exc.code}: {exc.message}{hint}"
-    if stopped is not None:
-        # Raised outside the handler so the job client's pending results are released now, while
-        # Redis is still reachable, rather than at interpreter shutdown (a noisy ignored error).
-        done = summary.count(Outcome.ENROLLED)
         raise click.ClickException(
-            f"{stopped}. Import stopped after enrolling {done} of {len(jobs)} photos; "
-            "run it again to finish (it skips what is already enrolled)."
-        )
+            f"{exc.code}: {exc.message}{hint}. Import stopped after enrolling "
+            f"{summary.count(Outcome.ENROLLED)} of {len(jobs)} photos; run it again to finish "
+            "(it skips what is already enrolled)."
+        ) from exc
     summary.photos.sort(key=lambda photo: photo.path)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
@@ -162,31 +157,13 @@ def export_command(directory: Path, as_json: bool) -> None:
         click.echo(f"exported {summary.people} people and {summary.faces} photos to {summary.directory}")
 
 
-def stats_json(stats: FacebankStats, schema_revision: str | None) -> dict[str, Any]:
-    return {
-        "schema_revision": schema_revision,
-        "revision": stats.revision,
-        "people": stats.people,
-        "faces": stats.faces,
-        "models": [
-            {
-                "model_name": m.model_name,
-                "model_version": m.model_version,
-                "dim": m.dim,
-                "embeddings": m.embeddings,
-            }
-            for m in stats.models
-        ],
-    }
-
-
 @facebank_cli.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @one_line_errors
 def stats_command(as_json: bool) -> None:
     """Count people, photos and embeddings per model; show the schema and data revisions."""
     bank = _bank()
-    report = stats_json(bank.stats(), db.current_revision(bank.engine))
+    report = {"schema_revision": db.current_revision(bank.engine), **stats_json(bank.stats())}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

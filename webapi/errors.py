@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from errors import RollcallError
+from errors import PayloadTooLarge, RollcallError
 
 log = logging.getLogger("rollcall.api")
 
@@ -20,6 +20,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RollcallError)
     def _rollcall_error(exc: RollcallError) -> tuple[Response, int]:
         return error_response(exc.code, exc.message, exc.status)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
+        # Werkzeug refuses the body before any view runs; answer with the code the API documents.
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        return error_response(PayloadTooLarge.code, f"the request body is larger than {limit} bytes",
+                              PayloadTooLarge.status)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

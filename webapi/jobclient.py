@@ -133,6 +133,8 @@ class JobClient:
         try:
             value = result.get(timeout=timeout_s, propagate=False)
         except CeleryTimeout as exc:
+            # Stop listening for this result: the job may finish long after the caller gave up.
+            result.backend.remove_pending_result(result)
             raise errors.JobTimeout(f"no worker finished the job within {timeout_s:g} s") from exc
         except (redis.RedisError, OperationalError) as exc:
             raise errors.BrokerUnavailable(f"the result store is unreachable ({type(exc).__name__})") from exc

@@ -9,8 +9,16 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from errors import InvalidInput
+from tasks.imagebytes import check_image_upload
 from webapi.jobclient import JobClient
-from webapi.schemas import AttendanceRequest, DetectRequest, FrameSource, IdentifyRequest, JobAccepted, JobState
+from webapi.schemas import (
+    AttendanceRequest,
+    DetectRequest,
+    FrameSource,
+    IdentifyRequest,
+    JobAccepted,
+    JobState,
+)
 from webapi.validation import documented, parse_body, parse_obj
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
@@ -23,17 +31,25 @@ def job_client() -> JobClient:
 
 
 def parse_frame_request(model: type[SourceT]) -> SourceT:
-    """A JSON body, or a multipart upload (file field ``image``; other fields as JSON strings)."""
+    """A JSON body, or a multipart upload (file field ``image``; other fields as JSON strings).
+
+    An uploaded image is checked here (base64, size, image signature), so a broken upload is
+    refused with the request instead of failing its job later.
+    """
     if "image" not in request.files:
-        return parse_body(model)
-    payload: dict[str, Any] = {}
-    for key, value in request.form.items():
-        try:
-            payload[key] = json.loads(value)
-        except json.JSONDecodeError:
-            payload[key] = value
-    payload["image_b64"] = base64.b64encode(request.files["image"].read()).decode("ascii")
-    return parse_obj(model, payload)
+        body = parse_body(model)
+    else:
+        payload: dict[str, Any] = {}
+        for key, value in request.form.items():
+            try:
+                payload[key] = json.loads(value)
+            except (json.JSONDecodeError, RecursionError):
+                payload[key] = value
+        payload["image_b64"] = base64.b64encode(request.files["image"].read()).decode("ascii")
+        body = parse_obj(model, payload)
+    if body.image_b64 is not None:
+        check_image_upload(body.image_b64, current_app.extensions["rollcall.settings"].max_upload_bytes)
+    return body
 
 
 def accepted(job_id: str) -> tuple[Response, int, dict[str, str]]:

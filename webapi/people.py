@@ -8,13 +8,14 @@ with the job when it takes longer.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, url_for
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from errors import FaceNotFound, RollcallError
-from facebank.records import Face, Person
+from facebank.records import Face, FacebankStats, Person
 from facebank.store import Facebank
 from webapi.jobs import accepted, job_client, parse_frame_request
 from webapi.schemas import FrameSource, JobAccepted
@@ -22,6 +23,8 @@ from webapi.validation import documented, parse_body, parse_query
 
 bp = Blueprint("people", __name__)
 MAX_NAME = 200
+MAX_EXTERNAL_ID = 128
+MAX_METADATA_BYTES = 16_384
 
 
 def facebank() -> Facebank:
@@ -29,25 +32,54 @@ def facebank() -> Facebank:
     return bank
 
 
+def _storable_text(value: str | None) -> str | None:
+    # PostgreSQL cannot store NUL in text or JSON; refusing it everywhere keeps both backends alike.
+    if value is not None and "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    return value
+
+
+def _storable_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return value
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"metadata is not storable JSON: {exc}") from exc
+    if len(encoded.encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
+    if "\\u0000" in encoded:
+        raise ValueError("metadata may not contain NUL characters")
+    return value
+
+
 class PersonCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     display_name: str = Field(..., min_length=1, max_length=MAX_NAME)
-    external_id: str | None = Field(None, min_length=1, max_length=MAX_NAME,
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID,
                                     description="Your own identifier (e.g. a student number); unique.")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object up to 16 KiB.")
+
+    _text = field_validator("display_name", "external_id")(_storable_text)
+    _metadata = field_validator("metadata")(_storable_metadata)
 
 
 class PersonUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     display_name: str | None = Field(None, min_length=1, max_length=MAX_NAME)
-    external_id: str | None = Field(None, min_length=1, max_length=MAX_NAME)
-    metadata: dict[str, Any] | None = None
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID)
+    metadata: dict[str, Any] | None = Field(None, description="Any JSON object up to 16 KiB.")
+
+    _text = field_validator("display_name", "external_id")(_storable_text)
+    _metadata = field_validator("metadata")(_storable_metadata)
 
 
 class PeopleQuery(BaseModel):
     q: str | None = Field(None, max_length=MAX_NAME, description="Search in names and external ids.")
+
+    _text = field_validator("q")(_storable_text)
     offset: int = Field(0, ge=0, le=10_000_000)
     limit: int = Field(50, ge=1, le=500)
 
@@ -181,14 +213,18 @@ def rebuild() -> Any:
     return accepted(job_client().submit("rebuild_facebank", {}))
 
 
-@bp.get("/v1/facebank/stats")
-@documented("Counts of people, faces and embeddings per model, and the facebank revision.", tag="people")
-def stats() -> Any:
-    stats = facebank().stats()
-    return jsonify({
+def stats_json(stats: FacebankStats) -> dict[str, Any]:
+    """The facebank's counts as the API and the CLI show them."""
+    return {
         "revision": stats.revision,
         "people": stats.people,
         "faces": stats.faces,
         "models": [{"model_name": m.model_name, "model_version": m.model_version, "dim": m.dim,
                     "embeddings": m.embeddings} for m in stats.models],
-    })
+    }
+
+
+@bp.get("/v1/facebank/stats")
+@documented("Counts of people, faces and embeddings per model, and the facebank revision.", tag="people")
+def stats() -> Any:
+    return jsonify(stats_json(facebank().stats()))

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+import math
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_URL_LENGTH = 2048
-Landmarks = list[list[float]]
+# Ids are 64-bit signed integers in every facebank database; a larger number names nobody.
+MAX_ID = 2**63 - 1
+# Pixel coordinates: finite, and far beyond any frame the pixel limit lets through.
+MAX_COORDINATE = 1_000_000.0
+Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+PersonId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Landmarks = list[Annotated[list[Coordinate], Field(min_length=2, max_length=2)]]
 
 
 class FrameSource(BaseModel):
     """Where the frame comes from: a camera snapshot URL, or an image in base64 (one of the two)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: JSON types as documented (no "3" for 3, no true for 1).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: str | None = Field(None, max_length=MAX_URL_LENGTH, description="HTTP(S) snapshot URL of a camera.",
                             examples=["http://192.168.1.20:8080/shot.jpg"])
@@ -60,15 +68,8 @@ class IdentifyRequest(FrameSource):
     """One face, by its 5 landmarks ([[x, y] × 5]: eyes, nose, mouth corners) or by a box [x1, y1, x2, y2]."""
 
     landmarks: Landmarks | None = Field(None, min_length=5, max_length=5)
-    box: list[float] | None = Field(None, min_length=4, max_length=4)
+    box: list[Coordinate] | None = Field(None, min_length=4, max_length=4)
     top_k: int = Field(3, ge=1, le=10, description="How many candidates to list.")
-
-    @field_validator("landmarks")
-    @classmethod
-    def _points(cls, value: Landmarks | None) -> Landmarks | None:
-        if value is not None and any(len(point) != 2 for point in value):
-            raise ValueError("landmarks must be 5 [x, y] pairs")
-        return value
 
     @model_validator(mode="after")
     def _one_face(self) -> IdentifyRequest:
@@ -88,8 +89,8 @@ class IdentifyRequest(FrameSource):
 
 
 class AttendanceRequest(DetectRequest):
-    roster: list[int] | None = Field(None, max_length=10_000,
-                                     description="Restrict matching to these person ids; absentees are listed.")
+    roster: list[PersonId] | None = Field(None, max_length=10_000,
+                                          description="Restrict matching to these person ids; absentees are listed.")
 
 
 class JobAccepted(BaseModel):
@@ -129,10 +130,21 @@ class SeedIdentifyQuery(SeedFrameQuery):
             values = json.loads(self.landmark)
         except json.JSONDecodeError as exc:
             raise ValueError(f"landmark is not JSON: {exc.msg}") from exc
+        except RecursionError as exc:
+            raise ValueError("landmark is nested too deeply") from exc
         if (not isinstance(values, list) or len(values) != 10
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)):
-            raise ValueError("landmark must be a JSON list of 10 numbers [x1..x5, y1..y5]")
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+                or not all(_is_coordinate(v) for v in values)):
+            raise ValueError("landmark must be a JSON list of 10 finite numbers [x1..x5, y1..y5]")
         return [[float(values[i]), float(values[i + 5])] for i in range(5)]
+
+
+def _is_coordinate(value: float) -> bool:
+    """Finite and within ±MAX_COORDINATE (JSON allows NaN, Infinity and integers too large for a float)."""
+    try:
+        return math.isfinite(value) and abs(value) <= MAX_COORDINATE
+    except OverflowError:
+        return False
 
 
 class SeedBox(BaseModel):

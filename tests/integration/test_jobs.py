@@ -123,3 +123,18 @@ def test_revoked_job_never_runs(client: Any, worker: WorkerProcess, camera: str)
     assert final["state"] == "revoked"
     assert final["result"] is None
     assert final["error"]["code"] == "job_revoked"
+
+
+def test_jobs_accept_the_small_face_mode_and_report_it(client: Any, worker: WorkerProcess, camera: str) -> None:
+    url = f"{camera}/{SCENES}/two_people.jpg"
+    tiled = run_job(client, "detect", {"url": url, "small_faces": {"mode": "on", "rows": 2, "cols": 2}})
+    assert tiled["state"] == "succeeded", tiled
+    report = tiled["result"]["small_faces"]
+    assert report["tiled"] is True and report["tiles"] == 4
+    assert set(report["timings_ms"]) == {"whole_frame", "tiles", "merge"}
+    assert sum(face["prob"] >= 0.99 for face in tiled["result"]["faces"]) == 2
+    auto = run_job(client, "attendance", {"url": url, "small_faces": {"mode": "auto"}})
+    assert auto["result"]["small_faces"] == {"mode": "auto", "tiled": False, "tiles": 0,
+                                             "timings_ms": auto["result"]["small_faces"]["timings_ms"]}
+    refused = client.post("/v1/jobs/detect", json={"url": url, "small_faces": {"mode": "always"}})
+    assert refused.status_code == 400

@@ -14,8 +14,12 @@ from webapi.auth import parse_api_keys, role_of
 
 def test_requests_without_a_key_are_401(app: Any) -> None:
     anonymous = keyed_client(app, None)
-    for method, path in (("post", "/v1/jobs/detect"), ("get", "/v1/people"), ("get", "/modelfr?ip=http://x/"),
-                         ("get", "/v1/jobs/abc")):
+    for method, path in (
+        ("post", "/v1/jobs/detect"),
+        ("get", "/v1/people"),
+        ("get", "/modelfr?ip=http://x/"),
+        ("get", "/v1/jobs/abc"),
+    ):
         response = getattr(anonymous, method)(path, json={})
         assert response.status_code == 401, path
         assert response.get_json()["error"]["code"] == "unauthorized"
