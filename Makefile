@@ -31,6 +31,7 @@ run: setup
 
 test: setup
 	scripts/ensure_postgres.sh
+	scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest
 
 test-fast: setup

@@ -22,8 +22,18 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 # One job at a time per worker process: model jobs are long, prefetching would starve other workers.
 worker_prefetch_multiplier = 1
+# A prefork child loads the models and the gallery before it reports "up". Celery kills a replacement child
+# (after a time limit, a crash or --max-tasks-per-child) that takes over 4 s, and then the next, forever.
+worker_proc_alive_timeout = 120.0
 # Redis redelivers unacknowledged jobs after this; it must exceed the longest job (hard limit) by a margin.
-broker_transport_options = {"visibility_timeout": int(_settings.job_time_limit_s * 4) + 60}
+_visibility_timeout = _settings.broker_visibility_timeout_s or int(_settings.job_time_limit_s * 4) + 60
+broker_transport_options = {
+    "visibility_timeout": _visibility_timeout,
+    # Running workers look for the jobs of dead workers a few times per visibility timeout; kombu's
+    # default sweep (every 10 × 10 s) would add up to 100 s to every redelivery.
+    "unacked_restore_interval": max(1, _visibility_timeout // 4),
+    "unacked_restore_throttle": 1,
+}
 broker_connection_retry_on_startup = True
 broker_connection_timeout = _settings.broker_timeout_s
 redis_socket_connect_timeout = _settings.broker_timeout_s
@@ -35,9 +45,14 @@ task_track_started = True  # "running" state visible to pollers
 task_soft_time_limit = _settings.job_soft_time_limit_s
 task_time_limit = _settings.job_time_limit_s
 
-# Every job type that needs the models goes to one queue; GPU workers consume it with -Q.
+# Every job type that needs the models goes to one queue; GPU workers consume it with -Q. Network-only
+# work (callback deliveries) has its own queue, so a slow receiver never holds a model job: every worker
+# command consumes both (`-Q rollcall.models,rollcall.io`), or a small worker takes rollcall.io alone.
 task_default_queue = _settings.model_queue
-task_routes = {"rollcall.models.*": {"queue": _settings.model_queue}}
+task_routes = {
+    "rollcall.models.*": {"queue": _settings.model_queue},
+    "rollcall.io.*": {"queue": _settings.io_queue},
+}
 
 # Events feed Flower's task list and its Prometheus metrics.
 worker_send_task_events = True

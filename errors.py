@@ -53,6 +53,20 @@ class FaceNotFound(NotFound):
     code = "face_not_found"
 
 
+class RosterNotFound(NotFound):
+    code = "roster_not_found"
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+
+
+class CameraNotFound(NotFound):
+    """No camera of that name in ``ROLLCALL_UI_CAMERAS``."""
+
+    code = "camera_not_found"
+
+
 class Conflict(RollcallError):
     code, status = "conflict", 409
 
@@ -63,6 +77,16 @@ class DuplicateFace(Conflict):
 
 class DuplicatePerson(Conflict):
     code = "duplicate_person"
+
+
+class IdempotencyConflict(Conflict):
+    """An ``Idempotency-Key`` used again with a different request body."""
+
+    code = "idempotency_conflict"
+
+
+class DuplicateRoster(Conflict):
+    code = "duplicate_roster"
 
 
 class PayloadTooLarge(RollcallError):
@@ -111,6 +135,42 @@ class FaceTooSmall(RollcallError):
     code, status = "face_too_small", 422
 
 
+# --- the enrolment quality gate ---
+class TooBlurry(RollcallError):
+    code, status = "too_blurry", 422
+
+
+class PoseTooFar(RollcallError):
+    """The face is turned (yaw) or tilted (roll) further than an enrolment photo may be."""
+
+    code, status = "pose_too_far", 422
+
+
+class OutlierFace(RollcallError):
+    """The face is unlike every enrolled face of the person: probably someone else."""
+
+    code, status = "outlier_face", 422
+
+
+# --- callbacks ---
+class CallbacksNotConfigured(RollcallError):
+    """``callback_url`` given, but no ``ROLLCALL_CALLBACK_SECRET`` to sign deliveries with."""
+
+    code, status = "callbacks_not_configured", 400
+
+
+class CallbackNotAllowed(RollcallError):
+    """The callback URL is outside the allowlist cameras share (``ROLLCALL_CAMERA_ALLOW``)."""
+
+    code, status = "callback_not_allowed", 403
+
+
+class CallbackFailed(RollcallError):
+    """One delivery attempt failed (network error or non-2xx answer); it is retried."""
+
+    code, status, retryable = "callback_failed", 502, True
+
+
 # --- service ---
 class WeightsMissing(RollcallError):
     code, status = "weights_missing", 503
@@ -134,3 +194,10 @@ class JobTimeout(RollcallError):
 
 class JobRevoked(RollcallError):
     code, status = "job_revoked", 410
+
+
+def error_of(exc: BaseException | None) -> RollcallError:
+    """The rollcall error a failed job carries; anything else is reported as ``internal_error``."""
+    if isinstance(exc, RollcallError):
+        return exc
+    return RollcallError(f"job failed: {type(exc).__name__}")

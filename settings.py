@@ -65,6 +65,33 @@ class Settings(BaseSettings):
     seed_wait_s: float = Field(
         30.0, gt=0, description="Seconds the seed routes (/modelfr, /modelin, /modelat) wait for their job."
     )
+    idempotency_window_s: int = Field(
+        86_400,
+        ge=1,
+        description="Seconds an `Idempotency-Key` of a job submission is remembered; the same key and body "
+        "within it answer the first job.",
+    )
+    # --- callbacks (docs/callbacks.md) ---
+    io_queue: str = Field(
+        "rollcall.io", description="Queue of network jobs (callback deliveries); workers consume it too (-Q)."
+    )
+    callback_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the HMAC-SHA256 signature on job callbacks; empty = `callback_url` is refused.",
+    )
+    callback_timeout_s: float = Field(
+        5.0, gt=0, description="Connect and read timeout of one callback delivery attempt."
+    )
+    callback_max_retries: int = Field(
+        8, ge=0, description="Retries of a callback that failed (network error or non-2xx answer)."
+    )
+    callback_retry_backoff_s: int = Field(
+        2, ge=1, description="Longest pause before the first callback retry, in seconds; doubles per retry "
+        "(full jitter: the pause is random up to that)."
+    )
+    callback_retry_backoff_max_s: int = Field(
+        600, ge=1, description="Longest pause between two callback attempts, in seconds."
+    )
     # --- models ---
     model_dir: Path = Field(
         default_factory=_default_model_dir, description="Cache of verified model weights (default: user cache dir)."
@@ -86,7 +113,51 @@ class Settings(BaseSettings):
         "(e.g. `cam-room12.lan=on`); a job's own setting wins."
     )
     match_threshold: float | None = Field(
-        None, description="Cosine similarity a face needs to be named; empty = the embedder's calibrated default."
+        None,
+        description="Cosine similarity a face needs to be named; empty = the threshold applied with "
+        "`POST /v1/facebank/threshold`, else the embedder's default (from the LFW evaluation).",
+    )
+    enrol_flip: bool = Field(
+        True,
+        description="Enrolment and rebuild embeddings average the face chip and its mirror image "
+        "(fewer false rejects; see docs/callbacks.md).",
+    )
+    match_flip: bool = Field(
+        False,
+        description="Queries (identify, attendance) also average chip and mirror (twice the embedding work).",
+    )
+    # --- enrolment quality gate (docs/callbacks.md) ---
+    enrol_min_face_px: int = Field(
+        64, ge=0, description="Shortest side of an enrolled face's box, in pixels (`face_too_small` below)."
+    )
+    enrol_min_sharpness: float = Field(
+        50.0,
+        ge=0,
+        description="Variance of the Laplacian of the aligned grey face chip an enrolment photo needs "
+        "(`too_blurry` below).",
+    )
+    enrol_max_yaw: float = Field(
+        0.4,
+        gt=0,
+        description="Largest nose offset from the eyes' midpoint along the eye line, in eye distances "
+        "(0 = frontal; `pose_too_far` above).",
+    )
+    enrol_max_roll_deg: float = Field(
+        30.0, gt=0, le=180, description="Largest tilt of the eye line, in degrees (`pose_too_far` above)."
+    )
+    enrol_duplicate_similarity: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Cosine similarity to any enrolled face at which a photo is refused as a near-copy "
+        "(`duplicate_face`, e.g. 0.99); empty = only byte-identical photos are refused.",
+    )
+    enrol_outlier_floor: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Cosine similarity a new photo needs to at least one of the person's enrolled faces "
+        "(`outlier_face` below); empty = the match threshold in use.",
     )
     # --- cameras and frames ---
     camera_allow: str = Field(
@@ -99,6 +170,12 @@ class Settings(BaseSettings):
     frame_max_pixels: int = Field(40_000_000, gt=0, description="Largest decoded frame, in pixels (width × height).")
     camera_retries: int = Field(2, ge=0, description="Retries on transient network errors when fetching a frame.")
     max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest request body the API accepts.")
+    ui_cameras: str = Field(
+        "",
+        description="Cameras the browser page (`/ui/`) offers, `name=url` pairs separated by commas "
+        "(e.g. `room12=http://192.168.1.20/shot.jpg`); the API fetches their frames inside "
+        "`ROLLCALL_CAMERA_ALLOW` and never shows the URLs to the browser.",
+    )
     # --- access ---
     api_keys: SecretStr = Field(
         SecretStr(""),
@@ -113,6 +190,17 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default_factory=_default_database_url,
         description="Facebank database (SQLAlchemy URL): SQLite by default, PostgreSQL for several machines.",
+    )
+    # --- operations ---
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port a worker serves Prometheus `/metrics` on; 0 = off. Workers sharing a machine need "
+        "one port each (see docs/operations.md).",
+    )
+    worker_metrics_addr: str = Field(
+        "0.0.0.0", description="Address a worker's `/metrics` listens on (`127.0.0.1`: this machine only)."
     )
 
 

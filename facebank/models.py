@@ -1,4 +1,5 @@
-"""The facebank's tables as a typed SQLAlchemy 2 ORM: people, their face images, embeddings per model.
+"""The facebank's tables as a typed SQLAlchemy 2 ORM: people, their face images, embeddings per model,
+rosters, and attendance sessions (their state: ``facebank.sessions``).
 
 The original image of every face is kept (``FaceImage.image``) so the whole facebank can be
 re-embedded when a new model is introduced; embeddings are keyed by (model_name, model_version)
@@ -15,8 +16,10 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -151,3 +154,90 @@ class RosterMember(Base):
     person_id: Mapped[int] = mapped_column(
         ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class AttendanceSession(Base):
+    """A roster watched by cameras over time: one frame per camera per tick, aggregated per person.
+
+    ``next_tick`` is the scheduling cursor: ticks ``0 .. next_tick - 1`` have been started. A tick
+    starts only while it is the cursor (a conditional update under the session's row lock), so a
+    duplicated or redelivered tick message never runs a tick twice (see ``tasks.sessions``).
+    """
+
+    __tablename__ = "attendance_sessions"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # "session" or "burst"
+    # The roster may be deleted later; its name and members (attendance_session_people) are kept.
+    roster_id: Mapped[int | None] = mapped_column(ForeignKey("rosters.id", ondelete="SET NULL"), index=True)
+    roster_name: Mapped[str] = mapped_column(String(200))
+    cameras: Mapped[list[str]] = mapped_column(JSONType)
+    small_faces: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    interval_s: Mapped[float] = mapped_column(Float)
+    min_ticks: Mapped[int] = mapped_column(Integer)
+    ticks_planned: Mapped[int] = mapped_column(Integer)
+    next_tick: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    # Per camera (same order as ``cameras``): frames, failures, unknown faces, last error.
+    camera_stats: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AttendanceTick(Base):
+    """One tick of a session: its frames' summary once aggregated (state capturing → done/failed/missed)."""
+
+    __tablename__ = "attendance_session_ticks"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("attendance_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    tick: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Whether the tick task got its frames and the next tick onto the queue (crash recovery).
+    dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    frames: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+
+
+class AttendanceSessionPerson(Base):
+    """A roster member's aggregate over one session; the rows are the roster as it was at creation."""
+
+    __tablename__ = "attendance_session_people"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("attendance_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    ticks_seen: Mapped[int] = mapped_column(Integer, default=0)
+    frames_seen: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    best_score: Mapped[float | None] = mapped_column(Float)
+    best_camera: Mapped[int | None] = mapped_column(Integer)
+
+
+class MatchThreshold(Base):
+    """The cosine threshold an operator applied for one embedding model version (from a calibration)."""
+
+    __tablename__ = "match_thresholds"
+    __table_args__ = (CheckConstraint("threshold >= -1 AND threshold <= 1", name="cosine_range"),)
+
+    model_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(100), primary_key=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    # What the calibration it came from rested on (all empty for a value set by hand).
+    target_far: Mapped[float | None] = mapped_column(Float)
+    genuine_pairs: Mapped[int | None] = mapped_column(Integer)
+    impostor_pairs: Mapped[int | None] = mapped_column(Integer)
+    false_reject_rate: Mapped[float | None] = mapped_column(Float)
+    calibration_job_id: Mapped[str | None] = mapped_column(String(64))
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -113,3 +113,163 @@ class GalleryRows(NamedTuple):
     person_ids: np.ndarray
     face_ids: np.ndarray
     vectors: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """A named group of people (a class, a shift); ``person_ids`` in ascending order."""
+
+    id: int
+    name: str
+    person_ids: tuple[int, ...]
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "person_ids": list(self.person_ids),
+            "member_count": len(self.person_ids),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+# --- attendance sessions (facebank.sessions) ---
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFrame:
+    """What one camera's frame of one tick showed: ``present`` is (person id, score) per recognised face.
+
+    A frame that could not be had (camera down, not an image) has ``error`` {code, message} and no faces.
+    """
+
+    camera: int
+    captured_at: datetime
+    present: tuple[tuple[int, float], ...] = ()
+    faces: int = 0
+    unknown_faces: int = 0
+    error: dict[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "camera": self.camera,
+            "captured_at": self.captured_at.isoformat(),
+            "present": [{"person_id": pid, "score": score} for pid, score in self.present],
+            "faces": self.faces,
+            "unknown_faces": self.unknown_faces,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TickDecision:
+    """What a tick task should do with tick ``tick`` of a session.
+
+    ``capture``: fetch ``cameras`` now (restricting matching to ``roster``), then schedule the next
+    tick at ``next_due_at`` (None: this was the last one). ``wait``: not due yet, come back at
+    ``due_at``. ``skip``: nothing to do (``reason`` says why, for the log).
+    """
+
+    action: str
+    reason: str
+    tick: int
+    due_at: datetime
+    cameras: tuple[str, ...] = ()
+    roster: tuple[int, ...] = ()
+    small_faces: dict[str, Any] | None = None
+    next_due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """One camera over a session: frames had, frames failed, faces that named nobody, the last failure."""
+
+    frames: int
+    failures: int
+    unknown_faces: int
+    last_error: dict[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPerson:
+    """A roster member over a session; ``present`` when seen in at least ``min_ticks`` ticks."""
+
+    person_id: int
+    display_name: str
+    external_id: str | None
+    present: bool
+    ticks_seen: int
+    frames_seen: int
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+    best_score: float | None
+    best_camera: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTick:
+    tick: int
+    state: str
+    due_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    frames: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """An attendance session as stored: its plan, progress, cameras and per-person aggregates."""
+
+    id: int
+    name: str | None
+    kind: str
+    status: str
+    roster_id: int | None
+    roster_name: str
+    cameras: tuple[str, ...]
+    small_faces: dict[str, Any] | None
+    start_at: datetime
+    end_at: datetime
+    interval_s: float
+    min_ticks: int
+    ticks_planned: int
+    ticks_started: int
+    ticks_done: int
+    ticks_missed: int
+    ticks_failed: int
+    camera_stats: tuple[CameraStats, ...]
+    people: tuple[SessionPerson, ...]
+    created_at: datetime
+    ended_at: datetime | None
+
+
+# --- applied match thresholds (facebank.calibration) ---
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedThreshold:
+    """The threshold workers use for one model version and the calibration it rests on (None: by hand)."""
+
+    model_name: str
+    model_version: str
+    threshold: float
+    target_far: float | None
+    genuine_pairs: int | None
+    impostor_pairs: int | None
+    false_reject_rate: float | None
+    calibration_job_id: str | None
+    applied_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "threshold": self.threshold,
+            "target_far": self.target_far,
+            "genuine_pairs": self.genuine_pairs,
+            "impostor_pairs": self.impostor_pairs,
+            "false_reject_rate": self.false_reject_rate,
+            "calibration_job_id": self.calibration_job_id,
+            "applied_at": self.applied_at.isoformat(),
+        }

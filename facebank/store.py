@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 import errors
 from facebank import db, models
 from facebank.records import (
+    AppliedThreshold,
     Face,
     FacebankStats,
     FaceImageData,
@@ -33,11 +34,15 @@ from facebank.records import (
     Page,
     PendingFace,
     Person,
+    Roster,
 )
 
 MAX_PAGE_SIZE = 1000
 MAX_DISPLAY_NAME = 200
 MAX_EXTERNAL_ID = 128
+MAX_MODEL_NAME = 100  # model_name and model_version columns
+MAX_ROSTER_NAME = 200
+MAX_ROSTER_SIZE = 10_000
 
 
 class _Unset(enum.Enum):
@@ -71,16 +76,21 @@ class Facebank:
                 yield session
 
     @contextmanager
-    def _write(self) -> Iterator[Session]:
-        """A write transaction whose first statement bumps the revision (see the module docstring)."""
+    def _write(self, bump_revision: bool = True) -> Iterator[Session]:
+        """A write transaction whose first statement bumps the revision (see the module docstring).
+
+        Roster changes pass ``bump_revision=False``: no gallery depends on them, so workers need
+        not reload one.
+        """
         with db.unavailable_on_failure(self.engine.url), self.engine.connect() as connection:
             connection = connection.execution_options(**db.WRITE_OPTIONS)
             with connection.begin(), Session(connection, expire_on_commit=False) as session:
-                session.execute(
-                    update(models.FacebankState)
-                    .where(models.FacebankState.id == models.STATE_ROW_ID)
-                    .values(revision=models.FacebankState.revision + 1)
-                )
+                if bump_revision:
+                    session.execute(
+                        update(models.FacebankState)
+                        .where(models.FacebankState.id == models.STATE_ROW_ID)
+                        .values(revision=models.FacebankState.revision + 1)
+                    )
                 yield session
                 session.flush()
 
@@ -345,6 +355,172 @@ class Facebank:
         vectors = np.frombuffer(b"".join(row[3] for row in rows), dtype="<f4").reshape(len(rows), dim)
         return GalleryRows(person_ids, face_ids, vectors.astype(np.float32))
 
+    # --- rosters ---
+
+    def create_roster(self, name: str, person_ids: Sequence[int] = ()) -> Roster:
+        """A new roster of existing people; a name in use raises ``DuplicateRoster``."""
+        roster_name = _roster_name(name)
+        members = _member_ids(person_ids)
+        try:
+            with self._write(bump_revision=False) as session:
+                _check_people_exist(session, members)
+                row = models.Roster(name=roster_name)
+                session.add(row)
+                session.flush()
+                session.add_all(models.RosterMember(roster_id=row.id, person_id=pid) for pid in members)
+                session.flush()
+                return _roster(row, members)
+        except exc.IntegrityError as error:
+            raise self._roster_conflict(roster_name, members, error) from error
+
+    def get_roster(self, roster_id: int) -> Roster:
+        with self._read() as session:
+            row = _roster_row(session, roster_id)
+            return _roster(row, _roster_members(session, roster_id))
+
+    def list_rosters(self) -> list[Roster]:
+        """Every roster with its members, in creation order."""
+        with self._read() as session:
+            rows = session.scalars(select(models.Roster).order_by(models.Roster.id)).all()
+            members: dict[int, list[int]] = {row.id: [] for row in rows}
+            for roster_id, person_id in session.execute(
+                select(models.RosterMember.roster_id, models.RosterMember.person_id).order_by(
+                    models.RosterMember.person_id
+                )
+            ):
+                members.setdefault(roster_id, []).append(person_id)
+        return [_roster(row, members[row.id]) for row in rows]
+
+    def update_roster(
+        self,
+        roster_id: int,
+        *,
+        name: str | _Unset = UNSET,
+        person_ids: Sequence[int] | _Unset = UNSET,
+        add: Sequence[int] = (),
+        remove: Sequence[int] = (),
+    ) -> Roster:
+        """Rename, replace the members (``person_ids``), and/or add and remove some, in that order."""
+        new_name = _roster_name(name) if name is not UNSET else None
+        replace = _member_ids(person_ids) if person_ids is not UNSET else None
+        added, removed = _member_ids(add), set(_member_ids(remove))
+        try:
+            with self._write(bump_revision=False) as session:
+                row = _roster_row(session, roster_id)
+                if new_name is not None:
+                    row.name = new_name
+                current = set(_roster_members(session, roster_id))
+                wanted = set(replace) if replace is not None else set(current)
+                wanted = (wanted | set(added)) - removed
+                _check_people_exist(session, sorted(wanted - current))
+                gone = current - wanted
+                if gone:
+                    session.execute(
+                        delete(models.RosterMember).where(
+                            models.RosterMember.roster_id == roster_id,
+                            models.RosterMember.person_id.in_(gone),
+                        )
+                    )
+                session.add_all(
+                    models.RosterMember(roster_id=roster_id, person_id=pid)
+                    for pid in sorted(wanted - current)
+                )
+                session.flush()
+                return _roster(row, sorted(wanted))
+        except exc.IntegrityError as error:
+            raise self._roster_conflict(new_name, sorted(set(replace or ()) | set(added)), error) from error
+
+    def delete_roster(self, roster_id: int) -> None:
+        """Remove a roster (not its people); sessions that used it keep their own copy of the members."""
+        with self._write(bump_revision=False) as session:
+            _roster_row(session, roster_id)
+            session.execute(delete(models.Roster).where(models.Roster.id == roster_id))
+
+    def _roster_conflict(
+        self, name: str | None, members: Sequence[int], error: exc.IntegrityError
+    ) -> Exception:
+        """A taken name, or a member deleted meanwhile (the foreign key refused it), else the error itself."""
+        with self._read() as session:
+            if name is not None:
+                holder = session.execute(
+                    select(models.Roster.id).where(models.Roster.name == name)
+                ).scalar_one_or_none()
+                if holder is not None:
+                    return errors.DuplicateRoster(f"roster name {name!r} already belongs to roster {holder}")
+            try:
+                _check_people_exist(session, members)
+            except errors.PersonNotFound as missing:
+                return missing
+        return error
+
+    # --- applied match thresholds ---
+
+    def apply_threshold(
+        self,
+        model_name: str,
+        model_version: str,
+        threshold: float,
+        *,
+        target_far: float | None = None,
+        genuine_pairs: int | None = None,
+        impostor_pairs: int | None = None,
+        false_reject_rate: float | None = None,
+        calibration_job_id: str | None = None,
+    ) -> AppliedThreshold:
+        """Set (or replace) the threshold workers use for one model version; bumps the revision they watch."""
+        if not _storable_model_key(model_name, model_version):
+            raise errors.InvalidInput(
+                f"model_name and model_version must be 1 to {MAX_MODEL_NAME} characters"
+            )
+        if not math.isfinite(threshold) or not -1.0 <= threshold <= 1.0:
+            raise errors.InvalidInput(f"a cosine threshold lies within -1..1, got {threshold}")
+        row = models.MatchThreshold(
+            model_name=model_name,
+            model_version=model_version,
+            threshold=float(threshold),
+            target_far=target_far,
+            genuine_pairs=genuine_pairs,
+            impostor_pairs=impostor_pairs,
+            false_reject_rate=false_reject_rate,
+            calibration_job_id=calibration_job_id,
+            applied_at=models.utcnow(),
+        )
+        with self._write() as session:
+            stored = session.merge(row)
+            session.flush()
+            return _applied_threshold(stored)
+
+    def applied_threshold(self, model_name: str, model_version: str) -> AppliedThreshold | None:
+        if not _storable_model_key(model_name, model_version):
+            return None
+        with self._read() as session:
+            row = session.get(models.MatchThreshold, (model_name, model_version))
+            return _applied_threshold(row) if row is not None else None
+
+    def applied_thresholds(self) -> list[AppliedThreshold]:
+        with self._read() as session:
+            rows = session.scalars(
+                select(models.MatchThreshold).order_by(
+                    models.MatchThreshold.model_name, models.MatchThreshold.model_version
+                )
+            )
+            return [_applied_threshold(row) for row in rows]
+
+    def clear_threshold(self, model_name: str, model_version: str) -> None:
+        """Forget an applied threshold: workers go back to the configured or the embedder's default."""
+        missing = errors.NotFound(f"no threshold applied for {model_name!r} {model_version!r}")
+        if not _storable_model_key(model_name, model_version):
+            raise missing
+        with self._write() as session:
+            deleted = session.execute(
+                delete(models.MatchThreshold).where(
+                    models.MatchThreshold.model_name == model_name,
+                    models.MatchThreshold.model_version == model_version,
+                )
+            )
+            if deleted.rowcount == 0:  # type: ignore[attr-defined]
+                raise missing
+
     # --- state ---
 
     def revision(self) -> int:
@@ -441,6 +617,56 @@ def _face_count() -> Any:
     )
 
 
+def _roster_row(session: Session, roster_id: int) -> models.Roster:
+    row = session.get(models.Roster, roster_id)
+    if row is None:
+        raise errors.RosterNotFound(f"no roster with id {roster_id}")
+    return row
+
+
+def _roster_members(session: Session, roster_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(models.RosterMember.person_id)
+            .where(models.RosterMember.roster_id == roster_id)
+            .order_by(models.RosterMember.person_id)
+        )
+    )
+
+
+def _check_people_exist(session: Session, person_ids: Sequence[int]) -> None:
+    """Raise ``PersonNotFound`` naming every id that is nobody."""
+    wanted = set(person_ids)
+    if not wanted:
+        return
+    found = set(session.scalars(select(models.Person.id).where(models.Person.id.in_(wanted))))
+    missing = sorted(wanted - found)
+    if missing:
+        raise errors.PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
+
+
+def _roster_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise errors.InvalidInput("a roster name must be non-empty text")
+    if len(value.strip()) > MAX_ROSTER_NAME:
+        raise errors.InvalidInput(f"a roster name is longer than {MAX_ROSTER_NAME} characters")
+    return value.strip()
+
+
+def _member_ids(person_ids: Sequence[int]) -> list[int]:
+    """Distinct person ids in ascending order, refused beyond ``MAX_ROSTER_SIZE``."""
+    members = sorted(set(person_ids))
+    if len(members) > MAX_ROSTER_SIZE:
+        raise errors.InvalidInput(f"a roster holds at most {MAX_ROSTER_SIZE} people")
+    if any(not isinstance(pid, int) or isinstance(pid, bool) for pid in members):
+        raise errors.InvalidInput("person ids must be integers")
+    return members
+
+
+def _roster(row: models.Roster, person_ids: Sequence[int]) -> Roster:
+    return Roster(id=row.id, name=row.name, person_ids=tuple(person_ids), created_at=_utc(row.created_at))
+
+
 def _display_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise errors.InvalidInput("display_name must be non-empty text")
@@ -527,4 +753,26 @@ def _face(row: models.FaceImage) -> Face:
         box=tuple(row.box),
         landmarks=tuple(row.landmarks),
         created_at=_utc(row.created_at),
+    )
+
+
+def _storable_model_key(model_name: str, model_version: str) -> bool:
+    """Whether the columns can hold this name and version (not empty, not too long, no NUL for PostgreSQL)."""
+    return all(
+        value and len(value) <= MAX_MODEL_NAME and "\x00" not in value
+        for value in (model_name, model_version)
+    )
+
+
+def _applied_threshold(row: models.MatchThreshold) -> AppliedThreshold:
+    return AppliedThreshold(
+        model_name=row.model_name,
+        model_version=row.model_version,
+        threshold=row.threshold,
+        target_far=row.target_far,
+        genuine_pairs=row.genuine_pairs,
+        impostor_pairs=row.impostor_pairs,
+        false_reject_rate=row.false_reject_rate,
+        calibration_job_id=row.calibration_job_id,
+        applied_at=_utc(row.applied_at),
     )

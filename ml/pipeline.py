@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from errors import InvalidInput
-from ml.align import align_faces
+from ml.align import align_faces, flip_chips
 from ml.embedder import Embedder
 from ml.mtcnn import MTCNN, Detections, MTCNNParams
 from ml.tiling import SmallFaceDetections, TilingParams, detect_small_faces
@@ -70,11 +70,28 @@ class FacePipeline:
         """Detection with the small-face mode (whole frame plus enlarged tiles; see ``ml.tiling``)."""
         return detect_small_faces(self.detector, frame_bgr, self.params, tiling)
 
-    def embed(self, frame_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        """L2-normalised embeddings [N, D] of the faces whose 5 landmarks are given, one forward pass."""
+    def align(self, frame_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The embedder's RGB chips [N, S, S, 3] of the faces whose 5 landmarks are given."""
         landmarks = np.asarray(landmarks, dtype=np.float32).reshape(-1, 5, 2)
-        chips = align_faces(frame_bgr, landmarks, self.embedder.chip_size, self.embedder.template)
-        return self.embedder.embed(chips)
+        return align_faces(frame_bgr, landmarks, self.embedder.chip_size, self.embedder.template)
+
+    def embed_chips(self, chips_rgb: np.ndarray, flip: bool = False) -> np.ndarray:
+        """L2-normalised embeddings [N, D] of aligned chips, one forward pass.
+
+        With ``flip`` each embedding is the re-normalised mean of the chip's and its mirror image's
+        (test-time augmentation): chips and mirrors go through the network as one batch of 2N.
+        """
+        if not flip:
+            return self.embedder.embed(chips_rgb)
+        count = len(chips_rgb)
+        both = self.embedder.embed(np.concatenate([chips_rgb, flip_chips(chips_rgb)]))
+        averaged = both[:count] + both[count:]
+        norms = np.linalg.norm(averaged, axis=1, keepdims=True)
+        return (averaged / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def embed(self, frame_bgr: np.ndarray, landmarks: np.ndarray, flip: bool = False) -> np.ndarray:
+        """L2-normalised embeddings [N, D] of the faces whose 5 landmarks are given (see ``embed_chips``)."""
+        return self.embed_chips(self.align(frame_bgr, landmarks), flip)
 
     def describe(self) -> dict[str, object]:
         """Model names and versions, as reported in every job result."""

@@ -7,6 +7,8 @@ PY=.venv/bin/python
 BROKER=${ROLLCALL_BROKER_URL:-redis://127.0.0.1:6379/0}
 API_PORT=${ROLLCALL_API_PORT:-8000}
 FLOWER_PORT=${ROLLCALL_FLOWER_PORT:-5555}
+export ROLLCALL_WORKER_METRICS_PORT=${ROLLCALL_WORKER_METRICS_PORT:-9808}
+export ROLLCALL_WORKER_METRICS_ADDR=${ROLLCALL_WORKER_METRICS_ADDR:-127.0.0.1}
 mkdir -p var/redis var/log
 pids=()
 stop() {
@@ -45,7 +47,8 @@ if [ -z "${ROLLCALL_API_KEYS:-}" ] && [ "${ROLLCALL_AUTH_DISABLED:-false}" != "t
 else
   KEY_NOTE="API keys  from ROLLCALL_API_KEYS"
 fi
-.venv/bin/celery -A tasks worker --loglevel INFO --hostname "rollcall-worker@%h" &
+# Both queues: model jobs and callback deliveries (celeryconfig routes rollcall.io.* to rollcall.io).
+.venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.io --loglevel INFO --hostname "rollcall-worker@%h" &
 pids+=($!)
 .venv/bin/flask --app webapi run --host 127.0.0.1 --port "$API_PORT" --with-threads &
 pids+=($!)
@@ -56,6 +59,7 @@ cat <<MSG
 rollcall is starting:
   API        http://127.0.0.1:$API_PORT   (OpenAPI: http://127.0.0.1:$API_PORT/openapi.json, ready: /readyz)
   Flower     http://127.0.0.1:$FLOWER_PORT
+  Metrics    http://$ROLLCALL_WORKER_METRICS_ADDR:$ROLLCALL_WORKER_METRICS_PORT/metrics   (worker; see docs/operations.md)
   $KEY_NOTE
 Press Ctrl-C to stop.
 

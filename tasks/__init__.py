@@ -1,12 +1,17 @@
 """rollcall's Celery application: thin glue between the job queue and ``ml`` / ``facebank``.
 
 ``celery -A tasks worker`` finds ``app`` here. Task names are ``rollcall.models.*`` so that
-``task_routes`` in ``celeryconfig`` sends them to the model queue.
+``task_routes`` in ``celeryconfig`` sends them to the model queue; the attendance sessions'
+scheduling tasks (``rollcall.sessions.*``) go to the default queue, which is the same one.
+Callback deliveries (``rollcall.io.callback``) go to the I/O queue, ``rollcall.io``.
 """
 
 from celery import Celery
 
-app = Celery("rollcall", include=["tasks.jobs", "tasks.worker"])
+app = Celery(
+    "rollcall",
+    include=["tasks.jobs", "tasks.calibration", "tasks.callbacks", "tasks.sessions", "tasks.worker"],
+)
 app.config_from_object("celeryconfig")
 
 __all__ = ["app"]

@@ -1,9 +1,9 @@
 """Fetching one frame from an IP camera: inside the allowlist, a byte limit and a wall-clock budget.
 
 Every hop (the URL and each redirect, followed by hand) is checked by ``tasks.netguard`` and the
-TCP connection goes only to the addresses that check approved, while Host, SNI and the
-certificate check keep the URL's host name: a DNS answer that changes between check and connect
-(DNS rebinding) cannot steer the worker elsewhere. A watchdog shuts the socket down when the
+TCP connection goes only to the addresses that check approved (``tasks.pinned``), while Host, SNI
+and the certificate check keep the URL's host name: a DNS answer that changes between check and
+connect (DNS rebinding) cannot steer the worker elsewhere. A watchdog shuts the socket down when the
 budget is spent, so a camera that trickles bytes (or headers) cannot hold a worker past it.
 """
 
@@ -11,26 +11,21 @@ from __future__ import annotations
 
 import http.client
 import logging
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any, cast
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import ReadTimeoutError
 
 import errors
 from settings import Settings
 from tasks.netguard import CameraAllowlist, ResolvedTarget
+from tasks.pinned import Deadline, PinnedAdapter
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +85,7 @@ def fetch_frame(url: str, allowlist: CameraAllowlist, limits: FetchLimits) -> Fe
     ``CameraBadResponse`` (HTTP status, not an image type, empty body, too many redirects),
     ``FrameTooLarge`` (more than ``limits.max_bytes``).
     """
-    with _Deadline(limits.total_s) as deadline:
+    with Deadline(limits.total_s) as deadline:
         current = url
         for _hop in range(limits.max_redirects + 1):
             target = allowlist.check_url(current)
@@ -108,172 +103,9 @@ def fetch_frame(url: str, allowlist: CameraAllowlist, limits: FetchLimits) -> Fe
         )
 
 
-# --- the time budget ---
-class _Deadline:
-    """The fetch's wall-clock budget; when it ends, every socket of the fetch is shut down.
-
-    Socket timeouts bound each wait, not the total: a server sending one byte a second resets them
-    forever. Shutting the socket down from a timer wakes any blocked read at the deadline.
-    """
-
-    def __init__(self, budget_s: float) -> None:
-        self._start = time.monotonic()
-        self._end = self._start + budget_s
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._expired = False
-        self._timer = threading.Timer(budget_s, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-        with self._lock:
-            for sock in self._sockets:
-                sock.close()
-            self._sockets.clear()
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self._start
-
-    def remaining(self) -> float:
-        return self._end - time.monotonic()
-
-    @property
-    def expired(self) -> bool:
-        return self._expired or self.remaining() <= 0
-
-    def track(self, sock: socket.socket) -> None:
-        """Keep a duplicate of ``sock`` (it outlives a TLS wrap of the original) to shut down later."""
-        with self._lock:
-            duplicate = sock.dup()
-            self._sockets.append(duplicate)
-            if self._expired:
-                _shutdown(duplicate)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self._expired = True
-            for sock in self._sockets:
-                _shutdown(sock)
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError as exc:  # the peer may have closed it already; nothing is left to stop
-        log.debug("camera socket already closed at the deadline: %s", exc)
-
-
-# --- one request, pinned to the checked addresses ---
-class _PinnedConnectionMixin:
-    """A urllib3 connection whose TCP connect goes only to the addresses the allowlist checked.
-
-    Everything else (Host header, TLS SNI, certificate host name) keeps using the URL's host.
-    """
-
-    timeout: Any
-    port: int
-    host: str
-    source_address: tuple[str, int] | None
-    socket_options: Any
-
-    def __init__(
-        self,
-        *args: Any,
-        pinned_addresses: tuple[str, ...],
-        on_socket: Callable[[socket.socket], None],
-        **kw: Any,
-    ) -> None:
-        self._pinned_addresses = pinned_addresses
-        self._on_socket = on_socket
-        super().__init__(*args, **kw)
-
-    def _new_conn(self) -> socket.socket:
-        failure: OSError | None = None
-        for address in self._pinned_addresses:
-            try:
-                sock = self._connect_to(address)
-            except OSError as exc:  # try the next checked address; the last failure is reported
-                failure = exc
-                continue
-            self._on_socket(sock)
-            return sock
-        if isinstance(failure, TimeoutError):
-            raise ConnectTimeoutError(
-                cast(HTTPConnection, self), f"connection to {self.host} timed out"
-            ) from failure
-        raise NewConnectionError(
-            cast(HTTPConnection, self), f"failed to connect to {self.host}: {failure}"
-        ) from failure
-
-    def _connect_to(self, address: str) -> socket.socket:
-        """Connect to one literal address, with no name resolution at all."""
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            for option in self.socket_options or ():
-                sock.setsockopt(*option)
-            if isinstance(self.timeout, int | float):
-                sock.settimeout(self.timeout)
-            if self.source_address:
-                sock.bind(self.source_address)
-            sock.connect((address, self.port))
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-
-class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class _PinnedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _PinnedHTTPConnection
-
-
-class _PinnedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _PinnedHTTPSConnection
-
-
-class _PinnedAdapter(HTTPAdapter):
-    """A requests adapter with one pool, for one checked target; it never consults a proxy or DNS."""
-
-    def __init__(self, target: ResolvedTarget, deadline: _Deadline) -> None:
-        super().__init__(max_retries=0)
-        self._target = target
-        pool_class = _PinnedHTTPSPool if target.scheme == "https" else _PinnedHTTPPool
-        self._pool = pool_class(
-            target.host, target.port, maxsize=1, pinned_addresses=target.addresses, on_socket=deadline.track
-        )
-
-    def get_connection_with_tls_context(
-        self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
-    ) -> HTTPConnectionPool:
-        # urllib3 parses URLs a little differently from urllib.parse; refuse any disagreement.
-        parsed = urllib3.util.parse_url(request.url or "")
-        host = (parsed.host or "").strip("[]").lower().rstrip(".")
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        if (parsed.scheme, host, port) != (self._target.scheme, self._target.host, self._target.port):
-            raise errors.CameraNotAllowed(f"camera URL for {self._target.origin} is ambiguous")
-        return self._pool
-
-    def close(self) -> None:
-        self._pool.close()
-        super().close()
-
-
 @contextmanager
 def _exchange(
-    target: ResolvedTarget, url: str, limits: FetchLimits, deadline: _Deadline
+    target: ResolvedTarget, url: str, limits: FetchLimits, deadline: Deadline
 ) -> Iterator[requests.Response]:
     """Send GET to ``target`` (with retries on transient connect failures) and yield the open response."""
     try:
@@ -282,7 +114,7 @@ def _exchange(
         raise errors.InvalidInput(f"camera URL for {target.origin} is invalid: {type(exc).__name__}") from exc
     attempt = 0
     while True:
-        adapter = _PinnedAdapter(target, deadline)
+        adapter = PinnedAdapter(target, deadline)
         try:
             response = _send(adapter, request, target, limits, deadline)
         except _TransientError as transient:
@@ -321,11 +153,11 @@ class _TransientError(Exception):
 
 
 def _send(
-    adapter: _PinnedAdapter,
+    adapter: PinnedAdapter,
     request: requests.PreparedRequest,
     target: ResolvedTarget,
     limits: FetchLimits,
-    deadline: _Deadline,
+    deadline: Deadline,
 ) -> requests.Response:
     remaining = deadline.remaining()
     if remaining <= 0:
@@ -341,7 +173,7 @@ def _send_error(
     exc: requests.exceptions.RequestException,
     target: ResolvedTarget,
     limits: FetchLimits,
-    deadline: _Deadline,
+    deadline: Deadline,
 ) -> Exception:
     """Map a failure before the response headers to our errors; transient ones are wrapped for retry."""
     origin = target.origin
@@ -389,7 +221,7 @@ def _redirect_location(response: requests.Response, target: ResolvedTarget) -> s
 
 
 def _read_frame(
-    response: requests.Response, target: ResolvedTarget, limits: FetchLimits, deadline: _Deadline
+    response: requests.Response, target: ResolvedTarget, limits: FetchLimits, deadline: Deadline
 ) -> tuple[bytes, str]:
     """Check status, type and size, then read the frame: the whole body, or an MJPEG stream's first part."""
     origin, status = target.origin, response.status_code
@@ -427,7 +259,7 @@ def _read_frame(
 
 
 def _chunks(
-    response: requests.Response, target: ResolvedTarget, limits: FetchLimits, deadline: _Deadline
+    response: requests.Response, target: ResolvedTarget, limits: FetchLimits, deadline: Deadline
 ) -> Iterator[bytes]:
     """The body as it arrives (``read1``: whatever is there, not a full chunk), within the budget."""
     origin = target.origin

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from errors import InvalidInput, PayloadTooLarge
+from errors import InvalidInput
 from ml.image import decode_image
 from settings import Settings
 from tasks.camera import FetchLimits, fetch_frame
+from tasks.imagebytes import decode_base64, sniff_content_type
 from tasks.netguard import CameraAllowlist
 from tasks.timing import StageTimer
 
@@ -45,28 +44,9 @@ def load_frame(source: dict[str, Any], settings: Settings, allowlist: CameraAllo
         data, label = fetched.data, f"camera:{urlsplit(url).hostname}"
     elif "image_b64" in source:
         with timer.stage("fetch"):
-            data, label = _decode_base64(str(source["image_b64"]), settings.max_upload_bytes), "upload"
+            data, label = decode_base64(str(source["image_b64"]), settings.max_upload_bytes), "upload"
     else:
         raise InvalidInput("a frame source needs 'url' or 'image_b64'")
     with timer.stage("decode"):
         image = decode_image(data, settings.frame_max_pixels)
     return Frame(image=image, data=data, source=label)
-
-
-def _decode_base64(text: str, max_bytes: int) -> bytes:
-    if len(text) > (max_bytes * 4) // 3 + 4:
-        raise PayloadTooLarge(f"uploaded image is larger than {max_bytes} bytes")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidInput(f"image_b64 is not valid base64: {exc}") from exc
-
-
-_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG", "image/png"), (b"BM", "image/bmp"))
-
-
-def sniff_content_type(data: bytes) -> str:
-    """The image's MIME type from its first bytes (what is stored with an enrolled photo)."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return next((mime for magic, mime in _MAGIC if data.startswith(magic)), "application/octet-stream")

@@ -13,17 +13,26 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from celery import Task
+from celery import Task, states
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
-from errors import InvalidInput, JobTimeout, MultipleFacesFound, NoFaceFound, RollcallError
+from errors import (
+    InvalidInput,
+    JobTimeout,
+    MultipleFacesFound,
+    NoFaceFound,
+    RollcallError,
+    error_of,
+)
 from facebank.assignment import assign_faces
 from facebank.gallery import match_faces
 from ml.image import decode_image
 from ml.mtcnn import Detections
+from ml.quality import measure_face
 from settings import get_settings
-from tasks import app, runtime
+from tasks import app, callbacks, enrolment, metrics, runtime
 from tasks.frames import Frame, load_frame
+from tasks.joblog import job_line
 from tasks.records import decode_record, is_revoked, job_record_key
 from tasks.timing import StageTimer
 
@@ -33,21 +42,27 @@ ENROL_MIN_PROB = 0.95
 
 
 class ModelTask(Task):
-    """Base of model jobs: JSON result envelope, stable errors, one structured log line per job."""
+    """Base of model jobs: JSON result envelope, stable errors, one log line and metrics per job."""
 
     # The timer argument is injected by __call__, so Celery must not check call signatures at submit time;
     # the API validates job arguments with its schemas instead.
     typing = False
+    # Expected failures are no worker error: no ERROR line with a traceback (the job's own line records them).
+    throws = (RollcallError,)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        job = self.name.rsplit(".", 1)[-1]
         if self._revoked_before_start():
-            log.info("job id=%s type=%s outcome=revoked (before start)", self.request.id, self.name)
+            log.info("%s", job_line(self.request.id, job, "revoked", kwargs.get("source"), None, {}))
+            metrics.record_job(job, "revoked", {})
             self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
             raise Ignore()
         timer = StageTimer()
-        outcome = "succeeded"
+        outcome = RollcallError.code  # internal_error: anything not caught below is a bug
+        result: Any = None
         try:
             result = self.run(*args, timer=timer, **kwargs)
+            outcome = "succeeded"
         except SoftTimeLimitExceeded as exc:
             outcome = JobTimeout.code
             raise JobTimeout(
@@ -57,17 +72,25 @@ class ModelTask(Task):
             outcome = exc.code
             raise
         finally:
-            log.info(
-                "job id=%s type=%s outcome=%s timings_ms=%s",
-                self.request.id,
-                self.name,
-                outcome,
-                timer.report(),
-            )
+            timings = timer.report()
+            log.info("%s", job_line(self.request.id, job, outcome, kwargs.get("source"), result, timings))
+            metrics.record_job(job, outcome, timings)
         result["worker"] = self.request.hostname or socket.gethostname()  # the Celery node name
         result["models"] = runtime.pipeline().describe()
-        result["timings_ms"] = timer.report()
+        result["timings_ms"] = timings
         return result
+
+    def after_return(
+        self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Once Celery has stored the outcome, hand the job's final JSON to its callback, if it has one.
+
+        Only ended jobs call back: a revoked one does not (whoever revoked it knows).
+        """
+        if status == states.SUCCESS:
+            callbacks.job_ended(self, task_id, "succeeded", retval, None)
+        elif status == states.FAILURE:
+            callbacks.job_ended(self, task_id, "failed", None, error_of(retval))
 
     def _revoked_before_start(self) -> bool:
         client = getattr(self.backend, "client", None)  # the Redis result backend's connection
@@ -139,7 +162,7 @@ def identify(
     """Who is this one face, given by its 5 landmarks or by a box around it."""
     frame = _load(source, timer)
     if "landmarks" in face:
-        landmarks = np.asarray(face["landmarks"], dtype=np.float32).reshape(1, 5, 2)
+        landmarks = _given_landmarks(face["landmarks"], frame)
         box = face.get("box")
     elif "box" in face:
         box_arr = np.asarray(face["box"], dtype=np.float32)
@@ -153,10 +176,11 @@ def identify(
         raise InvalidInput("identify needs the face's 'landmarks' or 'box'")
     pipe = runtime.pipeline()
     with timer.stage("embed"):
-        vectors = pipe.embed(frame.image, landmarks)
+        vectors = pipe.embed(frame.image, landmarks, flip=get_settings().match_flip)
     with timer.stage("match"):
-        gallery = runtime.gallery_cache().get(pipe.embedder.name, pipe.embedder.version)
-        match = match_faces(vectors, gallery, runtime.match_threshold(), top_k=top_k)[0]
+        gallery = runtime.gallery()
+        threshold = runtime.match_threshold()
+        match = match_faces(vectors, gallery, threshold, top_k=top_k)[0]
         people = _people_json({pid for pid, _ in match.candidates})
     return {
         "type": "identify",
@@ -164,9 +188,27 @@ def identify(
         "face": {"box": box, "landmarks": landmarks[0].round(2).tolist()},
         "person": people.get(match.person_id) if match.person_id is not None else None,
         "score": round(match.score, 5),
-        "threshold": runtime.match_threshold(),
+        "threshold": threshold,
         "candidates": [{"person": people[pid], "score": round(s, 5)} for pid, s in match.candidates],
     }
+
+
+def _given_landmarks(points: Any, frame: Frame) -> np.ndarray:
+    """A client's 5 landmarks as [1,5,2], refused unless finite, spread out and near the frame.
+
+    Points all at one spot have no alignment, and points far outside the frame would warp a chip
+    out of nothing (or shrink it through thousands of pyramid levels).
+    """
+    landmarks = np.asarray(points, dtype=np.float32).reshape(1, 5, 2)
+    height, width = frame.image.shape[:2]
+    xs, ys = landmarks[0, :, 0], landmarks[0, :, 1]
+    if not np.all(np.isfinite(landmarks)):
+        raise InvalidInput("landmarks must be finite numbers")
+    if xs.min() < -width or xs.max() > 2 * width or ys.min() < -height or ys.max() > 2 * height:
+        raise InvalidInput(f"the landmarks lie far outside the {width}×{height} frame")
+    if float(np.ptp(landmarks[0], axis=0).max()) < 1.0:
+        raise InvalidInput("the 5 landmarks are at one point: there is no face to align")
+    return landmarks
 
 
 def _best_overlap(boxes: np.ndarray, box: np.ndarray, min_iou: float = 0.3) -> int | None:
@@ -197,11 +239,12 @@ def attendance(
     detections, mode = _detect_with_mode(frame, source, small_faces, timer)
     pipe = runtime.pipeline()
     with timer.stage("embed"):
-        vectors = pipe.embed(frame.image, detections.landmarks)
+        vectors = pipe.embed(frame.image, detections.landmarks, flip=get_settings().match_flip)
     with timer.stage("match"):
-        gallery = runtime.gallery_cache().get(pipe.embedder.name, pipe.embedder.version)
+        gallery = runtime.gallery()
+        threshold = runtime.match_threshold()
         restrict = set(roster) if roster is not None else None
-        assignment = assign_faces(vectors, gallery, runtime.match_threshold(), restrict_to=restrict)
+        assignment = assign_faces(vectors, gallery, threshold, restrict_to=restrict)
         seen = {a.person_id for a in assignment.present}
         people = _people_json(seen | (restrict or set()))
     faces = _faces_json(detections)
@@ -214,14 +257,17 @@ def attendance(
         ],
         "absent": [people[pid] for pid in sorted(restrict - seen)] if restrict is not None else None,
         "unknown_faces": [faces[i] for i in assignment.unknown_face_indices],
-        "threshold": runtime.match_threshold(),
+        "threshold": threshold,
         "small_faces": mode,
     }
 
 
 @model_task("enrol_face")
 def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> dict[str, Any]:
-    """Add one photo of one face to a person: detect (exactly one face), embed, store atomically."""
+    """Add one photo of one face to a person: detect (exactly one face), check, embed, store atomically.
+
+    The checks are ``tasks.enrolment``'s quality gate; the result reports what they measured.
+    """
     frame = _load(source, timer)
     detections = _detect(frame, timer)
     confident = int((detections.probs >= ENROL_MIN_PROB).sum())
@@ -231,8 +277,17 @@ def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> 
         raise MultipleFacesFound(f"{confident} faces found; enrol a photo with exactly one face (or crop it)")
     index = int(np.argmax(detections.probs))
     pipe = runtime.pipeline()
+    settings = get_settings()
+    limits = enrolment.QualityLimits.from_settings(settings, runtime.match_threshold())
+    with timer.stage("quality"):
+        chips = pipe.align(frame.image, detections.landmarks[index : index + 1])
+        quality = measure_face(detections.boxes[index], detections.landmarks[index], chips[0])
+        enrolment.check_face(quality, limits)
     with timer.stage("embed"):
-        vector = pipe.embed(frame.image, detections.landmarks[index : index + 1])[0]
+        vector = pipe.embed_chips(chips, flip=settings.enrol_flip)[0]
+    with timer.stage("match"):
+        resemblance = enrolment.resemblance(vector, person_id, runtime.gallery())
+        enrolment.check_resemblance(resemblance, limits)
     height, width = frame.image.shape[:2]
     with timer.stage("store"):
         face = runtime.facebank().add_face(
@@ -247,7 +302,13 @@ def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> 
             model_name=pipe.embedder.name,
             model_version=pipe.embedder.version,
         )
-    return {"type": "enrol_face", "face_id": face.id, "face": face.to_json()}
+    return {
+        "type": "enrol_face",
+        "face_id": face.id,
+        "face": face.to_json(),
+        "quality": {"faces": confident, **quality.to_json(), **resemblance.to_json()},
+        "flip": settings.enrol_flip,
+    }
 
 
 @model_task("rebuild_facebank")
@@ -265,7 +326,7 @@ def rebuild_facebank(*, timer: StageTimer) -> dict[str, Any]:
             failed += 1
             continue
         with timer.stage("embed"):
-            vector = pipe.embed(image, np.asarray(item.landmarks, dtype=np.float32))[0]
+            vector = pipe.embed(image, item.landmarks, flip=get_settings().enrol_flip)[0]
         with timer.stage("store"):
             bank.set_embedding(item.face_id, pipe.embedder.name, pipe.embedder.version, vector)
         embedded += 1

@@ -217,7 +217,7 @@ def _is_ip_literal(host: str) -> bool:
     try:
         socket.inet_aton(host)
         return True
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the text, which no address has
         return False
 
 

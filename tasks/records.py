@@ -29,3 +29,21 @@ def decode_record(raw: bytes | str | None) -> dict[str, Any] | None:
 
 def is_revoked(record: dict[str, Any] | None) -> bool:
     return bool(record and record.get("revoked"))
+
+
+def job_json(
+    job_id: str,
+    record: dict[str, Any],
+    state: str,
+    result: dict[str, Any] | None,
+    error: dict[str, str] | None,
+) -> dict[str, Any]:
+    """A job as ``GET /v1/jobs/<id>`` shows it (``webapi.jobclient.JobStatus``), e.g. for its callback."""
+    return {
+        "job_id": job_id,
+        "type": record["type"],
+        "state": state,
+        "submitted_at": record["submitted_at"],
+        "result": result,
+        "error": error,
+    }

@@ -11,13 +11,15 @@ import functools
 from typing import Any
 from urllib.parse import urlsplit
 
+from facebank.calibration import ThresholdCache
 from facebank.db import upgrade
-from facebank.gallery import GalleryCache
+from facebank.gallery import Gallery, GalleryCache
 from facebank.store import Facebank
 from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
 from ml.tiling import TilingParams
 from settings import Settings, get_settings
+from tasks import metrics
 from tasks.netguard import CameraAllowlist
 
 
@@ -47,15 +49,35 @@ def gallery_cache() -> GalleryCache:
     return GalleryCache(facebank(), device=pipeline().device)
 
 
+def gallery() -> Gallery:
+    """The loaded embedder's current gallery (reloaded when the facebank changed); its size is exported."""
+    embedder = pipeline().embedder
+    current = gallery_cache().get(embedder.name, embedder.version)
+    metrics.record_gallery(embedder.name, current.face_count)
+    return current
+
+
 @functools.cache
 def camera_allowlist() -> CameraAllowlist:
     return CameraAllowlist.parse(get_settings().camera_allow)
 
 
+@functools.cache
+def threshold_cache() -> ThresholdCache:
+    return ThresholdCache(facebank())
+
+
 def match_threshold() -> float:
-    """The configured threshold, else the embedder's calibrated default."""
+    """``ROLLCALL_MATCH_THRESHOLD``, else the one applied in the facebank, else the embedder's default.
+
+    The applied value is cached until the facebank's revision moves: one primary-key read per call.
+    """
     configured = get_settings().match_threshold
-    return configured if configured is not None else pipeline().embedder.default_threshold
+    if configured is not None:
+        return configured
+    embedder = pipeline().embedder
+    applied = threshold_cache().get(embedder.name, embedder.version)
+    return applied if applied is not None else embedder.default_threshold
 
 
 @functools.cache

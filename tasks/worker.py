@@ -3,26 +3,79 @@
 Prefork children load in ``worker_process_init`` (after the fork: CUDA must never be touched
 in the parent). ``solo`` and ``threads`` pools, the choice on a GPU, have no children and load
 in ``worker_ready`` instead. Either way the first job finds the models in memory.
+
+The main process also makes the worker's state directory (readiness files, ``tasks.health``)
+and, when ``ROLLCALL_WORKER_METRICS_PORT`` is set, serves ``/metrics`` (``tasks.metrics``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 from typing import Any
 
-from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    celeryd_after_setup,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 from settings import get_settings
+from tasks import health, metrics
 
 log = logging.getLogger("rollcall.worker")
 _CONCURRENCY_ENV = "ROLLCALL_WORKER_CONCURRENCY"
+
+
+@after_setup_logger.connect
+def _quiet_celery_task_lines(**_: Any) -> None:
+    # Each job logs one line of its own (tasks.joblog); Celery's per-task lines would repeat it and
+    # print every result, people's names included. A bug's traceback (ERROR) still comes through.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
 
 
 @celeryd_after_setup.connect
 def _remember_concurrency(sender: str, instance: Any, **_: Any) -> None:
     # Children inherit the environment: it tells them how many siblings share the cores.
     os.environ[_CONCURRENCY_ENV] = str(getattr(instance, "concurrency", 1) or 1)
+
+
+def _uses_prefork(pool: Any) -> bool:
+    """Whether a pool (or pool class) forks children that run the jobs."""
+    cls = pool if isinstance(pool, type) else type(pool)
+    return "prefork" in cls.__module__
+
+
+@celeryd_after_setup.connect
+def _prepare_state_and_metrics(sender: str, instance: Any, **_: Any) -> None:
+    # Runs in the main process before the pool starts, so prefork children inherit both.
+    state = health.create_state_dir()
+    settings = get_settings()
+    if not settings.worker_metrics_port:
+        return
+    multiprocess_dir = state / "metrics" if _uses_prefork(instance.pool_cls) else None
+    try:
+        metrics.serve(settings.worker_metrics_port, settings.worker_metrics_addr, multiprocess_dir)
+    except OSError as exc:
+        # A worker without /metrics still runs jobs; the scrape target shows down and the log says why.
+        log.error(
+            "cannot serve metrics on %s:%d (%s); this worker runs without /metrics",
+            settings.worker_metrics_addr,
+            settings.worker_metrics_port,
+            exc,
+        )
+        return
+    log.info("metrics at http://%s:%d/metrics", settings.worker_metrics_addr, settings.worker_metrics_port)
+
+
+@worker_shutdown.connect
+def _remove_state(**_: Any) -> None:
+    state = health.state_dir()
+    if state is not None:
+        shutil.rmtree(state)
 
 
 def _set_torch_threads() -> None:
@@ -41,8 +94,11 @@ def preload_models() -> None:
 
     _set_torch_threads()
     pipe = runtime.pipeline()
-    runtime.gallery_cache().get(pipe.embedder.name, pipe.embedder.version)
-    log.info("models loaded in %.2f s: %s", pipe.load_seconds, pipe.describe())
+    runtime.gallery()
+    described = pipe.describe()
+    metrics.record_model_load(pipe.embedder.name, str(described["device"]), pipe.load_seconds)
+    health.mark_loaded(described, pipe.load_seconds)
+    log.info("models loaded in %.2f s: %s", pipe.load_seconds, described)
 
 
 @worker_process_init.connect
@@ -52,6 +108,5 @@ def _load_in_child(**_: Any) -> None:
 
 @worker_ready.connect
 def _load_in_main_process(sender: Any, **_: Any) -> None:
-    pool = type(getattr(sender, "pool", None)).__module__ if sender is not None else ""
-    if "prefork" not in pool:
+    if not _uses_prefork(getattr(sender, "pool", None)):
         preload_models()

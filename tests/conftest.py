@@ -79,7 +79,7 @@ class RedisServer:
             pytest.fail("redis-server is not installed: run `make test` (scripts/ensure_redis.sh installs it)")
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--databases", "64",
              "--dir", str(self.directory), *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -129,6 +129,7 @@ class WorkerProcess:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", self.pool, "--concurrency", "1",
+             "-Q", "rollcall.models,rollcall.io",  # model jobs and callback deliveries, as every worker
              "--hostname", f"{self.name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
             cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
@@ -253,7 +254,7 @@ class System:
 
 @pytest.fixture(scope="session")
 def system_factory(redis_server: RedisServer, worker_factory: Any) -> Any:
-    """Build isolated systems (at most 7: Redis has 16 databases, the default system uses 0 and 1)."""
+    """Build isolated systems (at most 31: the test Redis has 64 databases, the default system uses 0 and 1)."""
     from settings import Settings
     from webapi import create_app
 

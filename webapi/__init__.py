@@ -20,7 +20,10 @@ def celery_client(settings: Settings) -> Celery:
         broker_url=settings.broker_url,
         result_backend=settings.result_backend,
         task_default_queue=settings.model_queue,
-        task_routes={"rollcall.models.*": {"queue": settings.model_queue}},
+        task_routes={
+            "rollcall.models.*": {"queue": settings.model_queue},
+            "rollcall.io.*": {"queue": settings.io_queue},
+        },
     )
     return client
 
@@ -29,11 +32,12 @@ def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment's settings)."""
     from facebank.db import upgrade
     from facebank.store import Facebank
-    from webapi import health, jobs, people, seed
+    from webapi import calibration, cameras, health, jobs, people, rosters, seed, sessions, ui
     from webapi.auth import install_auth
     from webapi.cli import facebank_cli
     from webapi.errors import register_error_handlers
     from webapi.jobclient import JobClient
+    from webapi.validation import refuse_ids_out_of_range, refuse_oversized_stream
 
     settings = config or get_settings()
     app = Flask(__name__)
@@ -45,7 +49,10 @@ def create_app(config: Settings | None = None) -> Flask:
     app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
     register_error_handlers(app)
     install_auth(app, settings)
-    for blueprint in (jobs.bp, people.bp, seed.bp, health.bp):
+    app.before_request(refuse_ids_out_of_range)  # these two after the key check
+    app.before_request(refuse_oversized_stream)
+    for blueprint in (jobs.bp, people.bp, calibration.bp, rosters.bp, sessions.bp, cameras.bp, seed.bp,
+                      health.bp, ui.bp):
         app.register_blueprint(blueprint)
     app.cli.add_command(facebank_cli)
     return app

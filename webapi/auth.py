@@ -8,6 +8,7 @@ Each route declares the role it needs through ``webapi.validation.documented``.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -46,6 +47,15 @@ def _presented_key() -> bytes | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         header = token if scheme.lower() == "bearer" and token else None
     return header.encode() if header is not None else None
+
+
+def caller_fingerprint() -> str:
+    """Who is calling, for per-caller state (idempotency keys): a hash of the API key, never the key.
+
+    Without a key (auth disabled, trusted LAN) every caller is the same ``anonymous``.
+    """
+    presented = _presented_key()
+    return hashlib.sha256(presented).hexdigest() if presented is not None else "anonymous"
 
 
 def role_of(presented: bytes, keys: tuple[ApiKey, ...]) -> str | None:

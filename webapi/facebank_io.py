@@ -44,9 +44,9 @@ _SAFE_FOLDER = re.compile(r"[^\W_.][\w.@+ -]{0,127}")
 
 class Outcome(enum.StrEnum):
     ENROLLED = "enrolled"
-    ALREADY_ENROLLED = "already_enrolled"  # duplicate_face: the same image is in the facebank already
+    ALREADY_ENROLLED = "already_enrolled"  # duplicate_face: this image (or a near-copy) is enrolled already
     SKIPPED = "skipped"  # not a photo: ignored, not an error
-    FAILED = "failed"  # a photo the worker refused (no_face, multiple_faces, not_an_image, ...)
+    FAILED = "failed"  # refused: no_face, multiple_faces, too_blurry, pose_too_far, outlier_face, ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class PhotoResult:
     face_id: int | None = None
     code: str | None = None
     reason: str | None = None
+    quality: dict[str, Any] | None = None  # what the enrolment quality gate measured (enrolled photos)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class PhotoResult:
             "face_id": self.face_id,
             "code": self.code,
             "reason": self.reason,
+            "quality": self.quality,
         }
 
 
@@ -322,7 +324,11 @@ def _finish(client: JobClient, photo: PhotoJob, job_id: str, timeout_s: float) -
     status = await_job(client, job_id, timeout_s)
     if status.state == "succeeded" and status.result is not None:
         return PhotoResult(
-            photo.relative, Outcome.ENROLLED, photo.person_id, face_id=int(status.result["face_id"])
+            photo.relative,
+            Outcome.ENROLLED,
+            photo.person_id,
+            face_id=int(status.result["face_id"]),
+            quality=status.result.get("quality"),
         )
     error = status.error or {"code": errors.RollcallError.code, "message": f"the job ended {status.state}"}
     outcome = Outcome.ALREADY_ENROLLED if error["code"] == errors.DuplicateFace.code else Outcome.FAILED

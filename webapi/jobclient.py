@@ -8,6 +8,8 @@ instead of Celery's eternal ``PENDING``.
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,10 +22,16 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 import errors
+from errors import error_of  # Celery rebuilds a job's error from the JSON backend
 from settings import Settings
 from tasks.records import decode_record, encode_record, is_revoked, job_record_key
 
-JOB_TYPES = ("detect", "identify", "attendance", "enrol_face", "rebuild_facebank")
+log = logging.getLogger("rollcall.jobclient")
+JOB_TYPES = ("detect", "identify", "attendance", "enrol_face", "rebuild_facebank", "calibrate")
+# Tries at claiming an idempotency key whose holder vanished (its submission failed, or it just expired).
+CLAIM_TRIES = 3
+# One quick retry when sending: a broker that does not answer makes the API answer 503 promptly.
+SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0}
 _STATES = {
     "PENDING": "queued",
     "RECEIVED": "queued",
@@ -33,6 +41,25 @@ _STATES = {
     "FAILURE": "failed",
     "REVOKED": "revoked",
 }
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """Where one caller's ``Idempotency-Key`` is held in Redis, and a hash of the request it came with."""
+
+    redis_key: str
+    fingerprint: str
+    window_s: int
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    replayed: bool  # the answer names the job an earlier request with the same key created
+
+
+def _unavailable(exc: Exception) -> errors.BrokerUnavailable:
+    return errors.BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); retry later")
 
 
 @dataclass(frozen=True)
@@ -55,13 +82,6 @@ class JobStatus:
         }
 
 
-def error_of(exc: BaseException | None) -> errors.RollcallError:
-    """The rollcall error a failed job carries (Celery rebuilds it from the JSON backend)."""
-    if isinstance(exc, errors.RollcallError):
-        return exc
-    return errors.RollcallError(f"job failed: {type(exc).__name__}")
-
-
 class JobClient:
     """Submit, poll and revoke jobs; every broker failure becomes ``BrokerUnavailable`` (503)."""
 
@@ -77,24 +97,90 @@ class JobClient:
     def _key(self, job_id: str) -> str:
         return job_record_key(job_id)
 
-    def submit(self, job_type: str, kwargs: dict[str, Any]) -> str:
+    def submit(self, job_type: str, kwargs: dict[str, Any], callback_url: str | None = None) -> str:
+        """Record and queue a job; with ``callback_url``, its final JSON is POSTed there (tasks.callbacks)."""
+        job_id = self._record_new(job_type, callback_url)
+        self._send(job_type, kwargs, job_id)
+        return job_id
+
+    def submit_once(
+        self, job_type: str, kwargs: dict[str, Any], claim: IdempotencyClaim, callback_url: str | None = None
+    ) -> Submission:
+        """Submit, unless the claim's key was used within its window: then answer that job, or 409.
+
+        The key is taken with one ``SET NX EX`` after this job's record is written, so of two
+        concurrent submissions exactly one queues a job, and the other answers its id (which
+        already has a record to poll). A job that could not be queued gives its key back.
+        """
+        for _ in range(CLAIM_TRIES):
+            job_id = self._record_new(job_type, callback_url)
+            held = json.dumps({"job_id": job_id, "fingerprint": claim.fingerprint})
+            raw: bytes | None = None  # the winner's claim, when this one lost
+            try:
+                won = self.redis.set(claim.redis_key, held, nx=True, ex=claim.window_s)
+                if not won:
+                    self.redis.delete(self._key(job_id))
+                    raw = self.redis.get(claim.redis_key)
+            except redis.RedisError as exc:
+                raise _unavailable(exc) from exc
+            if won:
+                try:
+                    self._send(job_type, kwargs, job_id)
+                except errors.BrokerUnavailable:
+                    self._give_back(claim.redis_key, job_id)
+                    raise
+                return Submission(job_id, replayed=False)
+            if raw is None:  # its holder gave it back (or it expired) meanwhile: claim it again
+                continue
+            first = json.loads(raw)
+            if first["fingerprint"] != claim.fingerprint:
+                raise errors.IdempotencyConflict(
+                    "this Idempotency-Key was used for a different request; use a new key for a new request"
+                )
+            return Submission(str(first["job_id"]), replayed=True)
+        raise errors.BrokerUnavailable("the Idempotency-Key is being claimed and given back; retry later")
+
+    def _give_back(self, claim_key: str, job_id: str) -> None:
+        """Release the key and record of a job that was never queued, so a retry with the key can queue it."""
+        try:
+            self.redis.delete(claim_key, self._key(job_id))
+        except redis.RedisError as exc:  # the key expires with its window; the caller sees 503
+            log.warning("could not release an Idempotency-Key after a failed submission: %s", exc)
+
+    def _record_new(self, job_type: str, callback_url: str | None) -> str:
+        """A new job id with its record (``tasks.records``); the callback URL travels in the record."""
         if job_type not in JOB_TYPES:
             raise errors.InvalidInput(f"unknown job type {job_type!r}")
         job_id = str(uuid.uuid4())
-        record = encode_record({"type": job_type, "submitted_at": time.time()})
+        fields: dict[str, Any] = {"type": job_type, "submitted_at": time.time()}
+        if callback_url is not None:
+            fields["callback_url"] = callback_url
         try:
-            self.redis.set(self._key(job_id), record, ex=self.settings.result_expires_s)
+            self.redis.set(self._key(job_id), encode_record(fields), ex=self.settings.result_expires_s)
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from exc
+        return job_id
+
+    def _send(self, job_type: str, kwargs: dict[str, Any], job_id: str) -> None:
+        try:
             self.celery.send_task(
                 f"rollcall.models.{job_type}",
                 kwargs=kwargs,
                 task_id=job_id,
                 retry=True,
-                retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0},
+                retry_policy=SEND_RETRY,
             )
         except (redis.RedisError, OperationalError, OSError) as exc:
-            raise errors.BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); retry later") \
-                from exc
-        return job_id
+            raise _unavailable(exc) from exc
+
+    def start_session(self, session_id: int) -> None:
+        """Queue an attendance session's first tick; the tick task itself waits for the start time."""
+        try:
+            self.celery.send_task("rollcall.sessions.tick", args=(session_id, 0), retry=True,
+                                  retry_policy=SEND_RETRY)
+        except (redis.RedisError, OperationalError, OSError) as exc:
+            message = f"the job queue is unreachable ({type(exc).__name__}); retry later"
+            raise errors.BrokerUnavailable(message) from exc
 
     def _record(self, job_id: str) -> dict[str, Any]:
         try:

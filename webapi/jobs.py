@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any, TypeVar
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request
 
 from errors import InvalidInput
 from tasks.imagebytes import check_image_upload
@@ -19,9 +20,14 @@ from webapi.schemas import (
     JobAccepted,
     JobState,
 )
+from webapi.submission import submit_job
 from webapi.validation import documented, parse_body, parse_obj
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+# Job ids are UUIDs; anything of their alphabet and length is looked up (and may be 404).
+JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+JOB_ID_PARAMETER = {"job_id": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$"}}
+UPLOAD_ERRORS = (422,)  # not_an_image: an uploaded frame that is no JPEG, PNG, WebP or BMP
 SourceT = TypeVar("SourceT", bound=FrameSource)
 
 
@@ -52,52 +58,50 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
     return body
 
 
-def accepted(job_id: str) -> tuple[Response, int, dict[str, str]]:
-    status_url = url_for("jobs.get_job", job_id=job_id)
-    body = JobAccepted(job_id=job_id, state="queued", status_url=status_url)
-    return jsonify(body.model_dump()), 202, {"Location": status_url}
-
-
 @bp.post("/detect")
 @documented("Find the faces in a frame (boxes, probabilities, 5 landmarks).", body=DetectRequest,
-            responses={202: JobAccepted})
+            responses={202: JobAccepted}, errors=UPLOAD_ERRORS)
 def submit_detect() -> Any:
     body = parse_frame_request(DetectRequest)
     kwargs = {"source": body.source(), "small_faces": body.small_face_options()}
-    return accepted(job_client().submit("detect", kwargs))
+    return submit_job("detect", kwargs, body)
 
 
 @bp.post("/identify")
-@documented("Identify one face, given by landmarks or a box.", body=IdentifyRequest, responses={202: JobAccepted})
+@documented("Identify one face, given by landmarks or a box.", body=IdentifyRequest,
+            responses={202: JobAccepted}, errors=UPLOAD_ERRORS)
 def submit_identify() -> Any:
     body = parse_frame_request(IdentifyRequest)
     kwargs = {"source": body.source(), "face": body.face(), "top_k": body.top_k}
-    return accepted(job_client().submit("identify", kwargs))
+    return submit_job("identify", kwargs, body)
 
 
 @bp.post("/attendance")
 @documented("Who of the enrolled people (or of a roster) is in the frame.", body=AttendanceRequest,
-            responses={202: JobAccepted})
+            responses={202: JobAccepted}, errors=UPLOAD_ERRORS)
 def submit_attendance() -> Any:
     body = parse_frame_request(AttendanceRequest)
-    kwargs = {"source": body.source(), "roster": body.roster, "small_faces": body.small_face_options()}
-    return accepted(job_client().submit("attendance", kwargs))
+    roster = body.roster
+    if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
+        roster = list(current_app.extensions["rollcall.facebank"].get_roster(body.roster_id).person_ids)
+    kwargs = {"source": body.source(), "roster": roster, "small_faces": body.small_face_options()}
+    return submit_job("attendance", kwargs, body)
 
 
 def _job_id(job_id: str) -> str:
-    if len(job_id) > 64 or not all(c.isalnum() or c == "-" for c in job_id):
+    if not JOB_ID.fullmatch(job_id):
         raise InvalidInput("malformed job id")
     return job_id
 
 
 @bp.get("/<job_id>")
-@documented("A job's state, with its result or error.", responses={200: JobState})
+@documented("A job's state, with its result or error.", responses={200: JobState}, path=JOB_ID_PARAMETER)
 def get_job(job_id: str) -> Any:
     return jsonify(job_client().status(_job_id(job_id)).to_json())
 
 
 @bp.delete("/<job_id>")
 @documented("Revoke a job (a queued job never runs; a running one is not interrupted).",
-            responses={200: JobState})
+            responses={200: JobState}, path=JOB_ID_PARAMETER)
 def revoke_job(job_id: str) -> Any:
     return jsonify(job_client().revoke(_job_id(job_id)).to_json())

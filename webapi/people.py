@@ -17,14 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from errors import FaceNotFound, RollcallError
 from facebank.records import Face, FacebankStats, Person
 from facebank.store import Facebank
-from webapi.jobs import accepted, job_client, parse_frame_request
+from webapi.jobs import job_client, parse_frame_request
 from webapi.schemas import FrameSource, JobAccepted
-from webapi.validation import documented, parse_body, parse_query
+from webapi.submission import accepted, checked_callback_url
+from webapi.validation import JOB_ERRORS, documented, parse_body, parse_query
 
 bp = Blueprint("people", __name__)
 MAX_NAME = 200
 MAX_EXTERNAL_ID = 128
 MAX_METADATA_BYTES = 16_384
+# The OpenAPI document states what the store enforces: no NUL, and names with a visible character.
+NO_NUL = {"pattern": r"^[^\u0000]*$"}
+VISIBLE_TEXT = {"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
 
 
 def facebank() -> Facebank:
@@ -39,16 +43,25 @@ def _storable_text(value: str | None) -> str | None:
     return value
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    return isinstance(value, list) and any(_has_nul(item) for item in value)
+
+
 def _storable_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is None:
         return value
     try:
         encoded = json.dumps(value, allow_nan=False)
+        has_nul = _has_nul(value)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"metadata is not storable JSON: {exc}") from exc
     if len(encoded.encode()) > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
-    if "\\u0000" in encoded:
+    if has_nul:
         raise ValueError("metadata may not contain NUL characters")
     return value
 
@@ -56,8 +69,9 @@ def _storable_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
 class PersonCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    display_name: str = Field(..., min_length=1, max_length=MAX_NAME)
+    display_name: str = Field(..., min_length=1, max_length=MAX_NAME, json_schema_extra=VISIBLE_TEXT)
     external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID,
+                                    json_schema_extra=VISIBLE_TEXT,
                                     description="Your own identifier (e.g. a student number); unique.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object up to 16 KiB.")
 
@@ -68,16 +82,19 @@ class PersonCreate(BaseModel):
 class PersonUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    display_name: str | None = Field(None, min_length=1, max_length=MAX_NAME)
-    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID)
-    metadata: dict[str, Any] | None = Field(None, description="Any JSON object up to 16 KiB.")
+    # Left out: unchanged. Only external_id may be null (it clears it); a null name or metadata is refused.
+    display_name: str = Field(None, min_length=1, max_length=MAX_NAME, json_schema_extra=VISIBLE_TEXT)
+    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID,
+                                    json_schema_extra=VISIBLE_TEXT)
+    metadata: dict[str, Any] = Field(None, description="Any JSON object up to 16 KiB; replaces the old one.")
 
     _text = field_validator("display_name", "external_id")(_storable_text)
     _metadata = field_validator("metadata")(_storable_metadata)
 
 
 class PeopleQuery(BaseModel):
-    q: str | None = Field(None, max_length=MAX_NAME, description="Search in names and external ids.")
+    q: str | None = Field(None, max_length=MAX_NAME, description="Search in names and external ids.",
+                          json_schema_extra=NO_NUL)
 
     _text = field_validator("q")(_storable_text)
     offset: int = Field(0, ge=0, le=10_000_000)
@@ -112,6 +129,9 @@ class FaceOut(BaseModel):
     landmarks: list[float]
     created_at: str
     image_url: str
+    quality: dict[str, Any] | None = Field(
+        None, description="What the enrolment quality gate measured (in the answer to an enrolment only)."
+    )
 
 
 class FaceList(BaseModel):
@@ -128,7 +148,8 @@ def face_json(face: Face) -> dict[str, Any]:
 
 
 @bp.post("/v1/people")
-@documented("Add a person.", body=PersonCreate, responses={201: PersonOut}, tag="people", role="admin")
+@documented("Add a person.", body=PersonCreate, responses={201: PersonOut}, tag="people", role="admin",
+            errors=(409,))
 def create_person() -> Any:
     body = parse_body(PersonCreate)
     person = facebank().create_person(body.display_name, body.external_id, body.metadata)
@@ -152,7 +173,7 @@ def get_person(person_id: int) -> Any:
 
 @bp.patch("/v1/people/<int:person_id>")
 @documented("Change a person's name, external id or metadata.", body=PersonUpdate, responses={200: PersonOut},
-            tag="people", role="admin")
+            tag="people", role="admin", errors=(409,))
 def update_person(person_id: int) -> Any:
     body = parse_body(PersonUpdate)
     changes = body.model_dump(exclude_unset=True)
@@ -174,12 +195,13 @@ def list_faces(person_id: int) -> Any:
 
 @bp.post("/v1/people/<int:person_id>/faces")
 @documented("Enrol a photo holding exactly one face (upload, base64 or camera URL).", body=FrameSource,
-            responses={201: FaceOut, 202: JobAccepted}, tag="people", role="admin")
+            responses={201: FaceOut, 202: JobAccepted}, tag="people", role="admin", errors=JOB_ERRORS)
 def add_face(person_id: int) -> Any:
     body = parse_frame_request(FrameSource)
     facebank().get_person(person_id)  # 404 now rather than from the worker
     client = job_client()
-    job_id = client.submit("enrol_face", {"person_id": person_id, "source": body.source()})
+    kwargs = {"person_id": person_id, "source": body.source()}
+    job_id = client.submit("enrol_face", kwargs, checked_callback_url(body))
     try:
         result = client.wait(job_id, current_app.extensions["rollcall.settings"].seed_wait_s)
     except RollcallError as exc:
@@ -187,7 +209,7 @@ def add_face(person_id: int) -> Any:
             return accepted(job_id)
         raise
     face = facebank().get_face(result["face_id"])
-    return jsonify(face_json(face)), 201
+    return jsonify({**face_json(face), "quality": result.get("quality")}), 201
 
 
 @bp.get("/v1/people/<int:person_id>/faces/<int:face_id>/image")
@@ -213,6 +235,20 @@ def rebuild() -> Any:
     return accepted(job_client().submit("rebuild_facebank", {}))
 
 
+class ModelCountOut(BaseModel):
+    model_name: str
+    model_version: str
+    dim: int
+    embeddings: int
+
+
+class FacebankStatsOut(BaseModel):
+    revision: int
+    people: int
+    faces: int
+    models: list[ModelCountOut]
+
+
 def stats_json(stats: FacebankStats) -> dict[str, Any]:
     """The facebank's counts as the API and the CLI show them."""
     return {
@@ -225,6 +261,7 @@ def stats_json(stats: FacebankStats) -> dict[str, Any]:
 
 
 @bp.get("/v1/facebank/stats")
-@documented("Counts of people, faces and embeddings per model, and the facebank revision.", tag="people")
+@documented("Counts of people, faces and embeddings per model, and the facebank revision.",
+            responses={200: FacebankStatsOut}, tag="people")
 def stats() -> Any:
     return jsonify(stats_json(facebank().stats()))

@@ -6,27 +6,58 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 MAX_URL_LENGTH = 2048
-# Ids are 64-bit signed integers in every facebank database; a larger number names nobody.
-MAX_ID = 2**63 - 1
+# What an http(s) URL starts with, for the OpenAPI document (the models check it with a clearer message).
+HTTP_URL_PATTERN = "^[hH][tT][tT][pP][sS]?://"
+# Facebank ids are INTEGER columns, 32-bit on PostgreSQL: a larger number names nobody.
+MAX_ID = 2**31 - 1
 # Pixel coordinates: finite, and far beyond any frame the pixel limit lets through.
 MAX_COORDINATE = 1_000_000.0
 Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
-PersonId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON has one number type: 3.0 is the integer 3, as JSON Schema says (strict models refuse "3")."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = BeforeValidator(_json_integer)
+PersonId = Annotated[int, Field(ge=1, le=MAX_ID), JsonInt]  # the validator last: it runs first
+RosterId = Annotated[int, Field(ge=1, le=MAX_ID), JsonInt]
 Landmarks = list[Annotated[list[Coordinate], Field(min_length=2, max_length=2)]]
+CallbackUrl = Annotated[
+    str,
+    Field(
+        max_length=MAX_URL_LENGTH,
+        pattern="^[hH][tT][tT][pP][sS]?://",
+        description="POST the job's final JSON (as GET /v1/jobs/<id> shows it) here when it ends, signed "
+        "with HMAC-SHA256 (docs/callbacks.md); must pass the camera allowlist.",
+        examples=["http://192.168.1.5:9000/rollcall-hook"],
+    ),
+]
+
+
+def _one_of(first: str, second: str, kind: str) -> list[dict[str, Any]]:
+    """JSON Schema for "``first`` or ``second`` must be given": the OpenAPI document states the rule too."""
+    return [{"required": [name], "properties": {name: {"type": kind}}} for name in (first, second)]
 
 
 class FrameSource(BaseModel):
     """Where the frame comes from: a camera snapshot URL, or an image in base64 (one of the two)."""
 
-    # Strict: JSON types as documented (no "3" for 3, no true for 1).
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # JSON types as documented: no "3" for 3, no true for 1
+        json_schema_extra={"oneOf": _one_of("url", "image_b64", "string")},
+    )
 
     url: str | None = Field(None, max_length=MAX_URL_LENGTH, description="HTTP(S) snapshot URL of a camera.",
-                            examples=["http://192.168.1.20:8080/shot.jpg"])
+                            examples=["http://192.168.1.20:8080/shot.jpg"],
+                            json_schema_extra={"pattern": HTTP_URL_PATTERN})
     image_b64: str | None = Field(None, description="A JPEG or PNG image, base64-encoded.")
+    callback_url: CallbackUrl | None = None
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> FrameSource:
@@ -67,9 +98,14 @@ class DetectRequest(FrameSource):
 class IdentifyRequest(FrameSource):
     """One face, by its 5 landmarks ([[x, y] × 5]: eyes, nose, mouth corners) or by a box [x1, y1, x2, y2]."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": _one_of("url", "image_b64", "string"),
+                           "anyOf": _one_of("landmarks", "box", "array")},
+    )
+
     landmarks: Landmarks | None = Field(None, min_length=5, max_length=5)
     box: list[Coordinate] | None = Field(None, min_length=4, max_length=4)
-    top_k: int = Field(3, ge=1, le=10, description="How many candidates to list.")
+    top_k: Annotated[int, JsonInt] = Field(3, ge=1, le=10, description="How many candidates to list.")
 
     @model_validator(mode="after")
     def _one_face(self) -> IdentifyRequest:
@@ -89,8 +125,18 @@ class IdentifyRequest(FrameSource):
 
 
 class AttendanceRequest(DetectRequest):
-    roster: list[PersonId] | None = Field(None, max_length=10_000,
-                                          description="Restrict matching to these person ids; absentees are listed.")
+    roster: list[PersonId] | None = Field(
+        None, max_length=10_000, description="Restrict matching to these person ids; absentees are listed."
+    )
+    roster_id: RosterId | None = Field(
+        None, description="Restrict matching to this roster's members (instead of listing them in `roster`)."
+    )
+
+    @model_validator(mode="after")
+    def _one_roster(self) -> AttendanceRequest:
+        if self.roster is not None and self.roster_id is not None:
+            raise ValueError("give 'roster' or 'roster_id', not both")
+        return self
 
 
 class JobAccepted(BaseModel):
@@ -110,7 +156,8 @@ class JobState(BaseModel):
 
 # --- the seed's routes (kept for existing frontends) ---
 class SeedFrameQuery(BaseModel):
-    ip: str = Field(..., max_length=MAX_URL_LENGTH, description="Camera snapshot URL (the seed's parameter name).")
+    ip: str = Field(..., max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": HTTP_URL_PATTERN},
+                    description="Camera snapshot URL (the seed's parameter name).")
 
     @field_validator("ip")
     @classmethod

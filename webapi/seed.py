@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify
 from errors import InvalidInput
 from webapi.jobs import job_client
 from webapi.schemas import SeedDetectResponse, SeedFrameQuery, SeedIdentifyQuery, SeedIdResponse
-from webapi.validation import documented, parse_query
+from webapi.validation import JOB_ERRORS, documented, parse_query
 
 bp = Blueprint("seed", __name__)
 UNKNOWN = "Unknown"
@@ -26,7 +26,8 @@ def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/modelfr")
-@documented("Seed route: detect faces.", query=SeedFrameQuery, responses={200: SeedDetectResponse}, tag="seed")
+@documented("Seed route: detect faces.", query=SeedFrameQuery, responses={200: SeedDetectResponse},
+            tag="seed", errors=JOB_ERRORS)
 def modelfr() -> Any:
     query = parse_query(SeedFrameQuery)
     result = _run("detect", {"source": {"url": query.ip}})
@@ -41,7 +42,7 @@ def modelfr() -> Any:
 
 @bp.get("/modelin")
 @documented("Seed route: identify the face at the given landmarks.", query=SeedIdentifyQuery,
-            responses={200: SeedIdResponse}, tag="seed")
+            responses={200: SeedIdResponse}, tag="seed", errors=JOB_ERRORS)
 def modelin() -> Any:
     query = parse_query(SeedIdentifyQuery)
     try:
@@ -55,7 +56,7 @@ def modelin() -> Any:
 
 @bp.get("/modelat")
 @documented("Seed route: names of the enrolled people in the frame.", query=SeedFrameQuery,
-            responses={200: SeedIdResponse}, tag="seed")
+            responses={200: SeedIdResponse}, tag="seed", errors=JOB_ERRORS)
 def modelat() -> Any:
     query = parse_query(SeedFrameQuery)
     # Like the seed's attendance server, look for the back rows too (tiles when the frame is wide).

@@ -8,8 +8,10 @@ from typing import Any, TypeVar
 
 from flask import Flask, request
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from errors import InvalidInput
+from errors import FaceNotFound, InvalidInput, NotFound, PersonNotFound, RosterNotFound, SessionNotFound
+from webapi.schemas import MAX_ID
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -24,7 +26,10 @@ def _describe(exc: ValidationError) -> str:
 
 def parse_body(model: type[ModelT]) -> ModelT:
     """The JSON body validated against ``model``; a clear 400 otherwise."""
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError as exc:  # json raises it (not ValueError) for deeply nested input
+        raise InvalidInput("the JSON body is nested too deeply") from exc
     if payload is None:
         raise InvalidInput("expected a JSON object body (Content-Type: application/json)")
     return parse_obj(model, payload)
@@ -41,6 +46,35 @@ def parse_query(model: type[ModelT]) -> ModelT:
     return parse_obj(model, request.args.to_dict())
 
 
+_NOT_FOUND: dict[str, type[NotFound]] = {
+    "person_id": PersonNotFound,
+    "face_id": FaceNotFound,
+    "roster_id": RosterNotFound,
+    "session_id": SessionNotFound,
+}
+
+
+def refuse_ids_out_of_range() -> None:
+    """A path id beyond the database's integers names nothing: 404 with the resource's code, not a 500."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, int) and value > MAX_ID:
+            raise _NOT_FOUND.get(name, NotFound)(f"no {name.removesuffix('_id')} with id {value}")
+
+
+def refuse_oversized_stream() -> None:
+    """413 for a chunked body (no Content-Length) over the limit, as for one that announces its size.
+
+    Werkzeug stops reading such a stream at ``MAX_CONTENT_LENGTH`` without an error, so the view
+    would see a truncated body (a misleading 400, or a silently cut upload).
+    """
+    limit = request.max_content_length
+    streamed = request.content_length is None and request.environ.get("wsgi.input_terminated")
+    if not streamed or limit is None:
+        return
+    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+
+
 @dataclass
 class Operation:
     """What the OpenAPI document says about one route."""
@@ -51,8 +85,13 @@ class Operation:
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     tag: str = "jobs"
     role: str | None = "jobs"  # the API-key role a caller needs (see webapi.auth); None: public
+    errors: tuple[int, ...] = ()  # error statuses beyond the common ones (see ``openapi_document``)
+    path: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON Schema of string path parameters
 
 
+# What a route that waits for its job can answer besides the common errors: the job's own failure
+# (duplicate face, revoked, not an image or no face, camera errors and timeouts).
+JOB_ERRORS = (409, 410, 422, 502, 504)
 _OPERATIONS: dict[Callable[..., Any], Operation] = {}
 
 
@@ -95,7 +134,8 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
         params = [
             {"name": arg, "in": "path", "required": True,
-             "schema": {"type": "integer" if f"<int:{arg}>" in rule.rule else "string"}}
+             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID} if f"<int:{arg}>" in rule.rule
+             else op.path.get(arg, {"type": "string"})}
             for arg in rule.arguments
         ]
         if op.query is not None:
@@ -112,7 +152,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             for status, model in op.responses.items():
                 content = {"content": {"application/json": {"schema": ref(model)}}} if model else {}
                 entry["responses"][str(status)] = {"description": str(status), **content}
-            for status in (400, 401, 403, 404, 413, 503) if op.role else (400, 503):
+            for status in ((400, 401, 403, 404, 413, 503) if op.role else (400, 503)) + op.errors:
                 entry["responses"].setdefault(str(status), {"description": "error", **error})
             if op.role:
                 entry["security"] = [{"apiKey": []}]

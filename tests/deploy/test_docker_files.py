@@ -42,6 +42,7 @@ DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 FINAL_TARGETS = ("api", "worker-cpu", "worker-gpu")
 WORKER_TARGETS = ("worker-cpu", "worker-gpu")
 MODEL_QUEUE = Settings.model_fields["model_queue"].default
+IO_QUEUE = Settings.model_fields["io_queue"].default  # callback deliveries (tasks.callbacks)
 JOB_TIME_LIMIT_S = Settings.model_fields["job_time_limit_s"].default
 SETTING_VARIABLES = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields}
 # The packages the images leave out on purpose (pyproject.toml ships them for developers).
@@ -422,9 +423,10 @@ def worker_command_lines() -> dict[str, list[str]]:
     return lines
 
 
-def test_every_worker_consumes_the_model_queue() -> None:
+def test_every_worker_consumes_the_model_queue_and_the_io_queue() -> None:
     for where, argv in worker_command_lines().items():
-        assert option(argv, "-Q", "--queues") == MODEL_QUEUE, f"{where} does not consume {MODEL_QUEUE}"
+        queues = (option(argv, "-Q", "--queues") or "").split(",")
+        assert queues == [MODEL_QUEUE, IO_QUEUE], f"{where} consumes {queues}"
     assert k8s_one("ConfigMap")["data"].get("ROLLCALL_MODEL_QUEUE", MODEL_QUEUE) == MODEL_QUEUE
     (trigger,) = k8s_one("ScaledObject")["spec"]["triggers"]
     assert trigger["metadata"]["listName"] == MODEL_QUEUE

@@ -6,9 +6,9 @@ Content-Type), ``/mjpeg`` ``/mjpeg-nolength`` ``/mjpeg-dashed`` (endless MJPEG s
 ``/hang`` (never answers), ``/not-http`` (an SSH banner), ``/gzip``, ``/mjpeg-garbage``,
 ``/status/<code>``, ``/html``,
 ``/truncated.jpg`` (half a JPEG, honest length), ``/cut.jpg`` (announces the whole JPEG, sends
-half, closes), ``/empty``, ``/huge`` (announces 50 MB), ``/endless`` (zeros until the client
-leaves, no length), ``/bomb.png`` (30,000×30,000 PNG), ``/redirect?to=URL``, ``/chain/<n>``
-(n ≥ 1 redirects, then the photo), ``/reset`` (TCP reset).
+half, closes), ``/empty``, ``/huge`` (announces 50 MB; ``/huge/<bytes>`` that many),
+``/endless`` (zeros until the client leaves, no length), ``/bomb.png`` (30,000×30,000 PNG),
+``/redirect?to=URL``, ``/chain/<n>`` (n ≥ 1 redirects, then the photo), ``/reset`` (TCP reset).
 Every request is recorded in ``requests`` so a test can see what reached the server.
 """
 
@@ -83,8 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._head(200, "image/jpeg", len(jpeg))
             self.wfile.write(jpeg[: len(jpeg) // 2])
             self.close_connection = True
-        elif path == "/huge":
-            self._head(200, "image/jpeg", 50_000_000)
+        elif path == "/huge" or path.startswith("/huge/"):
+            size = int(path.rsplit("/", 1)[1]) if path.startswith("/huge/") else 50_000_000
+            self._head(200, "image/jpeg", size)
             self._stream_zeros(camera)
         elif path == "/endless":
             self._head(200, "image/jpeg", None)

@@ -1,0 +1,72 @@
+"""The one log line each job leaves: JSON after the word ``job``, safe to ship to a shared log store.
+
+    job {"job_id": "…", "job": "detect", "outcome": "succeeded", "source": "camera",
+         "camera": "192.168.1.20:80", "faces": 2, "timings_ms": {"fetch": 41.2, …, "total": 380.5}}
+
+A camera is named by host and port only: its URL may carry a user and password, and its path or
+query a token. The line never holds frame bytes, base64 data or people's names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+
+def job_line(
+    job_id: str | None,
+    job: str,
+    outcome: str,
+    source: object,
+    result: Mapping[str, Any] | None,
+    timings_ms: Mapping[str, float],
+) -> str:
+    """The log line of one finished job (``outcome``: succeeded, revoked or an error code)."""
+    fields = {
+        "job_id": job_id,
+        "job": job,
+        "outcome": outcome,
+        **source_fields(source),
+        "faces": faces_reported(result),
+        "timings_ms": dict(timings_ms),
+    }
+    return "job " + json.dumps(fields)
+
+
+def source_fields(source: object) -> dict[str, str | None]:
+    """Where the frame came from: ``camera`` with its host:port, ``upload``, or nothing."""
+    if not isinstance(source, Mapping):
+        return {"source": None}
+    if "url" in source:
+        return {"source": "camera", "camera": camera_origin(str(source["url"]))}
+    if "image_b64" in source:
+        return {"source": "upload"}
+    return {"source": None}
+
+
+def camera_origin(url: str) -> str | None:
+    """``host:port`` of a camera URL, without credentials, path or query; None when it cannot be parsed."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return None  # the job fails with invalid_input, which the line's outcome records
+    host = parts.hostname
+    if not host:
+        return None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def faces_reported(result: Mapping[str, Any] | None) -> int | None:
+    """How many faces a job's result reports; None for a failed job or one without faces."""
+    if result is None:
+        return None
+    if "faces" in result:  # detect
+        return len(result["faces"])
+    if "present" in result:  # attendance: each face is someone present or unknown
+        return len(result["present"]) + len(result["unknown_faces"])
+    if "face" in result:  # identify, enrol_face
+        return 1
+    return None

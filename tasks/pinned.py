@@ -1,0 +1,225 @@
+"""HTTP requests that connect only to addresses the allowlist checked, within a wall-clock budget.
+
+``tasks.netguard`` resolves and checks a URL once; ``PinnedAdapter`` then connects only to those
+checked addresses while Host, SNI and the certificate check keep the URL's host name, so a DNS
+answer that changes between check and connect (DNS rebinding) cannot steer the request elsewhere.
+``Deadline`` shuts the sockets down when the budget is spent, so a peer that trickles bytes cannot
+hold a worker past it. Camera fetches (``tasks.camera``) and callback deliveries (``post``) use both.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+import errors
+from tasks.netguard import CameraAllowlist, ResolvedTarget
+
+log = logging.getLogger(__name__)
+
+
+# --- the time budget ---
+class Deadline:
+    """A request's wall-clock budget; when it ends, every socket it tracks is shut down.
+
+    Socket timeouts bound each wait, not the total: a server sending one byte a second resets them
+    forever. Shutting the socket down from a timer wakes any blocked read at the deadline.
+    """
+
+    def __init__(self, budget_s: float) -> None:
+        self._start = time.monotonic()
+        self._end = self._start + budget_s
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._expired = False
+        self._timer = threading.Timer(budget_s, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self._expired or self.remaining() <= 0
+
+    def track(self, sock: socket.socket) -> None:
+        """Keep a duplicate of ``sock`` (it outlives a TLS wrap of the original) to shut down later."""
+        with self._lock:
+            duplicate = sock.dup()
+            self._sockets.append(duplicate)
+            if self._expired:
+                _shutdown(duplicate)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError as exc:  # the peer may have closed it already; nothing is left to stop
+        log.debug("socket already closed at the deadline: %s", exc)
+
+
+# --- one request, pinned to the checked addresses ---
+class _PinnedConnectionMixin:
+    """A urllib3 connection whose TCP connect goes only to the addresses the allowlist checked.
+
+    Everything else (Host header, TLS SNI, certificate host name) keeps using the URL's host.
+    """
+
+    timeout: Any
+    port: int
+    host: str
+    source_address: tuple[str, int] | None
+    socket_options: Any
+
+    def __init__(
+        self,
+        *args: Any,
+        pinned_addresses: tuple[str, ...],
+        on_socket: Callable[[socket.socket], None],
+        **kw: Any,
+    ) -> None:
+        self._pinned_addresses = pinned_addresses
+        self._on_socket = on_socket
+        super().__init__(*args, **kw)
+
+    def _new_conn(self) -> socket.socket:
+        failure: OSError | None = None
+        for address in self._pinned_addresses:
+            try:
+                sock = self._connect_to(address)
+            except OSError as exc:  # try the next checked address; the last failure is reported
+                failure = exc
+                continue
+            self._on_socket(sock)
+            return sock
+        if isinstance(failure, TimeoutError):
+            raise ConnectTimeoutError(
+                cast(HTTPConnection, self), f"connection to {self.host} timed out"
+            ) from failure
+        raise NewConnectionError(
+            cast(HTTPConnection, self), f"failed to connect to {self.host}: {failure}"
+        ) from failure
+
+    def _connect_to(self, address: str) -> socket.socket:
+        """Connect to one literal address, with no name resolution at all."""
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            for option in self.socket_options or ():
+                sock.setsockopt(*option)
+            if isinstance(self.timeout, int | float):
+                sock.settimeout(self.timeout)
+            if self.source_address:
+                sock.bind(self.source_address)
+            sock.connect((address, self.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class PinnedAdapter(HTTPAdapter):
+    """A requests adapter with one pool, for one checked target; it never consults a proxy or DNS."""
+
+    def __init__(
+        self,
+        target: ResolvedTarget,
+        deadline: Deadline,
+        refuse: type[errors.RollcallError] = errors.CameraNotAllowed,
+    ) -> None:
+        super().__init__(max_retries=0)
+        self._target = target
+        self._refuse = refuse
+        pool_class = _PinnedHTTPSPool if target.scheme == "https" else _PinnedHTTPPool
+        self._pool = pool_class(
+            target.host, target.port, maxsize=1, pinned_addresses=target.addresses, on_socket=deadline.track
+        )
+
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> HTTPConnectionPool:
+        # urllib3 parses URLs a little differently from urllib.parse; refuse any disagreement.
+        parsed = urllib3.util.parse_url(request.url or "")
+        host = (parsed.host or "").strip("[]").lower().rstrip(".")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        if (parsed.scheme, host, port) != (self._target.scheme, self._target.host, self._target.port):
+            raise self._refuse(f"the URL for {self._target.origin} is ambiguous")
+        return self._pool
+
+    def close(self) -> None:
+        self._pool.close()
+        super().close()
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    allowlist: CameraAllowlist,
+    timeout_s: float,
+    refuse: type[errors.RollcallError] = errors.CameraNotAllowed,
+) -> int:
+    """POST ``body`` to ``url`` through a pinned connection and return the HTTP status.
+
+    Redirects are not followed (their status is returned). Raises what ``allowlist.check_url``
+    raises (``CameraNotAllowed``, ``InvalidInput``, ``CameraUnreachable``), ``refuse`` for a URL
+    urllib3 would read differently, and ``requests.RequestException`` when no answer came.
+    The answer's body is not read: only its status matters.
+    """
+    with Deadline(2 * timeout_s) as deadline:
+        target = allowlist.check_url(url)
+        request = requests.Request("POST", url, data=body, headers=dict(headers)).prepare()
+        adapter = PinnedAdapter(target, deadline, refuse)
+        try:
+            response = adapter.send(request, stream=True, timeout=(timeout_s, timeout_s), verify=True)
+            response.close()
+        finally:
+            adapter.close()
+    return int(response.status_code)

@@ -1,0 +1,172 @@
+"""Attendance sessions on Celery: a self-scheduling tick task, one frame task per camera, one aggregate.
+
+Each tick runs ``chord(group(session_frame per camera), record)``: the cameras of a tick are fetched
+and recognised in parallel (on as many workers as there are), then ``record`` adds the tick's frames
+to the per-person aggregates in the database (``facebank.sessions``, which also holds the rules).
+
+Why self-scheduling ticks rather than Celery beat: beat is one more process that must run exactly
+once (two beats tick twice, none never ticks), keeps its schedule in a local file, and knows nothing
+of sessions created at run time without a database-backed scheduler. Here the schedule is data: the
+session row holds a tick cursor (``next_tick``), and ``rollcall.sessions.tick(session, n)`` re-reads
+the session, claims tick n only while it is the cursor (a conditional update under the row lock), and
+only then queues tick n + 1 with an eta. Redis keeps eta messages in the worker's memory until they
+are due; a worker stopped with SIGTERM puts them back on the queue at once, one killed outright has
+them redelivered after the visibility timeout. Either way the redelivered message re-reads the
+database, so a tick runs once, a stale or duplicated message skips, and a session survives any worker
+or API restart. Etas are never set further ahead than half the visibility timeout (Redis would
+redeliver a message held longer, to a second worker): a far tick takes a few hops of "not due yet".
+
+Burst mode (K frames over T seconds, best score per person) is the same machinery: a short session of
+K ticks at interval T/K with ``min_ticks`` 1, so a blink or a turned head in one frame is forgiven.
+
+Safety nets: a tick whose task died between claiming it and queuing its work is claimed again by the
+redelivered message after ``RECOVER_AFTER``; when the last tick starts, ``rollcall.sessions.expire``
+is queued for well after every frame could have come back, and gives up on ticks still capturing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import chord, group
+from celery.canvas import Signature
+from celery.exceptions import SoftTimeLimitExceeded
+
+from errors import DatabaseUnavailable, JobTimeout, RollcallError
+from facebank.records import CameraFrame
+from facebank.sessions import AttendanceSessions
+from settings import get_settings
+from tasks import app, runtime
+from tasks.jobs import attendance, model_task
+from tasks.timing import StageTimer
+
+log = logging.getLogger("rollcall.sessions")
+# A claimed tick whose frames were not queued this long after is taken to have lost its task.
+RECOVER_AFTER = timedelta(seconds=60)
+_RETRY = {
+    "autoretry_for": (DatabaseUnavailable,),
+    "retry_backoff": True,
+    "retry_backoff_max": 30,
+    "max_retries": 10,
+    "throws": (RollcallError,),
+    "ignore_result": True,
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _store() -> AttendanceSessions:
+    return AttendanceSessions(runtime.facebank().engine)
+
+
+def _visibility_timeout_s() -> float:
+    return float(app.conf.broker_transport_options.get("visibility_timeout", 3600))
+
+
+def _expire_after() -> timedelta:
+    """When every frame of the last tick has surely come back: redelivery plus two hard job limits."""
+    return timedelta(seconds=_visibility_timeout_s() + 2 * get_settings().job_time_limit_s)
+
+
+def _send_at(signature: Signature, when: datetime) -> None:
+    """Queue ``signature`` to run at ``when``, or sooner: never beyond half the visibility timeout."""
+    now = _now()
+    eta = min(when, now + timedelta(seconds=_visibility_timeout_s() / 2))
+    signature.apply_async(eta=eta if eta > now else None)
+
+
+@app.task(name="rollcall.sessions.tick", **_RETRY)
+def tick(session_id: int, number: int) -> None:
+    """Run tick ``number`` of a session if it is due and still the session's cursor; queue the next."""
+    now = _now()
+    decision = _store().begin_tick(session_id, number, now, RECOVER_AFTER)
+    log.info("session %s tick %s: %s (%s)", session_id, number, decision.action, decision.reason)
+    if decision.action == "wait":
+        _send_at(tick.si(session_id, number), decision.due_at)
+        return
+    if decision.action != "capture":
+        return
+    if decision.next_due_at is not None:
+        _send_at(tick.si(session_id, number + 1), decision.next_due_at)
+    else:
+        give_up_at = now + _expire_after()
+        _send_at(expire.si(session_id, give_up_at.isoformat()), give_up_at)
+    frames = group(
+        session_frame.s(
+            camera=index, source={"url": url}, roster=list(decision.roster), small_faces=decision.small_faces
+        )
+        for index, url in enumerate(decision.cameras)
+    )
+    chord(frames)(record.s(session_id, number))
+    _store().mark_dispatched(session_id, number)
+
+
+@model_task("session_frame")
+def session_frame(
+    camera: int,
+    source: dict[str, Any],
+    roster: list[int],
+    small_faces: dict[str, Any] | None = None,
+    *,
+    timer: StageTimer,
+) -> dict[str, Any]:
+    """One camera's frame of one tick: who of the roster it shows (the attendance job's own logic).
+
+    A camera that fails (unreachable, not an image, too slow) is part of the answer, not a failure of
+    the task: the tick is still recorded, and the session's camera statistics show the error.
+    """
+    frame: dict[str, Any] = {
+        "type": "session_frame",
+        "camera": camera,
+        "captured_at": _now().isoformat(),
+        "present": [],
+        "unknown_faces": [],
+        "error": None,
+    }
+    try:
+        result = attendance.run(source=source, roster=roster, small_faces=small_faces, timer=timer)
+    except SoftTimeLimitExceeded:
+        limit = get_settings().job_soft_time_limit_s
+        frame["error"] = JobTimeout(f"the frame took longer than {limit} s").to_dict()
+    except RollcallError as exc:
+        frame["error"] = exc.to_dict()
+    else:
+        frame["present"] = [[entry["person"]["id"], entry["score"]] for entry in result["present"]]
+        frame["unknown_faces"] = result["unknown_faces"]
+        return frame
+    log.warning("session frame from camera %s failed: %s", camera, frame["error"]["code"])
+    return frame
+
+
+def camera_frame(result: dict[str, Any]) -> CameraFrame:
+    """A ``session_frame`` result as the store's value."""
+    return CameraFrame(
+        camera=int(result["camera"]),
+        captured_at=datetime.fromisoformat(result["captured_at"]),
+        present=tuple((int(pid), float(score)) for pid, score in result["present"]),
+        faces=len(result["present"]) + len(result["unknown_faces"]),
+        unknown_faces=len(result["unknown_faces"]),
+        error=result["error"],
+    )
+
+
+@app.task(name="rollcall.sessions.record", **_RETRY)
+def record(results: list[dict[str, Any]], session_id: int, number: int) -> None:
+    """Add one tick's frames to the session's aggregates (once, however often this message comes)."""
+    recorded = _store().record_tick(session_id, number, [camera_frame(r) for r in results], _now())
+    log.info("session %s tick %s: %s", session_id, number, "recorded" if recorded else "already recorded")
+
+
+@app.task(name="rollcall.sessions.expire", **_RETRY)
+def expire(session_id: int, not_before: str) -> None:
+    """Give up on ticks still capturing long after the last one started, so the session finishes."""
+    when = datetime.fromisoformat(not_before)
+    if _now() < when:
+        _send_at(expire.si(session_id, not_before), when)
+        return
+    state = _store().expire_ticks(session_id, _now())
+    log.info("session %s expired: status %s, %s ticks failed", session_id, state.status, state.ticks_failed)

@@ -1,0 +1,341 @@
+"""The reliability suite's rig: its own Redis, isolated deployments, a camera that holds a frame, the report.
+
+Every fault here is real: processes are killed with signals, Redis is stopped, TCP connections
+are cut. Each deployment gets its own Redis databases (on a Redis server only this suite uses)
+and its own facebank, so a fault never leaks into another test. Figures each test measured go
+into ``var/reliability/report.json`` at the end of the session.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from settings import Settings
+from tests.conftest import ADMIN_KEY, RedisServer, WorkerProcess, free_port, keyed_client, wait_until
+from tests.shared_data import REPO_ROOT, shared_dir
+
+STATE_DIR = Path(tempfile.mkdtemp(prefix="rollcall-reliability-"))
+REPORT_PATH = REPO_ROOT / "var" / "reliability" / "report.json"
+SCENES = "oracles/mtcnn_facenet_pytorch/images"
+SMALL_FRAME = f"{SCENES}/obama_small.jpg"
+FINAL_STATES = ("succeeded", "failed", "revoked")
+
+
+# --- the report ---
+@pytest.fixture(scope="session")
+def report() -> Iterator[dict[str, Any]]:
+    """Sections of figures, one per fault tried; written as JSON when the session ends."""
+    figures: dict[str, Any] = {}
+    started = time.time()
+    yield figures
+    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "suite_seconds": round(time.time() - started, 1),
+        "machine": {"cpus": os.cpu_count()},
+        **figures,
+    }
+    REPORT_PATH.write_text(json.dumps(document, indent=2) + "\n")
+
+
+# --- processes ---
+def children_of(pid: int) -> list[int]:
+    """Direct child processes of ``pid``, read from /proc (a prefork worker's pool processes)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked: it is nobody's child any more
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The highest resident memory ``pid`` ever had (VmHWM), in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    assert match is not None, f"no VmHWM for process {pid}"
+    return int(match.group(1)) / 1024
+
+
+def successes(job_id: str, *workers: WorkerProcess) -> int:
+    """How many times a job finished successfully, from the log line each job leaves (``tasks.joblog``)."""
+    return sum(
+        1
+        for worker in workers
+        for line in worker.log().splitlines()
+        if f'"job_id": "{job_id}"' in line and '"outcome": "succeeded"' in line
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# --- deployments ---
+@dataclass
+class Deployment:
+    """One isolated rollcall: its Redis databases, its facebank, its API app and its worker processes."""
+
+    name: str
+    env: dict[str, str]
+    settings: Settings
+    app: Any
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def client(self, key: str | None = ADMIN_KEY) -> Any:
+        return keyed_client(self.app, key)
+
+    def start_worker(self, suffix: str, pool: str = "solo", wait: bool = True) -> WorkerProcess:
+        worker = WorkerProcess(
+            f"{self.name}-{suffix}", {**os.environ, **self.env}, STATE_DIR / f"{self.name}-{suffix}.log", pool
+        )
+        worker.start()
+        self.workers.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    def node(self, worker: WorkerProcess) -> str:
+        """The Celery node name a worker answers to (``--hostname name@%h``)."""
+        return f"{worker.name}@{os.uname().nodename}"
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop(signal.SIGTERM, timeout=15)
+
+
+def settings_of(env: dict[str, str]) -> Settings:
+    """The settings a process started with ``env`` on top of this process's environment reads."""
+    return Settings(**{key.removeprefix("ROLLCALL_").lower(): value for key, value in env.items()})
+
+
+@pytest.fixture(scope="session")
+def reliability_redis() -> Iterator[RedisServer]:
+    """A Redis server for this suite's deployments, with room for many pairs of databases."""
+    server = RedisServer(free_port(), STATE_DIR / "redis", extra_args=["--databases", "64"])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def deploy(reliability_redis: RedisServer) -> Iterator[Any]:
+    """Build a deployment: ``deploy(name, redis_url=None, **ROLLCALL_env)``; all are stopped at the end."""
+    from webapi import create_app
+
+    numbers = itertools.count(1)
+    made: list[Deployment] = []
+
+    def make(name: str, redis_url: str | None = None, **extra_env: str) -> Deployment:
+        if redis_url is None:
+            n = next(numbers)
+            broker, backend = f"{reliability_redis.url}/{2 * n}", f"{reliability_redis.url}/{2 * n + 1}"
+        else:
+            broker, backend = f"{redis_url}/0", f"{redis_url}/1"
+        env = {
+            "ROLLCALL_BROKER_URL": broker,
+            "ROLLCALL_RESULT_BACKEND": backend,
+            "ROLLCALL_DATABASE_URL": f"sqlite:///{STATE_DIR / f'{name}.db'}",
+            **extra_env,
+        }
+        settings = settings_of(env)
+        deployment = Deployment(name, env, settings, create_app(settings))
+        made.append(deployment)
+        return deployment
+
+    yield make
+    for deployment in made:
+        deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def shared(deploy: Any) -> Deployment:
+    """One solo worker with short camera budgets (1 s connect + 2 s read): camera faults, load, security."""
+    deployment: Deployment = deploy(
+        "shared",
+        ROLLCALL_CAMERA_CONNECT_TIMEOUT_S="1",
+        ROLLCALL_CAMERA_READ_TIMEOUT_S="2",
+        ROLLCALL_CAMERA_RETRIES="1",
+        ROLLCALL_MAX_UPLOAD_BYTES="1000000",
+    )
+    deployment.start_worker("w1")
+    return deployment
+
+
+# --- jobs ---
+def submit(client: Any, kind: str, body: dict[str, Any]) -> str:
+    response = client.post(f"/v1/jobs/{kind}", json=body)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job_id: str = response.get_json()["job_id"]
+    return job_id
+
+
+def state_of(client: Any, job_id: str) -> str:
+    state: str = client.get(f"/v1/jobs/{job_id}").get_json()["state"]
+    return state
+
+
+# --- cameras ---
+class _HoldingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the shared folder; ``/hold/<seconds>/<token>/<path>`` waits the first time a token is asked."""
+
+    server: _HoldingServer
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        if self.path.startswith("/hold/"):
+            _, _, seconds, token, rest = self.path.split("/", 4)
+            if self.server.first_request(token):
+                time.sleep(float(seconds))
+            self.path = "/" + rest
+        try:
+            super().do_GET()
+        except (BrokenPipeError, ConnectionResetError):
+            # Expected: the worker fetching this frame was killed on purpose.
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Quiet: the test asserts on ``requests_for`` instead."""
+
+
+class _HoldingServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, handler: Any) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def first_request(self, token: str) -> bool:
+        with self._lock:
+            self.counts[token] = self.counts.get(token, 0) + 1
+            return self.counts[token] == 1
+
+
+@dataclass
+class HoldingCamera:
+    """A camera whose frame can hold one job mid-flight, and comes at once when the job is redelivered."""
+
+    server: _HoldingServer
+    base: str
+    _tokens: Iterator[int] = field(default_factory=itertools.count)
+
+    def held_url(self, seconds: float, path: str = SMALL_FRAME) -> tuple[str, str]:
+        """A URL whose first fetch waits ``seconds``; returns (url, token)."""
+        token = f"t{next(self._tokens)}"
+        return f"{self.base}/hold/{seconds:g}/{token}/{path}", token
+
+    def url(self, path: str = SMALL_FRAME) -> str:
+        return f"{self.base}/{path}"
+
+    def requests_for(self, token: str) -> int:
+        return self.server.counts.get(token, 0)
+
+
+@pytest.fixture(scope="session")
+def holding_camera() -> Iterator[HoldingCamera]:
+    server = _HoldingServer(functools.partial(_HoldingHandler, directory=str(shared_dir())))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield HoldingCamera(server, f"http://127.0.0.1:{server.server_address[1]}")
+    server.shutdown()
+    server.server_close()
+
+
+# --- a real HTTP API process ---
+@dataclass
+class ApiProcess:
+    """``gunicorn 'webapi:create_app()'`` on a loopback port, for clients that talk real HTTP."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_api(deployment: Deployment, workers: int = 2, threads: int = 8) -> ApiProcess:
+    port = free_port()
+    log_path = STATE_DIR / f"{deployment.name}-api.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--access-logfile",
+            "-",
+            "--log-level",
+            "debug",
+            "webapi:create_app()",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, **deployment.env},
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    api = ApiProcess(f"http://127.0.0.1:{port}", process, log_path)
+
+    def answers() -> bool:
+        assert process.poll() is None, f"the API exited:\n{api.log()[-3000:]}"
+        import requests
+
+        try:
+            return requests.get(f"{api.url}/healthz", timeout=2).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # still booting its workers
+            return False
+
+    try:
+        wait_until(answers, 30, f"the API of {deployment.name} to answer")
+    except BaseException:  # pytest.fail is a BaseException: stop the process before failing
+        stop_api(api)
+        raise
+    return api
+
+
+def stop_api(api: ApiProcess) -> None:
+    api.process.send_signal(signal.SIGTERM)
+    try:
+        api.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        api.process.kill()
+        api.process.wait()
+
+
+@pytest.fixture(scope="session")
+def shared_api(shared: Deployment) -> Iterator[ApiProcess]:
+    api = start_api(shared)
+    yield api
+    stop_api(api)

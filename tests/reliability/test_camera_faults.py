@@ -1,0 +1,88 @@
+"""Bad cameras through real worker jobs: each fails with its stable code in time, and the worker goes on.
+
+The camera behaviours are the fetch tests' (``tests/tasks/camera_server.py``), here reached by a
+real worker process with a 1 s connect + 2 s read budget. After every fault the same worker
+must serve a good frame, and its peak memory must show that no huge body or bomb was allocated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import wait_for_job
+from tests.reliability.conftest import Deployment, HoldingCamera, peak_rss_mib, submit
+from tests.tasks.camera_server import CameraServer, closed_port
+
+pytestmark = [pytest.mark.reliability, pytest.mark.integration]
+BUDGET_S = 1 + 2  # connect + read timeouts of the shared deployment
+MARGIN_S = 3  # queueing, decoding and polling on a busy 2-core machine
+PEAK_GROWTH_LIMIT_MIB = 150  # a 200 MB body or a 2.7 GB bomb would blow far past this
+
+FAULTS = {
+    "slow_trickle": ("/trickle", "camera_timeout"),
+    "hang": ("/hang", "camera_timeout"),
+    "connection_refused": (None, "camera_unreachable"),
+    "tcp_reset": ("/reset", "camera_unreachable"),
+    "http_404": ("/status/404", "camera_bad_response"),
+    "http_500": ("/status/500", "camera_bad_response"),
+    "html_page": ("/html", "camera_bad_response"),
+    "not_http": ("/not-http", "camera_bad_response"),
+    "truncated_jpeg": ("/truncated.jpg", "not_an_image"),
+    "empty_body": ("/empty", "camera_bad_response"),
+    "body_200mb_announced": ("/huge/200000000", "frame_too_large"),
+    "body_endless_no_length": ("/endless", "frame_too_large"),
+    "png_30000x30000": ("/bomb.png", "frame_too_large"),
+    "redirect_to_cloud_metadata": (
+        "/redirect?to=http://169.254.169.254/latest/meta-data/",
+        "camera_not_allowed",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_camera() -> Iterator[CameraServer]:
+    camera = CameraServer().start()
+    yield camera
+    camera.stop()
+
+
+@pytest.fixture(scope="module")
+def figures(shared: Deployment, report: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    worker = shared.workers[0]
+    assert worker.process is not None
+    found: dict[str, Any] = {"faults": {}, "peak_rss_mib_before": round(peak_rss_mib(worker.process.pid), 1)}
+    yield found
+    found["peak_rss_mib_after"] = round(peak_rss_mib(worker.process.pid), 1)
+    report["camera_faults"] = found
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_bad_camera_fails_the_job_with_its_code_and_the_worker_serves_the_next(
+    fault: str,
+    shared: Deployment,
+    bad_camera: CameraServer,
+    holding_camera: HoldingCamera,
+    figures: dict[str, Any],
+) -> None:
+    path, code = FAULTS[fault]
+    url = bad_camera.url(path) if path is not None else f"http://127.0.0.1:{closed_port()}/shot.jpg"
+    worker = shared.workers[0]
+    assert worker.process is not None
+    client = shared.client()
+    started = time.monotonic()
+    job = wait_for_job(client, submit(client, "detect", {"url": url}), timeout=BUDGET_S + 30)
+    took = time.monotonic() - started
+
+    assert job["state"] == "failed", job
+    assert job["error"]["code"] == code, job["error"]
+    assert took < BUDGET_S + MARGIN_S, f"{fault} took {took:.1f} s"
+    good = wait_for_job(client, submit(client, "detect", {"url": holding_camera.url()}), timeout=30)
+    assert good["state"] == "succeeded", good
+    assert good["result"]["worker"] == shared.node(worker), "the same worker serves the next job"
+    growth = peak_rss_mib(worker.process.pid) - figures["peak_rss_mib_before"]
+    assert growth < PEAK_GROWTH_LIMIT_MIB, f"the worker's peak memory grew by {growth:.0f} MiB after {fault}"
+    figures["faults"][fault] = {"code": code, "seconds": round(took, 2)}

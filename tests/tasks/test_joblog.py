@@ -1,0 +1,55 @@
+"""The per-job log line names a camera by host:port only and counts the faces a result reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tasks.joblog import camera_origin, faces_reported, job_line
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("http://user:secret@192.168.1.20/snap.jpg?token=abc", "192.168.1.20:80"),
+        ("https://cam.school.lan/frame", "cam.school.lan:443"),
+        ("http://CAM-3.lan:8080/x", "cam-3.lan:8080"),
+        ("http://[fd00::7]:81/x", "[fd00::7]:81"),
+        ("http://192.168.1.20:99999/x", None),  # an invalid port: the job fails with invalid_input
+        ("not a url", None),
+    ],
+)
+def test_camera_origin_is_host_and_port_without_credentials(url: str, origin: str | None) -> None:
+    assert camera_origin(url) == origin
+
+
+def test_faces_reported_by_each_result_shape() -> None:
+    assert faces_reported({"faces": [{}, {}, {}]}) == 3
+    assert faces_reported({"present": [{}], "unknown_faces": [{}, {}]}) == 3
+    assert faces_reported({"face": {}}) == 1
+    assert faces_reported({"embedded": 4, "failed": 0}) is None
+    assert faces_reported(None) is None
+
+
+def test_job_line_is_json_without_the_url_or_upload() -> None:
+    line = job_line(
+        "j1",
+        "detect",
+        "succeeded",
+        {"url": "http://u:pw@10.0.0.5:8554/live?key=k"},
+        {"faces": []},
+        {"total": 1.5},
+    )
+    assert line.startswith("job ")
+    assert json.loads(line[4:]) == {
+        "job_id": "j1",
+        "job": "detect",
+        "outcome": "succeeded",
+        "source": "camera",
+        "camera": "10.0.0.5:8554",
+        "faces": 0,
+        "timings_ms": {"total": 1.5},
+    }
+    upload = job_line("j2", "detect", "invalid_input", {"image_b64": "QUJD" * 100}, None, {})
+    assert "QUJD" not in upload and json.loads(upload[4:])["source"] == "upload"

@@ -1,0 +1,166 @@
+"""``/v1/facebank/calibrate`` and ``/v1/facebank/threshold``: propose a match threshold, then apply it.
+
+Calibrating is a job (``rollcall.models.calibrate``: it needs the loaded model's name and version);
+applying is an operator's decision, stored in the facebank so every worker uses it
+(``tasks.runtime.match_threshold``: ``ROLLCALL_MATCH_THRESHOLD`` > applied > embedder default).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from flask import Blueprint, Response, current_app, jsonify
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+
+from errors import InvalidInput
+from facebank.store import Facebank
+from webapi.jobclient import JobClient
+from webapi.schemas import CallbackUrl, JobAccepted
+from webapi.submission import submit_job
+from webapi.validation import documented, parse_body
+
+bp = Blueprint("calibration", __name__, url_prefix="/v1/facebank")
+
+
+class CalibrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    target_far: float = Field(
+        0.001, gt=0, lt=1, description="False-accept rate to aim for: the share of two-person pairs matched."
+    )
+    callback_url: CallbackUrl | None = None
+
+
+_BY_HAND = ("threshold", "model_name", "model_version")
+
+
+class ApplyThreshold(BaseModel):
+    """Either a finished calibration job's proposal, or a threshold chosen by hand for one model version."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["calibration_job_id"], "not": {"anyOf": [{"required": [f]} for f in _BY_HAND]}},
+                {"required": list(_BY_HAND), "not": {"required": ["calibration_job_id"]}},
+            ]
+        },
+    )
+
+    # Each field may be left out but is never null: the document says so (WithJsonSchema) as the check does.
+    calibration_job_id: Annotated[str | None, WithJsonSchema({"type": "string", "maxLength": 64})] = Field(
+        None, max_length=64, description="Apply this calibration's threshold, for the model it calibrated."
+    )
+    threshold: Annotated[float | None, WithJsonSchema({"type": "number", "minimum": -1, "maximum": 1})] = (
+        Field(None, ge=-1, le=1, description="A cosine threshold chosen by hand.")
+    )
+    model_name: Annotated[
+        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100})
+    ] = Field(None, min_length=1, max_length=100)
+    model_version: Annotated[
+        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100})
+    ] = Field(None, min_length=1, max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(value is None for value in data.values()):
+            raise ValueError("leave a field out rather than sending null")
+        return data
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ApplyThreshold:
+        by_hand = (self.threshold, self.model_name, self.model_version)
+        if self.calibration_job_id is not None and all(value is None for value in by_hand):
+            return self
+        if self.calibration_job_id is None and all(value is not None for value in by_hand):
+            return self
+        raise ValueError("give either calibration_job_id, or threshold with model_name and model_version")
+
+
+class AppliedThresholdOut(BaseModel):
+    model_name: str
+    model_version: str
+    threshold: float
+    target_far: float | None
+    genuine_pairs: int | None
+    impostor_pairs: int | None
+    false_reject_rate: float | None
+    calibration_job_id: str | None
+    applied_at: str
+
+
+class AppliedThresholds(BaseModel):
+    items: list[AppliedThresholdOut]
+
+
+def _facebank() -> Facebank:
+    bank: Facebank = current_app.extensions["rollcall.facebank"]
+    return bank
+
+
+@bp.post("/calibrate")
+@documented(
+    "Propose a match threshold for a target false-accept rate from the enrolled faces (async job).",
+    body=CalibrateRequest,
+    responses={202: JobAccepted},
+    tag="people",
+    role="admin",
+)
+def calibrate() -> Any:
+    body = parse_body(CalibrateRequest)
+    return submit_job("calibrate", {"target_far": body.target_far}, body)
+
+
+@bp.post("/threshold")
+@documented(
+    "Apply a threshold: a calibration job's proposal, or a value by hand (workers use it at once).",
+    body=ApplyThreshold,
+    responses={200: AppliedThresholdOut},
+    tag="people",
+    role="admin",
+)
+def apply_threshold() -> Any:
+    body = parse_body(ApplyThreshold)
+    if body.calibration_job_id is None:
+        assert body.threshold is not None and body.model_name and body.model_version
+        applied = _facebank().apply_threshold(body.model_name, body.model_version, body.threshold)
+        return jsonify(applied.to_json())
+    client: JobClient = current_app.extensions["rollcall.jobs"]
+    job = client.status(body.calibration_job_id)
+    if job.type != "calibrate" or job.state != "succeeded" or job.result is None:
+        raise InvalidInput(
+            f"job {body.calibration_job_id} is a {job.type} job in state {job.state}; "
+            "apply a calibrate job that succeeded"
+        )
+    proposal = job.result
+    applied = _facebank().apply_threshold(
+        proposal["model_name"],
+        proposal["model_version"],
+        proposal["threshold"],
+        target_far=proposal["target_far"],
+        genuine_pairs=proposal["genuine_pairs"],
+        impostor_pairs=proposal["impostor_pairs"],
+        false_reject_rate=proposal["false_reject_rate"],
+        calibration_job_id=job.job_id,
+    )
+    return jsonify(applied.to_json())
+
+
+@bp.get("/threshold")
+@documented("The thresholds applied per model version.", responses={200: AppliedThresholds}, tag="people")
+def list_thresholds() -> Any:
+    return jsonify({"items": [applied.to_json() for applied in _facebank().applied_thresholds()]})
+
+
+@bp.delete("/threshold/<model_name>/<model_version>")
+@documented(
+    "Forget an applied threshold (back to ROLLCALL_MATCH_THRESHOLD or the embedder's default).",
+    responses={204: None},
+    tag="people",
+    role="admin",
+)
+def clear_threshold(model_name: str, model_version: str) -> Any:
+    _facebank().clear_threshold(model_name, model_version)
+    return Response(status=204)

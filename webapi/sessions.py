@@ -1,0 +1,367 @@
+"""``/v1/attendance-sessions``: watch a roster with cameras over time, and report who attended.
+
+The API stores the plan (``facebank.sessions``) and queues the first tick; workers do the rest
+(``tasks.sessions``), so every answer here is read from the database and a session outlives any
+restart. A burst (``burst: {frames, over_s}``) is a short session: K frames over T seconds,
+present when seen in any one of them unless ``min_ticks`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from errors import BrokerUnavailable, InvalidInput
+from facebank.records import SessionPerson, SessionState, SessionTick
+from facebank.sessions import MAX_CAMERAS, AttendanceSessions
+from webapi.jobs import job_client
+from webapi.people import _storable_text, facebank
+from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions
+from webapi.validation import documented, parse_body, parse_query
+
+bp = Blueprint("sessions", __name__, url_prefix="/v1/attendance-sessions")
+MAX_DURATION_S = 7 * 24 * 3600.0
+MAX_START_AHEAD = timedelta(days=30)
+# A start this far in the past is a client's clock or a typo, not a wish to catch up on ticks.
+MAX_START_BEHIND = timedelta(seconds=60)
+CameraUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH, examples=["http://192.168.1.20:8080/shot.jpg"])]
+Timestamp = Annotated[AwareDatetime, Field(strict=False, description="ISO 8601 with a time zone.")]
+CSV_COLUMNS = (
+    "person_id",
+    "external_id",
+    "display_name",
+    "present",
+    "ticks_seen",
+    "frames_seen",
+    "first_seen_at",
+    "last_seen_at",
+    "best_score",
+    "best_camera",
+)
+
+
+class Burst(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    frames: int = Field(..., ge=2, le=30, description="How many frames per camera (K).")
+    over_s: float = Field(..., gt=0, le=60, allow_inf_nan=False, description="Over how many seconds (T).")
+
+
+class SessionCreate(BaseModel):
+    """A session: ``duration_s`` or ``end_at``, and ``interval_s``; or a ``burst`` instead of all three."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    roster_id: RosterId
+    cameras: list[CameraUrl] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_CAMERAS,
+        description="Snapshot URLs, fetched at every tick (from the allowlist).",
+    )
+    name: str | None = Field(None, min_length=1, max_length=200)
+    start_at: Timestamp | None = Field(None, description="When the first tick is taken; default now.")
+    duration_s: float | None = Field(None, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
+    end_at: Timestamp | None = None
+    interval_s: float | None = Field(
+        None, ge=1, le=3600, allow_inf_nan=False, description="Seconds between ticks (at least 1)."
+    )
+    min_ticks: int = Field(1, ge=1, description="Present when seen in at least this many ticks.")
+    small_faces: SmallFaceOptions | None = None
+    burst: Burst | None = Field(
+        None, description="K frames over T seconds, instead of duration and interval."
+    )
+
+    _text = field_validator("name")(_storable_text)
+
+    @field_validator("cameras")
+    @classmethod
+    def _http(cls, cameras: list[str]) -> list[str]:
+        if not all(url.lower().startswith(("http://", "https://")) for url in cameras):
+            raise ValueError("every camera must be an http:// or https:// URL")
+        return cameras
+
+    @model_validator(mode="after")
+    def _one_plan(self) -> SessionCreate:
+        if self.burst is not None:
+            if (self.duration_s, self.end_at, self.interval_s) != (None, None, None):
+                raise ValueError("a burst has no duration_s, end_at or interval_s")
+            return self
+        if (self.duration_s is None) == (self.end_at is None):
+            raise ValueError("give exactly one of 'duration_s' or 'end_at'")
+        if self.interval_s is None:
+            raise ValueError("give 'interval_s' (or a 'burst')")
+        return self
+
+
+class ReportQuery(BaseModel):
+    format: Literal["json", "csv"] | None = Field(
+        None, description="Default: JSON, or CSV if Accept asks for it."
+    )
+
+
+class SessionPersonOut(BaseModel):
+    person: dict[str, Any]
+    present: bool
+    ticks_seen: int
+    frames_seen: int
+    first_seen_at: str | None
+    last_seen_at: str | None
+    best_score: float | None
+    best_camera: int | None
+
+
+class SessionOut(BaseModel):
+    id: int
+    name: str | None
+    kind: Literal["session", "burst"]
+    status: Literal["scheduled", "running", "finished", "stopped"]
+    roster: dict[str, Any]
+    cameras: list[dict[str, Any]]
+    start_at: str
+    end_at: str
+    interval_s: float
+    min_ticks: int
+    ticks: dict[str, int]
+    created_at: str
+    ended_at: str | None
+    people: list[SessionPersonOut]
+    report_url: str
+
+
+class SessionReport(BaseModel):
+    session: dict[str, Any]
+    present: list[SessionPersonOut]
+    absent: list[SessionPersonOut]
+    ticks: list[dict[str, Any]]
+
+
+def sessions() -> AttendanceSessions:
+    return AttendanceSessions(facebank().engine)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _plan(body: SessionCreate, now: datetime) -> tuple[datetime, datetime, float, str]:
+    """Start, end, interval and kind of the requested session."""
+    start = body.start_at.astimezone(UTC) if body.start_at is not None else now
+    if start < now - MAX_START_BEHIND:
+        raise InvalidInput("start_at is in the past")
+    if start > now + MAX_START_AHEAD:
+        raise InvalidInput(f"start_at is more than {MAX_START_AHEAD.days} days ahead")
+    if body.burst is not None:
+        over = timedelta(seconds=body.burst.over_s)
+        return start, start + over, body.burst.over_s / body.burst.frames, "burst"
+    assert body.interval_s is not None
+    if body.end_at is not None:
+        end = body.end_at.astimezone(UTC)
+        if (end - start).total_seconds() > MAX_DURATION_S:
+            raise InvalidInput(f"a session lasts at most {MAX_DURATION_S:g} s")
+    else:
+        assert body.duration_s is not None
+        end = start + timedelta(seconds=body.duration_s)
+    return start, end, body.interval_s, "session"
+
+
+@bp.post("")
+@documented(
+    "Start (or schedule) an attendance session over a roster and cameras.",
+    body=SessionCreate,
+    responses={201: SessionOut},
+    tag="attendance sessions",
+)
+def create_session() -> Any:
+    body = parse_body(SessionCreate)
+    start, end, interval, kind = _plan(body, _now())
+    store = sessions()
+    state = store.create(
+        roster_id=body.roster_id,
+        cameras=body.cameras,
+        start_at=start,
+        end_at=end,
+        interval_s=interval,
+        min_ticks=body.min_ticks,
+        kind=kind,
+        name=body.name,
+        small_faces=body.small_faces.options() if body.small_faces is not None else None,
+    )
+    try:
+        job_client().start_session(state.id)
+    except BrokerUnavailable:
+        store.delete(state.id)  # nothing will ever tick it: the client gets the error and no session
+        raise
+    location = url_for("sessions.get_session", session_id=state.id)
+    return jsonify(session_json(state)), 201, {"Location": location}
+
+
+@bp.get("/<int:session_id>")
+@documented(
+    "A session's live state: status, ticks, cameras and per-person aggregates.",
+    responses={200: SessionOut},
+    tag="attendance sessions",
+)
+def get_session(session_id: int) -> Any:
+    return jsonify(session_json(sessions().get(session_id)))
+
+
+@bp.post("/<int:session_id>/stop")
+@documented(
+    "Stop a session: no tick starts after this (one already started is still recorded).",
+    responses={200: SessionOut},
+    tag="attendance sessions",
+)
+def stop_session(session_id: int) -> Any:
+    return jsonify(session_json(sessions().stop(session_id, _now())))
+
+
+@bp.get("/<int:session_id>/report")
+@documented(
+    "Who attended: JSON, or CSV with ?format=csv or Accept: text/csv.",
+    query=ReportQuery,
+    responses={200: SessionReport},
+    tag="attendance sessions",
+)
+def report(session_id: int) -> Any:
+    query = parse_query(ReportQuery)
+    wanted = query.format or (
+        "csv"
+        if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
+        else "json"
+    )
+    store = sessions()
+    state = store.get(session_id)
+    if wanted == "csv":
+        return Response(
+            report_csv(state),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="attendance-session-{state.id}.csv"'},
+        )
+    summary = session_json(state)
+    people = summary.pop("people")
+    return jsonify(
+        {
+            "session": summary,
+            "present": [entry for entry in people if entry["present"]],
+            "absent": [entry for entry in people if not entry["present"]],
+            "ticks": [tick_json(tick) for tick in store.ticks(session_id)],
+        }
+    )
+
+
+def public_url(url: str) -> str:
+    """A camera URL without user, password, query or fragment: those may hold credentials."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def person_json(person: SessionPerson) -> dict[str, Any]:
+    return {
+        "person": {
+            "id": person.person_id,
+            "display_name": person.display_name,
+            "external_id": person.external_id,
+        },
+        "present": person.present,
+        "ticks_seen": person.ticks_seen,
+        "frames_seen": person.frames_seen,
+        "first_seen_at": _time(person.first_seen_at),
+        "last_seen_at": _time(person.last_seen_at),
+        "best_score": round(person.best_score, 5) if person.best_score is not None else None,
+        "best_camera": person.best_camera,
+    }
+
+
+def session_json(state: SessionState) -> dict[str, Any]:
+    cameras = [
+        {
+            "camera": index,
+            "url": public_url(url),
+            "frames": stats.frames,
+            "failures": stats.failures,
+            "unknown_faces": stats.unknown_faces,
+            "last_error": stats.last_error,
+        }
+        for index, (url, stats) in enumerate(zip(state.cameras, state.camera_stats, strict=True))
+    ]
+    return {
+        "id": state.id,
+        "name": state.name,
+        "kind": state.kind,
+        "status": state.status,
+        "roster": {"id": state.roster_id, "name": state.roster_name},
+        "cameras": cameras,
+        "start_at": state.start_at.isoformat(),
+        "end_at": state.end_at.isoformat(),
+        "interval_s": state.interval_s,
+        "min_ticks": state.min_ticks,
+        "ticks": {
+            "planned": state.ticks_planned,
+            "started": state.ticks_started,
+            "done": state.ticks_done,
+            "missed": state.ticks_missed,
+            "failed": state.ticks_failed,
+        },
+        "created_at": state.created_at.isoformat(),
+        "ended_at": _time(state.ended_at),
+        "people": [person_json(person) for person in state.people],
+        "report_url": url_for("sessions.report", session_id=state.id),
+    }
+
+
+def tick_json(tick: SessionTick) -> dict[str, Any]:
+    return {
+        "tick": tick.tick,
+        "state": tick.state,
+        "due_at": tick.due_at.isoformat(),
+        "started_at": _time(tick.started_at),
+        "finished_at": _time(tick.finished_at),
+        "frames": list(tick.frames),
+    }
+
+
+def _cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula (=, +, -, @ …) is kept as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def report_csv(state: SessionState) -> str:
+    """One row per roster member, present first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for person in sorted(state.people, key=lambda p: not p.present):
+        row = person_json(person)
+        writer.writerow(
+            _cell(value)
+            for value in (
+                person.person_id,
+                person.external_id,
+                person.display_name,
+                "yes" if person.present else "no",
+                person.ticks_seen,
+                person.frames_seen,
+                row["first_seen_at"],
+                row["last_seen_at"],
+                row["best_score"],
+                person.best_camera,
+            )
+        )
+    return out.getvalue()

@@ -1,0 +1,123 @@
+// Wiring of the page: the API key form, the two views, the camera list and the classroom buttons.
+
+import { api, apiKey, describeError, saveApiKey } from "./api.js";
+import { AttendancePanel } from "./attendance.js";
+import { FacePanel } from "./face.js";
+import { LiveView } from "./live.js";
+import { PeoplePage } from "./people.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+function showBanner(err) {
+  const banner = $("#api-error");
+  banner.hidden = !err;
+  banner.textContent = err ? describeError(err) : "";
+}
+
+async function loadCameras(select) {
+  const previous = select.value;
+  const { items } = await api("/v1/cameras");
+  select.replaceChildren(
+    ...items.map((camera) => {
+      const option = document.createElement("option");
+      option.value = camera.name;
+      option.textContent = camera.name;
+      return option;
+    }),
+  );
+  if (items.some((camera) => camera.name === previous)) select.value = previous;
+  select.disabled = items.length === 0;
+  $("#live-toggle").disabled = items.length === 0;
+  $("#no-cameras").hidden = items.length > 0;
+}
+
+function main() {
+  const people = new PeoplePage($("#view-people"));
+  const attendance = new AttendancePanel($("#attendance-panel"));
+  const facePanel = new FacePanel($("#face-panel"), () => people.refresh());
+  const attendanceButton = $("#attendance-button");
+  const live = new LiveView(
+    {
+      stage: $("#stage"),
+      state: $("#live-state"),
+      latency: $("#latency"),
+      faceCount: $("#face-count"),
+      updated: $("#updated"),
+      error: $("#live-error"),
+      empty: $("#stage-empty"),
+    },
+    (snapshot, face, index) => facePanel.open(snapshot, face, index),
+    (snapshot) => {
+      attendanceButton.disabled = !snapshot;
+    },
+  );
+  const cameraSelect = $("#camera-select");
+  const liveToggle = $("#live-toggle");
+
+  function setLive(on) {
+    liveToggle.textContent = on ? "Pause live view" : "Start live view";
+    liveToggle.classList.toggle("secondary", on);
+    liveToggle.dataset.on = on ? "1" : "";
+  }
+
+  liveToggle.addEventListener("click", () => {
+    if (liveToggle.dataset.on) {
+      live.stop();
+      setLive(false);
+    } else {
+      setLive(true);
+      live.start(cameraSelect.value);
+    }
+  });
+  cameraSelect.addEventListener("change", () => {
+    if (liveToggle.dataset.on) live.start(cameraSelect.value);
+  });
+  $("#photo-input").addEventListener("change", (event) => {
+    const [file] = event.target.files;
+    event.target.value = "";
+    if (!file) return;
+    setLive(false);
+    live.showUpload(file);
+  });
+  attendanceButton.addEventListener("click", () => {
+    if (live.snapshot) attendance.take(live.snapshot);
+  });
+
+  for (const tab of document.querySelectorAll("[data-view]")) {
+    tab.addEventListener("click", () => {
+      for (const other of document.querySelectorAll("[data-view]")) {
+        const active = other === tab;
+        other.classList.toggle("active", active);
+        other.setAttribute("aria-selected", String(active));
+        $(`#view-${other.dataset.view}`).hidden = !active;
+      }
+      if (tab.dataset.view === "people") people.refresh();
+    });
+  }
+
+  const keyInput = $("#api-key");
+  async function connect() {
+    $("#key-state").textContent = apiKey() ? "key saved in this browser" : "no key";
+    $("#key-state").dataset.state = apiKey() ? "saved" : "missing";
+    try {
+      await loadCameras(cameraSelect);
+      showBanner(null);
+    } catch (err) {
+      showBanner(err);
+    }
+    if (!$("#view-people").hidden) people.refresh();
+  }
+  $("#key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveApiKey(keyInput.value.trim());
+    keyInput.value = "";
+    connect();
+  });
+  $("#key-forget").addEventListener("click", () => {
+    saveApiKey("");
+    connect();
+  });
+  connect();
+}
+
+main();
