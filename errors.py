@@ -26,38 +26,56 @@ class RollcallError(Exception):
 
 # --- input (4xx) ---
 class InvalidInput(RollcallError):
+    """The request is malformed: the message names the field and the rule."""
+
     code, status = "invalid_input", 400
 
 
 class AuthenticationRequired(RollcallError):
+    """No API key, or not a valid one (`X-API-Key` or `Authorization: Bearer`)."""
+
     code, status = "unauthorized", 401
 
 
 class Forbidden(RollcallError):
+    """The API key's role may not do this (facebank changes need `admin`)."""
+
     code, status = "forbidden", 403
 
 
 class NotFound(RollcallError):
+    """No such resource."""
+
     code, status = "not_found", 404
 
 
 class JobNotFound(NotFound):
+    """No such job, or its result expired (`ROLLCALL_RESULT_EXPIRES_S`)."""
+
     code = "job_not_found"
 
 
 class PersonNotFound(NotFound):
+    """No such person (the message lists missing ids)."""
+
     code = "person_not_found"
 
 
 class FaceNotFound(NotFound):
+    """No such enrolled face for that person."""
+
     code = "face_not_found"
 
 
 class RosterNotFound(NotFound):
+    """No such roster."""
+
     code = "roster_not_found"
 
 
 class SessionNotFound(NotFound):
+    """No such attendance session."""
+
     code = "session_not_found"
 
 
@@ -68,14 +86,20 @@ class CameraNotFound(NotFound):
 
 
 class Conflict(RollcallError):
+    """The request conflicts with stored data."""
+
     code, status = "conflict", 409
 
 
 class DuplicateFace(Conflict):
+    """This exact image is already enrolled (the message names the face and person)."""
+
     code = "duplicate_face"
 
 
 class DuplicatePerson(Conflict):
+    """The external id already belongs to another person."""
+
     code = "duplicate_person"
 
 
@@ -86,10 +110,14 @@ class IdempotencyConflict(Conflict):
 
 
 class DuplicateRoster(Conflict):
+    """A roster of that name exists."""
+
     code = "duplicate_roster"
 
 
 class PayloadTooLarge(RollcallError):
+    """The request body or upload is over `ROLLCALL_MAX_UPLOAD_BYTES`."""
+
     code, status = "payload_too_large", 413
 
 
@@ -101,10 +129,14 @@ class CameraNotAllowed(RollcallError):
 
 
 class CameraUnreachable(RollcallError):
+    """Connection refused or reset, or the camera's name does not resolve."""
+
     code, status, retryable = "camera_unreachable", 502, True
 
 
 class CameraTimeout(RollcallError):
+    """The camera did not deliver a frame within the connect/read budget."""
+
     code, status, retryable = "camera_timeout", 504, True
 
 
@@ -115,28 +147,40 @@ class CameraBadResponse(RollcallError):
 
 
 class FrameTooLarge(RollcallError):
+    """The frame is over `ROLLCALL_CAMERA_MAX_BYTES` or `ROLLCALL_FRAME_MAX_PIXELS` (checked first)."""
+
     code, status = "frame_too_large", 413
 
 
 class NotAnImage(RollcallError):
+    """Not a JPEG/PNG/WebP/BMP image, or a truncated or corrupt one."""
+
     code, status = "not_an_image", 422
 
 
 # --- faces ---
 class NoFaceFound(RollcallError):
+    """No face where one was needed (enrolment photo, identify box)."""
+
     code, status = "no_face", 422
 
 
 class MultipleFacesFound(RollcallError):
+    """An enrolment photo holds more than one face."""
+
     code, status = "multiple_faces", 422
 
 
 class FaceTooSmall(RollcallError):
+    """The enrolment face is smaller than the quality gate allows."""
+
     code, status = "face_too_small", 422
 
 
 # --- the enrolment quality gate ---
 class TooBlurry(RollcallError):
+    """The enrolment face is too blurred (variance of Laplacian on the aligned chip)."""
+
     code, status = "too_blurry", 422
 
 
@@ -173,26 +217,38 @@ class CallbackFailed(RollcallError):
 
 # --- service ---
 class WeightsMissing(RollcallError):
+    """Model weights are not in the cache: run `python -m ml.weights fetch`."""
+
     code, status = "weights_missing", 503
 
 
 class WeightsCorrupt(RollcallError):
+    """A weight file does not match its sha256 or cannot be loaded: fetch it again."""
+
     code, status = "weights_corrupt", 503
 
 
 class BrokerUnavailable(RollcallError):
+    """Redis (broker or result store) does not answer within `ROLLCALL_BROKER_TIMEOUT_S`."""
+
     code, status, retryable = "broker_unavailable", 503, True
 
 
 class DatabaseUnavailable(RollcallError):
+    """The facebank database does not answer."""
+
     code, status, retryable = "database_unavailable", 503, True
 
 
 class JobTimeout(RollcallError):
+    """The job (or the seed route's wait) ran past its time limit."""
+
     code, status = "job_timeout", 504
 
 
 class JobRevoked(RollcallError):
+    """The job was cancelled with `DELETE /v1/jobs/<id>`."""
+
     code, status = "job_revoked", 410
 
 
@@ -201,3 +257,28 @@ def error_of(exc: BaseException | None) -> RollcallError:
     if isinstance(exc, RollcallError):
         return exc
     return RollcallError(f"job failed: {type(exc).__name__}")
+
+
+def all_errors() -> list[type[RollcallError]]:
+    """Every error class, base first, in definition order (for the README's table)."""
+    found: list[type[RollcallError]] = []
+    pending: list[type[RollcallError]] = [RollcallError]
+    while pending:
+        cls = pending.pop(0)
+        if cls not in found:
+            found.append(cls)
+            pending.extend(cls.__subclasses__())
+    return sorted(found, key=lambda cls: (cls.status, cls.code))
+
+
+def markdown_table() -> str:
+    """The README's error table: code, HTTP status, whether retrying may help, what it means."""
+    rows = ["| Code | HTTP | Retry? | Meaning |", "|---|---|---|---|"]
+    seen = set()
+    for cls in all_errors():
+        if cls.code in seen:
+            continue
+        seen.add(cls.code)
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ and cls is not RollcallError else ""
+        rows.append(f"| `{cls.code}` | {cls.status} | {'yes' if cls.retryable else ''} | {doc} |")
+    return "\n".join(rows)

@@ -1,19 +1,19 @@
 """The configuration table in the README is the one the settings module generates."""
 
-import re
-
 import pytest
 from pydantic import ValidationError
 
 import settings
+from scripts.sync_readme import sync
 from tests.shared_data import REPO_ROOT
 
 
-def test_readme_configuration_table_matches_settings() -> None:
+@pytest.mark.parametrize("marker", ["settings-table", "errors-table"])
+def test_readme_generated_tables_are_current(marker: str) -> None:
+    """The README's configuration and error tables are what settings.py and errors.py generate."""
     readme = (REPO_ROOT / "README.md").read_text()
-    block = re.search(r"<!-- settings-table:start -->\n(.*)\n<!-- settings-table:end -->", readme, re.S)
-    assert block is not None, "README lacks the settings-table markers"
-    assert block.group(1) == settings.markdown_table(), "run: python scripts/sync_readme_settings.py"
+    assert f"<!-- {marker}:start -->" in readme, f"README lacks the {marker} markers"
+    assert sync(readme) == readme, "run: python scripts/sync_readme.py"
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,21 @@
+"""Regenerate the README's generated tables (configuration, error codes); tests/unit/test_readme.py checks them."""
+
+import re
+from pathlib import Path
+
+import errors
+import settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+TABLES = {"settings-table": settings.markdown_table, "errors-table": errors.markdown_table}
+
+
+def sync(text: str) -> str:
+    for marker, table in TABLES.items():
+        block = f"<!-- {marker}:start -->\n{table()}\n<!-- {marker}:end -->"
+        text = re.sub(rf"<!-- {marker}:start -->.*<!-- {marker}:end -->", lambda _: block, text, flags=re.S)
+    return text
+
+
+if __name__ == "__main__":
+    README.write_text(sync(README.read_text()))
