@@ -22,7 +22,7 @@ from click.testing import Result
 from facebank.db import head_revision
 from facebank.store import Facebank
 from settings import Settings
-from tests.conftest import RedisServer, WorkerProcess, free_port
+from tests.conftest import WorkerProcess, free_port
 from tests.shared_data import REPO_ROOT, shared_dir
 from tests.webapi.photos import no_face_photo, one_face_photo
 from webapi import create_app
@@ -170,7 +170,7 @@ def test_import_skips_non_images_and_reports_photos_without_a_face(
 
 
 def test_export_then_import_into_a_fresh_database_round_trips(
-    app: Any, client: Any, seed_import: Result, worker_factory: Any, redis_server: RedisServer, tmp_path: Path
+    app: Any, client: Any, seed_import: Result, system_factory: Any, tmp_path: Path
 ) -> None:
     assert seed_import.exit_code == 0, seed_import.output
     bank = bank_of(app)
@@ -200,13 +200,11 @@ def test_export_then_import_into_a_fresh_database_round_trips(
     assert entries["obama"]["metadata"] == {"party": "D"}
     assert entries[f"person-{loner['id']}"]["external_id"] is None
 
-    # A fresh database needs a worker that writes into it, on its own broker database.
-    env = {
-        "ROLLCALL_BROKER_URL": f"{redis_server.url}/2",
-        "ROLLCALL_RESULT_BACKEND": f"{redis_server.url}/3",
-        "ROLLCALL_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh' / 'facebank.db'}",
-    }
-    fresh_worker = worker_factory("fresh", **env)
+    # A fresh database needs a worker that writes into it, on its own broker databases.
+    fresh_db = f"sqlite:///{tmp_path / 'fresh' / 'facebank.db'}"
+    system = system_factory("cli-fresh", ROLLCALL_DATABASE_URL=fresh_db)
+    env = system.env
+    fresh_worker = system.worker()
     try:
         process = subprocess.run(
             [
@@ -261,14 +259,11 @@ def test_export_refuses_a_folder_that_is_not_empty(app: Any, tmp_path: Path) -> 
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
-def test_import_stops_with_job_timeout_when_no_worker_runs(redis_server: RedisServer, tmp_path: Path) -> None:
+def test_import_stops_with_job_timeout_when_no_worker_runs(system_factory: Any, tmp_path: Path) -> None:
     (tmp_path / "photos" / "someone").mkdir(parents=True)
     (tmp_path / "photos" / "someone" / "me.jpg").write_bytes(one_face_photo())
-    env = {
-        "ROLLCALL_BROKER_URL": f"{redis_server.url}/4",  # no worker consumes this broker database
-        "ROLLCALL_RESULT_BACKEND": f"{redis_server.url}/5",
-        "ROLLCALL_DATABASE_URL": f"sqlite:///{tmp_path / 'facebank.db'}",
-    }
+    # An isolated system whose broker databases no worker consumes.
+    env = system_factory("cli-no-worker", ROLLCALL_DATABASE_URL=f"sqlite:///{tmp_path / 'facebank.db'}").env
     process = subprocess.run(
         [
             sys.executable,
