@@ -29,7 +29,7 @@ setup: weights
 run: setup
 	scripts/run.sh
 
-test: setup
+test: setup lint
 	scripts/ensure_postgres.sh
 	scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest
@@ -39,6 +39,7 @@ test-fast: setup
 
 lint: $(VENV)/.project-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy ml facebank
 
 clean-venv:

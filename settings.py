@@ -59,8 +59,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int | None = Field(
         None,
         ge=1,
-        description="Seconds after which Redis hands a job whose worker died (SIGKILL, OOM, power) to another "
-        "worker; it must exceed the longest job. Empty = 4 × the hard job time limit + 60 s.",
+        description="Seconds after which Redis hands a job whose worker died (SIGKILL, OOM, power) to "
+        "another"
+        " worker; it must exceed the longest job. Empty = 4 × the hard job time limit + 60 s.",
     )
     seed_wait_s: float = Field(
         30.0, gt=0, description="Seconds the seed routes (/modelfr, /modelin, /modelat) wait for their job."
@@ -86,31 +87,39 @@ class Settings(BaseSettings):
         8, ge=0, description="Retries of a callback that failed (network error or non-2xx answer)."
     )
     callback_retry_backoff_s: int = Field(
-        2, ge=1, description="Longest pause before the first callback retry, in seconds; doubles per retry "
-        "(full jitter: the pause is random up to that)."
+        2,
+        ge=1,
+        description="Longest pause before the first callback retry, in seconds; doubles per retry "
+        "(full jitter: the pause is random up to that).",
     )
     callback_retry_backoff_max_s: int = Field(
         600, ge=1, description="Longest pause between two callback attempts, in seconds."
     )
     # --- models ---
     model_dir: Path = Field(
-        default_factory=_default_model_dir, description="Cache of verified model weights (default: user cache dir)."
+        default_factory=_default_model_dir,
+        description="Cache of verified model weights (default: user cache dir).",
     )
     embedder: str = Field(
-        "dlib_resnet_v1", description="Face embedding model: `dlib_resnet_v1` (128-D) or `facenet_vggface2` (512-D)."
+        "dlib_resnet_v1",
+        description="Face embedding model: `dlib_resnet_v1` (128-D) or `facenet_vggface2` (512-D).",
     )
-    device: str = Field("auto", description="Torch device for the models: `auto` (CUDA when present), `cpu`, `cuda`.")
+    device: str = Field(
+        "auto", description="Torch device for the models: `auto` (CUDA when present), `cpu`, `cuda`."
+    )
     torch_threads: int = Field(
         0, ge=0, description="Torch CPU threads per worker process; 0 = cores / worker processes."
     )
     min_face_size: int = Field(20, ge=8, description="Smallest face MTCNN looks for, in pixels.")
     small_faces: str = Field(
-        "off", description="Default small-face mode for detect and attendance jobs: `off`, `auto` or `on` "
-        "(whole frame plus enlarged tiles; see README)."
+        "off",
+        description="Default small-face mode for detect and attendance jobs: `off`, `auto` or `on` "
+        "(whole frame plus enlarged tiles; see README).",
     )
     small_faces_cameras: str = Field(
-        "", description="Per-camera small-face modes, `host=mode` pairs separated by commas "
-        "(e.g. `cam-room12.lan=on`); a job's own setting wins."
+        "",
+        description="Per-camera small-face modes, `host=mode` pairs separated by commas "
+        "(e.g. `cam-room12.lan=on`); a job's own setting wins.",
     )
     match_threshold: float | None = Field(
         None,
@@ -167,8 +176,12 @@ class Settings(BaseSettings):
     camera_connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for a camera.")
     camera_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout and total download budget.")
     camera_max_bytes: int = Field(20_000_000, gt=0, description="Largest frame download, in bytes.")
-    frame_max_pixels: int = Field(40_000_000, gt=0, description="Largest decoded frame, in pixels (width × height).")
-    camera_retries: int = Field(2, ge=0, description="Retries on transient network errors when fetching a frame.")
+    frame_max_pixels: int = Field(
+        40_000_000, gt=0, description="Largest decoded frame, in pixels (width × height)."
+    )
+    camera_retries: int = Field(
+        2, ge=0, description="Retries on transient network errors when fetching a frame."
+    )
     max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest request body the API accepts.")
     ui_cameras: str = Field(
         "",
@@ -179,12 +192,15 @@ class Settings(BaseSettings):
     # --- access ---
     api_keys: SecretStr = Field(
         SecretStr(""),
-        description="Comma-separated `key:role` pairs; role `jobs` submits and reads jobs, `admin` also manages "
-        "the facebank. Required on /v1 and the seed routes unless auth is disabled.",
+        description="Comma-separated `key:role` pairs; role `jobs` submits and reads jobs, "
+        "`admin` also manages the facebank. Required on /v1 and the seed routes unless auth is disabled.",
     )
-    auth_disabled: bool = Field(False, description="Trusted LAN only: accept every request without an API key.")
+    auth_disabled: bool = Field(
+        False, description="Trusted LAN only: accept every request without an API key."
+    )
     seed_routes_open: bool = Field(
-        False, description="Let /modelfr, /modelin, /modelat answer without a key (old frontends on a trusted LAN)."
+        False,
+        description="Let /modelfr, /modelin, /modelat answer without a key (old frontends on a trusted LAN).",
     )
     # --- facebank ---
     database_url: str = Field(

@@ -38,8 +38,11 @@ def source_faces(shared: Path, min_prob: float = 0.99) -> list[tuple[str, np.nda
     return faces
 
 
-def build_classroom(shared: Path, seed: int = 7, rows: tuple[tuple[int, float], ...] = (
-        (6, 9.0), (6, 12.0), (6, 15.0), (6, 19.0))) -> Classroom:
+def build_classroom(
+    shared: Path,
+    seed: int = 7,
+    rows: tuple[tuple[int, float], ...] = ((6, 9.0), (6, 12.0), (6, 15.0), (6, 19.0)),
+) -> Classroom:
     """Rows of (faces, face width in px), back to front, each face from the shared photos in turn."""
     rng = np.random.default_rng(seed)
     width, height = FRAME_SIZE
@@ -64,16 +67,20 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     y = np.linspace(0, 1, height, dtype=np.float32)[:, None]
     x = np.linspace(0, 1, width, dtype=np.float32)[None, :]
     base = 150 + 50 * y - 20 * x
-    blotches = cv2.resize(rng.uniform(-25, 25, (height // 60, width // 60)).astype(np.float32), (width, height),
-                          interpolation=cv2.INTER_CUBIC)
+    blotches = cv2.resize(
+        rng.uniform(-25, 25, (height // 60, width // 60)).astype(np.float32),
+        (width, height),
+        interpolation=cv2.INTER_CUBIC,
+    )
     noise = rng.normal(0, 4, (height, width)).astype(np.float32)
     gray = np.clip(base + blotches + noise, 0, 255)
     tint = np.array([0.95, 1.0, 1.05], dtype=np.float32)
     return np.clip(gray[..., None] * tint, 0, 255).astype(np.uint8)
 
 
-def _paste(frame: np.ndarray, photo: np.ndarray, box: np.ndarray, face_width: float, cx: float,
-           cy: float) -> list[float]:
+def _paste(
+    frame: np.ndarray, photo: np.ndarray, box: np.ndarray, face_width: float, cx: float, cy: float
+) -> list[float]:
     """Shrink the face (with context) so its box is ``face_width`` wide, paste it centred at (cx, cy)."""
     x1, y1, x2, y2 = box
     bw, bh = x2 - x1, y2 - y1
@@ -81,8 +88,11 @@ def _paste(frame: np.ndarray, photo: np.ndarray, box: np.ndarray, face_width: fl
     cx1, cy1 = min(photo.shape[1], int(x2 + _CONTEXT * bw)), min(photo.shape[0], int(y2 + _CONTEXT * bh))
     crop = photo[cy0:cy1, cx0:cx1]
     scale = face_width / bw
-    small = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        crop,
+        (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
     # Place so the face box centre lands on (cx, cy).
     face_cx, face_cy = ((x1 + x2) / 2 - cx0) * scale, ((y1 + y2) / 2 - cy0) * scale
     ox, oy = int(round(cx - face_cx)), int(round(cy - face_cy))
@@ -90,11 +100,17 @@ def _paste(frame: np.ndarray, photo: np.ndarray, box: np.ndarray, face_width: fl
     fx0, fy0 = max(0, ox), max(0, oy)
     fx1, fy1 = min(frame.shape[1], ox + w), min(frame.shape[0], oy + h)
     frame[fy0:fy1, fx0:fx1] = small[fy0 - oy : fy1 - oy, fx0 - ox : fx1 - ox]
-    return [ox + (x1 - cx0) * scale, oy + (y1 - cy0) * scale, ox + (x2 - cx0) * scale, oy + (y2 - cy0) * scale]
+    return [
+        ox + (x1 - cx0) * scale,
+        oy + (y1 - cy0) * scale,
+        ox + (x2 - cx0) * scale,
+        oy + (y2 - cy0) * scale,
+    ]
 
 
-def score_detections(truth: np.ndarray, found: np.ndarray, probs: np.ndarray, min_prob: float,
-                     min_iou: float = 0.3) -> dict[str, int]:
+def score_detections(
+    truth: np.ndarray, found: np.ndarray, probs: np.ndarray, min_prob: float, min_iou: float = 0.3
+) -> dict[str, int]:
     """Faces found (a detection ≥ ``min_prob`` with IoU ≥ ``min_iou``) and false boxes (matching no face)."""
     keep = probs >= min_prob
     found = found[keep]

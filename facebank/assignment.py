@@ -39,16 +39,22 @@ def assign_faces(
     restrict_to: set[int] | None = None,
 ) -> Assignment:
     """One-to-one assignment of faces [N,D] to the gallery's people, only over scores ≥ threshold."""
-    scores = person_scores(embeddings, gallery, restrict_to).cpu().numpy()  # [N, P], -inf where excluded
-    count = scores.shape[0]
-    if count == 0 or scores.shape[1] == 0:
+    all_scores = person_scores(embeddings, gallery, restrict_to)  # [N, P], -inf where excluded
+    count = int(all_scores.shape[0])
+    # Only people some face clears the threshold for can be named: the assignment (and the copy to
+    # the host) covers those columns alone, a handful out of a gallery of 100,000.
+    columns = (
+        torch.nonzero((all_scores >= threshold).any(dim=0)).flatten() if count else all_scores.new_zeros(0)
+    )
+    if count == 0 or columns.numel() == 0:
         return Assignment((), tuple(range(count)))
+    scores = all_scores[:, columns].cpu().numpy()
+    person_ids = gallery.person_ids[columns].cpu().numpy()
     eligible = scores >= threshold
     # Pairs below the threshold cost more than any eligible pair could gain, so they are chosen only
     # when nothing eligible is left; they are dropped afterwards.
     cost = np.where(eligible, -scores, 1e6)
     rows, cols = linear_sum_assignment(cost)
-    person_ids = gallery.person_ids.cpu().numpy()
     present = [
         Present(int(face), int(person_ids[col]), float(scores[face, col]))
         for face, col in zip(rows, cols, strict=True)

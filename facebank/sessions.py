@@ -39,7 +39,7 @@ from facebank.records import (
     SessionTick,
     TickDecision,
 )
-from facebank.store import _utc
+from facebank.store import as_utc
 
 SCHEDULED, RUNNING, FINISHED, STOPPED = "scheduled", "running", "finished", "stopped"
 ENDED = (FINISHED, STOPPED)
@@ -254,14 +254,14 @@ class AttendanceSessions:
                     and claimed.state == CAPTURING
                     and not claimed.dispatched
                     and claimed.started_at is not None
-                    and _utc(claimed.started_at) <= now - recover_after
+                    and as_utc(claimed.started_at) <= now - recover_after
                 )
                 if not recoverable:
                     return TickDecision("skip", "already started", tick, due)
                 return self._capture(session, row, tick, due, "recovered")
             if now < due - EARLY_TOLERANCE:
                 return TickDecision("wait", "not due yet", tick, due)
-            if now > _utc(row.end_at) + LATE_GRACE:
+            if now > as_utc(row.end_at) + LATE_GRACE:
                 session.add_all(
                     models.AttendanceTick(
                         session_id=session_id,
@@ -397,7 +397,7 @@ def _check_plan(
 
 
 def _due(row: models.AttendanceSession, tick: int) -> datetime:
-    return _utc(row.start_at) + timedelta(seconds=tick * row.interval_s)
+    return as_utc(row.start_at) + timedelta(seconds=tick * row.interval_s)
 
 
 def _one_per_camera(frames: Sequence[CameraFrame], cameras: int, now: datetime) -> list[CameraFrame]:
@@ -414,8 +414,8 @@ def _add_sighting(person: models.AttendanceSessionPerson, seen: Sighting) -> Non
     person.ticks_seen += 1
     person.frames_seen += seen.frames
     first, last = person.first_seen_at, person.last_seen_at
-    person.first_seen_at = seen.first_at if first is None else min(_utc(first), seen.first_at)
-    person.last_seen_at = seen.last_at if last is None else max(_utc(last), seen.last_at)
+    person.first_seen_at = seen.first_at if first is None else min(as_utc(first), seen.first_at)
+    person.last_seen_at = seen.last_at if last is None else max(as_utc(last), seen.last_at)
     if person.best_score is None or seen.best_score > person.best_score:
         person.best_score, person.best_camera = seen.best_score, seen.best_camera
 
@@ -443,7 +443,7 @@ def _camera_stats_json(stats: CameraStats) -> dict[str, Any]:
 
 
 def _optional_utc(moment: datetime | None) -> datetime | None:
-    return None if moment is None else _utc(moment)
+    return None if moment is None else as_utc(moment)
 
 
 def _person(
@@ -467,7 +467,7 @@ def _tick(row: models.AttendanceTick) -> SessionTick:
     return SessionTick(
         tick=row.tick,
         state=row.state,
-        due_at=_utc(row.due_at),
+        due_at=as_utc(row.due_at),
         started_at=_optional_utc(row.started_at),
         finished_at=_optional_utc(row.finished_at),
         frames=tuple(row.frames or ()),
@@ -486,8 +486,8 @@ def _state(
         roster_name=row.roster_name,
         cameras=tuple(row.cameras),
         small_faces=row.small_faces,
-        start_at=_utc(row.start_at),
-        end_at=_utc(row.end_at),
+        start_at=as_utc(row.start_at),
+        end_at=as_utc(row.end_at),
         interval_s=row.interval_s,
         min_ticks=row.min_ticks,
         ticks_planned=row.ticks_planned,
@@ -497,6 +497,6 @@ def _state(
         ticks_failed=counts.get(FAILED, 0),
         camera_stats=tuple(CameraStats(**entry) for entry in row.camera_stats),
         people=tuple(people),
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
         ended_at=_optional_utc(row.ended_at),
     )

@@ -664,7 +664,7 @@ def _member_ids(person_ids: Sequence[int]) -> list[int]:
 
 
 def _roster(row: models.Roster, person_ids: Sequence[int]) -> Roster:
-    return Roster(id=row.id, name=row.name, person_ids=tuple(person_ids), created_at=_utc(row.created_at))
+    return Roster(id=row.id, name=row.name, person_ids=tuple(person_ids), created_at=as_utc(row.created_at))
 
 
 def _display_name(value: Any) -> str:
@@ -725,7 +725,7 @@ def _embedding_row(model_name: str, model_version: str, vector: np.ndarray) -> m
     )
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """Everything is stored in UTC; SQLite hands it back naive, PostgreSQL in the session's zone."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -737,8 +737,8 @@ def _person(row: models.Person, face_count: int) -> Person:
         external_id=row.external_id,
         metadata=dict(row.metadata_),
         face_count=face_count,
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
     )
 
 
@@ -752,7 +752,7 @@ def _face(row: models.FaceImage) -> Face:
         height=row.height,
         box=tuple(row.box),
         landmarks=tuple(row.landmarks),
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
     )
 
 
@@ -774,5 +774,5 @@ def _applied_threshold(row: models.MatchThreshold) -> AppliedThreshold:
         impostor_pairs=row.impostor_pairs,
         false_reject_rate=row.false_reject_rate,
         calibration_job_id=row.calibration_job_id,
-        applied_at=_utc(row.applied_at),
+        applied_at=as_utc(row.applied_at),
     )

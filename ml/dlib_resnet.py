@@ -235,11 +235,13 @@ class DlibResNetEmbedder(Embedder):
         self.network = network.to(device).eval()
 
     @classmethod
-    def from_store(cls, store: ModelStore, device: torch.device, batch_size: int = 64) -> DlibResNetEmbedder:
+    def from_store(
+        cls, store: ModelStore, device: torch.device | str, batch_size: int = 64
+    ) -> DlibResNetEmbedder:
         """Build from the verified ``.dat`` file; ``errors.WeightsMissing`` says how to fetch it."""
         network = DlibResNet()
         load_dlib_network(network, fmt.read_dlib_network(store.path(WEIGHTS_NAME)))
-        return cls(network, device, batch_size)
+        return cls(network, torch.device(device), batch_size)
 
     def descriptors(self, chips_rgb: np.ndarray) -> np.ndarray:
         """dlib's raw descriptors ([N,128] float32, norm near but not exactly 1)."""

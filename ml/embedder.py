@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import errors
+
+if TYPE_CHECKING:
+    import torch
+
+    from ml.weights import ModelStore
 
 
 class Embedder(ABC):
@@ -23,6 +29,11 @@ class Embedder(ABC):
     chip_size: int
     template: np.ndarray
     default_threshold: float
+
+    @classmethod
+    @abstractmethod
+    def from_store(cls, store: ModelStore, device: torch.device | str) -> Embedder:
+        """Load the model's verified weights from the model store onto ``device``."""
 
     @abstractmethod
     def embed(self, chips_rgb: np.ndarray) -> np.ndarray:

@@ -256,11 +256,11 @@ class FaceNetEmbedder(Embedder):
         self.network = network.to(device).eval()
 
     @classmethod
-    def from_store(cls, store: ModelStore, device: torch.device) -> FaceNetEmbedder:
+    def from_store(cls, store: ModelStore, device: torch.device | str) -> FaceNetEmbedder:
         """Build from the verified weights file; ``errors.WeightsMissing`` says how to fetch it."""
         network = InceptionResnetV1()
         load_facenet_state_dict(network, load_state_dict(store.path(WEIGHTS_NAME)))
-        return cls(network, device)
+        return cls(network, torch.device(device))
 
     def embed(self, chips_rgb: np.ndarray) -> np.ndarray:
         self.check_chips(chips_rgb)

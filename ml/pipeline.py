@@ -55,8 +55,14 @@ def embedder_names() -> list[str]:
 class FacePipeline:
     """Detector and embedder loaded on one device, with the calls a job needs."""
 
-    def __init__(self, detector: MTCNN, embedder: Embedder, device: torch.device, params: MTCNNParams,
-                 load_seconds: float) -> None:
+    def __init__(
+        self,
+        detector: MTCNN,
+        embedder: Embedder,
+        device: torch.device,
+        params: MTCNNParams,
+        load_seconds: float,
+    ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.device = device

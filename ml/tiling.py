@@ -88,12 +88,14 @@ def tile_grid(width: int, height: int, rows: int, cols: int, overlap: float) -> 
     pad_x, pad_y = tile_w * overlap, tile_h * overlap
     for r in range(rows):
         for c in range(cols):
-            tiles.append(Tile(
-                x0=max(0, int(round(c * tile_w - pad_x))),
-                y0=max(0, int(round(r * tile_h - pad_y))),
-                x1=min(width, int(round((c + 1) * tile_w + pad_x))),
-                y1=min(height, int(round((r + 1) * tile_h + pad_y))),
-            ))
+            tiles.append(
+                Tile(
+                    x0=max(0, int(round(c * tile_w - pad_x))),
+                    y0=max(0, int(round(r * tile_h - pad_y))),
+                    x1=min(width, int(round((c + 1) * tile_w + pad_x))),
+                    y1=min(height, int(round((r + 1) * tile_h + pad_y))),
+                )
+            )
     return tiles
 
 
@@ -108,8 +110,9 @@ def wants_tiles(frame_shape: tuple[int, ...], whole: Detections, params: TilingP
     return bool(np.median(face_heights) < params.auto_small_face_fraction * height)
 
 
-def detect_small_faces(detector: MTCNN, frame_bgr: np.ndarray, detect_params: MTCNNParams,
-                       params: TilingParams) -> SmallFaceDetections:
+def detect_small_faces(
+    detector: MTCNN, frame_bgr: np.ndarray, detect_params: MTCNNParams, params: TilingParams
+) -> SmallFaceDetections:
     """Faces in one frame, with tiles when the mode asks for them."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -125,8 +128,12 @@ def detect_small_faces(detector: MTCNN, frame_bgr: np.ndarray, detect_params: MT
     batches = _tiles_by_size(frame_bgr, tiles, params.scale)
     # Faces of up to twice the whole-frame minimum (in the frame) are what the tiles are for.
     largest = int(2 * detect_params.min_face_size * params.scale)
-    tile_params = MTCNNParams(min_face_size=params.min_face_size, thresholds=detect_params.thresholds,
-                              factor=detect_params.factor, max_face_size=max(largest, params.min_face_size))
+    tile_params = MTCNNParams(
+        min_face_size=params.min_face_size,
+        thresholds=detect_params.thresholds,
+        factor=detect_params.factor,
+        max_face_size=max(largest, params.min_face_size),
+    )
     found: list[tuple[Detections, Tile | None]] = [(whole, None)]
     for members, images in batches:
         for tile, detections in zip(members, detector.detect(images, tile_params), strict=True):
@@ -139,7 +146,9 @@ def detect_small_faces(detector: MTCNN, frame_bgr: np.ndarray, detect_params: MT
     return SmallFaceDetections(merged, params.mode, True, len(tiles), timings)
 
 
-def _tiles_by_size(frame: np.ndarray, tiles: list[Tile], scale: float) -> list[tuple[list[Tile], list[np.ndarray]]]:
+def _tiles_by_size(
+    frame: np.ndarray, tiles: list[Tile], scale: float
+) -> list[tuple[list[Tile], list[np.ndarray]]]:
     """Enlarged tile images grouped by size, so each group is one batched detector call."""
     groups: dict[tuple[int, int], tuple[list[Tile], list[np.ndarray]]] = {}
     for tile in tiles:
@@ -188,8 +197,9 @@ def merge_detections(found: list[tuple[Detections, Tile | None]]) -> Detections:
         overlap = inter / np.maximum(np.minimum(areas[i], areas), 1e-6)
         suppressed |= overlap > _DUPLICATE_OVERLAP
     kept = np.array(sorted(keep, key=lambda k: -probs[k]), dtype=np.int64)
-    return Detections(boxes[kept].astype(np.float32), probs[kept].astype(np.float32),
-                      landmarks[kept].astype(np.float32))
+    return Detections(
+        boxes[kept].astype(np.float32), probs[kept].astype(np.float32), landmarks[kept].astype(np.float32)
+    )
 
 
 def _off_centre(boxes: np.ndarray, tile: Tile | None) -> np.ndarray:

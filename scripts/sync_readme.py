@@ -1,4 +1,4 @@
-"""Regenerate the README's generated tables (configuration, error codes); tests/unit/test_readme.py checks them."""
+"""Regenerate the README's generated tables (configuration, error codes); tests/unit checks them."""
 
 import re
 from pathlib import Path
@@ -13,7 +13,8 @@ TABLES = {"settings-table": settings.markdown_table, "errors-table": errors.mark
 def sync(text: str) -> str:
     for marker, table in TABLES.items():
         block = f"<!-- {marker}:start -->\n{table()}\n<!-- {marker}:end -->"
-        text = re.sub(rf"<!-- {marker}:start -->.*<!-- {marker}:end -->", lambda _: block, text, flags=re.S)
+        pattern = rf"<!-- {marker}:start -->.*<!-- {marker}:end -->"
+        text = re.sub(pattern, block.replace("\\", "\\\\"), text, flags=re.S)
     return text
 
 

@@ -6,7 +6,14 @@ scheduling tasks (``rollcall.sessions.*``) go to the default queue, which is the
 Callback deliveries (``rollcall.io.callback``) go to the I/O queue, ``rollcall.io``.
 """
 
+import os
+
 from celery import Celery
+
+# Worker processes share cores with each other: OpenMP threads that spin while waiting for a
+# descheduled partner made torch stages 10-15x slower on a busy 2-core machine (BENCHMARKS.md).
+# It must be in the environment before torch is imported, which happens after this module.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 app = Celery(
     "rollcall",

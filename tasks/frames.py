@@ -34,8 +34,9 @@ class Frame:
         return {"width": width, "height": height, "source": self.source}
 
 
-def load_frame(source: dict[str, Any], settings: Settings, allowlist: CameraAllowlist,
-               timer: StageTimer) -> Frame:
+def load_frame(
+    source: dict[str, Any], settings: Settings, allowlist: CameraAllowlist, timer: StageTimer
+) -> Frame:
     """Fetch (for a URL) and decode the frame a job names, timing ``fetch`` and ``decode``."""
     if "url" in source:
         url = str(source["url"])

@@ -7,8 +7,8 @@ loopback port (never the machine's shared one), before anything imports ``celery
 from __future__ import annotations
 
 import functools
-import itertools
 import http.server
+import itertools
 import os
 import shutil
 import signal
@@ -76,12 +76,27 @@ class RedisServer:
 
     def start(self) -> None:
         if shutil.which("redis-server") is None:
-            pytest.fail("redis-server is not installed: run `make test` (scripts/ensure_redis.sh installs it)")
+            pytest.fail(
+                "redis-server is not installed: run `make test` (scripts/ensure_redis.sh installs it)"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--databases", "64",
-             "--dir", str(self.directory), *self.extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--databases",
+                "64",
+                "--dir",
+                str(self.directory),
+                *self.extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_until(lambda: _port_open(self.port), timeout=10, what=f"redis-server on port {self.port}")
 
@@ -128,10 +143,30 @@ class WorkerProcess:
     def start(self) -> None:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", self.pool, "--concurrency", "1",
-             "-Q", "rollcall.models,rollcall.io",  # model jobs and callback deliveries, as every worker
-             "--hostname", f"{self.name}@%h", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-            cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tasks",
+                "worker",
+                "--pool",
+                self.pool,
+                "--concurrency",
+                "1",
+                "-Q",
+                "rollcall.models,rollcall.io",  # model jobs and callback deliveries, as every worker
+                "--hostname",
+                f"{self.name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 120) -> None:
@@ -254,7 +289,7 @@ class System:
 
 @pytest.fixture(scope="session")
 def system_factory(redis_server: RedisServer, worker_factory: Any) -> Any:
-    """Build isolated systems (at most 31: the test Redis has 64 databases, the default system uses 0 and 1)."""
+    """Build isolated systems (at most 31: the test Redis has 64 databases; the default system uses 0, 1)."""
     from settings import Settings
     from webapi import create_app
 

@@ -51,8 +51,17 @@ def create_app(config: Settings | None = None) -> Flask:
     install_auth(app, settings)
     app.before_request(refuse_ids_out_of_range)  # these two after the key check
     app.before_request(refuse_oversized_stream)
-    for blueprint in (jobs.bp, people.bp, calibration.bp, rosters.bp, sessions.bp, cameras.bp, seed.bp,
-                      health.bp, ui.bp):
+    for blueprint in (
+        jobs.bp,
+        people.bp,
+        calibration.bp,
+        rosters.bp,
+        sessions.bp,
+        cameras.bp,
+        seed.bp,
+        health.bp,
+        ui.bp,
+    ):
         app.register_blueprint(blueprint)
     app.cli.add_command(facebank_cli)
     return app

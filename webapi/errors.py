@@ -25,8 +25,9 @@ def register_error_handlers(app: Flask) -> None:
     def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
         # Werkzeug refuses the body before any view runs; answer with the code the API documents.
         limit = app.config.get("MAX_CONTENT_LENGTH")
-        return error_response(PayloadTooLarge.code, f"the request body is larger than {limit} bytes",
-                              PayloadTooLarge.status)
+        return error_response(
+            PayloadTooLarge.code, f"the request body is larger than {limit} bytes", PayloadTooLarge.status
+        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -21,8 +21,12 @@ def healthz() -> Any:
 
 
 @bp.get("/readyz")
-@documented("Ready: the broker answers and a worker consumes the model queue.",
-            responses={200: Health, 503: Health}, tag="health", role=None)
+@documented(
+    "Ready: the broker answers and a worker consumes the model queue.",
+    responses={200: Health, 503: Health},
+    tag="health",
+    role=None,
+)
 def readyz() -> Any:
     client = job_client()
     settings = current_app.extensions["rollcall.settings"]

@@ -176,8 +176,9 @@ class JobClient:
     def start_session(self, session_id: int) -> None:
         """Queue an attendance session's first tick; the tick task itself waits for the start time."""
         try:
-            self.celery.send_task("rollcall.sessions.tick", args=(session_id, 0), retry=True,
-                                  retry_policy=SEND_RETRY)
+            self.celery.send_task(
+                "rollcall.sessions.tick", args=(session_id, 0), retry=True, retry_policy=SEND_RETRY
+            )
         except (redis.RedisError, OperationalError, OSError) as exc:
             message = f"the job queue is unreachable ({type(exc).__name__}); retry later"
             raise errors.BrokerUnavailable(message) from exc
@@ -210,8 +211,14 @@ class JobClient:
             # A revoked job still queued stays PENDING in Celery until a worker discards it.
             mapped = "revoked"
             error = errors.JobRevoked("the job was cancelled").to_dict()
-        return JobStatus(job_id, record["type"], mapped, record["submitted_at"],
-                         payload if mapped == "succeeded" else None, error)
+        return JobStatus(
+            job_id,
+            record["type"],
+            mapped,
+            record["submitted_at"],
+            payload if mapped == "succeeded" else None,
+            error,
+        )
 
     def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
         """Block until the job ends (the seed routes); raise its error, or ``JobTimeout``."""

@@ -59,8 +59,12 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
 
 
 @bp.post("/detect")
-@documented("Find the faces in a frame (boxes, probabilities, 5 landmarks).", body=DetectRequest,
-            responses={202: JobAccepted}, errors=UPLOAD_ERRORS)
+@documented(
+    "Find the faces in a frame (boxes, probabilities, 5 landmarks).",
+    body=DetectRequest,
+    responses={202: JobAccepted},
+    errors=UPLOAD_ERRORS,
+)
 def submit_detect() -> Any:
     body = parse_frame_request(DetectRequest)
     kwargs = {"source": body.source(), "small_faces": body.small_face_options()}
@@ -68,8 +72,12 @@ def submit_detect() -> Any:
 
 
 @bp.post("/identify")
-@documented("Identify one face, given by landmarks or a box.", body=IdentifyRequest,
-            responses={202: JobAccepted}, errors=UPLOAD_ERRORS)
+@documented(
+    "Identify one face, given by landmarks or a box.",
+    body=IdentifyRequest,
+    responses={202: JobAccepted},
+    errors=UPLOAD_ERRORS,
+)
 def submit_identify() -> Any:
     body = parse_frame_request(IdentifyRequest)
     kwargs = {"source": body.source(), "face": body.face(), "top_k": body.top_k}
@@ -77,8 +85,12 @@ def submit_identify() -> Any:
 
 
 @bp.post("/attendance")
-@documented("Who of the enrolled people (or of a roster) is in the frame.", body=AttendanceRequest,
-            responses={202: JobAccepted}, errors=UPLOAD_ERRORS)
+@documented(
+    "Who of the enrolled people (or of a roster) is in the frame.",
+    body=AttendanceRequest,
+    responses={202: JobAccepted},
+    errors=UPLOAD_ERRORS,
+)
 def submit_attendance() -> Any:
     body = parse_frame_request(AttendanceRequest)
     roster = body.roster
@@ -101,7 +113,10 @@ def get_job(job_id: str) -> Any:
 
 
 @bp.delete("/<job_id>")
-@documented("Revoke a job (a queued job never runs; a running one is not interrupted).",
-            responses={200: JobState}, path=JOB_ID_PARAMETER)
+@documented(
+    "Revoke a job (a queued job never runs; a running one is not interrupted).",
+    responses={200: JobState},
+    path=JOB_ID_PARAMETER,
+)
 def revoke_job(job_id: str) -> Any:
     return jsonify(job_client().revoke(_job_id(job_id)).to_json())

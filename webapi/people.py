@@ -20,7 +20,7 @@ from facebank.store import Facebank
 from webapi.jobs import job_client, parse_frame_request
 from webapi.schemas import FrameSource, JobAccepted
 from webapi.submission import accepted, checked_callback_url
-from webapi.validation import JOB_ERRORS, documented, parse_body, parse_query
+from webapi.validation import JOB_ERRORS, documented, parse_body, parse_query, storable_text
 
 bp = Blueprint("people", __name__)
 MAX_NAME = 200
@@ -34,13 +34,6 @@ VISIBLE_TEXT = {"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
 def facebank() -> Facebank:
     bank: Facebank = current_app.extensions["rollcall.facebank"]
     return bank
-
-
-def _storable_text(value: str | None) -> str | None:
-    # PostgreSQL cannot store NUL in text or JSON; refusing it everywhere keeps both backends alike.
-    if value is not None and "\x00" in value:
-        raise ValueError("text may not contain NUL characters")
-    return value
 
 
 def _has_nul(value: Any) -> bool:
@@ -70,12 +63,16 @@ class PersonCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     display_name: str = Field(..., min_length=1, max_length=MAX_NAME, json_schema_extra=VISIBLE_TEXT)
-    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID,
-                                    json_schema_extra=VISIBLE_TEXT,
-                                    description="Your own identifier (e.g. a student number); unique.")
+    external_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_EXTERNAL_ID,
+        json_schema_extra=VISIBLE_TEXT,
+        description="Your own identifier (e.g. a student number); unique.",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object up to 16 KiB.")
 
-    _text = field_validator("display_name", "external_id")(_storable_text)
+    _text = field_validator("display_name", "external_id")(storable_text)
     _metadata = field_validator("metadata")(_storable_metadata)
 
 
@@ -84,19 +81,21 @@ class PersonUpdate(BaseModel):
 
     # Left out: unchanged. Only external_id may be null (it clears it); a null name or metadata is refused.
     display_name: str = Field(None, min_length=1, max_length=MAX_NAME, json_schema_extra=VISIBLE_TEXT)
-    external_id: str | None = Field(None, min_length=1, max_length=MAX_EXTERNAL_ID,
-                                    json_schema_extra=VISIBLE_TEXT)
+    external_id: str | None = Field(
+        None, min_length=1, max_length=MAX_EXTERNAL_ID, json_schema_extra=VISIBLE_TEXT
+    )
     metadata: dict[str, Any] = Field(None, description="Any JSON object up to 16 KiB; replaces the old one.")
 
-    _text = field_validator("display_name", "external_id")(_storable_text)
+    _text = field_validator("display_name", "external_id")(storable_text)
     _metadata = field_validator("metadata")(_storable_metadata)
 
 
 class PeopleQuery(BaseModel):
-    q: str | None = Field(None, max_length=MAX_NAME, description="Search in names and external ids.",
-                          json_schema_extra=NO_NUL)
+    q: str | None = Field(
+        None, max_length=MAX_NAME, description="Search in names and external ids.", json_schema_extra=NO_NUL
+    )
 
-    _text = field_validator("q")(_storable_text)
+    _text = field_validator("q")(storable_text)
     offset: int = Field(0, ge=0, le=10_000_000)
     limit: int = Field(50, ge=1, le=500)
 
@@ -148,8 +147,9 @@ def face_json(face: Face) -> dict[str, Any]:
 
 
 @bp.post("/v1/people")
-@documented("Add a person.", body=PersonCreate, responses={201: PersonOut}, tag="people", role="admin",
-            errors=(409,))
+@documented(
+    "Add a person.", body=PersonCreate, responses={201: PersonOut}, tag="people", role="admin", errors=(409,)
+)
 def create_person() -> Any:
     body = parse_body(PersonCreate)
     person = facebank().create_person(body.display_name, body.external_id, body.metadata)
@@ -157,12 +157,20 @@ def create_person() -> Any:
 
 
 @bp.get("/v1/people")
-@documented("List people (paginated, searchable).", query=PeopleQuery, responses={200: PeoplePage}, tag="people")
+@documented(
+    "List people (paginated, searchable).", query=PeopleQuery, responses={200: PeoplePage}, tag="people"
+)
 def list_people() -> Any:
     query = parse_query(PeopleQuery)
     page = facebank().list_people(query.q, query.offset, query.limit)
-    return jsonify({"items": [person_json(p) for p in page.items], "total": page.total,
-                    "offset": page.offset, "limit": page.limit})
+    return jsonify(
+        {
+            "items": [person_json(p) for p in page.items],
+            "total": page.total,
+            "offset": page.offset,
+            "limit": page.limit,
+        }
+    )
 
 
 @bp.get("/v1/people/<int:person_id>")
@@ -172,8 +180,14 @@ def get_person(person_id: int) -> Any:
 
 
 @bp.patch("/v1/people/<int:person_id>")
-@documented("Change a person's name, external id or metadata.", body=PersonUpdate, responses={200: PersonOut},
-            tag="people", role="admin", errors=(409,))
+@documented(
+    "Change a person's name, external id or metadata.",
+    body=PersonUpdate,
+    responses={200: PersonOut},
+    tag="people",
+    role="admin",
+    errors=(409,),
+)
 def update_person(person_id: int) -> Any:
     body = parse_body(PersonUpdate)
     changes = body.model_dump(exclude_unset=True)
@@ -181,7 +195,9 @@ def update_person(person_id: int) -> Any:
 
 
 @bp.delete("/v1/people/<int:person_id>")
-@documented("Delete a person with all their photos and embeddings.", responses={204: None}, tag="people", role="admin")
+@documented(
+    "Delete a person with all their photos and embeddings.", responses={204: None}, tag="people", role="admin"
+)
 def delete_person(person_id: int) -> Any:
     facebank().delete_person(person_id)
     return Response(status=204)
@@ -194,8 +210,14 @@ def list_faces(person_id: int) -> Any:
 
 
 @bp.post("/v1/people/<int:person_id>/faces")
-@documented("Enrol a photo holding exactly one face (upload, base64 or camera URL).", body=FrameSource,
-            responses={201: FaceOut, 202: JobAccepted}, tag="people", role="admin", errors=JOB_ERRORS)
+@documented(
+    "Enrol a photo holding exactly one face (upload, base64 or camera URL).",
+    body=FrameSource,
+    responses={201: FaceOut, 202: JobAccepted},
+    tag="people",
+    role="admin",
+    errors=JOB_ERRORS,
+)
 def add_face(person_id: int) -> Any:
     body = parse_frame_request(FrameSource)
     facebank().get_person(person_id)  # 404 now rather than from the worker
@@ -229,8 +251,12 @@ def delete_face(person_id: int, face_id: int) -> Any:
 
 
 @bp.post("/v1/facebank/rebuild")
-@documented("Re-embed every face for the configured model (async job).", responses={202: JobAccepted},
-            tag="people", role="admin")
+@documented(
+    "Re-embed every face for the configured model (async job).",
+    responses={202: JobAccepted},
+    tag="people",
+    role="admin",
+)
 def rebuild() -> Any:
     return accepted(job_client().submit("rebuild_facebank", {}))
 
@@ -255,13 +281,23 @@ def stats_json(stats: FacebankStats) -> dict[str, Any]:
         "revision": stats.revision,
         "people": stats.people,
         "faces": stats.faces,
-        "models": [{"model_name": m.model_name, "model_version": m.model_version, "dim": m.dim,
-                    "embeddings": m.embeddings} for m in stats.models],
+        "models": [
+            {
+                "model_name": m.model_name,
+                "model_version": m.model_version,
+                "dim": m.dim,
+                "embeddings": m.embeddings,
+            }
+            for m in stats.models
+        ],
     }
 
 
 @bp.get("/v1/facebank/stats")
-@documented("Counts of people, faces and embeddings per model, and the facebank revision.",
-            responses={200: FacebankStatsOut}, tag="people")
+@documented(
+    "Counts of people, faces and embeddings per model, and the facebank revision.",
+    responses={200: FacebankStatsOut},
+    tag="people",
+)
 def stats() -> Any:
     return jsonify(stats_json(facebank().stats()))

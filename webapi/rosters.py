@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from facebank.records import Roster
 from facebank.store import MAX_ROSTER_NAME, MAX_ROSTER_SIZE
-from webapi.people import VISIBLE_TEXT, _storable_text, facebank
+from webapi.people import VISIBLE_TEXT, facebank
 from webapi.schemas import PersonId
-from webapi.validation import documented, parse_body
+from webapi.validation import documented, parse_body, storable_text
 
 bp = Blueprint("rosters", __name__, url_prefix="/v1/rosters")
 Members = list[PersonId]
@@ -24,15 +24,20 @@ Members = list[PersonId]
 class RosterCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(..., min_length=1, max_length=MAX_ROSTER_NAME, description="Unique, e.g. `7B maths`.",
-                      json_schema_extra=VISIBLE_TEXT)
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_ROSTER_NAME,
+        description="Unique, e.g. `7B maths`.",
+        json_schema_extra=VISIBLE_TEXT,
+    )
     person_ids: Members = Field(
         default_factory=list,
         max_length=MAX_ROSTER_SIZE,
         description="Members; each must be an existing person.",
     )
 
-    _text = field_validator("name")(_storable_text)
+    _text = field_validator("name")(storable_text)
 
 
 class RosterUpdate(BaseModel):
@@ -46,7 +51,7 @@ class RosterUpdate(BaseModel):
     add: Members = Field(default_factory=list, max_length=MAX_ROSTER_SIZE)
     remove: Members = Field(default_factory=list, max_length=MAX_ROSTER_SIZE)
 
-    _text = field_validator("name")(_storable_text)
+    _text = field_validator("name")(storable_text)
 
 
 class RosterOut(BaseModel):

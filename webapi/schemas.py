@@ -53,9 +53,13 @@ class FrameSource(BaseModel):
         json_schema_extra={"oneOf": _one_of("url", "image_b64", "string")},
     )
 
-    url: str | None = Field(None, max_length=MAX_URL_LENGTH, description="HTTP(S) snapshot URL of a camera.",
-                            examples=["http://192.168.1.20:8080/shot.jpg"],
-                            json_schema_extra={"pattern": HTTP_URL_PATTERN})
+    url: str | None = Field(
+        None,
+        max_length=MAX_URL_LENGTH,
+        description="HTTP(S) snapshot URL of a camera.",
+        examples=["http://192.168.1.20:8080/shot.jpg"],
+        json_schema_extra={"pattern": HTTP_URL_PATTERN},
+    )
     image_b64: str | None = Field(None, description="A JPEG or PNG image, base64-encoded.")
     callback_url: CallbackUrl | None = None
 
@@ -72,7 +76,7 @@ class FrameSource(BaseModel):
 
 
 class SmallFaceOptions(BaseModel):
-    """Small-face mode: detection on the whole frame plus enlarged overlapping tiles (unset fields: defaults)."""
+    """Small-face mode: the whole frame plus enlarged overlapping tiles (unset fields: defaults)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -89,7 +93,9 @@ class SmallFaceOptions(BaseModel):
 
 class DetectRequest(FrameSource):
     small_faces: SmallFaceOptions | None = Field(
-        None, description="Find faces down to ~8–10 px in wide shots (slower); default: camera or server setting.")
+        None,
+        description="Find faces down to ~8–10 px in wide shots (slower); default: camera or server setting.",
+    )
 
     def small_face_options(self) -> dict[str, Any] | None:
         return self.small_faces.options() if self.small_faces is not None else None
@@ -99,8 +105,10 @@ class IdentifyRequest(FrameSource):
     """One face, by its 5 landmarks ([[x, y] × 5]: eyes, nose, mouth corners) or by a box [x1, y1, x2, y2]."""
 
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": _one_of("url", "image_b64", "string"),
-                           "anyOf": _one_of("landmarks", "box", "array")},
+        json_schema_extra={
+            "oneOf": _one_of("url", "image_b64", "string"),
+            "anyOf": _one_of("landmarks", "box", "array"),
+        },
     )
 
     landmarks: Landmarks | None = Field(None, min_length=5, max_length=5)
@@ -156,8 +164,12 @@ class JobState(BaseModel):
 
 # --- the seed's routes (kept for existing frontends) ---
 class SeedFrameQuery(BaseModel):
-    ip: str = Field(..., max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": HTTP_URL_PATTERN},
-                    description="Camera snapshot URL (the seed's parameter name).")
+    ip: str = Field(
+        ...,
+        max_length=MAX_URL_LENGTH,
+        json_schema_extra={"pattern": HTTP_URL_PATTERN},
+        description="Camera snapshot URL (the seed's parameter name).",
+    )
 
     @field_validator("ip")
     @classmethod
@@ -168,8 +180,9 @@ class SeedFrameQuery(BaseModel):
 
 
 class SeedIdentifyQuery(SeedFrameQuery):
-    landmark: str = Field(..., max_length=1000,
-                          description="JSON list of 10 numbers: x1..x5 then y1..y5 (the seed's format).")
+    landmark: str = Field(
+        ..., max_length=1000, description="JSON list of 10 numbers: x1..x5 then y1..y5 (the seed's format)."
+    )
 
     def landmarks(self) -> Landmarks:
         """The seed's flat [x1..x5, y1..y5] as five [x, y] points."""
@@ -179,9 +192,12 @@ class SeedIdentifyQuery(SeedFrameQuery):
             raise ValueError(f"landmark is not JSON: {exc.msg}") from exc
         except RecursionError as exc:
             raise ValueError("landmark is nested too deeply") from exc
-        if (not isinstance(values, list) or len(values) != 10
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-                or not all(_is_coordinate(v) for v in values)):
+        if (
+            not isinstance(values, list)
+            or len(values) != 10
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+            or not all(_is_coordinate(v) for v in values)
+        ):
             raise ValueError("landmark must be a JSON list of 10 finite numbers [x1..x5, y1..y5]")
         return [[float(values[i]), float(values[i + 5])] for i in range(5)]
 

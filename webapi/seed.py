@@ -26,8 +26,13 @@ def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/modelfr")
-@documented("Seed route: detect faces.", query=SeedFrameQuery, responses={200: SeedDetectResponse},
-            tag="seed", errors=JOB_ERRORS)
+@documented(
+    "Seed route: detect faces.",
+    query=SeedFrameQuery,
+    responses={200: SeedDetectResponse},
+    tag="seed",
+    errors=JOB_ERRORS,
+)
 def modelfr() -> Any:
     query = parse_query(SeedFrameQuery)
     result = _run("detect", {"source": {"url": query.ip}})
@@ -41,8 +46,13 @@ def modelfr() -> Any:
 
 
 @bp.get("/modelin")
-@documented("Seed route: identify the face at the given landmarks.", query=SeedIdentifyQuery,
-            responses={200: SeedIdResponse}, tag="seed", errors=JOB_ERRORS)
+@documented(
+    "Seed route: identify the face at the given landmarks.",
+    query=SeedIdentifyQuery,
+    responses={200: SeedIdResponse},
+    tag="seed",
+    errors=JOB_ERRORS,
+)
 def modelin() -> Any:
     query = parse_query(SeedIdentifyQuery)
     try:
@@ -55,8 +65,13 @@ def modelin() -> Any:
 
 
 @bp.get("/modelat")
-@documented("Seed route: names of the enrolled people in the frame.", query=SeedFrameQuery,
-            responses={200: SeedIdResponse}, tag="seed", errors=JOB_ERRORS)
+@documented(
+    "Seed route: names of the enrolled people in the frame.",
+    query=SeedFrameQuery,
+    responses={200: SeedIdResponse},
+    tag="seed",
+    errors=JOB_ERRORS,
+)
 def modelat() -> Any:
     query = parse_query(SeedFrameQuery)
     # Like the seed's attendance server, look for the back rows too (tiles when the frame is wide).

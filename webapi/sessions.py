@@ -21,9 +21,9 @@ from errors import BrokerUnavailable, InvalidInput
 from facebank.records import SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, AttendanceSessions
 from webapi.jobs import job_client
-from webapi.people import _storable_text, facebank
+from webapi.people import facebank
 from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions
-from webapi.validation import documented, parse_body, parse_query
+from webapi.validation import documented, parse_body, parse_query, storable_text
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/attendance-sessions")
 MAX_DURATION_S = 7 * 24 * 3600.0
@@ -78,7 +78,7 @@ class SessionCreate(BaseModel):
         None, description="K frames over T seconds, instead of duration and interval."
     )
 
-    _text = field_validator("name")(_storable_text)
+    _text = field_validator("name")(storable_text)
 
     @field_validator("cameras")
     @classmethod

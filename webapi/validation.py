@@ -24,6 +24,14 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def storable_text(value: str | None) -> str | None:
+    """A pydantic validator for text that goes into the database."""
+    # PostgreSQL cannot store NUL in text or JSON; refusing it everywhere keeps both backends alike.
+    if value is not None and "\x00" in value:
+        raise ValueError("text may not contain NUL characters")
+    return value
+
+
 def parse_body(model: type[ModelT]) -> ModelT:
     """The JSON body validated against ``model``; a clear 400 otherwise."""
     try:
@@ -133,9 +141,14 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             continue
         path = rule.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
         params = [
-            {"name": arg, "in": "path", "required": True,
-             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID} if f"<int:{arg}>" in rule.rule
-             else op.path.get(arg, {"type": "string"})}
+            {
+                "name": arg,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+                if f"<int:{arg}>" in rule.rule
+                else op.path.get(arg, {"type": "string"}),
+            }
             for arg in rule.arguments
         ]
         if op.query is not None:
@@ -144,11 +157,17 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             for name, prop in qschema.get("properties", {}).items():
                 params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            entry: dict[str, Any] = {"summary": op.summary, "tags": [op.tag], "parameters": params,
-                                     "responses": {}}
+            entry: dict[str, Any] = {
+                "summary": op.summary,
+                "tags": [op.tag],
+                "parameters": params,
+                "responses": {},
+            }
             if op.body is not None:
-                entry["requestBody"] = {"required": True,
-                                        "content": {"application/json": {"schema": ref(op.body)}}}
+                entry["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref(op.body)}},
+                }
             for status, model in op.responses.items():
                 content = {"content": {"application/json": {"schema": ref(model)}}} if model else {}
                 entry["responses"][str(status)] = {"description": str(status), **content}
@@ -159,8 +178,11 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             paths.setdefault(path, {})[method.lower()] = entry
     return {
         "openapi": "3.1.0",
-        "info": {"title": "rollcall", "version": "1.0.0",
-                 "description": "Face detection, identification and attendance jobs over IP camera frames."},
+        "info": {
+            "title": "rollcall",
+            "version": "1.0.0",
+            "description": "Face detection, identification and attendance jobs over IP camera frames.",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -32,7 +32,9 @@ def run_job(client: Any, kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return wait_for_job(client, accepted["job_id"])
 
 
-@pytest.mark.parametrize("image", ["multiface.jpg", "two_people.jpg", "obama_small.jpg", "no_face_synthetic.png"])
+@pytest.mark.parametrize(
+    "image", ["multiface.jpg", "two_people.jpg", "obama_small.jpg", "no_face_synthetic.png"]
+)
 def test_detect_job_finds_the_true_faces(client: Any, worker: WorkerProcess, camera: str, image: str) -> None:
     job = run_job(client, "detect", {"url": f"{camera}/{SCENES}/{image}"})
     assert job["state"] == "succeeded", job
@@ -48,8 +50,11 @@ def test_detect_job_finds_the_true_faces(client: Any, worker: WorkerProcess, cam
 
 def test_detect_accepts_an_uploaded_image(client: Any, worker: WorkerProcess) -> None:
     data = (shared_dir() / SCENES / "two_people.jpg").read_bytes()
-    response = client.post("/v1/jobs/detect", data={"image": (__import__("io").BytesIO(data), "f.jpg")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/v1/jobs/detect",
+        data={"image": (__import__("io").BytesIO(data), "f.jpg")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 202
     job = wait_for_job(client, response.get_json()["job_id"])
     assert job["state"] == "succeeded"
@@ -77,7 +82,9 @@ def test_seed_modelfr_keeps_the_seed_shape(client: Any, worker: WorkerProcess, c
         assert all(box["y1"] - 5 <= y <= box["y2"] + 5 for y in ys)
 
 
-def test_camera_errors_fail_the_job_with_a_stable_code(client: Any, worker: WorkerProcess, camera: str) -> None:
+def test_camera_errors_fail_the_job_with_a_stable_code(
+    client: Any, worker: WorkerProcess, camera: str
+) -> None:
     missing = run_job(client, "detect", {"url": f"{camera}/no/such/frame.jpg"})
     assert missing["state"] == "failed"
     assert missing["error"]["code"] == "camera_bad_response"
@@ -91,8 +98,9 @@ def test_camera_errors_fail_the_job_with_a_stable_code(client: Any, worker: Work
     assert after["state"] == "succeeded"
 
 
-def test_seed_route_reports_errors_instead_of_an_empty_list(client: Any, worker: WorkerProcess,
-                                                            camera: str) -> None:
+def test_seed_route_reports_errors_instead_of_an_empty_list(
+    client: Any, worker: WorkerProcess, camera: str
+) -> None:
     response = client.get("/modelfr", query_string={"ip": f"{camera}/nothing-here.jpg"})
     assert response.status_code == 502
     assert response.get_json()["error"]["code"] == "camera_bad_response"
@@ -105,7 +113,9 @@ def test_unknown_job_is_404(client: Any, redis_server: Any) -> None:
 
 
 def test_revoked_job_never_runs(client: Any, worker: WorkerProcess, camera: str) -> None:
-    busy = client.post("/v1/jobs/detect", json={"url": f"{camera}/slow/3/{SCENES}/obama_small.jpg"}).get_json()
+    busy = client.post(
+        "/v1/jobs/detect", json={"url": f"{camera}/slow/3/{SCENES}/obama_small.jpg"}
+    ).get_json()
     queued = client.post("/v1/jobs/detect", json={"url": f"{camera}/{SCENES}/obama_small.jpg"}).get_json()
     revoked = client.delete(f"/v1/jobs/{queued['job_id']}")
     assert revoked.status_code == 200
@@ -117,15 +127,20 @@ def test_revoked_job_never_runs(client: Any, worker: WorkerProcess, camera: str)
     from tests.conftest import wait_until
 
     celery_app = client.application.extensions["rollcall.jobs"].celery
-    wait_until(lambda: AsyncResult(queued["job_id"], app=celery_app).state == "REVOKED", 30,
-               "the worker to discard the revoked job")
+    wait_until(
+        lambda: AsyncResult(queued["job_id"], app=celery_app).state == "REVOKED",
+        30,
+        "the worker to discard the revoked job",
+    )
     final = wait_for_job(client, queued["job_id"])
     assert final["state"] == "revoked"
     assert final["result"] is None
     assert final["error"]["code"] == "job_revoked"
 
 
-def test_jobs_accept_the_small_face_mode_and_report_it(client: Any, worker: WorkerProcess, camera: str) -> None:
+def test_jobs_accept_the_small_face_mode_and_report_it(
+    client: Any, worker: WorkerProcess, camera: str
+) -> None:
     url = f"{camera}/{SCENES}/two_people.jpg"
     tiled = run_job(client, "detect", {"url": url, "small_faces": {"mode": "on", "rows": 2, "cols": 2}})
     assert tiled["state"] == "succeeded", tiled
@@ -134,7 +149,11 @@ def test_jobs_accept_the_small_face_mode_and_report_it(client: Any, worker: Work
     assert set(report["timings_ms"]) == {"whole_frame", "tiles", "merge"}
     assert sum(face["prob"] >= 0.99 for face in tiled["result"]["faces"]) == 2
     auto = run_job(client, "attendance", {"url": url, "small_faces": {"mode": "auto"}})
-    assert auto["result"]["small_faces"] == {"mode": "auto", "tiled": False, "tiles": 0,
-                                             "timings_ms": auto["result"]["small_faces"]["timings_ms"]}
+    assert auto["result"]["small_faces"] == {
+        "mode": "auto",
+        "tiled": False,
+        "tiles": 0,
+        "timings_ms": auto["result"]["small_faces"]["timings_ms"],
+    }
     refused = client.post("/v1/jobs/detect", json={"url": url, "small_faces": {"mode": "always"}})
     assert refused.status_code == 400

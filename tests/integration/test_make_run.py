@@ -1,4 +1,4 @@
-"""`make run` brings the whole system up on a fresh port set, the README's example works as written, Ctrl-C stops it."""
+"""`make run` brings the system up on fresh ports, the README's example works as written, Ctrl-C stops it."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ pytestmark = pytest.mark.integration
 
 def readme_example() -> str:
     readme = (REPO_ROOT / "README.md").read_text()
-    block = re.search(r"<!-- readme-example:start -->\n```bash\n(.*?)```\n<!-- readme-example:end -->", readme, re.S)
+    block = re.search(
+        r"<!-- readme-example:start -->\n```bash\n(.*?)```\n<!-- readme-example:end -->", readme, re.S
+    )
     assert block is not None, "README lacks the readme-example block"
     return block.group(1)
 
@@ -50,9 +52,11 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         ROLLCALL_FLOWER_PORT=str(flower_port),
     )
     log = (tmp_path / "make-run.log").open("wb")
-    process = subprocess.Popen(["make", "run"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "run"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
+
         def ready() -> bool:
             try:
                 return requests.get(f"http://127.0.0.1:{api_port}/readyz", timeout=2).status_code == 200
@@ -65,12 +69,15 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         assert f"http://127.0.0.1:{api_port}" in output and f"http://127.0.0.1:{flower_port}" in output
         assert f"starting one on 127.0.0.1:{redis_port}" in output, "make run should start its own Redis"
 
-        script = (readme_example()
-                  .replace("localhost:8000", f"localhost:{api_port}")
-                  .replace("127.0.0.1:8080", f"127.0.0.1:{probe_camera}")
-                  .replace("../shared", str(shared_dir())))
-        example = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                                 timeout=240)
+        script = (
+            readme_example()
+            .replace("localhost:8000", f"localhost:{api_port}")
+            .replace("127.0.0.1:8080", f"127.0.0.1:{probe_camera}")
+            .replace("../shared", str(shared_dir()))
+        )
+        example = subprocess.run(
+            ["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240
+        )
         assert example.returncode == 0, example.stderr
         lines = [json.loads(line) for line in example.stdout.splitlines() if line.strip()]
         faces = [line for line in lines if "face_id" in line or "sha256" in line]
@@ -87,5 +94,8 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail("make run did not stop on Ctrl-C within 60 s")
-    wait_until(lambda: not any(_port_open(p) for p in (api_port, flower_port, redis_port)), 30,
-               "every process started by make run to stop")
+    wait_until(
+        lambda: not any(_port_open(p) for p in (api_port, flower_port, redis_port)),
+        30,
+        "every process started by make run to stop",
+    )

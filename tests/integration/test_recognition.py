@@ -45,14 +45,17 @@ def enrolled(system_factory: Any) -> tuple[System, dict[str, dict[str, Any]]]:
     system = system_factory("recognition")
     system.worker()
     client = system.client()
-    people = {folder.name: enrol_folder(client, folder)
-              for folder in sorted((shared_dir() / "datasets/facebank").iterdir())}
+    people = {
+        folder.name: enrol_folder(client, folder)
+        for folder in sorted((shared_dir() / "datasets/facebank").iterdir())
+    }
     return system, people
 
 
 def attendance(client: Any, camera: str, probe: str, **body: Any) -> dict[str, Any]:
-    response = client.post("/v1/jobs/attendance",
-                           json={"url": f"{camera}/datasets/facebank_probe/{probe}", **body})
+    response = client.post(
+        "/v1/jobs/attendance", json={"url": f"{camera}/datasets/facebank_probe/{probe}", **body}
+    )
     assert response.status_code == 202
     job = wait_for_job(client, response.get_json()["job_id"])
     assert job["state"] == "succeeded", job
@@ -74,7 +77,9 @@ def test_attendance_names_exactly_the_enrolled_people_in_each_probe(
 
 def test_seed_modelat_lists_names(enrolled: tuple[System, Any], camera: str) -> None:
     system, _ = enrolled
-    response = system.client().get("/modelat", query_string={"ip": f"{camera}/datasets/facebank_probe/two_people.jpg"})
+    response = system.client().get(
+        "/modelat", query_string={"ip": f"{camera}/datasets/facebank_probe/two_people.jpg"}
+    )
     assert response.status_code == 200
     assert sorted(response.get_json()["id"]) == ["biden", "obama"]
 
@@ -90,11 +95,18 @@ def test_seed_modelin_names_the_face_at_the_landmarks(enrolled: tuple[System, An
         assert response.status_code == 200
         names.append(response.get_json()["id"][0])
     assert {"kit_harington", "rose_leslie"} <= set(names)
-    unknown = client.get("/modelin", query_string={
-        "ip": f"{camera}/datasets/facebank_probe/lin-manuel-miranda.png",
-        "landmark": str(client.get("/modelfr", query_string={
-            "ip": f"{camera}/datasets/facebank_probe/lin-manuel-miranda.png"}).get_json()["box"][0]["landmarks"]),
-    })
+    unknown = client.get(
+        "/modelin",
+        query_string={
+            "ip": f"{camera}/datasets/facebank_probe/lin-manuel-miranda.png",
+            "landmark": str(
+                client.get(
+                    "/modelfr",
+                    query_string={"ip": f"{camera}/datasets/facebank_probe/lin-manuel-miranda.png"},
+                ).get_json()["box"][0]["landmarks"]
+            ),
+        },
+    )
     assert unknown.get_json() == {"id": ["Unknown"]}
 
 
@@ -116,8 +128,9 @@ def test_identify_by_box_gives_person_score_and_candidates(enrolled: tuple[Syste
 def test_identify_box_without_a_face_fails_with_no_face(enrolled: tuple[System, Any], camera: str) -> None:
     system, _ = enrolled
     client = system.client()
-    response = client.post("/v1/jobs/identify", json={
-        "url": f"{camera}/datasets/facebank_probe/obama1.jpg", "box": [0, 0, 5, 5]})
+    response = client.post(
+        "/v1/jobs/identify", json={"url": f"{camera}/datasets/facebank_probe/obama1.jpg", "box": [0, 0, 5, 5]}
+    )
     job = wait_for_job(client, response.get_json()["job_id"])
     assert job["state"] == "failed"
     assert job["error"]["code"] == "no_face"
@@ -137,9 +150,11 @@ def test_enrolment_refuses_photos_without_exactly_one_face(enrolled: tuple[Syste
     system, people = enrolled
     client = system.client()
     person = people["obama"]["id"]
-    for photo, code in (("oracles/mtcnn_facenet_pytorch/images/no_face_synthetic.png", "no_face"),
-                        ("datasets/facebank_probe/two_people.jpg", "multiple_faces"),
-                        ("datasets/facebank/obama/obama.jpg", "duplicate_face")):
+    for photo, code in (
+        ("oracles/mtcnn_facenet_pytorch/images/no_face_synthetic.png", "no_face"),
+        ("datasets/facebank_probe/two_people.jpg", "multiple_faces"),
+        ("datasets/facebank/obama/obama.jpg", "duplicate_face"),
+    ):
         data = base64.b64encode((shared_dir() / photo).read_bytes()).decode()
         response = client.post(f"/v1/people/{person}/faces", json={"image_b64": data})
         assert response.get_json()["error"]["code"] == code, photo
@@ -150,7 +165,9 @@ def test_delete_and_re_enrol_is_seen_by_the_next_job(enrolled: tuple[System, Any
     system, people = enrolled
     client = system.client()
     biden = people["biden"]
-    assert "biden" in {e["person"]["display_name"] for e in attendance(client, camera, "two_people.jpg")["present"]}
+    assert "biden" in {
+        e["person"]["display_name"] for e in attendance(client, camera, "two_people.jpg")["present"]
+    }
     assert client.delete(f"/v1/people/{biden['id']}").status_code == 204
     after_delete = attendance(client, camera, "two_people.jpg")
     assert {e["person"]["display_name"] for e in after_delete["present"]} == {"obama"}

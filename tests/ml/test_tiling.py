@@ -51,12 +51,14 @@ def test_merge_keeps_one_box_per_face_and_prefers_the_central_copy() -> None:
     face = [100.0, 100.0, 120.0, 124.0]
     left_tile, right_tile = Tile(0, 0, 130, 200), Tile(90, 0, 400, 200)
     partial = [100.0, 100.0, 110.0, 124.0]  # the same face cut by a tile edge
-    merged = merge_detections([
-        (detections([face], [0.95]), left_tile),
-        (detections([[101.0, 100.0, 121.0, 124.0]], [0.95]), right_tile),
-        (detections([partial], [0.8]), right_tile),
-        (detections([[300.0, 50.0, 320.0, 74.0]], [0.99]), None),
-    ])
+    merged = merge_detections(
+        [
+            (detections([face], [0.95]), left_tile),
+            (detections([[101.0, 100.0, 121.0, 124.0]], [0.95]), right_tile),
+            (detections([partial], [0.8]), right_tile),
+            (detections([[300.0, 50.0, 320.0, 74.0]], [0.99]), None),
+        ]
+    )
     assert len(merged) == 2
     assert merged.probs[0] == pytest.approx(0.99)
     # Of the two equal-probability copies, the one nearer its tile's centre wins.
@@ -82,15 +84,17 @@ def classroom_results() -> dict[str, dict[str, object]]:
         results[mode] = {
             "tiled": found.tiled,
             "timings_ms": found.timings_ms,
-            **{f"at_{p}": score_detections(room.boxes, found.detections.boxes, found.detections.probs, p)
-               for p in (0.7, 0.9)},
+            **{
+                f"at_{p}": score_detections(room.boxes, found.detections.boxes, found.detections.probs, p)
+                for p in (0.7, 0.9)
+            },
         }
     print("\nsmall-face classroom (36 faces, 8-20 px):", json.dumps(results, indent=1))
     return results
 
 
 def test_small_face_mode_finds_clearly_more_faces_without_more_false_boxes(
-    classroom_results: dict[str, dict[str, dict[str, int]]]
+    classroom_results: dict[str, dict[str, dict[str, int]]],
 ) -> None:
     off, on = classroom_results["off"], classroom_results["on"]
     for threshold in ("at_0.7", "at_0.9"):
@@ -107,8 +111,11 @@ def test_small_faces_are_named_right_or_left_unknown() -> None:
     """Tiny faces of enrolled people: count right, unknown and misnamed; misnaming must not happen."""
     pipe = pipeline()
     gallery, names = _facebank_gallery(pipe)
-    people = {"alex_lacamoire1.jpg": "alex_lacamoire", "johnsnow_test1.jpg": "kit_harington",
-              "obama1.jpg": "obama"}
+    people = {
+        "alex_lacamoire1.jpg": "alex_lacamoire",
+        "johnsnow_test1.jpg": "kit_harington",
+        "obama1.jpg": "obama",
+    }
     report: dict[int, dict[str, int]] = {}
     for width in (10, 14, 20, 28):
         counts = {"right": 0, "unknown": 0, "misnamed": 0, "missed": 0}
@@ -146,8 +153,11 @@ def _facebank_gallery(pipe: FacePipeline) -> tuple[Gallery, dict[int, str]]:
             found = pipe.detect([image])[0]
             vectors.append(pipe.embed(image, found.landmarks[:1])[0])
             person_ids.append(pid)
-    rows = GalleryRows(np.asarray(person_ids, dtype=np.int64), np.arange(len(vectors), dtype=np.int64),
-                       np.stack(vectors).astype(np.float32))
+    rows = GalleryRows(
+        np.asarray(person_ids, dtype=np.int64),
+        np.arange(len(vectors), dtype=np.int64),
+        np.stack(vectors).astype(np.float32),
+    )
     emb = pipe.embedder
     return Gallery.from_rows(rows, emb.name, emb.version, revision=0, device="cpu"), names
 

@@ -1,0 +1,257 @@
+"""``python -m benchmarks``: measure rollcall and write ``benchmarks.json`` + ``benchmarks.png``.
+
+Presets: ``--tiny`` (seconds: one photo, 640x480, pipeline and seed only; for the smoke test),
+``--quick`` (a few minutes on 2 cores), and the default full run. Any option given explicitly
+overrides the preset. Progress goes to stderr; with ``--json`` stdout gets exactly one line, the
+result object, so ``python -m benchmarks --quick --json | tail -1`` is machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PARTS = ("pipeline", "seed", "system", "memory", "gpu")
+# Photos whose native size stays under 1280x720 pixels, so --quick stays quick at "native".
+QUICK_PHOTOS = ["two_people.jpg", "multiface.jpg", "kit_with_rose.jpg"]
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "parts": ["pipeline", "seed"],
+        "sizes": ["640x480"],
+        "galleries": [10],
+        "seed_galleries": [10],
+        "photos": ["two_people.jpg"],
+        "repeats": 1,
+        "seed_repeats": 1,
+        "warmup": 1,
+        "workers": [1],
+        "clients": [1],
+        "jobs": 3,
+        "memory_jobs": 10,
+        "batches": [1, 8],
+    },
+    "quick": {
+        "parts": list(PARTS),
+        "sizes": ["640x480", "1280x720", "native"],
+        "galleries": [10, 1000, 100000],
+        "seed_galleries": [10, 1000],
+        "photos": QUICK_PHOTOS,
+        "repeats": 3,
+        "seed_repeats": 2,
+        "warmup": 1,
+        "workers": [1, 2],
+        "clients": [1, 4, 16],
+        "jobs": 10,
+        "memory_jobs": 80,
+        "batches": [1, 8, 32, 128],
+    },
+    "full": {
+        "parts": list(PARTS),
+        "sizes": ["640x480", "1280x720", "native"],
+        "galleries": [10, 1000, 100000],
+        "seed_galleries": [10, 1000, 100000],
+        "photos": None,
+        "repeats": 10,
+        "seed_repeats": 5,
+        "warmup": 1,
+        "workers": [1, 2],
+        "clients": [1, 4, 16],
+        "jobs": 100,
+        "memory_jobs": 1000,
+        "batches": [1, 8, 32, 128],
+    },
+}
+NOTES = [
+    "seed: the seed's way (benchmarks/seed_way.py) reloads MTCNN per request, embeds one face per "
+    "forward and matches in a Python loop, but detects with rollcall's own cascade (the seed's own "
+    "cascade is not reproduced): detection costs the same on both sides",
+    "pipeline and seed totals are sums of stage times measured in one call; speedup = median over "
+    "back-to-back pairs of seed time / rollcall time (speedup_of_medians beside it)",
+    "system: latency runs from just before the POST to the result in hand (benchmarks/loadgen.py, "
+    "--wait); queue overhead = latency - the worker's timings_ms.total, so with more clients than "
+    "workers it includes the time a job waits behind others; server_overhead leaves out HTTP and "
+    "the client's wait",
+    "wall-clock times on a possibly shared machine: compare ratios measured in one run; "
+    "see machine.load_average_*",
+]
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "var" / "benchmarks"
+log = logging.getLogger("benchmarks")
+
+
+def _words(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(part) for part in _words(text)]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    preset = parser.add_mutually_exclusive_group()
+    preset.add_argument("--quick", action="store_true", help="reduced sizes: a few minutes on 2 cores")
+    preset.add_argument("--tiny", action="store_true", help="minimal: pipeline + seed, one photo, 640x480")
+    parser.add_argument("--parts", type=_words, help=f"comma-separated parts among {','.join(PARTS)}")
+    parser.add_argument("--sizes", type=_words, help="frame sizes, e.g. 640x480,1280x720,native")
+    parser.add_argument("--photos", type=_words, help="scene photos to use (default: all; --quick: 4)")
+    parser.add_argument("--galleries", type=_numbers, help="synthetic facebank sizes (identities) for part 1")
+    parser.add_argument("--seed-galleries", type=_numbers, help="facebank sizes for the seed comparison")
+    parser.add_argument("--repeats", type=int, help="measured passes over the photos (parts 1 and 5)")
+    parser.add_argument("--seed-repeats", type=int, help="measured passes in the seed comparison")
+    parser.add_argument("--warmup", type=int, help="unmeasured passes first")
+    parser.add_argument("--workers", type=_numbers, help="worker process counts for part 3, e.g. 1,2")
+    parser.add_argument("--clients", type=_numbers, help="concurrent HTTP clients for part 3, e.g. 1,4,16")
+    parser.add_argument("--jobs", type=int, help="jobs per load level (at least one per client)")
+    parser.add_argument("--memory-jobs", type=int, help="jobs the watched worker runs in all (part 4)")
+    parser.add_argument("--batches", type=_numbers, help="faces per forward in the GPU sweep")
+    parser.add_argument(
+        "--wait",
+        choices=("notify", "poll"),
+        default="notify",
+        help="how clients learn a job ended (see benchmarks/loadgen.py)",
+    )
+    parser.add_argument("--poll-ms", type=float, default=5.0, help="poll interval with --wait poll")
+    parser.add_argument("--system-size", default="640x480", help="frame size served by the camera in part 3")
+    parser.add_argument(
+        "--gpu-device", default="cuda", help="device of part 5 (cpu only to check the code path)"
+    )
+    parser.add_argument("--threads", type=int, help="torch threads in this process (default: torch's own)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON line on stdout")
+    parser.add_argument("--no-chart", action="store_true", help="skip benchmarks.png")
+    args = parser.parse_args(argv)
+    chosen = PRESETS["tiny" if args.tiny else "quick" if args.quick else "full"]
+    for key, value in chosen.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; choose among {','.join(PARTS)}")
+    return args
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    # Imported here so --help answers without loading torch.
+    import torch
+
+    from benchmarks import gpu, pipeline, report, system, versus_seed
+    from benchmarks.frames import all_scene_names, load_frames
+    from benchmarks.galleries import synthetic_gallery, synthetic_rows
+    from benchmarks.machine import busy_warning, machine_info
+    from benchmarks.seed_way import SeedFacebank, SeedWeights
+    from ml.pipeline import PipelineConfig, load_pipeline
+    from ml.weights import ModelStore
+    from settings import get_settings
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    result: dict[str, Any] = {"schema": 1, "machine": machine_info(argv)}
+    busy = busy_warning()
+    if busy:
+        log.warning("%s", busy)
+    photos = args.photos or all_scene_names()
+    result["config"] = {k: v for k, v in vars(args).items() if k not in ("out",)}
+    result["config"]["photos"] = photos
+    parts = set(args.parts)
+    model_dir = get_settings().model_dir
+    frames = load_frames(photos, args.sizes) if parts & {"pipeline", "seed", "gpu"} else {}
+    identities = sorted(set(args.galleries) | (set(args.seed_galleries) if "seed" in parts else set()))
+    rows = {}
+    if parts & {"pipeline", "seed", "gpu"}:
+        pipe = load_pipeline(PipelineConfig(model_dir=model_dir, device="cpu"))
+        result["pipeline_load_s"] = round(pipe.load_seconds, 3)
+        rows = {n: synthetic_rows(n, pipe.embedder.dim, seed=n) for n in identities}
+        galleries = {n: synthetic_gallery(r, pipe.embedder.name, pipe.device) for n, r in rows.items()}
+        threshold = pipe.embedder.default_threshold
+        if "pipeline" in parts:
+            chosen = {n: galleries[n] for n in args.galleries}
+            result["pipeline"] = pipeline.run(pipe, frames, chosen, threshold, args.repeats, args.warmup)
+        if "seed" in parts:
+            weights = SeedWeights.from_store(ModelStore(model_dir))
+            banks = {n: SeedFacebank.from_rows(rows[n]) for n in args.seed_galleries}
+            result["seed"] = versus_seed.run(
+                pipe, frames, galleries, banks, weights, threshold, args.seed_repeats, args.warmup
+            )
+        if "gpu" in parts:
+            result["gpu"] = gpu.run(
+                model_dir,
+                args.gpu_device,
+                frames,
+                {n: rows[n] for n in args.galleries},
+                args.repeats,
+                args.warmup,
+                args.batches,
+            )
+    if parts & {"system", "memory"}:
+        workdir = Path(tempfile.mkdtemp(prefix="rollcall-bench-"))
+        log.info("system: processes' logs in %s (removed after a successful run)", workdir)
+        camera_frames = load_frames(photos, [args.system_size])[args.system_size]
+        result["system"], result["memory"] = system.run(
+            workdir,
+            camera_frames,
+            args.workers if "system" in parts else [],
+            args.clients,
+            args.jobs,
+            args.wait,
+            args.poll_ms,
+            args.memory_jobs if "memory" in parts else None,
+        )
+        shutil.rmtree(workdir)
+    result.update(report.speedups(result.get("seed")))
+    result["stage_medians_ms"] = report.stage_medians(result.get("pipeline"), result.get("seed"))
+    result["goals"] = report.goals(result)
+    result["notes"] = [*NOTES, *([busy] if busy else [])]
+    result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["elapsed_s"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def human_summary(result: dict[str, Any]) -> str:
+    lines = [f"rollcall benchmarks, commit {result['machine']['git_commit']}, {result['elapsed_s']} s"]
+    for size, stages in result["stage_medians_ms"].items():
+        lines.append(f"  {size:>9}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in stages.items()))
+    for key, value in result.items():
+        if key.startswith("speedup_vs_seed_") and key != "speedup_vs_seed_identities":
+            lines.append(f"  {key}: {value}x")
+    for goal in result["goals"]:
+        state = {True: "met", False: "NOT met", None: "not measured"}[goal["met"]]
+        lines.append(f"  goal {goal['goal']} {goal['target']}: {goal['measured']} ({state})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)  # progress of every benchmarks.* logger; libraries stay at WARNING
+    result = run(args, argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "benchmarks.json"
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    log.info("wrote %s", json_path)
+    if not args.no_chart:
+        from benchmarks.chart import draw
+
+        log.info("wrote %s", draw(result, args.out / "benchmarks.png"))
+    if args.json:
+        print(json.dumps(result, separators=(",", ":")), flush=True)
+    else:
+        print(human_summary(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

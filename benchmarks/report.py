@@ -1,0 +1,122 @@
+"""The headline figures and the project's performance goals, read off the parts' results.
+
+Goals are reported, never asserted: ``met`` is true, false, or null when the part was not run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADLINE_IDENTITIES = 1000
+
+
+def headline_identities(seed: dict[str, Any]) -> int:
+    """The facebank size the headline speedups use: 1,000 identities if measured, else the largest."""
+    measured = seed["identities"]
+    return HEADLINE_IDENTITIES if HEADLINE_IDENTITIES in measured else max(measured)
+
+
+def speedups(seed: dict[str, Any] | None) -> dict[str, Any]:
+    """``speedup_vs_seed_<size>`` (headline facebank) and ``speedup_vs_seed_<size>_ids<N>`` for every one."""
+    if not seed:
+        return {}
+    headline = headline_identities(seed)
+    keys: dict[str, Any] = {"speedup_vs_seed_identities": headline}
+    for size, by_bank in seed["sizes"].items():
+        keys[f"speedup_vs_seed_{size}"] = by_bank[str(headline)]["speedup"]
+        for identities, comparison in by_bank.items():
+            keys[f"speedup_vs_seed_{size}_ids{identities}"] = comparison["speedup"]
+    return keys
+
+
+def stage_medians(
+    pipeline: dict[str, Any] | None, seed: dict[str, Any] | None
+) -> dict[str, dict[str, float]]:
+    """Median ms per frame of each rollcall stage, per frame size (from part 1, else part 2)."""
+    medians: dict[str, dict[str, float]] = {}
+    if pipeline:
+        for size, report in pipeline["sizes"].items():
+            stages = {
+                "detect": report["detect_ms"]["median"],
+                "align": report["align_ms"]["median"],
+                "embed": report["embed_ms"]["median"],
+                "align_embed": report["align_embed_ms"]["median"],
+            }
+            for identities, summary in report["match_ms"].items():
+                stages[f"match_{identities}"] = summary["median"]
+            medians[size] = stages
+    elif seed:
+        for size, by_bank in seed["sizes"].items():
+            stages = {}
+            for identities, comparison in by_bank.items():
+                ours = comparison["rollcall_stage_median_ms"]
+                stages.update(detect=ours["detect"], align_embed=ours["align_embed"])
+                stages[f"match_{identities}"] = ours["match"]
+            medians[size] = stages
+    return medians
+
+
+def _goal(goal: str, target: str, measured: float | None, met: bool | None, source: str) -> dict[str, Any]:
+    return {"goal": goal, "target": target, "measured": measured, "met": met, "source": source}
+
+
+def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    speedup = result.get("speedup_vs_seed_640x480")
+    rows.append(
+        _goal(
+            "detect+identify per 640x480 frame vs the seed's way, CPU",
+            ">= 10x",
+            speedup,
+            None if speedup is None else speedup >= 10,
+            f"seed.sizes.640x480.{result.get('speedup_vs_seed_identities')}.speedup (median of pair ratios)"
+            if speedup is not None
+            else "seed part not run at 640x480",
+        )
+    )
+    levels = (result.get("system") or {}).get("levels", [])
+    fewest = min((lv["workers"] for lv in levels), default=None)
+    single = [lv for lv in levels if lv["workers"] == fewest and lv["clients"] == 1]
+    overhead = single[0]["queue_overhead_ms"]["median"] if single else None
+    rows.append(
+        _goal(
+            "queue overhead per job (end-to-end latency minus in-worker total), p50",
+            "< 10 ms",
+            overhead,
+            None if overhead is None else overhead < 10,
+            f"system level: {fewest} worker, 1 client" if overhead is not None else "system part not run",
+        )
+    )
+    scaling = None
+    source = "system levels at the most clients, 2 workers vs 1"
+    if levels:
+        most = max(lv["clients"] for lv in levels)
+        by_workers = {lv["workers"]: lv["throughput_jobs_per_s"] for lv in levels if lv["clients"] == most}
+        if 1 in by_workers and 2 in by_workers:
+            scaling = round(by_workers[2] / by_workers[1], 3)
+            source = f"system levels at {most} clients, 2 workers vs 1"
+    rows.append(
+        _goal(
+            "throughput with 2 workers vs 1",
+            ">= 1.8x",
+            scaling,
+            None if scaling is None else scaling >= 1.8,
+            source,
+        )
+    )
+    match = None
+    pipeline = result.get("pipeline") or {}
+    report = pipeline.get("sizes", {}).get("640x480")
+    if report and "100000" in report["match_ms"]:
+        with_faces = report["match_ms_frames_with_faces"] or report["match_ms"]
+        match = with_faces["100000"]["median"]
+    rows.append(
+        _goal(
+            "matching against 100,000 identities, added per 640x480 frame (median, frames with faces)",
+            "< 5 ms",
+            match,
+            None if match is None else match < 5,
+            "pipeline.sizes.640x480.match_ms_frames_with_faces.100000",
+        )
+    )
+    return rows

@@ -1,0 +1,80 @@
+"""The benchmarks run: ``python -m benchmarks --tiny --json`` ends with the result object, and the
+seed's way reproduced in ``benchmarks/seed_way.py`` names the same people as rollcall (so the speedup
+compares two correct answers). No timing is asserted: this machine's speed is not the product's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.shared_data import REPO_ROOT, shared_dir
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_prints_the_headline_figures_as_its_last_line(tmp_path: Path) -> None:
+    shared_dir()  # a missing shared folder fails here, with how to fix it
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--tiny", "--json", "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert result["speedup_vs_seed_640x480"] > 0
+    assert {"detect", "align_embed", "match_10"} <= set(result["stage_medians_ms"]["640x480"])
+    machine = result["machine"]
+    assert machine["cpu_count"] >= 1 and machine["torch"] and machine["git_commit"] and machine["date_utc"]
+    assert [goal["target"] for goal in result["goals"]] == [">= 10x", "< 10 ms", ">= 1.8x", "< 5 ms"]
+    assert json.loads((tmp_path / "benchmarks.json").read_text()) == result
+    assert (tmp_path / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_seed_way_names_the_same_people_as_rollcall_attendance() -> None:
+    import cv2
+    import torch
+
+    from benchmarks.seed_way import SeedFacebank, SeedWeights, seed_attendance
+    from facebank.assignment import assign_faces
+    from facebank.gallery import Gallery
+    from facebank.records import GalleryRows
+    from ml.pipeline import PipelineConfig, load_pipeline
+    from ml.weights import ModelStore
+    from settings import get_settings
+
+    model_dir = get_settings().model_dir
+    pipe = load_pipeline(PipelineConfig(model_dir=model_dir, device="cpu"))
+    people = {"obama": (1, "obama.jpg"), "biden": (2, "biden.jpg"), "rose_leslie": (3, "img1.jpg")}
+    person_ids, vectors = [], []
+    for name, (person_id, photo) in people.items():
+        image = cv2.imread(str(shared_dir() / "datasets/facebank" / name / photo))
+        found = pipe.detect([image])[0]
+        vectors.append(pipe.embed(image, found.landmarks[:1])[0])
+        person_ids.append(person_id)
+    ids = np.asarray(person_ids, dtype=np.int64)
+    rows = GalleryRows(ids, ids.copy(), np.stack(vectors).astype(np.float32))
+    gallery = Gallery.from_rows(rows, pipe.embedder.name, pipe.embedder.version, 0, "cpu")
+    probe = cv2.imread(str(shared_dir() / "datasets/facebank_probe/two_people.jpg"))
+    threshold = pipe.embedder.default_threshold
+
+    seed = seed_attendance(
+        probe,
+        SeedWeights.from_store(ModelStore(model_dir)),
+        pipe.embedder,
+        SeedFacebank.from_rows(rows),
+        pipe.params,
+        threshold,
+        torch.device("cpu"),
+    )
+    ours = assign_faces(pipe.embed(probe, pipe.detect([probe])[0].landmarks), gallery, threshold)
+
+    assert sorted(seed.present) == [1, 2]
+    assert sorted(p.person_id for p in ours.present) == [1, 2]
+    assert set(seed.ms) == {"load", "detect", "align_embed", "match"}
