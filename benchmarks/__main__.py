@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PARTS = ("pipeline", "seed", "system", "memory", "gpu")
+PARTS = ("pipeline", "seed", "system", "memory", "gpu", "small_faces")
 # Photos whose native size stays under 1280x720 pixels, so --quick stays quick at "native".
 QUICK_PHOTOS = ["two_people.jpg", "multiface.jpg", "kit_with_rose.jpg"]
 PRESETS: dict[str, dict[str, Any]] = {
@@ -146,8 +146,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     # Imported here so --help answers without loading torch.
     import torch
 
-    from benchmarks import gpu, pipeline, report, system, versus_seed
-    from benchmarks.frames import all_scene_names, load_frames
+    from benchmarks import gpu, pipeline, report, small_faces, system, versus_seed
+    from benchmarks.frames import all_scene_names, load_frames, shared_dir
     from benchmarks.galleries import synthetic_gallery, synthetic_rows
     from benchmarks.machine import busy_warning, machine_info
     from benchmarks.seed_way import SeedFacebank, SeedWeights
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     frames = load_frames(photos, args.sizes) if parts & {"pipeline", "seed", "gpu"} else {}
     identities = sorted(set(args.galleries) | (set(args.seed_galleries) if "seed" in parts else set()))
     rows = {}
-    if parts & {"pipeline", "seed", "gpu"}:
+    if parts & {"pipeline", "seed", "gpu", "small_faces"}:
         pipe = load_pipeline(PipelineConfig(model_dir=model_dir, device="cpu"))
         result["pipeline_load_s"] = round(pipe.load_seconds, 3)
         rows = {n: synthetic_rows(n, pipe.embedder.dim, seed=n) for n in identities}
@@ -184,6 +184,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             banks = {n: SeedFacebank.from_rows(rows[n]) for n in args.seed_galleries}
             result["seed"] = versus_seed.run(
                 pipe, frames, galleries, banks, weights, threshold, args.seed_repeats, args.warmup
+            )
+        if "small_faces" in parts:
+            result["small_faces"] = small_faces.run(
+                pipe, shared_dir(), max(2, args.repeats // 3), args.warmup
             )
         if "gpu" in parts:
             result["gpu"] = gpu.run(
