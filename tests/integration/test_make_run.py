@@ -41,7 +41,7 @@ def probe_camera() -> Any:
 
 
 def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, probe_camera: int) -> None:
-    redis_port, api_port, flower_port = free_port(), free_port(), free_port()
+    redis_port, api_port, flower_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("ROLLCALL_")}
     env.update(
         ROLLCALL_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
@@ -50,6 +50,7 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         ROLLCALL_CAMERA_ALLOW="127.0.0.0/8",
         ROLLCALL_API_PORT=str(api_port),
         ROLLCALL_FLOWER_PORT=str(flower_port),
+        ROLLCALL_WORKER_METRICS_PORT=str(metrics_port),
     )
     log = (tmp_path / "make-run.log").open("wb")
     process = subprocess.Popen(
@@ -66,7 +67,8 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         wait_until(lambda: ready() or process.poll() is not None, 240, "make run to be ready")
         output = (tmp_path / "make-run.log").read_text()
         assert process.poll() is None, output
-        assert f"http://127.0.0.1:{api_port}" in output and f"http://127.0.0.1:{flower_port}" in output
+        for port in (api_port, flower_port, metrics_port):
+            assert f"http://127.0.0.1:{port}" in output
         assert f"starting one on 127.0.0.1:{redis_port}" in output, "make run should start its own Redis"
 
         script = (
@@ -95,7 +97,7 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail("make run did not stop on Ctrl-C within 60 s")
     wait_until(
-        lambda: not any(_port_open(p) for p in (api_port, flower_port, redis_port)),
+        lambda: not any(_port_open(p) for p in (api_port, flower_port, redis_port, metrics_port)),
         30,
         "every process started by make run to stop",
     )
