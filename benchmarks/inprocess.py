@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchmarks.stats import StageClock
 from facebank.assignment import Assignment, assign_faces
 from facebank.gallery import Gallery
 from ml.align import align_faces
 from ml.pipeline import FacePipeline
+from ml.timing import StageTimer
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def timed_frame(
     pipe: FacePipeline, image: np.ndarray, galleries: Mapping[int, Gallery], threshold: float
 ) -> tuple[FrameTiming, dict[int, Assignment]]:
     """Run attendance on ``image`` once per gallery (detection and embedding shared); time each stage."""
-    clock = StageClock()
+    clock = StageTimer()
     with clock.stage("detect"):
         detections = pipe.detect([image])[0]
     embedder = pipe.embedder
@@ -54,7 +54,7 @@ def timed_frame(
     match_ms: dict[int, float] = {}
     answers: dict[int, Assignment] = {}
     for identities, gallery in galleries.items():
-        one = StageClock()
+        one = StageTimer()
         with one.stage("match"):
             answers[identities] = assign_faces(vectors, gallery, threshold)
         match_ms[identities] = one.ms["match"]

@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.stats import StageClock
 from facebank.records import GalleryRows
 from ml.align import align_faces
 from ml.embedder import Embedder
 from ml.mtcnn import MTCNN, MTCNNParams
+from ml.timing import StageTimer
 from ml.weights import ModelStore
 
 MTCNN_FILES = (("pnet", "mtcnn_pnet"), ("rnet", "mtcnn_rnet"), ("onet", "mtcnn_onet"))
@@ -105,7 +105,7 @@ def seed_attendance(
     device: torch.device,
 ) -> SeedAnswer:
     """One ``/modelat`` request the seed's way, timed by stage (load, detect, align_embed, match)."""
-    clock = StageClock()
+    clock = StageTimer()
     # Unit vectors: cosine c is Euclidean distance sqrt(2 - 2c), so both ways accept the same faces.
     max_distance = float(np.sqrt(max(0.0, 2.0 - 2.0 * cosine_threshold)))
     with clock.stage("load"):

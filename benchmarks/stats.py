@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,21 +39,6 @@ def summarize(samples: Sequence[float]) -> Summary:
         min=float(values.min()),
         max=float(values.max()),
     )
-
-
-class StageClock:
-    """Milliseconds per named stage of one call (a stage timed twice adds up)."""
-
-    def __init__(self) -> None:
-        self.ms: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - started) * 1000.0
 
 
 def ratio(numerator: float, denominator: float) -> float:

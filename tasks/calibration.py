@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from facebank.calibration import calibrate as propose_threshold
+from ml.timing import StageTimer
 from settings import get_settings
 from tasks import runtime
 from tasks.jobs import model_task
-from tasks.timing import StageTimer
 
 
 @model_task("calibrate")

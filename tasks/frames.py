@@ -10,11 +10,11 @@ import numpy as np
 
 from errors import InvalidInput
 from ml.image import decode_image
+from ml.timing import StageTimer
 from settings import Settings
 from tasks.camera import FetchLimits, fetch_frame
 from tasks.imagebytes import decode_base64, sniff_content_type
 from tasks.netguard import CameraAllowlist
-from tasks.timing import StageTimer
 
 
 @dataclass(frozen=True)

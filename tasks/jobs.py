@@ -29,12 +29,12 @@ from facebank.gallery import match_faces
 from ml.image import decode_image
 from ml.mtcnn import Detections
 from ml.quality import measure_face
+from ml.timing import StageTimer
 from settings import get_settings
 from tasks import app, callbacks, enrolment, metrics, runtime
 from tasks.frames import Frame, load_frame
 from tasks.joblog import job_line
 from tasks.records import decode_record, is_revoked, job_record_key
-from tasks.timing import StageTimer
 
 log = logging.getLogger("rollcall.jobs")
 # An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.

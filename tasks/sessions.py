@@ -37,10 +37,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from errors import DatabaseUnavailable, JobTimeout, RollcallError
 from facebank.records import CameraFrame
 from facebank.sessions import AttendanceSessions
+from ml.timing import StageTimer
 from settings import get_settings
 from tasks import app, runtime
 from tasks.jobs import attendance, model_task
-from tasks.timing import StageTimer
 
 log = logging.getLogger("rollcall.sessions")
 # A claimed tick whose frames were not queued this long after is taken to have lost its task.

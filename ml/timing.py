@@ -1,4 +1,4 @@
-"""Per-stage wall-clock timings, reported in every job result (``timings_ms``)."""
+"""Per-stage wall-clock timings: in every job result (``timings_ms``) and in the benchmarks."""
 
 from __future__ import annotations
 
