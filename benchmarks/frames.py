@@ -1,7 +1,7 @@
 """The frames every part measures: the shared scene photos, resized to the benchmark's frame sizes.
 
-Benchmarks read the read-only shared data (``ROLLCALL_SHARED_DIR``, default ``../shared`` beside the
-repository) like the tests do, without importing ``tests``.
+Benchmarks and tests read the read-only shared data (``ROLLCALL_SHARED_DIR``, default ``../shared``
+beside the repository) through ``shared_dir`` here; ``tests/shared_data.py`` re-exports it.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
-"""Where tests and benchmarks find the read-only shared data (ROLLCALL_SHARED_DIR, default ../shared)."""
+"""Where tests find the read-only shared data (ROLLCALL_SHARED_DIR, default ../shared).
 
-import os
-from pathlib import Path
+The benchmarks resolve it the same way; one definition serves both (benchmarks never import tests).
+"""
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.frames import REPO_ROOT, shared_dir
 
-
-def shared_dir() -> Path:
-    path = Path(os.environ.get("ROLLCALL_SHARED_DIR", REPO_ROOT.parent / "shared"))
-    if not (path / "datasets").is_dir():
-        raise FileNotFoundError(
-            f"shared data not found at {path}: set ROLLCALL_SHARED_DIR to the shared/ folder"
-        )
-    return path
+__all__ = ["REPO_ROOT", "shared_dir"]
