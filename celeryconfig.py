@@ -22,6 +22,11 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 # One job at a time per worker process: model jobs are long, prefetching would starve other workers.
 worker_prefetch_multiplier = 1
+# Batching across jobs (tasks.batching) needs the jobs in one process at once: threads, N of them.
+# A worker's --pool / --concurrency flags still win over these defaults.
+if _settings.worker_batch_size > 1:
+    worker_pool = "threads"
+    worker_concurrency = _settings.worker_batch_size
 # A prefork child loads the models and the gallery before it reports "up". Celery kills a replacement child
 # (after a time limit, a crash or --max-tasks-per-child) that takes over 4 s, and then the next, forever.
 worker_proc_alive_timeout = 120.0

@@ -31,7 +31,7 @@ from ml.mtcnn import Detections
 from ml.quality import measure_face
 from ml.timing import StageTimer
 from settings import get_settings
-from tasks import app, callbacks, enrolment, metrics, runtime
+from tasks import app, batching, callbacks, enrolment, metrics, runtime
 from tasks.frames import Frame, load_frame
 from tasks.joblog import job_line
 from tasks.records import decode_record, is_revoked, job_record_key
@@ -61,7 +61,9 @@ class ModelTask(Task):
         outcome = RollcallError.code  # internal_error: anything not caught below is a bug
         result: Any = None
         try:
-            result = self.run(*args, timer=timer, **kwargs)
+            with batching.running_job():
+                result = self.run(*args, timer=timer, **kwargs)
+                batched_with = batching.batch_sizes()
             outcome = "succeeded"
         except SoftTimeLimitExceeded as exc:
             outcome = JobTimeout.code
@@ -78,6 +80,8 @@ class ModelTask(Task):
         result["worker"] = self.request.hostname or socket.gethostname()  # the Celery node name
         result["models"] = runtime.pipeline().describe()
         result["timings_ms"] = timings
+        if batched_with:
+            result["batch"] = batched_with  # jobs that shared each batched stage (tasks.batching)
         return result
 
     def after_return(
@@ -112,7 +116,7 @@ def _faces_json(detections: Detections) -> list[dict[str, Any]]:
 
 def _detect(frame: Frame, timer: StageTimer) -> Detections:
     with timer.stage("detect"):
-        return runtime.pipeline().detect([frame.image])[0]
+        return batching.detect(runtime.pipeline(), frame.image)
 
 
 def _detect_with_mode(
@@ -174,9 +178,8 @@ def identify(
         box = [round(float(v), 2) for v in detections.boxes[index]]
     else:
         raise InvalidInput("identify needs the face's 'landmarks' or 'box'")
-    pipe = runtime.pipeline()
     with timer.stage("embed"):
-        vectors = pipe.embed(frame.image, landmarks, flip=get_settings().match_flip)
+        vectors = batching.embed(runtime.pipeline(), frame.image, landmarks, get_settings().match_flip)
     with timer.stage("match"):
         gallery = runtime.gallery()
         threshold = runtime.match_threshold()
@@ -237,9 +240,10 @@ def attendance(
     """Who of the enrolled people (or of the roster) is in the frame; each person at most once."""
     frame = _load(source, timer)
     detections, mode = _detect_with_mode(frame, source, small_faces, timer)
-    pipe = runtime.pipeline()
     with timer.stage("embed"):
-        vectors = pipe.embed(frame.image, detections.landmarks, flip=get_settings().match_flip)
+        vectors = batching.embed(
+            runtime.pipeline(), frame.image, detections.landmarks, get_settings().match_flip
+        )
     with timer.stage("match"):
         gallery = runtime.gallery()
         threshold = runtime.match_threshold()

@@ -39,8 +39,20 @@ def _quiet_celery_task_lines(**_: Any) -> None:
 
 @celeryd_after_setup.connect
 def _remember_concurrency(sender: str, instance: Any, **_: Any) -> None:
-    # Children inherit the environment: it tells them how many siblings share the cores.
-    os.environ[_CONCURRENCY_ENV] = str(getattr(instance, "concurrency", 1) or 1)
+    # Children inherit the environment: it tells them how many siblings share the cores. Threads of
+    # one process share its torch thread pool, so only prefork children count as siblings.
+    concurrency = getattr(instance, "concurrency", 1) or 1
+    os.environ[_CONCURRENCY_ENV] = str(concurrency if _uses_prefork(instance.pool_cls) else 1)
+    batch = get_settings().worker_batch_size
+    if batch > 1 and ("threads" not in str(instance.pool_cls) or concurrency < batch):
+        log.warning(
+            "ROLLCALL_WORKER_BATCH_SIZE=%d batches only the jobs one process runs at once: start this "
+            "worker with --pool threads --concurrency %d (it has %s, concurrency %d)",
+            batch,
+            batch,
+            instance.pool_cls,
+            concurrency,
+        )
 
 
 def _uses_prefork(pool: Any) -> bool:

@@ -138,6 +138,7 @@ class WorkerProcess:
     env: dict[str, str]
     log_path: Path
     pool: str = "solo"
+    concurrency: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -153,7 +154,7 @@ class WorkerProcess:
                 "--pool",
                 self.pool,
                 "--concurrency",
-                "1",
+                str(self.concurrency),
                 "-Q",
                 "rollcall.models,rollcall.io",  # model jobs and callback deliveries, as every worker
                 "--hostname",
@@ -201,8 +202,10 @@ def worker_factory(redis_server: RedisServer) -> Iterator[Any]:
     """Start extra real worker processes; all are stopped at the end of the session."""
     started: list[WorkerProcess] = []
 
-    def start(name: str, wait: bool = True, **env: str) -> WorkerProcess:
-        worker = WorkerProcess(name, {**os.environ, **env}, _STATE_DIR / f"{name}.log")
+    def start(
+        name: str, wait: bool = True, pool: str = "solo", concurrency: int = 1, **env: str
+    ) -> WorkerProcess:
+        worker = WorkerProcess(name, {**os.environ, **env}, _STATE_DIR / f"{name}.log", pool, concurrency)
         worker.start()
         started.append(worker)
         if wait:
@@ -282,8 +285,12 @@ class System:
     def client(self, key: str | None = ADMIN_KEY) -> Any:
         return keyed_client(self.app, key)
 
-    def worker(self, suffix: str = "w1", wait: bool = True) -> WorkerProcess:
-        worker: WorkerProcess = self.start_worker(f"{self.name}-{suffix}", wait=wait, **self.env)
+    def worker(
+        self, suffix: str = "w1", wait: bool = True, pool: str = "solo", concurrency: int = 1
+    ) -> WorkerProcess:
+        worker: WorkerProcess = self.start_worker(
+            f"{self.name}-{suffix}", wait=wait, pool=pool, concurrency=concurrency, **self.env
+        )
         return worker
 
 
