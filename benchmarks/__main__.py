@@ -19,12 +19,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-PARTS = ("pipeline", "seed", "system", "memory", "gpu", "small_faces")
+PARTS = (
+    "pipeline",
+    "seed",
+    "peers",
+    "classroom",
+    "system",
+    "memory",
+    "gpu",
+    "small_faces",
+    "batching",
+    "modelfr",
+)
 # Photos whose native size stays under 1280x720 pixels, so --quick stays quick at "native".
 QUICK_PHOTOS = ["two_people.jpg", "multiface.jpg", "kit_with_rose.jpg"]
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
-        "parts": ["pipeline", "seed"],
+        "parts": ["pipeline", "seed", "peers", "classroom"],
         "sizes": ["640x480"],
         "galleries": [10],
         "seed_galleries": [10],
@@ -37,6 +48,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "jobs": 3,
         "memory_jobs": 10,
         "batches": [1, 8],
+        "batch_sizes": [1, 4],
+        "batch_jobs": 8,
     },
     "quick": {
         "parts": list(PARTS),
@@ -52,6 +65,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "jobs": 10,
         "memory_jobs": 80,
         "batches": [1, 8, 32, 128],
+        "batch_sizes": [1, 4, 8],
+        "batch_jobs": 24,
     },
     "full": {
         "parts": list(PARTS),
@@ -67,12 +82,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "jobs": 100,
         "memory_jobs": 1000,
         "batches": [1, 8, 32, 128],
+        "batch_sizes": [1, 4, 8],
+        "batch_jobs": 96,
     },
 }
 NOTES = [
-    "seed: the seed's way (benchmarks/seed_way.py) reloads MTCNN per request, embeds one face per "
-    "forward and matches in a Python loop, but detects with rollcall's own cascade (the seed's own "
-    "cascade is not reproduced): detection costs the same on both sides",
+    "seed: the seed's way (benchmarks/seed_way.py) rebuilds MTCNN and reads its weights per request, "
+    "halves the frame and runs its own classic cascade (min face 20 px of the halved frame, thresholds "
+    "0.7/0.8/0.98, factor 0.707, P-Net per scale with numpy NMS, crops resized one box at a time), "
+    "embeds one face per forward and matches with one broadcast distance computation; rollcall is "
+    "measured at its defaults and at equal work (min face 40 px of the frame)",
+    "peers: facenet-pytorch 2.6.0's MTCNN imported from its wheel (never installed), same frames and "
+    "threads, back to back; detect_vs_facenet_pytorch = median of pair ratios, theirs / ours",
     "pipeline and seed totals are sums of stage times measured in one call; speedup = median over "
     "back-to-back pairs of seed time / rollcall time (speedup_of_medians beside it)",
     "system: latency runs from just before the POST to the result in hand (benchmarks/loadgen.py, "
@@ -115,6 +136,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--memory-jobs", type=int, help="jobs the watched worker runs in all (part 4)")
     parser.add_argument("--batches", type=_numbers, help="faces per forward in the GPU sweep")
     parser.add_argument(
+        "--batch-sizes",
+        type=_numbers,
+        help="jobs one worker batches (ROLLCALL_WORKER_BATCH_SIZE), part batching",
+    )
+    parser.add_argument("--batch-jobs", type=int, help="measured jobs per batch size (part batching)")
+    parser.add_argument(
         "--wait",
         choices=("notify", "poll"),
         default="notify",
@@ -146,11 +173,21 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     # Imported here so --help answers without loading torch.
     import torch
 
-    from benchmarks import gpu, pipeline, report, small_faces, system, versus_seed
+    from benchmarks import (
+        classroom_attendance,
+        gpu,
+        peers,
+        pipeline,
+        report,
+        small_faces,
+        system,
+        versus_seed,
+    )
     from benchmarks.frames import all_scene_names, load_frames, shared_dir
     from benchmarks.galleries import synthetic_gallery, synthetic_rows
     from benchmarks.machine import busy_warning, machine_info
-    from benchmarks.seed_way import SeedFacebank, SeedWeights
+    from benchmarks.seed_way import EQUAL_WORK_MIN_FACE, SeedFacebank, SeedWeights
+    from ml.mtcnn import MTCNNParams
     from ml.pipeline import PipelineConfig, load_pipeline
     from ml.weights import ModelStore
     from settings import get_settings
@@ -167,10 +204,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     result["config"]["photos"] = photos
     parts = set(args.parts)
     model_dir = get_settings().model_dir
-    frames = load_frames(photos, args.sizes) if parts & {"pipeline", "seed", "gpu"} else {}
+    frames = load_frames(photos, args.sizes) if parts & {"pipeline", "seed", "gpu", "peers"} else {}
     identities = sorted(set(args.galleries) | (set(args.seed_galleries) if "seed" in parts else set()))
     rows = {}
-    if parts & {"pipeline", "seed", "gpu", "small_faces"}:
+    if parts & {"pipeline", "seed", "gpu", "small_faces", "peers", "classroom"}:
         pipe = load_pipeline(PipelineConfig(model_dir=model_dir, device="cpu"))
         result["pipeline_load_s"] = round(pipe.load_seconds, 3)
         rows = {n: synthetic_rows(n, pipe.embedder.dim, seed=n) for n in identities}
@@ -182,8 +219,25 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         if "seed" in parts:
             weights = SeedWeights.from_store(ModelStore(model_dir))
             banks = {n: SeedFacebank.from_rows(rows[n]) for n in args.seed_galleries}
+            equal_work = load_pipeline(
+                PipelineConfig(
+                    model_dir=model_dir, device="cpu", mtcnn=MTCNNParams(min_face_size=EQUAL_WORK_MIN_FACE)
+                )
+            )
             result["seed"] = versus_seed.run(
-                pipe, frames, galleries, banks, weights, threshold, args.seed_repeats, args.warmup
+                pipe, equal_work, frames, galleries, banks, weights, threshold, args.seed_repeats, args.warmup
+            )
+        if "peers" in parts:
+            at_640 = {size: frames[size] for size in frames if size == "640x480"} or frames
+            result["peers"] = peers.run(pipe, model_dir, at_640, args.seed_repeats, args.warmup)
+        if "classroom" in parts:
+            result["classroom"] = classroom_attendance.run(
+                pipe,
+                shared_dir(),
+                galleries[report.headline_size(identities)],
+                threshold,
+                args.repeats,
+                args.warmup,
             )
         if "small_faces" in parts:
             result["small_faces"] = small_faces.run(
@@ -214,7 +268,20 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             args.memory_jobs if "memory" in parts else None,
         )
         shutil.rmtree(workdir)
+    if parts & {"batching", "modelfr"}:
+        from benchmarks import workers
+
+        workdir = Path(tempfile.mkdtemp(prefix="rollcall-bench-workers-"))
+        log.info("batching/modelfr: processes' logs in %s (removed after a successful run)", workdir)
+        with workers.running_stage(workdir) as stage:
+            if "batching" in parts:
+                batch_frames = load_frames(photos, [args.system_size])[args.system_size]
+                result["batching"] = workers.batching(stage, batch_frames, args.batch_sizes, args.batch_jobs)
+            if "modelfr" in parts:
+                result["modelfr"] = workers.modelfr_36mp(stage)
+        shutil.rmtree(workdir)
     result.update(report.speedups(result.get("seed")))
+    result.update(report.headline(result))
     result["stage_medians_ms"] = report.stage_medians(result.get("pipeline"), result.get("seed"))
     result["goals"] = report.goals(result)
     result["notes"] = [*NOTES, *([busy] if busy else [])]

@@ -131,8 +131,15 @@ def start_redis(directory: Path) -> tuple[ManagedProcess, int]:
     return redis, port
 
 
-def start_worker(name: str, env: dict[str, str], log_dir: Path, extra: Sequence[str] = ()) -> ManagedProcess:
-    """One ``celery -A tasks worker --pool solo`` process (ready once it logged its models loaded)."""
+def start_worker(
+    name: str,
+    env: dict[str, str],
+    log_dir: Path,
+    extra: Sequence[str] = (),
+    pool: str = "solo",
+    concurrency: int = 1,
+) -> ManagedProcess:
+    """One ``celery -A tasks worker`` process, solo pool by default (ready once its models are loaded)."""
     argv = [
         sys.executable,
         "-m",
@@ -141,9 +148,9 @@ def start_worker(name: str, env: dict[str, str], log_dir: Path, extra: Sequence[
         "tasks",
         "worker",
         "--pool",
-        "solo",
+        pool,
         "--concurrency",
-        "1",
+        str(concurrency),
         "--hostname",
         f"{name}@%h",
         "--loglevel",

@@ -10,10 +10,14 @@ from typing import Any
 HEADLINE_IDENTITIES = 1000
 
 
-def headline_identities(seed: dict[str, Any]) -> int:
-    """The facebank size the headline speedups use: 1,000 identities if measured, else the largest."""
-    measured = seed["identities"]
+def headline_size(measured: list[int]) -> int:
+    """The facebank size headline figures use: 1,000 identities if measured, else the largest."""
     return HEADLINE_IDENTITIES if HEADLINE_IDENTITIES in measured else max(measured)
+
+
+def headline_identities(seed: dict[str, Any]) -> int:
+    """The facebank size the headline speedups use (``headline_size`` of the seed part's)."""
+    return headline_size(seed["identities"])
 
 
 def speedups(seed: dict[str, Any] | None) -> dict[str, Any]:
@@ -26,6 +30,31 @@ def speedups(seed: dict[str, Any] | None) -> dict[str, Any]:
         keys[f"speedup_vs_seed_{size}"] = by_bank[str(headline)]["speedup"]
         for identities, comparison in by_bank.items():
             keys[f"speedup_vs_seed_{size}_ids{identities}"] = comparison["speedup"]
+    for size, by_bank in seed.get("equal_work", {}).get("sizes", {}).items():
+        keys[f"speedup_vs_seed_{size}_equal_work"] = by_bank[str(headline)]["speedup"]
+    return keys
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The issue's headline figures, each beside ``<key>_engine``: the inference engine that ran rollcall."""
+    keys: dict[str, Any] = {}
+    seed = result.get("seed")
+    if seed and "640x480" in seed["sizes"]:
+        keys["speedup_vs_seed_640x480_engine"] = seed["engine"]
+        if "640x480" in seed.get("equal_work", {}).get("sizes", {}):
+            keys["speedup_vs_seed_640x480_equal_work_engine"] = seed["engine"]
+    peers = result.get("peers")
+    if peers and "640x480" in peers["sizes"]:
+        keys["detect_vs_facenet_pytorch_640x480"] = peers["sizes"]["640x480"]["speedup"]
+        keys["detect_vs_facenet_pytorch_640x480_engine"] = peers["engine"]
+    classroom = result.get("classroom")
+    if classroom:
+        keys["classroom_1080p_attendance_ms"] = classroom["attendance_ms"]["median"]
+        keys["classroom_1080p_attendance_ms_engine"] = classroom["engine"]
+    modelfr = result.get("modelfr")
+    if modelfr:
+        keys["modelfr_36mp_s"] = modelfr["seconds"] if modelfr["status"] == 200 else None
+        keys["modelfr_36mp_s_engine"] = modelfr["engine"]
     return keys
 
 
@@ -117,6 +146,42 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
             match,
             None if match is None else match < 5,
             "pipeline.sizes.640x480.match_ms_frames_with_faces.100000",
+        )
+    )
+    for key, goal, target, least in (
+        (
+            "speedup_vs_seed_640x480_equal_work",
+            "attendance per 640x480 frame vs the seed's way at equal work",
+            ">= 4x",
+            4.0,
+        ),
+        (
+            "speedup_vs_seed_640x480",
+            "attendance per 640x480 frame vs the seed's way, rollcall's defaults",
+            ">= 2x",
+            2.0,
+        ),
+        (
+            "detect_vs_facenet_pytorch_640x480",
+            "detection per 640x480 frame vs facenet-pytorch's MTCNN",
+            ">= 3x",
+            3.0,
+        ),
+    ):
+        value = result.get(key)
+        rows.append(_goal(goal, target, value, None if value is None else value >= least, key))
+    modelfr = result.get("modelfr")
+    seconds = result.get("modelfr_36mp_s")
+    every_face = bool(modelfr) and modelfr.get("faces") == modelfr.get("faces_in_source_photo")
+    rows.append(
+        _goal(
+            "a 36 MP photo through /modelfr with every face found",
+            "< 5 s",
+            seconds,
+            None if not modelfr else seconds is not None and seconds < 5 and every_face,
+            "modelfr.seconds, modelfr.faces == modelfr.faces_in_source_photo"
+            if modelfr
+            else "modelfr part not run",
         )
     )
     return rows

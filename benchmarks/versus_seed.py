@@ -1,5 +1,9 @@
 """Part 2: rollcall against the seed's way (``benchmarks.seed_way``), same weights, same process.
 
+Rollcall runs twice over: at its defaults (minimum face 20 px of the frame), and at equal work with
+the seed (minimum face 40 px of the frame, the seed's 20 px of the halved frame), for the headline
+facebank size.
+
 For every frame size and facebank size, each photo is run both ways after a warm-up, alternating which
 side goes first (ABBA order), so both see the same machine state. The speedup is the median over
 those back-to-back pairs of seed time / rollcall time: robust to a shared machine's busy spells,
@@ -12,9 +16,19 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from benchmarks.engine import engine_of
 from benchmarks.frames import Frame
 from benchmarks.inprocess import timed_frame
-from benchmarks.seed_way import SeedFacebank, SeedWeights, seed_attendance
+from benchmarks.report import headline_identities
+from benchmarks.seed_way import (
+    SEED_FACTOR,
+    SEED_MIN_FACE,
+    SEED_SCALE,
+    SEED_THRESHOLDS,
+    SeedFacebank,
+    SeedWeights,
+    seed_attendance,
+)
 from benchmarks.stats import ratio, summarize
 from facebank.gallery import Gallery
 from ml.pipeline import FacePipeline
@@ -45,9 +59,7 @@ def compare(
         return timing.attendance(identities), stages, {p.person_id for p in answers[identities].present}
 
     def seed_once(frame: Frame) -> tuple[float, dict[str, float], set[int]]:
-        answer = seed_attendance(
-            frame.image, weights, pipe.embedder, seed_bank, pipe.params, threshold, pipe.device
-        )
+        answer = seed_attendance(frame.image, weights, pipe.embedder, seed_bank, threshold)
         return answer.total, answer.ms, set(answer.present)
 
     for _ in range(warmup):
@@ -91,6 +103,7 @@ def compare(
 
 def run(
     pipe: FacePipeline,
+    equal_work: FacePipeline,
     frames_by_size: Mapping[str, Sequence[Frame]],
     galleries: Mapping[int, Gallery],
     seed_banks: Mapping[int, SeedFacebank],
@@ -99,8 +112,10 @@ def run(
     repeats: int,
     warmup: int,
 ) -> dict[str, Any]:
-    """Part 2's JSON: per frame size, one comparison per facebank size."""
+    """Part 2's JSON: per frame size, one comparison per facebank size, and the equal-work comparison."""
     sizes: dict[str, Any] = {}
+    equal: dict[str, Any] = {}
+    headline = headline_identities({"identities": sorted(seed_banks)})
     for size, frames in frames_by_size.items():
         sizes[size] = {}
         for identities, seed_bank in seed_banks.items():
@@ -119,4 +134,34 @@ def run(
                 result["rollcall_ms"]["median"],
                 result["speedup"],
             )
-    return {"repeats": repeats, "warmup": warmup, "identities": sorted(seed_banks), "sizes": sizes}
+        result = compare(
+            equal_work, frames, galleries[headline], seed_banks[headline], weights, threshold, repeats, warmup
+        )
+        equal[size] = {str(headline): result}
+        log.info(
+            "seed: %s, %d identities, equal work (rollcall min face %d px): seed %.1f ms, rollcall %.1f ms, "
+            "speedup %.2fx",
+            size,
+            headline,
+            equal_work.params.min_face_size,
+            result["seed_ms"]["median"],
+            result["rollcall_ms"]["median"],
+            result["speedup"],
+        )
+    return {
+        "repeats": repeats,
+        "warmup": warmup,
+        "identities": sorted(seed_banks),
+        "sizes": sizes,
+        "equal_work": {
+            "rollcall_min_face_size": equal_work.params.min_face_size,
+            "seed": {
+                "scale": SEED_SCALE,
+                "min_face_size": SEED_MIN_FACE,
+                "thresholds": list(SEED_THRESHOLDS),
+                "factor": SEED_FACTOR,
+            },
+            "sizes": equal,
+        },
+        "engine": engine_of(pipe.describe()),
+    }

@@ -148,7 +148,9 @@ class Batcher(Generic[In, Out]):
                 if len(batch) == 1:
                     batch[0].error = exc
                 else:
-                    log.info("batched %s of %d jobs failed (%s); running each alone", self.name, len(batch), exc)
+                    log.info(
+                        "batched %s of %d jobs failed (%s); running each alone", self.name, len(batch), exc
+                    )
                     for slot in batch:
                         try:
                             slot.result = self.run_batch([slot.item])[0]
@@ -173,7 +175,9 @@ class BatchedPipeline:
 
     def __init__(self, pipe: FacePipeline, max_size: int, wait_s: float) -> None:
         self.pipe = pipe
-        self.detector = Batcher("detect", pipe.detect, max_size, wait_s)
+        # One batch at a time on the models: two at once would only split the same cores (or GPU).
+        self._models = threading.Lock()
+        self.detector = Batcher("detect", self._detect_all, max_size, wait_s)
         self.embedder = Batcher("embed", self._embed_all, max_size, wait_s)
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:
@@ -182,9 +186,17 @@ class BatchedPipeline:
     def embed(self, frame_bgr: np.ndarray, landmarks: np.ndarray, flip: bool) -> np.ndarray:
         return self.embedder.submit(EmbedRequest(frame_bgr, landmarks, flip))
 
+    def _detect_all(self, frames_bgr: list[np.ndarray]) -> list[Detections]:
+        with self._models:
+            return self.pipe.detect(frames_bgr)
+
     def _embed_all(self, requests: list[EmbedRequest]) -> list[np.ndarray]:
         """Every job's chips aligned, then one forward per ``flip`` value; split back per job."""
         chips = [self.pipe.align(r.frame_bgr, r.landmarks) for r in requests]
+        with self._models:
+            return self._embed_chips(requests, chips)
+
+    def _embed_chips(self, requests: list[EmbedRequest], chips: list[np.ndarray]) -> list[np.ndarray]:
         answers: list[np.ndarray | None] = [None] * len(requests)
         for flip in (False, True):
             chosen = [i for i, r in enumerate(requests) if r.flip is flip]

@@ -34,9 +34,7 @@ def job_lines(log: str) -> dict[str, dict[str, Any]]:
 def test_jobs_batched_in_one_worker_keep_their_own_results_errors_and_revocation(
     system_factory: Any, camera: str
 ) -> None:
-    system = system_factory(
-        "batching", ROLLCALL_WORKER_BATCH_SIZE="4", ROLLCALL_WORKER_BATCH_WAIT_MS="3000"
-    )
+    system = system_factory("batching", ROLLCALL_WORKER_BATCH_SIZE="4", ROLLCALL_WORKER_BATCH_WAIT_MS="3000")
     client = system.client()
     good = {"url": f"{camera}/{SCENES}/two_people.jpg"}
     truncated = (shared_dir() / SCENES / "obama_small.jpg").read_bytes()[:300]  # a JPEG cut short

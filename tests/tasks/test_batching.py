@@ -35,7 +35,7 @@ def photo(name: str) -> np.ndarray:
 
 
 def run_as_jobs(work: list[Callable[[], Any]]) -> tuple[list[Any], list[dict[str, int]]]:
-    """Run each callable as one job in its own thread, all at once; their answers (or errors) and batch sizes."""
+    """Each callable run as one job in its own thread, all at once: answers (or errors), batch sizes."""
     answers: list[Any] = [None] * len(work)
     sizes: list[dict[str, int]] = [{} for _ in work]
     start = threading.Barrier(len(work))
@@ -84,7 +84,9 @@ def test_a_bad_frame_in_a_batch_fails_only_its_own_job(pipe: FacePipeline) -> No
     front = batching.BatchedPipeline(pipe, max_size=3, wait_s=5.0)
     good = photo("obama_small.jpg")
     bad = good.astype(np.float32)  # not a uint8 frame: the detector refuses it
-    answers, sizes = run_as_jobs([lambda: front.detect(good), lambda: front.detect(bad), lambda: front.detect(good)])
+    answers, sizes = run_as_jobs(
+        [lambda: front.detect(good), lambda: front.detect(bad), lambda: front.detect(good)]
+    )
 
     assert isinstance(answers[1], InvalidInput)
     assert [len(answers[0]), len(answers[2])] == [1, 1]
