@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# As in the workers (tasks/__init__.py): OpenMP threads that spin-wait made torch stages 10-15x slower on a
+# busy machine (BENCHMARKS.md). In the environment before torch is imported (in run), so the workers and
+# API this process starts inherit it too.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PARTS = (
     "pipeline",
     "seed",

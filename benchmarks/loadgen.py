@@ -35,6 +35,7 @@ class JobSample:
     latency_ms: float
     worker_ms: dict[str, float]
     server_ms: float  # from the API's submit time to the worker storing the result (no HTTP, no waiting)
+    batch: int = 1  # jobs that shared this job's detection forward (a worker batching across jobs)
 
     @property
     def queue_overhead_ms(self) -> float:
@@ -99,7 +100,8 @@ class Client:
             raise JobFailed(f"job {job_id} ended {body['state']}: {body.get('error')}")
         meta = json.loads(self.redis.get(f"celery-task-meta-{job_id}") or b"{}")
         server_ms = (_date_done_epoch(meta) - float(body["submitted_at"])) * 1000.0
-        return JobSample(latency_ms, dict(body["result"]["timings_ms"]), server_ms)
+        batch = int(body["result"].get("batch", {}).get("detect", 1))
+        return JobSample(latency_ms, dict(body["result"]["timings_ms"]), server_ms, batch)
 
     def _get(self, job_id: str) -> dict[str, Any]:
         answer = self.http.get(f"{self.target.api}/v1/jobs/{job_id}", timeout=30)
