@@ -300,7 +300,15 @@ def human_summary(result: dict[str, Any]) -> str:
         lines.append(f"  {size:>9}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in stages.items()))
     for key, value in result.items():
         if key.startswith("speedup_vs_seed_") and key != "speedup_vs_seed_identities":
-            lines.append(f"  {key}: {value}x")
+            if not key.endswith("_engine"):
+                lines.append(f"  {key}: {value}x ({result.get(f'{key}_engine', 'torch')})")
+    for key, unit in (
+        ("detect_vs_facenet_pytorch_640x480", "x"),
+        ("classroom_1080p_attendance_ms", " ms"),
+        ("modelfr_36mp_s", " s"),
+    ):
+        if key in result:
+            lines.append(f"  {key}: {result[key]}{unit} ({result[f'{key}_engine']})")
     for goal in result["goals"]:
         state = {True: "met", False: "NOT met", None: "not measured"}[goal["met"]]
         lines.append(f"  goal {goal['goal']} {goal['target']}: {goal['measured']} ({state})")

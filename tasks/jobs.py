@@ -60,6 +60,7 @@ class ModelTask(Task):
         timer = StageTimer()
         outcome = RollcallError.code  # internal_error: anything not caught below is a bug
         result: Any = None
+        batched_with: dict[str, int] = {}
         try:
             with batching.running_job():
                 result = self.run(*args, timer=timer, **kwargs)
