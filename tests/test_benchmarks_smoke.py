@@ -96,3 +96,38 @@ def test_seed_way_names_the_same_people_as_rollcall_attendance() -> None:
     assert sorted(seed.present) == [1, 2]
     assert sorted(p.person_id for p in ours.present) == [1, 2]
     assert set(seed.ms) == {"load", "detect", "align_embed", "match"}
+
+
+def test_seed_cascade_on_the_halved_frame_finds_the_faces_rollcall_finds_at_equal_work() -> None:
+    import cv2
+
+    from benchmarks.classroom import score_detections
+    from benchmarks.seed_way import (
+        EQUAL_WORK_MIN_FACE,
+        SEED_SCALE,
+        SeedWeights,
+        load_nets_per_request,
+        seed_detect,
+    )
+    from ml.mtcnn import MTCNNParams
+    from ml.pipeline import PipelineConfig, load_pipeline
+    from ml.weights import ModelStore
+    from settings import get_settings
+
+    model_dir = get_settings().model_dir
+    equal = load_pipeline(
+        PipelineConfig(
+            model_dir=model_dir, device="cpu", mtcnn=MTCNNParams(min_face_size=EQUAL_WORK_MIN_FACE)
+        )
+    )
+    nets = load_nets_per_request(SeedWeights.from_store(ModelStore(model_dir)))
+    for name, faces in (("two_people.jpg", 2), ("obama_small.jpg", 1), ("no_face_synthetic.png", 0)):
+        frame = cv2.imread(str(shared_dir() / "oracles/mtcnn_facenet_pytorch/images" / name))
+        half = cv2.resize(frame, None, fx=SEED_SCALE, fy=SEED_SCALE, interpolation=cv2.INTER_LINEAR)
+        boxes, landmarks = seed_detect(cv2.cvtColor(half, cv2.COLOR_BGR2RGB), nets)
+        ours = equal.detect([frame])[0]
+        sure = ours.boxes[ours.probs >= 0.98]  # the seed's last threshold
+        assert len(boxes) == len(sure) == faces, name
+        assert landmarks.shape == (faces, 5, 2)
+        score = score_detections(sure, boxes[:, :4] / SEED_SCALE, boxes[:, 4], min_prob=0.0, min_iou=0.6)
+        assert score == {"faces": faces, "found": faces, "false_boxes": 0}, name
