@@ -76,7 +76,6 @@ def batch_sizes() -> dict[str, int]:
 @dataclass
 class _Slot(Generic[In, Out]):
     item: In
-    job: object
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -105,7 +104,7 @@ class Batcher(Generic[In, Out]):
     def submit(self, item: In) -> Out:
         """This job's answer for ``item``, computed in a batch with other jobs' items."""
         job = getattr(_local, "job", None) or object()
-        slot: _Slot[In, Out] = _Slot(item, job)
+        slot: _Slot[In, Out] = _Slot(item)
         with self._cond:
             self._passed &= self._jobs.running
             leader = self._open is None
