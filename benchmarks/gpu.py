@@ -1,4 +1,6 @@
-"""Part 5: the same pipeline on the GPU, and how embedding throughput grows with faces per forward.
+"""Part 5: the same pipeline on the GPU, how embedding throughput grows with faces per forward, and
+frames per second when a worker batches N jobs' 640x480 frames (N = 1, 8, 32: ``tasks.batching`` makes
+these calls, one detection over all N frames, then one embedding forward over all their faces).
 
 Skipped, with a note, when ``torch.cuda.is_available()`` is false. ``--gpu-device cpu`` runs the same
 code on the CPU to check it where no GPU exists (its figures are labelled with the device used).
@@ -27,6 +29,7 @@ from ml.embedder import Embedder
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
 
 log = logging.getLogger("benchmarks.gpu")
+FRAME_BATCHES = (1, 8, 32)
 
 
 def device_name(device: torch.device) -> str:
@@ -79,6 +82,35 @@ def batch_sweep(
     return sweep
 
 
+def frame_batch_sweep(
+    pipe: FacePipeline, frames: Sequence[Frame], batches: Sequence[int], repeats: int
+) -> dict[str, Any]:
+    """Frames per second through detect + align + embed when N jobs' frames go through as one batch."""
+    sweep: dict[str, Any] = {}
+    for batch in batches:
+        images = [frames[i % len(frames)].image for i in range(batch)]
+
+        def once(images: list[np.ndarray] = images) -> None:
+            found = pipe.detect(images)
+            chips = [pipe.align(image, f.landmarks) for image, f in zip(images, found, strict=True)]
+            pipe.embed_chips(np.concatenate(chips))
+
+        for _ in range(2):
+            once()
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            once()
+            times.append((time.perf_counter() - started) * 1000.0)
+        summary = summarize(times)
+        sweep[str(batch)] = {
+            "batch_ms": summary.to_json(),
+            "frames_per_s": round(batch / (summary.median / 1000.0), 1),
+        }
+        log.info("gpu: %d frames per batch: %.1f frames/s", batch, sweep[str(batch)]["frames_per_s"])
+    return sweep
+
+
 def run(
     model_dir: Path,
     device: str,
@@ -101,5 +133,8 @@ def run(
         "pipeline": pipeline.run(pipe, frames_by_size, galleries, threshold, repeats, warmup),
         "embed_batch_sweep": batch_sweep(
             pipe, face_chips(pipe, first_frames, max(batches)), batches, repeats
+        ),
+        "frame_batch_sweep_640x480": frame_batch_sweep(
+            pipe, frames_by_size.get("640x480", first_frames), FRAME_BATCHES, repeats
         ),
     }
