@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     )
     min_face_size: int = Field(20, ge=8, description="Smallest face MTCNN looks for, in pixels.")
     min_face_prob: float = Field(
-        0.95,
+        0.9,
         ge=0,
         le=1,
         description="Face probability a detection needs to be in detect, identify and attendance answers "
