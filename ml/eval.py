@@ -246,8 +246,8 @@ def evaluate(
         undetected_images=tuple(str(ref.path(images_dir).relative_to(images_dir)) for ref in undetected),
         undetected_policy="every pair with a photo where no face was found counts as wrong",
         several_faces=embedded.several_faces,
-        several_faces_policy="the largest, most central face is used (among faces at least half the largest's "
-        "side, at or above the face-probability floor)",
+        several_faces_policy="the largest, most central face is used (among faces at least half the "
+        "largest's side, at or above the face-probability floor)",
         flip=flip,
         metrics=with_flip if with_flip is not None else plain,
         without_flip=plain if with_flip is not None else None,
