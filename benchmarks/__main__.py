@@ -103,6 +103,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     preset.add_argument("--tiny", action="store_true", help="minimal: pipeline + seed, one photo, 640x480")
     parser.add_argument("--parts", type=_words, help=f"comma-separated parts among {','.join(PARTS)}")
     parser.add_argument("--sizes", type=_words, help="frame sizes, e.g. 640x480,1280x720,native")
+    parser.add_argument(
+        "--engine", help="inference engine of the CPU pipeline (default: ROLLCALL_ENGINE, i.e. auto)"
+    )
     parser.add_argument("--photos", type=_words, help="scene photos to use (default: all; --quick: 4)")
     parser.add_argument("--galleries", type=_numbers, help="synthetic facebank sizes (identities) for part 1")
     parser.add_argument("--seed-galleries", type=_numbers, help="facebank sizes for the seed comparison")
@@ -171,7 +174,16 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     identities = sorted(set(args.galleries) | (set(args.seed_galleries) if "seed" in parts else set()))
     rows = {}
     if parts & {"pipeline", "seed", "gpu", "small_faces"}:
-        pipe = load_pipeline(PipelineConfig(model_dir=model_dir, device="cpu"))
+        settings = get_settings()
+        pipe = load_pipeline(
+            PipelineConfig(
+                model_dir=model_dir,
+                device="cpu",
+                engine=args.engine or settings.engine,
+                min_face_prob=settings.min_face_prob,
+                max_detect_side=settings.max_detect_side,
+            )
+        )
         result["pipeline_load_s"] = round(pipe.load_seconds, 3)
         rows = {n: synthetic_rows(n, pipe.embedder.dim, seed=n) for n in identities}
         galleries = {n: synthetic_gallery(r, pipe.embedder.name, pipe.device) for n, r in rows.items()}
