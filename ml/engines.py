@@ -145,8 +145,16 @@ class EngineLoader:
         if _verified(paths):
             return paths
         directory = paths[0].parent
-        directory.mkdir(parents=True, exist_ok=True)
-        with _file_lock(directory / ".lock"):
+        with contextlib.ExitStack() as stack:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(_file_lock(directory / ".lock"))
+            except OSError as exc:  # a read-only model dir (a container image): convert where it is built
+                raise errors.WeightsMissing(
+                    f"{spec.name} has no {self.describe()} conversion in {directory} and it cannot be "
+                    f"written there ({exc.strerror}): run `python -m ml.engines convert --engine "
+                    f"{self.engine}` where the model dir is writable"
+                ) from exc
             if _verified(paths):  # another process converted it while we waited
                 return paths
             log.warning("converting %s for %s into %s", spec.name, self.describe(), directory)
@@ -260,3 +268,37 @@ def _onnxruntime_runner(onnx: Path, spec: NetSpec, threads: int) -> Runner:
         return tuple(torch.from_numpy(out) for out in session.run(None, feed))
 
     return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ml.engines convert``: prepare the conversions a CPU worker will load (e.g. at image
+    build time, where the model dir is still writable)."""
+    import argparse
+
+    from ml.pipeline import PipelineConfig, load_pipeline
+    from settings import get_settings
+
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m ml.engines", description=main.__doc__)
+    parser.add_argument("command", choices=["convert"])
+    parser.add_argument("--engine", default=settings.engine, choices=ENGINE_CHOICES)
+    parser.add_argument("--embedder", default=settings.embedder)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        pipe = load_pipeline(
+            PipelineConfig(
+                model_dir=settings.model_dir, embedder=args.embedder, device="cpu", engine=args.engine
+            )
+        )
+    except errors.RollcallError as exc:
+        print(f"Error ({exc.code}): {exc.message}")
+        return 1
+    print(f"{pipe.engine}: MTCNN and {pipe.embedder.name} ready in {settings.model_dir / _CONVERTED_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
