@@ -38,6 +38,13 @@ ENGINE_CHOICES = ("auto", *ENGINES)
 # Bump when the way networks are exported changes, so cached conversions are redone.
 _CONVERSION_REVISION = 1
 _CONVERTED_DIR = "converted"
+# float32 as torch computes (no bf16/f16 on CPUs that have it); one request at a time per worker process;
+# no thread pinning: several worker processes share the cores (pinning made them collide, measured).
+OPENVINO_CONFIG: dict[str, Any] = {
+    "INFERENCE_PRECISION_HINT": "f32",
+    "PERFORMANCE_HINT": "LATENCY",
+    "ENABLE_CPU_PINNING": False,
+}
 
 Runner = Callable[..., tuple[Tensor, ...]]
 
@@ -240,9 +247,7 @@ def _openvino_runner(xml: Path, threads: int) -> Runner:
 
     core = ov.Core()
     compiled = core.compile_model(
-        core.read_model(str(xml)),
-        "CPU",
-        {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
+        core.read_model(str(xml)), "CPU", {**OPENVINO_CONFIG, "INFERENCE_NUM_THREADS": threads}
     )
     request = compiled.create_infer_request()
     outputs = compiled.outputs
