@@ -39,7 +39,7 @@ ENGINE_CHOICES = ("auto", *ENGINES)
 _CONVERSION_REVISION = 1
 _CONVERTED_DIR = "converted"
 # float32 as torch computes (no bf16/f16 on CPUs that have it); one request at a time per worker process;
-# no thread pinning: several worker processes share the cores (pinning made them collide, measured).
+# no thread pinning: several worker processes share the cores (and it measured no faster alone).
 OPENVINO_CONFIG: dict[str, Any] = {
     "INFERENCE_PRECISION_HINT": "f32",
     "PERFORMANCE_HINT": "LATENCY",

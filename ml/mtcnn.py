@@ -357,23 +357,25 @@ def _bbreg(boxes: Tensor, reg: Tensor) -> Tensor:
 
 def _nms_min(boxes: Tensor, scores: Tensor, frame: Tensor, threshold: float) -> Tensor:
     """Greedy NMS per frame with overlap = intersection / smaller area (the paper's last step; torchvision
-    has only IoU). Runs after O-Net, where a frame has a handful of boxes."""
+    has only IoU). Greedy keeps a box unless a kept, better box suppresses it: with boxes in score order
+    that is a fixed point, reached by whole-matrix steps (as many as the longest suppression chain)."""
     if len(scores) == 0:
         return torch.empty(0, dtype=torch.int64, device=scores.device)
+    order = torch.argsort(scores, descending=True, stable=True)
+    boxes, frame = boxes[order], frame[order]
     area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
     lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
     rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
     inter = (rb - lt + 1).clamp(min=0).prod(dim=2)
     overlap = inter / torch.minimum(area[:, None], area[None, :])
-    suppresses = ((overlap > threshold) & (frame[:, None] == frame[None, :])).cpu()
-    order = torch.argsort(scores, descending=True, stable=True).cpu()
-    alive = torch.ones(len(scores), dtype=torch.bool)
-    keep = []
-    for i in order.tolist():
-        if alive[i]:
-            keep.append(i)
-            alive &= ~suppresses[i]
-    return torch.tensor(keep, dtype=torch.int64, device=scores.device)
+    earlier = torch.ones_like(overlap, dtype=torch.bool).triu(diagonal=1)  # [i, j]: i ranks above j
+    suppresses = (overlap > threshold) & (frame[:, None] == frame[None, :]) & earlier
+    keep = torch.ones(len(scores), dtype=torch.bool, device=scores.device)
+    while True:
+        again = ~(suppresses & keep[:, None]).any(dim=0)
+        if torch.equal(again, keep):
+            return order[keep]
+        keep = again
 
 
 def _crop_bounds(boxes: Tensor, frame_w: Tensor, frame_h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
