@@ -125,7 +125,7 @@ class Settings(BaseSettings):
         "(MTCNN's last stage passes boxes from 0.7, often on clothing and posters).",
     )
     max_detect_side: int = Field(
-        1920,
+        2048,
         ge=64,
         description="A frame whose long side exceeds this many pixels is detected on a copy downscaled to it "
         "(answers in the frame's coordinates; small-face tiles still use the full resolution).",

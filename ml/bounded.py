@@ -2,7 +2,7 @@
 
 A frame whose long side exceeds ``max_side`` is detected on a copy downscaled to that long side (area
 resampling), and the answer is mapped back to the original frame's coordinates: a 36-megapixel photo then
-costs what a 1920-pixel frame costs. Faces too small for the copy are the small-face mode's job, whose tiles
+costs what a 2048-pixel frame costs. Faces too small for the copy are the small-face mode's job, whose tiles
 are cut from the full-resolution frame (``ml.tiling``).
 """
 

@@ -1,6 +1,6 @@
 """Detection cost is bounded per frame and answers hold only sure faces, through a real worker.
 
-A 36-megapixel photo is detected on a copy downscaled to ``ROLLCALL_MAX_DETECT_SIDE`` (1920) and answered in
+A 36-megapixel photo is detected on a copy downscaled to ``ROLLCALL_MAX_DETECT_SIDE`` (2048) and answered in
 its own coordinates; boxes under ``ROLLCALL_MIN_FACE_PROB`` (clothing, posters) are not in the answers.
 """
 
