@@ -109,9 +109,8 @@ class Settings(BaseSettings):
     )
     engine: str = Field(
         "auto",
-        description="Inference engine of the networks: `auto` (torch on a GPU; on the CPU OpenVINO, else "
-        "ONNX Runtime, the fastest measured), `torch`, `openvino`, `onnxruntime` (converted once into the "
-        "model dir).",
+        description="Inference engine of the networks: `auto` (torch on a GPU, OpenVINO on the CPU: the "
+        "fastest measured), `torch`, `openvino`, `onnxruntime` (converted once into the model dir).",
     )
     torch_threads: int = Field(
         0, ge=0, description="Torch CPU threads per worker process; 0 = cores / worker processes."
