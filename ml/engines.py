@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,7 +208,10 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def _convert(engine: EngineName, module: nn.Module, spec: NetSpec, tmp: Path, name: str) -> list[Path]:
     onnx_path = tmp / (Path(name).stem + ".onnx")
-    with torch.inference_mode(False), torch.no_grad():
+    # The TorchScript-based exporter handles these plain convolutional nets with dynamic axes as they are;
+    # it warns that it is deprecated in favour of torch.export, which needs onnxscript.
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
             spec.examples,
