@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     device: str = Field(
         "auto", description="Torch device for the models: `auto` (CUDA when present), `cpu`, `cuda`."
     )
+    engine: str = Field(
+        "auto",
+        description="Inference engine of the networks: `auto` (torch on a GPU, OpenVINO on the CPU: the "
+        "fastest measured), `torch`, `openvino`, `onnxruntime` (converted once into the model dir).",
+    )
     torch_threads: int = Field(
         0, ge=0, description="Torch CPU threads per worker process; 0 = cores / worker processes."
     )
@@ -124,6 +129,19 @@ class Settings(BaseSettings):
         description="Longest a batch waits for the worker's other running jobs to join it, in ms.",
     )
     min_face_size: int = Field(20, ge=8, description="Smallest face MTCNN looks for, in pixels.")
+    min_face_prob: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="Face probability a detection needs to be in detect, identify and attendance answers "
+        "(MTCNN's last stage passes boxes from 0.7, often on clothing and posters).",
+    )
+    max_detect_side: int = Field(
+        2048,
+        ge=64,
+        description="A frame whose long side exceeds this many pixels is detected on a copy downscaled to it "
+        "(answers in the frame's coordinates; small-face tiles still use the full resolution).",
+    )
     small_faces: str = Field(
         "off",
         description="Default small-face mode for detect and attendance jobs: `off`, `auto` or `on` "

@@ -9,6 +9,7 @@ result object, so ``python -m benchmarks --quick --json | tail -1`` is machine-r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -128,6 +129,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     preset.add_argument("--tiny", action="store_true", help="minimal: pipeline + seed, one photo, 640x480")
     parser.add_argument("--parts", type=_words, help=f"comma-separated parts among {','.join(PARTS)}")
     parser.add_argument("--sizes", type=_words, help="frame sizes, e.g. 640x480,1280x720,native")
+    parser.add_argument(
+        "--engine", help="inference engine of the CPU pipeline (default: ROLLCALL_ENGINE, i.e. auto)"
+    )
     parser.add_argument("--photos", type=_words, help="scene photos to use (default: all; --quick: 4)")
     parser.add_argument("--galleries", type=_numbers, help="synthetic facebank sizes (identities) for part 1")
     parser.add_argument("--seed-galleries", type=_numbers, help="facebank sizes for the seed comparison")
@@ -212,7 +216,15 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     identities = sorted(set(args.galleries) | (set(args.seed_galleries) if "seed" in parts else set()))
     rows = {}
     if parts & {"pipeline", "seed", "gpu", "small_faces", "peers", "classroom"}:
-        pipe = load_pipeline(PipelineConfig(model_dir=model_dir, device="cpu"))
+        settings = get_settings()
+        config = PipelineConfig(
+            model_dir=model_dir,
+            device="cpu",
+            engine=args.engine or settings.engine,
+            min_face_prob=settings.min_face_prob,
+            max_detect_side=settings.max_detect_side,
+        )
+        pipe = load_pipeline(config)
         result["pipeline_load_s"] = round(pipe.load_seconds, 3)
         rows = {n: synthetic_rows(n, pipe.embedder.dim, seed=n) for n in identities}
         galleries = {n: synthetic_gallery(r, pipe.embedder.name, pipe.device) for n, r in rows.items()}
@@ -224,9 +236,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             weights = SeedWeights.from_store(ModelStore(model_dir))
             banks = {n: SeedFacebank.from_rows(rows[n]) for n in args.seed_galleries}
             equal_work = load_pipeline(
-                PipelineConfig(
-                    model_dir=model_dir, device="cpu", mtcnn=MTCNNParams(min_face_size=EQUAL_WORK_MIN_FACE)
-                )
+                dataclasses.replace(config, mtcnn=MTCNNParams(min_face_size=EQUAL_WORK_MIN_FACE))
             )
             result["seed"] = versus_seed.run(
                 pipe, equal_work, frames, galleries, banks, weights, threshold, args.seed_repeats, args.warmup

@@ -1,7 +1,7 @@
 """Which inference engine produced a figure: the one place the benchmarks read it from.
 
-A job result's ``models`` (and ``FacePipeline.describe()``) name the engine once the pipeline has
-engines; until then everything runs in torch.
+A job result's ``models`` and ``FacePipeline.describe()`` name the engine (``ml.engines``) that ran
+the networks; a result without one (an older worker) ran in torch.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ class FrameTiming:
     align: float
     embed: float
     match: dict[int, float]
+    # The detection's own stages (ml.mtcnn: pyramid, pnet, rnet, onet), milliseconds.
+    cascade: dict[str, float]
 
     @property
     def align_embed(self) -> float:
@@ -44,8 +46,9 @@ def timed_frame(
 ) -> tuple[FrameTiming, dict[int, Assignment]]:
     """Run attendance on ``image`` once per gallery (detection and embedding shared); time each stage."""
     clock = StageTimer()
+    cascade = StageTimer()
     with clock.stage("detect"):
-        detections = pipe.detect([image])[0]
+        detections = pipe.detect([image], cascade)[0]
     embedder = pipe.embedder
     with clock.stage("align"):
         chips = align_faces(image, detections.landmarks, embedder.chip_size, embedder.template)
@@ -58,5 +61,7 @@ def timed_frame(
         with one.stage("match"):
             answers[identities] = assign_faces(vectors, gallery, threshold)
         match_ms[identities] = one.ms["match"]
-    timing = FrameTiming(len(detections), clock.ms["detect"], clock.ms["align"], clock.ms["embed"], match_ms)
+    timing = FrameTiming(
+        len(detections), clock.ms["detect"], clock.ms["align"], clock.ms["embed"], match_ms, cascade.ms
+    )
     return timing, answers

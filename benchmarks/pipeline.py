@@ -58,6 +58,10 @@ def size_report(samples: Sequence[tuple[Frame, FrameTiming]], identities: Sequen
         "samples": len(samples),
         "faces_measured": faces,
         "detect_ms": summarize([t.detect for t in timings]).to_json(),
+        "detect_stages_ms": {
+            stage: summarize([t.cascade.get(stage, 0.0) for t in timings]).to_json()
+            for stage in ("pyramid", "pnet", "rnet", "onet")
+        },
         "align_ms": summarize([t.align for t in timings]).to_json(),
         "embed_ms": summarize([t.embed for t in timings]).to_json(),
         "align_embed_ms": summarize([t.align_embed for t in timings]).to_json(),
@@ -106,6 +110,7 @@ def run(
         )
     return {
         "device": str(pipe.device),
+        "engine": pipe.engine,
         "embedder": pipe.embedder.name,
         "threshold": threshold,
         "repeats": repeats,

@@ -243,6 +243,9 @@ class DlibResNetEmbedder(Embedder):
         load_dlib_network(network, fmt.read_dlib_network(store.path(WEIGHTS_NAME)))
         return cls(network, torch.device(device), batch_size)
 
+    def example_input(self) -> Tensor:
+        return torch.zeros(1, CHIP_SIZE, CHIP_SIZE, 3, dtype=torch.uint8)
+
     def descriptors(self, chips_rgb: np.ndarray) -> np.ndarray:
         """dlib's raw descriptors ([N,128] float32, norm near but not exactly 1)."""
         with torch.inference_mode():
@@ -260,7 +263,7 @@ class DlibResNetEmbedder(Embedder):
         chips = torch.from_numpy(chips_rgb)
         return torch.cat(
             [
-                self.network(chips[i : i + self.batch_size].to(self.device))
+                self.run_network(chips[i : i + self.batch_size].to(self.device))
                 for i in range(0, len(chips), self.batch_size)
             ]
         )

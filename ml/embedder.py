@@ -11,7 +11,9 @@ import errors
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
+    from ml.engines import EngineLoader, Runner
     from ml.weights import ModelStore
 
 
@@ -29,6 +31,9 @@ class Embedder(ABC):
     chip_size: int
     template: np.ndarray
     default_threshold: float
+    network: nn.Module
+    engine: str = "torch"
+    _runner: Runner | None = None
 
     @classmethod
     @abstractmethod
@@ -47,3 +52,21 @@ class Embedder(ABC):
                 f"{self.name} expects uint8 RGB chips of shape [N,{size},{size},3], "
                 f"got {chips_rgb.dtype} {tuple(chips_rgb.shape)}"
             )
+
+    @abstractmethod
+    def example_input(self) -> torch.Tensor:
+        """One input of ``network`` (batch of 1), for converting it to another engine."""
+
+    def use_engine(self, loader: EngineLoader) -> None:
+        """Run ``network`` on ``loader``'s engine (converted once, from the same verified weights)."""
+        from ml.engines import NetSpec
+
+        spec = NetSpec(self.name, self.name, (self.example_input(),), ({0: "batch"},), ("embedding",))
+        self._runner = loader.load(self.network, spec)
+        self.engine = loader.engine
+
+    def run_network(self, batch: torch.Tensor) -> torch.Tensor:
+        """``network``'s output for ``batch``, on the engine in use."""
+        if self._runner is None:
+            return self.network(batch)
+        return self._runner(batch)[0].to(batch.device)

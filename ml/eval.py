@@ -6,8 +6,11 @@
 Each photo is detected, aligned and embedded once, whatever number of pairs it appears in. Two
 conventions, both reported in the output:
 
+- faces below the face-probability floor (``ROLLCALL_MIN_FACE_PROB``) are not faces;
 - several faces in a photo: the largest, most central one is used (facenet's LFW alignment rule:
-  box area minus twice the squared distance of the box centre from the photo centre);
+  box area minus twice the squared distance of the box centre from the photo centre), among the faces
+  at least half as tall as the largest (so a small box near the centre of a large photo never wins over
+  the large face the photo is of);
 - no face in a photo: every pair using it counts as wrong at every threshold (scored −2 if the pair is
   the same person, +2 if not: outside the cosine range), rather than guessing a centre crop, so the
   figures never flatter the detector.
@@ -104,12 +107,16 @@ class Evaluation:
 
 
 def choose_face(detections: Detections, height: int, width: int) -> int:
-    """Index of the largest, most central face (facenet's align_dataset_mtcnn rule for LFW)."""
+    """Index of the largest, most central face (facenet's align_dataset_mtcnn rule for LFW), among the
+    faces at least half the largest one's side: facenet's rule was made for LFW's 250-pixel crops, where
+    the person sits in the centre; on a large photo its centre penalty alone picks a tiny central box."""
     boxes = detections.boxes.astype(np.float64)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    side = np.sqrt(np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
+    area = side**2
     centre_x = (boxes[:, 0] + boxes[:, 2]) / 2 - width / 2
     centre_y = (boxes[:, 1] + boxes[:, 3]) / 2 - height / 2
-    return int(np.argmax(area - 2.0 * (centre_x**2 + centre_y**2)))
+    score = area - 2.0 * (centre_x**2 + centre_y**2)
+    return int(np.argmax(np.where(side >= 0.5 * side.max(), score, -np.inf)))
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -239,7 +246,8 @@ def evaluate(
         undetected_images=tuple(str(ref.path(images_dir).relative_to(images_dir)) for ref in undetected),
         undetected_policy="every pair with a photo where no face was found counts as wrong",
         several_faces=embedded.several_faces,
-        several_faces_policy="the largest, most central face is used",
+        several_faces_policy="the largest, most central face is used (among faces at least half the "
+        "largest's side, at or above the face-probability floor)",
         flip=flip,
         metrics=with_flip if with_flip is not None else plain,
         without_flip=plain if with_flip is not None else None,
@@ -293,6 +301,9 @@ def _run_lfw(args: argparse.Namespace) -> int:
         embedder=args.embedder,
         device=args.device or settings.device,
         mtcnn=MTCNNParams(min_face_size=settings.min_face_size),
+        engine=settings.engine,
+        min_face_prob=settings.min_face_prob,
+        max_detect_side=settings.max_detect_side,
     )
     # The embedder's weights are checked first: a missing model is named before any detector loads.
     ModelStore(config.model_dir).path(config.embedder)

@@ -262,10 +262,13 @@ class FaceNetEmbedder(Embedder):
         load_facenet_state_dict(network, load_state_dict(store.path(WEIGHTS_NAME)))
         return cls(network, torch.device(device))
 
+    def example_input(self) -> Tensor:
+        return torch.zeros(1, 3, CHIP_SIZE, CHIP_SIZE)
+
     def embed(self, chips_rgb: np.ndarray) -> np.ndarray:
         self.check_chips(chips_rgb)
         if len(chips_rgb) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         with torch.inference_mode():
             batch = standardise(torch.from_numpy(chips_rgb).to(self.device))
-            return F.normalize(self.network(batch), p=2, dim=1).cpu().numpy()
+            return F.normalize(self.run_network(batch), p=2, dim=1).cpu().numpy()

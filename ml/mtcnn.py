@@ -3,15 +3,19 @@
 The three networks keep facenet-pytorch's module and parameter names, so its ``pnet.pt``/``rnet.pt``/
 ``onet.pt`` state dicts load unchanged, and the cascade follows its ``detect_face`` step by step (pyramid
 resampling, box regression, ``rerec``, ``pad``, the final "Min" NMS) so results match its detector.
-What differs is batching: frames of any sizes go through together, P-Net runs once per pyramid level for all
-frames of one size, and R-Net/O-Net see the candidates of every frame at once. Their input crops are
-area-resampled from integral images in one gather instead of one ``interpolate`` call per box, with the
-same float32 results (see ``_FrameSums``).
+What differs is batching: frames of any sizes go through together; the pyramid levels of every frame are
+packed into one canvas so P-Net runs once per frame size, not once per level (see ``_PyramidCanvas``), and
+R-Net/O-Net see the candidates of every frame at once. Their input crops are area-resampled from integral
+images in one gather instead of one ``interpolate`` call per box, with the same float32 results (see
+``_FrameSums``). All inputs are channels-last in memory (2–3× faster convolutions on the CPU), and the
+networks run on the engine the pipeline chose (``ml.engines``): torch by default.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -21,6 +25,8 @@ from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
 import errors
+from ml.engines import EngineLoader, NetSpec, Runner
+from ml.timing import StageTimer
 from ml.weights import ModelStore, load_state_dict
 
 # Constants of the MTCNN paper / facenet-pytorch's detect_face.
@@ -93,8 +99,11 @@ class PNet(nn.Module):
         self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)
         self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        x = self.prelu1(self.conv1(x))
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``mask`` ([1, 1, H-2, W-2]) is added after the first layer: 0 where a pyramid level's first-layer
+        outputs lie, -inf between levels packed in one canvas, so that max-pooling at a level's edge sees
+        what it sees when the level runs alone (its ``ceil_mode`` window holds one real column there)."""
+        x = self.prelu1(self.conv1(x)) + mask
         x = self.pool1(x)
         x = self.prelu2(self.conv2(x))
         x = self.prelu3(self.conv3(x))
@@ -210,15 +219,14 @@ class _FrameSums:
         self.width = torch.tensor([f.shape[1] for f in frames_bgr], dtype=torch.int64, device=device)
 
     def resized(self, i: int, height: int, width: int) -> Tensor:
-        """Frame ``i`` area-resampled to ``height``×``width``: ``[3, height, width]`` float32 RGB."""
+        """Frame ``i`` area-resampled to ``height``×``width``: ``[height, width, 3]`` float32 RGB."""
         table = self.tables[i]
         origin = torch.zeros(1, dtype=torch.int64, device=table.device)
         (rs,), (re,) = _bins(origin, origin + table.shape[0] - 1, height)
         (cs,), (ce,) = _bins(origin, origin + table.shape[1] - 1, width)
         rows = table.index_select(0, re) - table.index_select(0, rs)
         sums = rows.index_select(1, ce) - rows.index_select(1, cs)
-        mean = sums.to(torch.float32) / (re - rs)[:, None, None] / (ce - cs)[None, :, None]
-        return mean.permute(2, 0, 1)
+        return sums.to(torch.float32) / (re - rs)[:, None, None] / (ce - cs)[None, :, None]
 
     def crops(self, frame: Tensor, x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, size: int) -> Tensor:
         """``[N, 3, size, size]`` float32 RGB crops ``[y0:y1, x0:x1]`` (non-empty, inside), area-resampled;
@@ -238,6 +246,67 @@ class _FrameSums:
         return mean.permute(0, 3, 1, 2)
 
 
+@dataclass(frozen=True)
+class _Level:
+    """One pyramid level's place in the canvas: top-left corner (even, so max-pooling windows line up)."""
+
+    y: int
+    x: int
+    height: int
+    width: int
+    scale: float
+
+    @property
+    def cells(self) -> tuple[int, int]:
+        """P-Net's output size on this level alone (3×3 conv, 2×2 ceil pool, two 3×3 convs)."""
+        return math.ceil((self.height - 2) / 2) - 4, math.ceil((self.width - 2) / 2) - 4
+
+
+class _PyramidCanvas:
+    """All pyramid levels of a frame size packed on shelves in one canvas, for one P-Net call.
+
+    The largest level sets the width; smaller ones go left to right on shelves below it. A P-Net cell
+    depends only on its 12×12 window, so cells inside a level equal the cells of that level run alone;
+    the one exception, max-pooling at a level's right and bottom edge, is handled by P-Net's mask.
+    """
+
+    def __init__(self, height: int, width: int, scales: Sequence[float]) -> None:
+        levels: list[_Level] = []
+        canvas_w = _even(int(width * scales[0] + 1))
+        x = y = shelf = 0
+        for scale in scales:
+            h, w = int(height * scale + 1), int(width * scale + 1)
+            if x + w > canvas_w:
+                x, y, shelf = 0, y + shelf, 0
+            levels.append(_Level(y, x, h, w, scale))
+            x += _even(w)
+            shelf = max(shelf, _even(h))
+        self.levels = levels
+        self.height = y + shelf
+        self.width = canvas_w
+
+    def images(self, sums: _FrameSums, frames: Sequence[int]) -> Tensor:
+        """``[N, 3, H, W]`` normalised canvases of ``frames`` (channels-last in memory)."""
+        device = sums.flat.device
+        canvas = torch.zeros(len(frames), self.height, self.width, 3, device=device)
+        for level in self.levels:
+            canvas[:, level.y : level.y + level.height, level.x : level.x + level.width] = torch.stack(
+                [sums.resized(i, level.height, level.width) for i in frames]
+            )
+        return _normalise(canvas).permute(0, 3, 1, 2)
+
+    def mask(self, device: torch.device) -> Tensor:
+        """``[1, 1, H-2, W-2]``: 0 over each level's first-layer outputs, -inf elsewhere."""
+        mask = torch.full((1, 1, self.height - 2, self.width - 2), -math.inf, device=device)
+        for level in self.levels:
+            mask[..., level.y : level.y + level.height - 2, level.x : level.x + level.width - 2] = 0.0
+        return mask
+
+
+def _even(n: int) -> int:
+    return n + (n & 1)
+
+
 def _bins(lo: Tensor, hi: Tensor, size: int) -> tuple[Tensor, Tensor]:
     """adaptive_avg_pool2d's bins of ``[lo, hi)`` into ``size`` parts: ``[lo + floor(i*n/size),
     lo + ceil((i+1)*n/size))`` for each row of ``lo``/``hi``; returns start and end, ``[N, size]``."""
@@ -246,6 +315,15 @@ def _bins(lo: Tensor, hi: Tensor, size: int) -> tuple[Tensor, Tensor]:
     start = lo[:, None] + torch.div(steps * n, size, rounding_mode="floor")
     end = lo[:, None] - torch.div(-(steps + 1) * n, size, rounding_mode="floor")
     return start, end
+
+
+@contextlib.contextmanager
+def _stage(timer: StageTimer | None, name: str) -> Iterator[None]:
+    if timer is None:
+        yield
+    else:
+        with timer.stage(name):
+            yield
 
 
 def _normalise(pixels: Tensor) -> Tensor:
@@ -279,23 +357,25 @@ def _bbreg(boxes: Tensor, reg: Tensor) -> Tensor:
 
 def _nms_min(boxes: Tensor, scores: Tensor, frame: Tensor, threshold: float) -> Tensor:
     """Greedy NMS per frame with overlap = intersection / smaller area (the paper's last step; torchvision
-    has only IoU). Runs after O-Net, where a frame has a handful of boxes."""
+    has only IoU). Greedy keeps a box unless a kept, better box suppresses it: with boxes in score order
+    that is a fixed point, reached by whole-matrix steps (as many as the longest suppression chain)."""
     if len(scores) == 0:
         return torch.empty(0, dtype=torch.int64, device=scores.device)
+    order = torch.argsort(scores, descending=True, stable=True)
+    boxes, frame = boxes[order], frame[order]
     area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
     lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
     rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
     inter = (rb - lt + 1).clamp(min=0).prod(dim=2)
     overlap = inter / torch.minimum(area[:, None], area[None, :])
-    suppresses = ((overlap > threshold) & (frame[:, None] == frame[None, :])).cpu()
-    order = torch.argsort(scores, descending=True, stable=True).cpu()
-    alive = torch.ones(len(scores), dtype=torch.bool)
-    keep = []
-    for i in order.tolist():
-        if alive[i]:
-            keep.append(i)
-            alive &= ~suppresses[i]
-    return torch.tensor(keep, dtype=torch.int64, device=scores.device)
+    earlier = torch.ones_like(overlap, dtype=torch.bool).triu(diagonal=1)  # [i, j]: i ranks above j
+    suppresses = (overlap > threshold) & (frame[:, None] == frame[None, :]) & earlier
+    keep = torch.ones(len(scores), dtype=torch.bool, device=scores.device)
+    while True:
+        again = ~(suppresses & keep[:, None]).any(dim=0)
+        if torch.equal(again, keep):
+            return order[keep]
+        keep = again
 
 
 def _crop_bounds(boxes: Tensor, frame_w: Tensor, frame_h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -318,6 +398,42 @@ class MTCNN(nn.Module):
         self.onet = ONet()
         self.device = torch.device(device)
         self.to(self.device).eval().requires_grad_(False)
+        self.engine = "torch"
+        # What runs each network: the module itself, or its conversion to another engine (``use_engine``).
+        self._run: dict[str, Runner] = {"pnet": self.pnet, "rnet": self.rnet, "onet": self.onet}
+
+    def use_engine(self, loader: EngineLoader) -> None:
+        """Run the three networks on ``loader``'s engine (converted once, from these weights)."""
+        image = torch.zeros(1, 3, 24, 24)
+        mask = torch.zeros(1, 1, 22, 22)
+        spatial = {0: "batch", 2: "height", 3: "width"}
+        self._run["pnet"] = loader.load(
+            self.pnet,
+            NetSpec(
+                "mtcnn_pnet",
+                "mtcnn_pnet",
+                (image, mask),
+                (spatial, {2: "height", 3: "width"}),
+                ("reg", "prob"),
+            ),
+        )
+        self._run["rnet"] = loader.load(
+            self.rnet,
+            NetSpec(
+                "mtcnn_rnet", "mtcnn_rnet", (torch.zeros(1, 3, 24, 24),), ({0: "batch"},), ("reg", "prob")
+            ),
+        )
+        self._run["onet"] = loader.load(
+            self.onet,
+            NetSpec(
+                "mtcnn_onet",
+                "mtcnn_onet",
+                (torch.zeros(1, 3, 48, 48),),
+                ({0: "batch"},),
+                ("reg", "points", "prob"),
+            ),
+        )
+        self.engine = loader.engine
 
     @classmethod
     def from_store(cls, store: ModelStore, device: torch.device | str) -> MTCNN:
@@ -334,8 +450,12 @@ class MTCNN(nn.Module):
         model.device = torch.device(device)
         return model.to(model.device)
 
-    def detect(self, frames_bgr: Sequence[np.ndarray], params: MTCNNParams) -> list[Detections]:
-        """Faces in each BGR uint8 ``HxWx3`` frame (as cv2 decodes them); one ``Detections`` per frame."""
+    def detect(
+        self, frames_bgr: Sequence[np.ndarray], params: MTCNNParams, timer: StageTimer | None = None
+    ) -> list[Detections]:
+        """Faces in each BGR uint8 ``HxWx3`` frame (as cv2 decodes them); one ``Detections`` per frame.
+
+        ``timer`` (optional) receives the stages ``pyramid``, ``pnet``, ``rnet`` and ``onet``."""
         for i, frame in enumerate(frames_bgr):
             if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3):
                 raise errors.InvalidInput(f"frame {i} is not a uint8 HxWx3 array")
@@ -344,44 +464,71 @@ class MTCNN(nn.Module):
         if not frames_bgr:
             return []
         with torch.inference_mode():
-            sums = _FrameSums(frames_bgr, self.device)
-            candidates = self._propose(sums, params)
-            candidates = self._refine(candidates, sums, params)
-            candidates, landmarks = self._output(candidates, sums, params)
-            return self._per_frame(candidates, landmarks, len(frames_bgr))
+            with _stage(timer, "pyramid"):
+                sums = _FrameSums(frames_bgr, self.device)
+            candidates = self._propose(sums, params, timer)
+            with _stage(timer, "rnet"):
+                candidates = self._refine(candidates, sums, params)
+            with _stage(timer, "onet"):
+                candidates, landmarks = self._output(candidates, sums, params)
+                return self._per_frame(candidates, landmarks, len(frames_bgr))
 
     # --- stage 1: P-Net over the pyramid ---
-    def _propose(self, sums: _FrameSums, params: MTCNNParams) -> _Candidates:
+    def _propose(self, sums: _FrameSums, params: MTCNNParams, timer: StageTimer | None) -> _Candidates:
         by_size: dict[tuple[int, int], list[int]] = {}
         for i, table in enumerate(sums.tables):
             by_size.setdefault((table.shape[0] - 1, table.shape[1] - 1), []).append(i)
         found: list[_Candidates] = []
         regs: list[Tensor] = []
+        levels: list[Tensor] = []
         for (h, w), indices in by_size.items():
-            frame_ids = torch.tensor(indices, dtype=torch.int64, device=self.device)
-            for scale in params.scales(h, w):
-                size = int(h * scale + 1), int(w * scale + 1)
-                scaled = torch.stack([sums.resized(i, *size) for i in indices])
-                reg, prob = self.pnet(_normalise(scaled))
-                cands, cell_reg = self._cells_to_boxes(reg, prob[:, 1], scale, params.thresholds[0])
-                cands.frame = frame_ids[cands.frame]
-                keep = batched_nms(cands.boxes, cands.scores, cands.frame, _PNET_NMS_PER_SCALE)
-                found.append(cands[keep])
-                regs.append(cell_reg[keep])
-        if not found:
-            return self._no_candidates()
-        cands = _Candidates(
-            torch.cat([c.boxes for c in found]),
-            torch.cat([c.scores for c in found]),
-            torch.cat([c.frame for c in found]),
-        )
-        reg = torch.cat(regs)
-        keep = batched_nms(cands.boxes, cands.scores, cands.frame, _NMS)
-        cands, reg = cands[keep], reg[keep]
-        # P-Net's regression is in units of the exclusive box size (unlike R-/O-Net's, see _bbreg).
-        extent = (cands.boxes[:, 2:] - cands.boxes[:, :2]).repeat(1, 2)
-        cands.boxes = _rerec(cands.boxes + reg * extent)
-        return cands
+            scales = params.scales(h, w)
+            if not scales:
+                continue
+            with _stage(timer, "pyramid"):
+                canvas = _PyramidCanvas(h, w, scales)
+                images = canvas.images(sums, indices)
+                mask = canvas.mask(self.device)
+            with _stage(timer, "pnet"):
+                reg, prob = self._run["pnet"](images, mask)
+                reg, prob = reg.to(self.device), prob.to(self.device)
+                frame_ids = torch.tensor(indices, dtype=torch.int64, device=self.device)
+                for level in canvas.levels:
+                    rows, cols = level.cells
+                    y, x = level.y // 2, level.x // 2
+                    cands, cell_reg = self._cells_to_boxes(
+                        reg[:, :, y : y + rows, x : x + cols],
+                        prob[:, 1, y : y + rows, x : x + cols],
+                        level.scale,
+                        params.thresholds[0],
+                    )
+                    cands.frame = frame_ids[cands.frame]
+                    found.append(cands)
+                    regs.append(cell_reg)
+                    levels.append(torch.full_like(cands.frame, len(levels)))
+        with _stage(timer, "pnet"):
+            if not found:
+                return self._no_candidates()
+            cands = _Candidates(
+                torch.cat([c.boxes for c in found]),
+                torch.cat([c.scores for c in found]),
+                torch.cat([c.frame for c in found]),
+            )
+            reg = torch.cat(regs)
+            # NMS within each level of each frame (facenet-pytorch's per-scale step), all levels at once;
+            # kept boxes ordered by level, then score, as one call per level would return them.
+            level_of = torch.cat(levels)
+            keep = batched_nms(
+                cands.boxes, cands.scores, level_of * len(sums.tables) + cands.frame, _PNET_NMS_PER_SCALE
+            )
+            keep = keep[torch.argsort(level_of[keep], stable=True)]
+            cands, reg = cands[keep], reg[keep]
+            keep = batched_nms(cands.boxes, cands.scores, cands.frame, _NMS)
+            cands, reg = cands[keep], reg[keep]
+            # P-Net's regression is in units of the exclusive box size (unlike R-/O-Net's, see _bbreg).
+            extent = (cands.boxes[:, 2:] - cands.boxes[:, :2]).repeat(1, 2)
+            cands.boxes = _rerec(cands.boxes + reg * extent)
+            return cands
 
     @staticmethod
     def _cells_to_boxes(
@@ -399,7 +546,7 @@ class MTCNN(nn.Module):
 
     # --- stage 2: R-Net over every candidate of every frame ---
     def _refine(self, cands: _Candidates, sums: _FrameSums, params: MTCNNParams) -> _Candidates:
-        cands, outputs = self._run_on_crops(self.rnet, cands, sums, _RNET_SIZE)
+        cands, outputs = self._run_on_crops(self._run["rnet"], cands, sums, _RNET_SIZE)
         if len(cands) == 0:
             return cands
         reg, prob = outputs
@@ -416,7 +563,7 @@ class MTCNN(nn.Module):
     def _output(
         self, cands: _Candidates, sums: _FrameSums, params: MTCNNParams
     ) -> tuple[_Candidates, Tensor]:
-        cands, outputs = self._run_on_crops(self.onet, cands, sums, _ONET_SIZE)
+        cands, outputs = self._run_on_crops(self._run["onet"], cands, sums, _ONET_SIZE)
         if len(cands) == 0:
             return cands, torch.zeros(0, 5, 2, device=self.device)
         reg, points, prob = outputs
@@ -433,7 +580,7 @@ class MTCNN(nn.Module):
         return cands[keep], torch.stack([xs, ys], dim=2)[keep]
 
     def _run_on_crops(
-        self, net: nn.Module, cands: _Candidates, sums: _FrameSums, size: int
+        self, net: Runner, cands: _Candidates, sums: _FrameSums, size: int
     ) -> tuple[_Candidates, tuple[Tensor, ...]]:
         """``net`` over the candidates' ``size``×``size`` crops, in chunks; boxes wholly outside their
         frame are dropped (facenet-pytorch skips them too, but then misaligns its outputs)."""
@@ -445,7 +592,7 @@ class MTCNN(nn.Module):
         for s in range(0, len(cands), _CHUNK):
             part = slice(s, s + _CHUNK)
             crops = sums.crops(cands.frame[part], x0[part], y0[part], x1[part], y1[part], size)
-            outputs.append(net(_normalise(crops)))
+            outputs.append(tuple(out.to(self.device) for out in net(_normalise(crops))))
         return cands, tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))
 
     def _no_candidates(self) -> _Candidates:

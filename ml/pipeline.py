@@ -18,9 +18,12 @@ import torch
 
 from errors import InvalidInput
 from ml.align import align_faces, flip_chips
+from ml.bounded import at_least, detect_bounded
 from ml.embedder import Embedder
+from ml.engines import EngineLoader, resolve_engine
 from ml.mtcnn import MTCNN, Detections, MTCNNParams
 from ml.tiling import SmallFaceDetections, TilingParams, detect_small_faces
+from ml.timing import StageTimer
 from ml.weights import ModelStore
 
 
@@ -39,6 +42,11 @@ class PipelineConfig:
     embedder: str = "dlib_resnet_v1"
     device: str = "auto"
     mtcnn: MTCNNParams = field(default_factory=MTCNNParams)
+    engine: str = "torch"  # auto | torch | openvino | onnxruntime (ml.engines)
+    # Answers leave out faces below this probability (MTCNN's last stage passes 0.7 and up).
+    min_face_prob: float = 0.0
+    # A frame with a longer side is detected on a copy downscaled to it (None: never).
+    max_detect_side: int | None = None
 
 
 def _embedder_classes() -> dict[str, type[Embedder]]:
@@ -62,19 +70,30 @@ class FacePipeline:
         device: torch.device,
         params: MTCNNParams,
         load_seconds: float,
+        engine: str = "torch",
+        min_face_prob: float = 0.0,
+        max_detect_side: int | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.device = device
         self.params = params
         self.load_seconds = load_seconds
+        self.engine = engine
+        self.min_face_prob = min_face_prob
+        self.max_detect_side = max_detect_side
 
-    def detect(self, frames_bgr: Sequence[np.ndarray]) -> list[Detections]:
-        return self.detector.detect(frames_bgr, self.params)
+    def detect(self, frames_bgr: Sequence[np.ndarray], timer: StageTimer | None = None) -> list[Detections]:
+        """Faces at least ``min_face_prob`` sure in each frame, each frame's long side bounded by
+        ``max_detect_side`` (``ml.bounded``); ``timer`` receives the cascade's stages."""
+        found = detect_bounded(self.detector, frames_bgr, self.params, self.max_detect_side, timer)
+        return [at_least(d, self.min_face_prob) for d in found]
 
     def detect_small_faces(self, frame_bgr: np.ndarray, tiling: TilingParams) -> SmallFaceDetections:
         """Detection with the small-face mode (whole frame plus enlarged tiles; see ``ml.tiling``)."""
-        return detect_small_faces(self.detector, frame_bgr, self.params, tiling)
+        return detect_small_faces(
+            self.detector, frame_bgr, self.params, tiling, self.max_detect_side, self.min_face_prob
+        )
 
     def align(self, frame_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The embedder's RGB chips [N, S, S, 3] of the faces whose 5 landmarks are given."""
@@ -106,6 +125,7 @@ class FacePipeline:
             "embedder": self.embedder.name,
             "embedder_version": self.embedder.version,
             "device": str(self.device),
+            "engine": self.engine,
         }
 
 
@@ -120,4 +140,16 @@ def load_pipeline(config: PipelineConfig) -> FacePipeline:
     store = ModelStore(config.model_dir)
     detector = MTCNN.from_store(store, device)
     embedder = classes[config.embedder].from_store(store, device)
-    return FacePipeline(detector, embedder, device, config.mtcnn, time.perf_counter() - started)
+    loader = EngineLoader(resolve_engine(config.engine, device), store, torch.get_num_threads())
+    detector.use_engine(loader)
+    embedder.use_engine(loader)
+    return FacePipeline(
+        detector,
+        embedder,
+        device,
+        config.mtcnn,
+        time.perf_counter() - started,
+        loader.describe(),
+        config.min_face_prob,
+        config.max_detect_side,
+    )

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 import errors
+from ml.bounded import at_least, detect_bounded, detection_scale
 from ml.mtcnn import MTCNN, Detections, MTCNNParams
 
 TilingMode = Literal["off", "auto", "on"]
@@ -111,12 +112,22 @@ def wants_tiles(frame_shape: tuple[int, ...], whole: Detections, params: TilingP
 
 
 def detect_small_faces(
-    detector: MTCNN, frame_bgr: np.ndarray, detect_params: MTCNNParams, params: TilingParams
+    detector: MTCNN,
+    frame_bgr: np.ndarray,
+    detect_params: MTCNNParams,
+    params: TilingParams,
+    max_side: int | None = None,
+    min_prob: float = 0.0,
 ) -> SmallFaceDetections:
-    """Faces in one frame, with tiles when the mode asks for them."""
+    """Faces in one frame, with tiles when the mode asks for them.
+
+    The whole-frame pass sees the frame downscaled to ``max_side`` (``ml.bounded``); the tiles are cut from
+    the full-resolution frame and cover faces up to twice the smallest face that pass can find. Faces below
+    ``min_prob`` are left out of the answer.
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    whole = detector.detect([frame_bgr], detect_params)[0]
+    whole = at_least(detect_bounded(detector, [frame_bgr], detect_params, max_side)[0], min_prob)
     timings["whole_frame"] = _ms_since(started)
     tiled = params.mode == "on" or (params.mode == "auto" and wants_tiles(frame_bgr.shape, whole, params))
     if not tiled:
@@ -126,8 +137,9 @@ def detect_small_faces(
     height, width = frame_bgr.shape[:2]
     tiles = tile_grid(width, height, params.rows, params.cols, params.overlap)
     batches = _tiles_by_size(frame_bgr, tiles, params.scale)
-    # Faces of up to twice the whole-frame minimum (in the frame) are what the tiles are for.
-    largest = int(2 * detect_params.min_face_size * params.scale)
+    # Faces of up to twice the whole-frame minimum (in the frame, so larger when that pass was downscaled)
+    # are what the tiles are for.
+    largest = int(2 * detect_params.min_face_size * params.scale / detection_scale(frame_bgr.shape, max_side))
     tile_params = MTCNNParams(
         min_face_size=params.min_face_size,
         thresholds=detect_params.thresholds,
@@ -137,7 +149,8 @@ def detect_small_faces(
     found: list[tuple[Detections, Tile | None]] = [(whole, None)]
     for members, images in batches:
         for tile, detections in zip(members, detector.detect(images, tile_params), strict=True):
-            found.append((_to_frame(_at_least(detections, params.tile_min_prob), tile, params.scale), tile))
+            sure = at_least(detections, max(params.tile_min_prob, min_prob))
+            found.append((_to_frame(sure, tile, params.scale), tile))
     timings["tiles"] = _ms_since(started)
 
     started = time.perf_counter()
@@ -159,11 +172,6 @@ def _tiles_by_size(
         members.append(tile)
         images.append(enlarged)
     return list(groups.values())
-
-
-def _at_least(detections: Detections, min_prob: float) -> Detections:
-    keep = detections.probs >= min_prob
-    return Detections(detections.boxes[keep], detections.probs[keep], detections.landmarks[keep])
 
 
 def _to_frame(detections: Detections, tile: Tile, scale: float) -> Detections:

@@ -29,6 +29,9 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         embedder=settings.embedder,
         device=settings.device,
         mtcnn=MTCNNParams(min_face_size=settings.min_face_size),
+        engine=settings.engine,
+        min_face_prob=settings.min_face_prob,
+        max_detect_side=settings.max_detect_side,
     )
 
 

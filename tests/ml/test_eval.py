@@ -172,6 +172,12 @@ def test_the_largest_most_central_face_is_chosen() -> None:
     assert choose_face(faces, 250, 250) == 1
 
 
+def test_a_large_off_centre_face_on_a_large_photo_wins_over_a_tiny_central_box() -> None:
+    # 1600x1067 photo: the person's face (260 px) left of centre, a 30 px box (a pattern) at the centre.
+    faces = _detections([[380, 250, 640, 530], [790, 520, 820, 550]])
+    assert choose_face(faces, 1067, 1600) == 0
+
+
 def test_pairs_with_an_undetected_photo_are_wrong_at_every_threshold() -> None:
     a, b, c = ImageRef("a", 1), ImageRef("a", 2), ImageRef("c", 1)
     pairs = PairsFile((Pair(a, b, True), Pair(a, c, False), Pair(b, c, False)), folds=1)

@@ -212,3 +212,36 @@ def test_params_are_validated() -> None:
 def test_from_store_without_weights_says_how_to_fetch(tmp_path: Path) -> None:
     with pytest.raises(errors.WeightsMissing, match="python -m ml.weights fetch mtcnn_pnet"):
         MTCNN.from_store(ModelStore(tmp_path), "cpu")
+
+
+def _greedy_nms_min(
+    boxes: torch.Tensor, scores: torch.Tensor, frame: torch.Tensor, threshold: float
+) -> list[int]:
+    """The paper's last step written as the plain greedy loop: best box first, drop what it covers."""
+    order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
+    keep: list[int] = []
+    for i in order:
+        covered = False
+        for k in keep:
+            if frame[k] != frame[i]:
+                continue
+            w = min(boxes[k, 2], boxes[i, 2]) - max(boxes[k, 0], boxes[i, 0]) + 1
+            h = min(boxes[k, 3], boxes[i, 3]) - max(boxes[k, 1], boxes[i, 1]) + 1
+            areas = [(b[2] - b[0] + 1) * (b[3] - b[1] + 1) for b in (boxes[k], boxes[i])]
+            covered |= bool(max(w, 0) * max(h, 0) / min(areas) > threshold)
+        if not covered:
+            keep.append(i)
+    return keep
+
+
+def test_final_nms_equals_greedy_suppression_by_the_smaller_box() -> None:
+    from ml.mtcnn import _nms_min
+
+    generator = torch.Generator().manual_seed(14)
+    for _ in range(200):
+        n = int(torch.randint(1, 25, (1,), generator=generator))
+        corner = torch.rand(n, 2, generator=generator) * 100
+        boxes = torch.cat([corner, corner + torch.rand(n, 2, generator=generator) * 60 + 5], dim=1)
+        scores = torch.rand(n, generator=generator)
+        frame = torch.randint(0, 2, (n,), generator=generator)
+        assert _nms_min(boxes, scores, frame, 0.7).tolist() == _greedy_nms_min(boxes, scores, frame, 0.7)

@@ -1,0 +1,313 @@
+"""Inference engines behind one interface: torch, OpenVINO and ONNX Runtime run the same networks.
+
+The model code builds its torch modules from the verified weights as always, then asks an ``EngineLoader``
+for a ``Runner`` of each network: a callable from input tensors to output tensors. With ``torch`` the
+runner is the module itself; with ``openvino`` or ``onnxruntime`` the module is converted once (OpenVINO IR
+or ONNX), the conversion output is hashed and cached in the model directory like a weight file, keyed by
+the weights' sha256 and the torch and engine versions (a change of any re-converts), and loaded at start-up,
+never per request. ``auto`` picks the fastest engine available for the device (measured; see the README).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+import errors
+from ml.weights import ModelStore, file_sha256
+
+log = logging.getLogger("rollcall.engines")
+
+EngineName = Literal["torch", "openvino", "onnxruntime"]
+ENGINES: tuple[EngineName, ...] = ("torch", "openvino", "onnxruntime")
+ENGINE_CHOICES = ("auto", *ENGINES)
+# Bump when the way networks are exported changes, so cached conversions are redone.
+_CONVERSION_REVISION = 1
+_CONVERTED_DIR = "converted"
+# float32 as torch computes (no bf16/f16 on CPUs that have it); one request at a time per worker process;
+# no thread pinning: several worker processes share the cores (and it measured no faster alone).
+OPENVINO_CONFIG: dict[str, Any] = {
+    "INFERENCE_PRECISION_HINT": "f32",
+    "PERFORMANCE_HINT": "LATENCY",
+    "ENABLE_CPU_PINNING": False,
+}
+
+Runner = Callable[..., tuple[Tensor, ...]]
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """One network to run: its name, the weight artifact it was built from, example inputs (for tracing)
+    and which axes of each input vary between calls (batch, height, width)."""
+
+    name: str
+    weights: str
+    examples: tuple[Tensor, ...]
+    dynamic_axes: tuple[dict[int, str], ...]
+    outputs: tuple[str, ...]
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(f"input{i}" for i in range(len(self.examples)))
+
+
+def engine_version(engine: EngineName) -> str:
+    """The installed version of ``engine``'s package (torch's for torch)."""
+    if engine == "torch":
+        return torch.__version__
+    return importlib.metadata.version(engine)
+
+
+def available_engines() -> list[EngineName]:
+    """Engines importable in this environment (torch always)."""
+    found: list[EngineName] = ["torch"]
+    for engine in ("openvino", "onnxruntime"):
+        try:
+            importlib.metadata.version(engine)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(engine)  # type: ignore[arg-type]
+    return found
+
+
+def resolve_engine(name: str, device: torch.device) -> EngineName:
+    """``auto``: torch on a GPU; on the CPU OpenVINO when installed, else torch (measured: OpenVINO fastest,
+    ONNX Runtime slower than torch; README "Inference engines"). OpenVINO and ONNX Runtime: CPU only."""
+    if name not in ENGINE_CHOICES:
+        raise errors.InvalidInput(f"engine must be one of {ENGINE_CHOICES}, got {name!r}")
+    if name == "auto":
+        if device.type != "cpu":
+            return "torch"
+        available = available_engines()
+        return "openvino" if "openvino" in available else "torch"
+    if name != "torch" and device.type != "cpu":
+        raise errors.InvalidInput(f"engine {name} runs on the CPU only; device is {device}")
+    if name not in available_engines():
+        raise errors.InvalidInput(f"engine {name} is not installed (pip install {name})")
+    return name  # type: ignore[return-value]
+
+
+class EngineLoader:
+    """Turns torch modules into runners of one engine, converting through the model store's cache."""
+
+    def __init__(self, engine: EngineName, store: ModelStore, threads: int) -> None:
+        self.engine = engine
+        self.store = store
+        self.threads = max(1, threads)
+
+    def describe(self) -> str:
+        return f"{self.engine}-{engine_version(self.engine)}"
+
+    def load(self, module: nn.Module, spec: NetSpec) -> Runner:
+        module.eval().requires_grad_(False)
+        if self.engine == "torch":
+            return _torch_runner(module)
+        files = self._converted(module, spec)
+        if self.engine == "openvino":
+            return _openvino_runner(files[0], self.threads)
+        return _onnxruntime_runner(files[0], spec, self.threads)
+
+    # --- conversion cache ---
+    def conversion_key(self, spec: NetSpec) -> str:
+        """What a conversion depends on: the weights, torch, the engine and the export itself."""
+        source = {
+            "weights_sha256": self.store.expected_sha256(spec.weights)
+            or file_sha256(self.store.path(spec.weights)),
+            "torch": torch.__version__,
+            "engine": self.describe(),
+            "revision": _CONVERSION_REVISION,
+            "inputs": [
+                [list(t.shape), str(t.dtype), sorted(axes.items())]
+                for t, axes in zip(spec.examples, spec.dynamic_axes, strict=True)
+            ],
+        }
+        return hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:16]
+
+    def converted_paths(self, spec: NetSpec) -> list[Path]:
+        stem = (
+            self.store.cache_dir / _CONVERTED_DIR / f"{spec.name}.{self.engine}.{self.conversion_key(spec)}"
+        )
+        if self.engine == "openvino":
+            return [stem.with_suffix(stem.suffix + ".xml"), stem.with_suffix(stem.suffix + ".bin")]
+        return [stem.with_suffix(stem.suffix + ".onnx")]
+
+    def _converted(self, module: nn.Module, spec: NetSpec) -> list[Path]:
+        """The verified conversion of ``module``; converts (once, under a file lock) when it is missing,
+        stale or damaged."""
+        paths = self.converted_paths(spec)
+        if _verified(paths):
+            return paths
+        directory = paths[0].parent
+        with contextlib.ExitStack() as stack:
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                stack.enter_context(_file_lock(directory / ".lock"))
+            except OSError as exc:  # a read-only model dir (a container image): convert where it is built
+                raise errors.WeightsMissing(
+                    f"{spec.name} has no {self.describe()} conversion in {directory} and it cannot be "
+                    f"written there ({exc.strerror}): run `python -m ml.engines convert --engine "
+                    f"{self.engine}` where the model dir is writable"
+                ) from exc
+            if _verified(paths):  # another process converted it while we waited
+                return paths
+            log.warning("converting %s for %s into %s", spec.name, self.describe(), directory)
+            with tempfile.TemporaryDirectory(dir=directory, prefix=".convert.") as tmp:
+                produced = _convert(self.engine, module, spec, Path(tmp), paths[0].name)
+                for made, final in zip(produced, paths, strict=True):
+                    os.replace(made, final)
+            manifest = {p.name: file_sha256(p) for p in paths}
+            _manifest_path(paths).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if not _verified(paths):
+            raise errors.WeightsCorrupt(f"conversion of {spec.name} for {self.describe()} did not verify")
+        return paths
+
+
+def _manifest_path(paths: Sequence[Path]) -> Path:
+    return paths[0].with_suffix(".sha256.json")
+
+
+def _verified(paths: Sequence[Path]) -> bool:
+    """Whether every converted file is present with the sha256 recorded when it was made."""
+    manifest = _manifest_path(paths)
+    if not manifest.is_file() or not all(p.is_file() for p in paths):
+        return False
+    try:
+        recorded = json.loads(manifest.read_text())
+    except ValueError:
+        return False
+    if all(recorded.get(p.name) == file_sha256(p) for p in paths):
+        return True
+    log.warning("converted model %s does not match its recorded sha256: converting again", paths[0])
+    return False
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert(engine: EngineName, module: nn.Module, spec: NetSpec, tmp: Path, name: str) -> list[Path]:
+    onnx_path = tmp / (Path(name).stem + ".onnx")
+    # The TorchScript-based exporter handles these plain convolutional nets with dynamic axes as they are;
+    # it warns that it is deprecated in favour of torch.export, which needs onnxscript.
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            spec.examples,
+            str(onnx_path),
+            dynamo=False,
+            input_names=list(spec.inputs),
+            output_names=list(spec.outputs),
+            dynamic_axes={
+                **{n: axes for n, axes in zip(spec.inputs, spec.dynamic_axes, strict=True)},
+                **{n: {0: "batch"} for n in spec.outputs},
+            },
+            opset_version=17,
+        )
+    if engine == "onnxruntime":
+        return [onnx_path]
+    import openvino as ov
+
+    xml = tmp / name
+    ov.save_model(ov.Core().read_model(str(onnx_path)), str(xml), compress_to_fp16=False)
+    return [xml, xml.with_suffix(".bin")]
+
+
+def _torch_runner(module: nn.Module) -> Runner:
+    def run(*inputs: Tensor) -> tuple[Tensor, ...]:
+        out = module(*inputs)
+        return tuple(out) if isinstance(out, tuple) else (out,)
+
+    return run
+
+
+def _as_numpy(tensor: Tensor) -> np.ndarray:
+    return np.ascontiguousarray(tensor.detach().cpu().numpy())
+
+
+def _openvino_runner(xml: Path, threads: int) -> Runner:
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = core.compile_model(
+        core.read_model(str(xml)), "CPU", {**OPENVINO_CONFIG, "INFERENCE_NUM_THREADS": threads}
+    )
+    request = compiled.create_infer_request()
+    outputs = compiled.outputs
+
+    def run(*inputs: Tensor) -> tuple[Tensor, ...]:
+        results = request.infer([_as_numpy(t) for t in inputs], share_outputs=False)
+        return tuple(torch.from_numpy(np.asarray(results[o])) for o in outputs)
+
+    return run
+
+
+def _onnxruntime_runner(onnx: Path, spec: NetSpec, threads: int) -> Runner:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
+    names = spec.inputs
+
+    def run(*inputs: Tensor) -> tuple[Tensor, ...]:
+        feed: dict[str, Any] = {n: _as_numpy(t) for n, t in zip(names, inputs, strict=True)}
+        return tuple(torch.from_numpy(out) for out in session.run(None, feed))
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ml.engines convert``: prepare the conversions a CPU worker will load (e.g. at image
+    build time, where the model dir is still writable)."""
+    import argparse
+
+    from ml.pipeline import PipelineConfig, load_pipeline
+    from settings import get_settings
+
+    settings = get_settings()
+    parser = argparse.ArgumentParser(prog="python -m ml.engines", description=main.__doc__)
+    parser.add_argument("command", choices=["convert"])
+    parser.add_argument("--engine", default=settings.engine, choices=ENGINE_CHOICES)
+    parser.add_argument("--embedder", default=settings.embedder)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        pipe = load_pipeline(
+            PipelineConfig(
+                model_dir=settings.model_dir, embedder=args.embedder, device="cpu", engine=args.engine
+            )
+        )
+    except errors.RollcallError as exc:
+        print(f"Error ({exc.code}): {exc.message}")
+        return 1
+    print(f"{pipe.engine}: MTCNN and {pipe.embedder.name} ready in {settings.model_dir / _CONVERTED_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

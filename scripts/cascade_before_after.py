@@ -1,0 +1,158 @@
+"""Detection and embedding per frame, stage by stage, before and after a change, in one process.
+
+    OMP_WAIT_POLICY=PASSIVE python scripts/cascade_before_after.py --base 15a0b86 --threads 2
+
+The base revision's ``ml/mtcnn.py`` (from git) and today's run back to back on the same frames (the
+oracle scene photos stretched to 640×480): the base's torch cascade, today's torch cascade and today's
+cascade and embedder on each installed engine. Prints one JSON object: median milliseconds per frame for
+each stage and ratios base / today, from passes measured back to back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from ml.align import align_faces
+from ml.dlib_resnet import DlibResNetEmbedder
+from ml.engines import EngineLoader, available_engines
+from ml.mtcnn import MTCNN, MTCNNParams
+from ml.timing import StageTimer
+from ml.weights import ModelStore
+from settings import get_settings
+from tests.shared_data import shared_dir
+
+
+def _base_module(revision: str) -> Any:
+    source = subprocess.run(
+        ["git", "show", f"{revision}:ml/mtcnn.py"], check=True, capture_output=True, text=True
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "mtcnn_base.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("mtcnn_base", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mtcnn_base"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _timed_base(module: Any, store: ModelStore) -> Any:
+    """The base detector, its stages timed by wrapping its methods (it has no timer of its own)."""
+    detector = module.MTCNN.from_store(store, "cpu")
+    timer: dict[str, StageTimer] = {"t": StageTimer()}
+    for method, stage in (("_propose", "pyramid+pnet"), ("_refine", "rnet"), ("_output", "onet")):
+        original = getattr(detector, method)
+
+        def wrapped(*args: Any, _original: Any = original, _stage: str = stage) -> Any:
+            with timer["t"].stage(_stage):
+                return _original(*args)
+
+        setattr(detector, method, wrapped)
+    return detector, timer
+
+
+def _frames() -> list[np.ndarray]:
+    folder = shared_dir() / "oracles/mtcnn_facenet_pytorch/images"
+    return [cv2.resize(cv2.imread(str(p)), (640, 480)) for p in sorted(folder.glob("*.*"))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", default="15a0b86")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--min-face", type=int, default=20)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    store = ModelStore(get_settings().model_dir)
+    params = MTCNNParams(min_face_size=args.min_face)
+    base, base_timer = _timed_base(_base_module(args.base), store)
+    contenders: dict[str, tuple[Any, Any]] = {}
+    for engine in available_engines():
+        detector, embedder = MTCNN.from_store(store, "cpu"), DlibResNetEmbedder.from_store(store, "cpu")
+        loader = EngineLoader(engine, store, args.threads)
+        detector.use_engine(loader)
+        embedder.use_engine(loader)
+        contenders[engine] = (detector, embedder)
+    torch_embedder = DlibResNetEmbedder.from_store(store, "cpu")
+    frames = _frames()
+    per_pass: dict[str, list[dict[str, float]]] = {}
+
+    def record(name: str, stages: dict[str, float]) -> None:
+        per_pass.setdefault(name, [])
+        if len(per_pass[name]) <= current:
+            per_pass[name].append({})
+        for stage, ms in stages.items():
+            per_pass[name][current][stage] = per_pass[name][current].get(stage, 0.0) + ms
+
+    def embed_ms(embedder: Any, frame: np.ndarray, landmarks: np.ndarray) -> float:
+        chips = align_faces(frame, landmarks, embedder.chip_size, embedder.template)
+        started = time.perf_counter()
+        embedder.embed(chips)
+        return (time.perf_counter() - started) * 1000
+
+    for current in range(-1, args.repeats):  # pass -1 warms up (oneDNN and OpenVINO build per shape)
+        for frame in frames:
+            base_timer["t"] = StageTimer()
+            started = time.perf_counter()
+            found = base.detect([frame], params)[0]
+            detect = (time.perf_counter() - started) * 1000
+            embed = embed_ms(torch_embedder, frame, found.landmarks)
+            if current >= 0:
+                record("base_torch", {**base_timer["t"].ms, "detect": detect, "embed": embed})
+            for engine, (detector, embedder) in contenders.items():
+                timer = StageTimer()
+                started = time.perf_counter()
+                found = detector.detect([frame], params, timer)[0]
+                detect = (time.perf_counter() - started) * 1000
+                embed = embed_ms(embedder, frame, found.landmarks)
+                stages = {**timer.ms, "pyramid+pnet": timer.ms.get("pyramid", 0) + timer.ms.get("pnet", 0)}
+                if current >= 0:
+                    record(f"now_{engine}", {**stages, "detect": detect, "embed": embed})
+    count = len(frames)
+    medians = {
+        name: {stage: round(statistics.median(p[stage] for p in passes) / count, 3) for stage in passes[0]}
+        for name, passes in per_pass.items()
+    }
+    ratios = {
+        name: {
+            stage: round(
+                statistics.median(
+                    b[stage] / p[stage] for b, p in zip(per_pass["base_torch"], passes, strict=True)
+                ),
+                2,
+            )
+            for stage in ("pyramid+pnet", "rnet", "onet", "detect", "embed")
+        }
+        for name, passes in per_pass.items()
+        if name != "base_torch"
+    }
+    print(
+        json.dumps(
+            {
+                "frames": count,
+                "threads": args.threads,
+                "min_face": args.min_face,
+                "ms_per_frame": medians,
+                "base_over_now": ratios,
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
