@@ -99,11 +99,14 @@ class PNet(nn.Module):
         self.conv4_1 = nn.Conv2d(32, 2, kernel_size=1)
         self.conv4_2 = nn.Conv2d(32, 4, kernel_size=1)
 
-    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``mask`` ([1, 1, H-2, W-2]) is added after the first layer: 0 where a pyramid level's first-layer
         outputs lie, -inf between levels packed in one canvas, so that max-pooling at a level's edge sees
-        what it sees when the level runs alone (its ``ceil_mode`` window holds one real column there)."""
-        x = self.prelu1(self.conv1(x)) + mask
+        what it sees when the level runs alone (its ``ceil_mode`` window holds one real column there).
+        Without a mask the input is one plain image (one pyramid level), as in the original network."""
+        x = self.prelu1(self.conv1(x))
+        if mask is not None:
+            x = x + mask
         x = self.pool1(x)
         x = self.prelu2(self.conv2(x))
         x = self.prelu3(self.conv3(x))
