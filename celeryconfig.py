@@ -40,6 +40,13 @@ redis_socket_connect_timeout = _settings.broker_timeout_s
 redis_socket_timeout = max(_settings.broker_timeout_s, 5.0)
 
 result_expires = _settings.result_expires_s
+# A job that ends while Redis is away keeps its outcome and stores it once Redis answers again, instead of
+# failing on the storage error: Celery's own store reads the old state first, with no retry of its own.
+# The API turns this off for its client (webapi.celery_client): a poll must answer 503 at once, not wait.
+result_backend_always_retry = True
+result_backend_max_retries = float("inf")  # a worker cannot store any result while Redis is away
+result_backend_base_sleep_between_retries_ms = 50
+result_backend_max_sleep_between_retries_ms = 1000  # the result is stored within a second of Redis' return
 result_extended = True  # store task name and arguments' metadata so GET /v1/jobs/<id> knows the job type
 task_track_started = True  # "running" state visible to pollers
 task_soft_time_limit = _settings.job_soft_time_limit_s

@@ -34,7 +34,7 @@ from settings import get_settings
 from tasks import app, callbacks, enrolment, metrics, runtime
 from tasks.frames import Frame, load_frame
 from tasks.joblog import job_line
-from tasks.records import decode_record, is_revoked, job_record_key
+from tasks.records import is_revoked, read_record
 
 log = logging.getLogger("rollcall.jobs")
 # An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.
@@ -93,10 +93,7 @@ class ModelTask(Task):
             callbacks.job_ended(self, task_id, "failed", None, error_of(retval))
 
     def _revoked_before_start(self) -> bool:
-        client = getattr(self.backend, "client", None)  # the Redis result backend's connection
-        if client is None or not self.request.id:
-            return False
-        return is_revoked(decode_record(client.get(job_record_key(self.request.id))))
+        return is_revoked(read_record(self.backend, self.request.id))
 
 
 def _faces_json(detections: Detections) -> list[dict[str, Any]]:

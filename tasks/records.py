@@ -27,6 +27,19 @@ def decode_record(raw: bytes | str | None) -> dict[str, Any] | None:
     return record
 
 
+def read_record(backend: Any, job_id: str) -> dict[str, Any] | None:
+    """A job's record as a worker reads it, through the result backend's connection.
+
+    A connection error is retried (the backend's ``ensure``, until Redis answers again) like the
+    storing of results: a job must never fail because Redis blinked while it started or ended.
+    None when there is no record, or when the backend is not Redis.
+    """
+    client = getattr(backend, "client", None)
+    if client is None or not job_id:
+        return None
+    return decode_record(backend.ensure(client.get, (job_record_key(job_id),), max_retries=None))
+
+
 def is_revoked(record: dict[str, Any] | None) -> bool:
     return bool(record and record.get("revoked"))
 

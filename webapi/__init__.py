@@ -19,6 +19,8 @@ def celery_client(settings: Settings) -> Celery:
     client.conf.update(
         broker_url=settings.broker_url,
         result_backend=settings.result_backend,
+        # Workers wait out a Redis outage to store results; the API answers 503 at once instead.
+        result_backend_always_retry=False,
         task_default_queue=settings.model_queue,
         task_routes={
             "rollcall.models.*": {"queue": settings.model_queue},

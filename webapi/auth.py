@@ -3,7 +3,10 @@
 Keys come only from the environment (``ROLLCALL_API_KEYS="key1:admin,key2:jobs"``), are
 compared in constant time and never logged. Role ``jobs`` submits and reads jobs (and
 reads the people list); ``admin`` may do everything, including managing the facebank.
-Each route declares the role it needs through ``webapi.validation.documented``.
+Each route declares the role it needs through ``webapi.validation.documented`` (``role=None``:
+public). Deny by default: a route that declares nothing refuses every request, so a view added
+without ``documented`` is never open by accident. Flask's own static files (the page's CSS and
+script) are the one exception.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from webapi.validation import operation_of
 
 ROLES = ("jobs", "admin")
 SEED_ENDPOINTS = {"seed.modelfr", "seed.modelin", "seed.modelat"}
+PUBLIC_UNDECLARED = {"static"}  # Flask's static files: the public page's CSS, script and images
 
 
 @dataclass(frozen=True)
@@ -73,12 +77,16 @@ def install_auth(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _check_api_key() -> None:
-        if settings.auth_disabled or request.endpoint is None:
+        if request.endpoint is None or request.endpoint in PUBLIC_UNDECLARED:
+            return  # no route matched (404/405 follows), or a static file
+        operation = operation_of(app.view_functions[request.endpoint])
+        if operation is None:
+            raise Forbidden("this route declares no role, so it answers no one")
+        if settings.auth_disabled:
             return
         if settings.seed_routes_open and request.endpoint in SEED_ENDPOINTS:
             return
-        operation = operation_of(app.view_functions[request.endpoint])
-        needed = operation.role if operation is not None else None
+        needed = operation.role
         if needed is None:
             return
         presented = _presented_key()
