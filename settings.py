@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     callback_retry_backoff_max_s: int = Field(
         600, ge=1, description="Longest pause between two callback attempts, in seconds."
     )
+    # --- bounds per caller and per job (README: Reliability and security) ---
+    session_max_frames: int = Field(
+        2_000,
+        ge=1,
+        description="Most frames one attendance session may fetch (ticks × cameras); larger plans are "
+        "refused with `invalid_input`.",
+    )
+    session_min_interval_s: float = Field(
+        5.0, ge=1, description="Shortest interval between the ticks of an attendance session (bursts aside)."
+    )
     # --- models ---
     model_dir: Path = Field(
         default_factory=_default_model_dir,

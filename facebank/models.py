@@ -186,6 +186,8 @@ class AttendanceSession(Base):
     camera_stats: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Hash of the API key that created it (webapi.auth): other non-admin keys cannot see it. None: admin only.
+    owner: Mapped[str | None] = mapped_column(String(64))
 
 
 class AttendanceTick(Base):

@@ -242,6 +242,7 @@ class SessionState:
     people: tuple[SessionPerson, ...]
     created_at: datetime
     ended_at: datetime | None
+    owner: str | None = None  # hash of the API key that created it (None: admin only)
 
 
 # --- applied match thresholds (facebank.calibration) ---

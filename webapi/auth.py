@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from flask import Flask, request
+from flask import Flask, g, has_request_context, request
 
 from errors import AuthenticationRequired, Forbidden, InvalidInput
 from settings import Settings
@@ -62,6 +62,34 @@ def caller_fingerprint() -> str:
     return hashlib.sha256(presented).hexdigest() if presented is not None else "anonymous"
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent this request: the hash that owns their jobs and sessions, and whether they see all."""
+
+    fingerprint: str
+    admin: bool
+
+
+def current_caller() -> Caller | None:
+    """The request's caller (set by the key check); None outside a request (the CLI, a worker)."""
+    if not has_request_context():
+        return None
+    caller: Caller | None = g.get("rollcall_caller")
+    return caller if caller is not None else Caller(caller_fingerprint(), admin=False)
+
+
+def owner_of_new() -> str | None:
+    """The owner to record on a job or session created now: the caller's key hash (None: admin only)."""
+    caller = current_caller()
+    return caller.fingerprint if caller is not None else None
+
+
+def may_see(owner: str | None) -> bool:
+    """Jobs and sessions belong to the key that created them; an ``admin`` key (or no auth) sees all."""
+    caller = current_caller()
+    return caller is None or caller.admin or (owner is not None and owner == caller.fingerprint)
+
+
 def role_of(presented: bytes, keys: tuple[ApiKey, ...]) -> str | None:
     """The role of the matching key; every key is compared so timing does not reveal which matched."""
     role = None
@@ -83,16 +111,18 @@ def install_auth(app: Flask, settings: Settings) -> None:
         if operation is None:
             raise Forbidden("this route declares no role, so it answers no one")
         if settings.auth_disabled:
+            g.rollcall_caller = Caller("anonymous", admin=True)  # a trusted LAN: one caller who sees all
             return
+        presented = _presented_key()
+        role = role_of(presented, keys) if presented is not None else None
+        g.rollcall_caller = Caller(caller_fingerprint(), admin=role == "admin")
         if settings.seed_routes_open and request.endpoint in SEED_ENDPOINTS:
             return
         needed = operation.role
         if needed is None:
             return
-        presented = _presented_key()
         if presented is None:
             raise AuthenticationRequired("send an API key in the X-API-Key header (or Authorization: Bearer)")
-        role = role_of(presented, keys)
         if role is None:
             raise AuthenticationRequired("the API key is not valid")
         if needed == "admin" and role != "admin":

@@ -25,6 +25,7 @@ import errors
 from errors import error_of  # Celery rebuilds a job's error from the JSON backend
 from settings import Settings
 from tasks.records import decode_record, encode_record, is_revoked, job_record_key
+from webapi.auth import may_see, owner_of_new
 
 log = logging.getLogger("rollcall.jobclient")
 JOB_TYPES = ("detect", "identify", "attendance", "enrol_face", "rebuild_facebank", "calibrate")
@@ -152,7 +153,7 @@ class JobClient:
         if job_type not in JOB_TYPES:
             raise errors.InvalidInput(f"unknown job type {job_type!r}")
         job_id = str(uuid.uuid4())
-        fields: dict[str, Any] = {"type": job_type, "submitted_at": time.time()}
+        fields: dict[str, Any] = {"type": job_type, "submitted_at": time.time(), "owner": owner_of_new()}
         if callback_url is not None:
             fields["callback_url"] = callback_url
         try:
@@ -188,10 +189,10 @@ class JobClient:
             raw = self.redis.get(self._key(job_id))
         except redis.RedisError as exc:
             raise errors.BrokerUnavailable(f"the result store is unreachable ({type(exc).__name__})") from exc
-        if raw is None:
-            raise errors.JobNotFound(f"no job {job_id!r} (unknown, or its result expired)")
         record = decode_record(raw)
-        assert record is not None
+        # Another key's job answers exactly as an unknown one: its id says nothing to this caller.
+        if record is None or not may_see(record.get("owner")):
+            raise errors.JobNotFound(f"no job {job_id!r} (unknown, or its result expired)")
         return record
 
     def status(self, job_id: str) -> JobStatus:

@@ -14,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from errors import BrokerUnavailable, InvalidInput
+from errors import BrokerUnavailable, InvalidInput, SessionNotFound
 from facebank.records import SessionPerson, SessionState, SessionTick
-from facebank.sessions import MAX_CAMERAS, AttendanceSessions
+from facebank.sessions import MAX_CAMERAS, AttendanceSessions, planned_ticks
+from settings import Settings
+from webapi.auth import may_see, owner_of_new
 from webapi.jobs import job_client
 from webapi.people import facebank
 from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions
@@ -146,6 +148,30 @@ def sessions() -> AttendanceSessions:
     return AttendanceSessions(facebank().engine)
 
 
+def visible_session(session_id: int) -> SessionState:
+    """The session, if this caller may see it: its creator's key or an admin key; else 404 as if unknown."""
+    state = sessions().get(session_id)
+    if not may_see(state.owner):
+        raise SessionNotFound(f"no attendance session with id {session_id}")
+    return state
+
+
+def check_session_cost(start: datetime, end: datetime, interval: float, kind: str, cameras: int) -> None:
+    """Refuse a plan over the server's bounds: ticks × cameras frames, and the shortest interval."""
+    settings: Settings = current_app.extensions["rollcall.settings"]
+    if kind == "session" and interval < settings.session_min_interval_s:
+        raise InvalidInput(
+            f"interval_s is {interval:g}; sessions tick at most every {settings.session_min_interval_s:g} s "
+            "(ROLLCALL_SESSION_MIN_INTERVAL_S; a burst takes frames closer together)"
+        )
+    frames = planned_ticks(start, end, interval) * cameras
+    if frames > settings.session_max_frames:
+        raise InvalidInput(
+            f"the session would fetch {frames} frames (ticks × cameras); at most "
+            f"{settings.session_max_frames} (ROLLCALL_SESSION_MAX_FRAMES)"
+        )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -181,6 +207,7 @@ def _plan(body: SessionCreate, now: datetime) -> tuple[datetime, datetime, float
 def create_session() -> Any:
     body = parse_body(SessionCreate)
     start, end, interval, kind = _plan(body, _now())
+    check_session_cost(start, end, interval, kind, len(body.cameras))
     store = sessions()
     state = store.create(
         roster_id=body.roster_id,
@@ -192,6 +219,7 @@ def create_session() -> Any:
         kind=kind,
         name=body.name,
         small_faces=body.small_faces.options() if body.small_faces is not None else None,
+        owner=owner_of_new(),
     )
     try:
         job_client().start_session(state.id)
@@ -209,7 +237,7 @@ def create_session() -> Any:
     tag="attendance sessions",
 )
 def get_session(session_id: int) -> Any:
-    return jsonify(session_json(sessions().get(session_id)))
+    return jsonify(session_json(visible_session(session_id)))
 
 
 @bp.post("/<int:session_id>/stop")
@@ -219,6 +247,7 @@ def get_session(session_id: int) -> Any:
     tag="attendance sessions",
 )
 def stop_session(session_id: int) -> Any:
+    visible_session(session_id)
     return jsonify(session_json(sessions().stop(session_id, _now())))
 
 
@@ -237,7 +266,7 @@ def report(session_id: int) -> Any:
         else "json"
     )
     store = sessions()
-    state = store.get(session_id)
+    state = visible_session(session_id)
     if wanted == "csv":
         return Response(
             report_csv(state),
