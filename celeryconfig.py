@@ -47,7 +47,8 @@ result_backend_always_retry = True
 result_backend_max_retries = float("inf")  # a worker cannot store any result while Redis is away
 result_backend_base_sleep_between_retries_ms = 50
 result_backend_max_sleep_between_retries_ms = 1000  # the result is stored within a second of Redis' return
-result_extended = True  # store task name and arguments' metadata so GET /v1/jobs/<id> knows the job type
+# No result_extended: it would copy every job's arguments (camera URLs with passwords, base64 uploads)
+# into the result store. The API knows a job's type from its own record (tasks.records).
 task_track_started = True  # "running" state visible to pollers
 task_soft_time_limit = _settings.job_soft_time_limit_s
 task_time_limit = _settings.job_time_limit_s

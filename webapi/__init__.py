@@ -14,7 +14,7 @@ from settings import Settings, get_settings
 
 def celery_client(settings: Settings) -> Celery:
     """A Celery client for ``settings`` (the API only sends tasks by name; it registers none)."""
-    client = Celery("rollcall")
+    client = Celery("rollcall", amqp="tasks.redaction:RedactingAMQP")  # redacted argument reprs
     client.config_from_object("celeryconfig")
     client.conf.update(
         broker_url=settings.broker_url,
@@ -35,6 +35,7 @@ def create_app(config: Settings | None = None) -> Flask:
     from facebank.db import upgrade
     from facebank.store import Facebank
     from webapi import calibration, cameras, health, jobs, people, rosters, seed, sessions, ui
+    from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
     from webapi.cli import facebank_cli
     from webapi.errors import register_error_handlers
@@ -50,6 +51,7 @@ def create_app(config: Settings | None = None) -> Flask:
     upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
     app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
     register_error_handlers(app)
+    install_access_log_filter()
     install_auth(app, settings)
     app.before_request(refuse_ids_out_of_range)  # these two after the key check
     app.before_request(refuse_oversized_stream)
