@@ -25,6 +25,9 @@ worker_prefetch_multiplier = 1
 # A prefork child loads the models and the gallery before it reports "up". Celery kills a replacement child
 # (after a time limit, a crash or --max-tasks-per-child) that takes over 4 s, and then the next, forever.
 worker_proc_alive_timeout = 120.0
+# A prefork child that grew past this (a large tiled frame, fragmentation) is replaced after its job,
+# instead of holding gigabytes until the next restart (KiB; None: no ceiling).
+worker_max_memory_per_child = _settings.worker_max_memory_mib * 1024 or None
 # Redis redelivers unacknowledged jobs after this; it must exceed the longest job (hard limit) by a margin.
 _visibility_timeout = _settings.broker_visibility_timeout_s or int(_settings.job_time_limit_s * 4) + 60
 broker_transport_options = {

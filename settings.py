@@ -105,6 +105,25 @@ class Settings(BaseSettings):
     session_min_interval_s: float = Field(
         5.0, ge=1, description="Shortest interval between the ticks of an attendance session (bursts aside)."
     )
+    small_faces_max_tile_cost: float = Field(
+        16.0,
+        ge=1,
+        description="Largest small-face tiling a job may ask for: pixels its enlarged tiles hold per "
+        "frame pixel, scaled to the default face size, scale² × (1 + 2 × overlap)² × "
+        "(20 / min_face_size)² (the defaults cost 6.8); more is refused with `invalid_input` at submission.",
+    )
+    small_faces_max_tile_pixels: int = Field(
+        24_000_000,
+        ge=1_000_000,
+        description="Most pixels a frame's enlarged tiles may hold (frame pixels × tile cost); a larger "
+        "frame is tiled at a smaller scale, or not at all (the result says so).",
+    )
+    worker_max_memory_mib: int = Field(
+        2048,
+        ge=0,
+        description="A prefork worker child whose resident memory passed this after a job is replaced by a "
+        "fresh one (Celery's `worker_max_memory_per_child`); 0 = never.",
+    )
     # --- models ---
     model_dir: Path = Field(
         default_factory=_default_model_dir,

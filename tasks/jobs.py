@@ -116,13 +116,15 @@ def _detect_with_mode(
     frame: Frame, source: dict[str, Any], small_faces: dict[str, Any] | None, timer: StageTimer
 ) -> tuple[Detections, dict[str, Any]]:
     """Detection in the small-face mode the job, its camera or the configuration asks for."""
-    tiling = runtime.tiling_params(source, small_faces)
+    height, width = frame.image.shape[:2]
+    tiling, lowered_scale = runtime.tiling_params(source, small_faces, width * height)
+    bounded = {"scale_lowered_to": lowered_scale} if lowered_scale is not None else {}
     if tiling.mode == "off":
-        return _detect(frame, timer), {"mode": "off", "tiled": False}
+        return _detect(frame, timer), {"mode": "off", "tiled": False, **bounded}
     with timer.stage("detect"):
         found = runtime.pipeline().detect_small_faces(frame.image, tiling)
     report = {"mode": found.mode, "tiled": found.tiled, "tiles": found.tiles, "timings_ms": found.timings_ms}
-    return found.detections, report
+    return found.detections, {**report, **bounded}
 
 
 def _load(source: dict[str, Any], timer: StageTimer) -> Frame:

@@ -19,6 +19,7 @@ from webapi.schemas import (
     IdentifyRequest,
     JobAccepted,
     JobState,
+    check_tile_cost,
 )
 from webapi.submission import submit_job
 from webapi.validation import documented, parse_body, parse_obj
@@ -53,8 +54,12 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
                 payload[key] = value
         payload["image_b64"] = base64.b64encode(request.files["image"].read()).decode("ascii")
         body = parse_obj(model, payload)
+    settings = current_app.extensions["rollcall.settings"]
     if body.image_b64 is not None:
-        check_image_upload(body.image_b64, current_app.extensions["rollcall.settings"].max_upload_bytes)
+        check_image_upload(body.image_b64, settings.max_upload_bytes)
+    small_faces = getattr(body, "small_faces", None)
+    if small_faces is not None:
+        check_tile_cost(small_faces.options(), settings.small_faces_max_tile_cost)
     return body
 
 

@@ -24,7 +24,7 @@ from settings import Settings
 from webapi.auth import may_see, owner_of_new
 from webapi.jobs import job_client
 from webapi.people import facebank
-from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions
+from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions, check_tile_cost
 from webapi.validation import documented, parse_body, parse_query, storable_text
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/attendance-sessions")
@@ -208,6 +208,10 @@ def create_session() -> Any:
     body = parse_body(SessionCreate)
     start, end, interval, kind = _plan(body, _now())
     check_session_cost(start, end, interval, kind, len(body.cameras))
+    if body.small_faces is not None:
+        check_tile_cost(
+            body.small_faces.options(), current_app.extensions["rollcall.settings"].small_faces_max_tile_cost
+        )
     store = sessions()
     state = store.create(
         roster_id=body.roster_id,
