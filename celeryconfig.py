@@ -4,7 +4,10 @@ Loaded by ``tasks.app.config_from_object("celeryconfig")`` in every process that
 to the broker: the API (as a client), the workers and Flower.
 """
 
+from kombu import Exchange, Queue
+
 from settings import get_settings
+from tasks.routing import task_routes as task_routes_for
 
 _settings = get_settings()
 
@@ -56,14 +59,16 @@ task_track_started = True  # "running" state visible to pollers
 task_soft_time_limit = _settings.job_soft_time_limit_s
 task_time_limit = _settings.job_time_limit_s
 
-# Every job type that needs the models goes to one queue; GPU workers consume it with -Q. Network-only
-# work (callback deliveries) has its own queue, so a slow receiver never holds a model job: every worker
-# command consumes both (`-Q rollcall.models,rollcall.io`), or a small worker takes rollcall.io alone.
+# Interactive model jobs, bulk model work and network work have a queue each (tasks.routing); every
+# worker of the documented deployments consumes the first two (`-Q rollcall.models,rollcall.bulk`) and a
+# separate small threads worker takes rollcall.io, so a slow callback receiver never holds a model slot.
 task_default_queue = _settings.model_queue
-task_routes = {
-    "rollcall.models.*": {"queue": _settings.model_queue},
-    "rollcall.io.*": {"queue": _settings.io_queue},
-}
+task_routes = task_routes_for(_settings)
+# A worker started without -Q consumes all three.
+task_queues = tuple(
+    Queue(name, Exchange(name), routing_key=name)
+    for name in (_settings.model_queue, _settings.bulk_queue, _settings.io_queue)
+)
 
 # Events feed Flower's task list and its Prometheus metrics.
 worker_send_task_events = True

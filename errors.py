@@ -121,6 +121,20 @@ class PayloadTooLarge(RollcallError):
     code, status = "payload_too_large", 413
 
 
+class RateLimited(RollcallError):
+    """This API key sent more submissions in a minute than `ROLLCALL_RATE_LIMIT_PER_MINUTE` allows."""
+
+    code, status, retryable = "rate_limited", 429, True
+    retry_after_s = 1
+
+
+class TooManyJobsInFlight(RollcallError):
+    """This API key has `ROLLCALL_MAX_JOBS_IN_FLIGHT` jobs queued or running; wait for one to end."""
+
+    code, status, retryable = "too_many_jobs_in_flight", 429, True
+    retry_after_s = 1
+
+
 # --- frames and cameras ---
 class CameraNotAllowed(RollcallError):
     """The URL (or an address it resolves or redirects to) is outside the camera allowlist."""

@@ -45,7 +45,14 @@ class Settings(BaseSettings):
         3600, ge=60, description="Seconds a job result (which may hold names of people) is kept in Redis."
     )
     model_queue: str = Field(
-        "rollcall.models", description="Queue of jobs that need the models; GPU workers consume it with -Q."
+        "rollcall.models",
+        description="Queue of interactive model jobs (detect, identify, attendance, seed routes); GPU "
+        "workers consume it with -Q.",
+    )
+    bulk_queue: str = Field(
+        "rollcall.bulk",
+        description="Queue of bulk model work (enrolment, rebuild, calibration, attendance sessions), apart "
+        "from the interactive jobs of the model queue; workers consume both (-Q).",
     )
     job_soft_time_limit_s: float = Field(
         30.0, gt=0, description="Soft time limit of one job; the job fails with `job_timeout`."
@@ -104,6 +111,18 @@ class Settings(BaseSettings):
     )
     session_min_interval_s: float = Field(
         5.0, ge=1, description="Shortest interval between the ticks of an attendance session (bursts aside)."
+    )
+    rate_limit_per_minute: int = Field(
+        120,
+        ge=0,
+        description="Job submissions (jobs, seed routes, sessions) one non-admin API key may make per "
+        "minute; more answer `429 rate_limited` with `Retry-After`. 0 = no limit.",
+    )
+    max_jobs_in_flight: int = Field(
+        20,
+        ge=0,
+        description="Jobs one non-admin API key may have queued or running at once; more answer "
+        "`429 too_many_jobs_in_flight`. 0 = no limit.",
     )
     small_faces_max_tile_cost: float = Field(
         16.0,

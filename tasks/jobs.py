@@ -34,7 +34,7 @@ from settings import get_settings
 from tasks import app, callbacks, enrolment, metrics, runtime
 from tasks.frames import Frame, load_frame
 from tasks.joblog import job_line
-from tasks.records import is_revoked, read_record
+from tasks.records import is_revoked, read_record, release_in_flight
 
 log = logging.getLogger("rollcall.jobs")
 # An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.
@@ -56,6 +56,7 @@ class ModelTask(Task):
             log.info("%s", job_line(self.request.id, job, "revoked", kwargs.get("source"), None, {}))
             metrics.record_job(job, "revoked", {})
             self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
+            release_in_flight(self.backend, self.request.id)
             raise Ignore()
         timer = StageTimer()
         outcome = RollcallError.code  # internal_error: anything not caught below is a bug
@@ -85,8 +86,10 @@ class ModelTask(Task):
     ) -> None:
         """Once Celery has stored the outcome, hand the job's final JSON to its callback, if it has one.
 
-        Only ended jobs call back: a revoked one does not (whoever revoked it knows).
+        Only ended jobs call back: a revoked one does not (whoever revoked it knows). Either way the job
+        no longer counts against its API key's jobs in flight.
         """
+        release_in_flight(self.backend, task_id)
         if status == states.SUCCESS:
             callbacks.job_ended(self, task_id, "succeeded", retval, None)
         elif status == states.FAILURE:

@@ -16,6 +16,18 @@ def job_record_key(job_id: str) -> str:
     return f"rollcall:job:{job_id}"
 
 
+def in_flight_key(owner: str) -> str:
+    """The sorted set of one API key's jobs that are queued or running (``webapi.jobclient``)."""
+    return f"rollcall:inflight:{owner}"
+
+
+def release_in_flight(backend: Any, job_id: str) -> None:
+    """A worker's part of the in-flight count: the job ended (or was skipped), so it counts no more."""
+    record = read_record(backend, job_id)
+    if record is not None and record.get("owner"):
+        backend.ensure(backend.client.zrem, (in_flight_key(record["owner"]), job_id), max_retries=None)
+
+
 def encode_record(record: dict[str, Any]) -> str:
     return json.dumps(record)
 

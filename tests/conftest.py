@@ -155,7 +155,7 @@ class WorkerProcess:
                 "--concurrency",
                 "1",
                 "-Q",
-                "rollcall.models,rollcall.io",  # model jobs and callback deliveries, as every worker
+                "rollcall.models,rollcall.bulk,rollcall.io",  # interactive, bulk and callback deliveries
                 "--hostname",
                 f"{self.name}@%h",
                 "--loglevel",

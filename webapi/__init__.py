@@ -10,6 +10,7 @@ from celery import Celery
 from flask import Flask
 
 from settings import Settings, get_settings
+from tasks.routing import task_routes
 
 
 def celery_client(settings: Settings) -> Celery:
@@ -22,10 +23,7 @@ def celery_client(settings: Settings) -> Celery:
         # Workers wait out a Redis outage to store results; the API answers 503 at once instead.
         result_backend_always_retry=False,
         task_default_queue=settings.model_queue,
-        task_routes={
-            "rollcall.models.*": {"queue": settings.model_queue},
-            "rollcall.io.*": {"queue": settings.io_queue},
-        },
+        task_routes=task_routes(settings),
     )
     return client
 

@@ -206,6 +206,7 @@ def _plan(body: SessionCreate, now: datetime) -> tuple[datetime, datetime, float
 )
 def create_session() -> Any:
     body = parse_body(SessionCreate)
+    job_client().admit_submission()
     start, end, interval, kind = _plan(body, _now())
     check_session_cost(start, end, interval, kind, len(body.cameras))
     if body.small_faces is not None:
