@@ -8,6 +8,10 @@ worker to the API and rebuild the same class there.
 
 from __future__ import annotations
 
+import re
+
+_PYTHON_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
 
 class RollcallError(Exception):
     """Base of every expected failure; never raised itself."""
@@ -17,6 +21,9 @@ class RollcallError(Exception):
     retryable = False
 
     def __init__(self, message: str) -> None:
+        # A library's exception text can carry a Python repr ("<_io.BytesIO object at 0x7f…>"): it
+        # tells a caller nothing and leaks addresses, so it never reaches a message.
+        message = _PYTHON_REPR.sub("the data", message)
         super().__init__(message)
         self.message = message
 

@@ -230,7 +230,12 @@ class Settings(BaseSettings):
     camera_retries: int = Field(
         2, ge=0, description="Retries on transient network errors when fetching a frame."
     )
-    max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest request body the API accepts.")
+    max_upload_bytes: int = Field(
+        20_000_000,
+        gt=0,
+        description="Largest request body the API accepts (an image sent as base64 inside it: about three "
+        "quarters of this).",
+    )
     ui_cameras: str = Field(
         "",
         description="Cameras the browser page (`/ui/`) offers, `name=url` pairs separated by commas "

@@ -250,14 +250,18 @@ def attendance(
         seen = {a.person_id for a in assignment.present}
         people = _people_json(seen | (restrict or set()))
     faces = _faces_json(detections)
+    # People deleted since the job was submitted (or since the gallery was read) are left out.
     return {
         "type": "attendance",
         "frame": frame.describe(),
         "present": [
             {"person": people[a.person_id], "score": round(a.score, 5), "face": faces[a.face_index]}
             for a in assignment.present
+            if a.person_id in people
         ],
-        "absent": [people[pid] for pid in sorted(restrict - seen)] if restrict is not None else None,
+        "absent": [people[pid] for pid in sorted(restrict - seen) if pid in people]
+        if restrict is not None
+        else None,
         "unknown_faces": [faces[i] for i in assignment.unknown_face_indices],
         "threshold": threshold,
         "small_faces": mode,

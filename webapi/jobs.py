@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, jsonify, request
 
-from errors import InvalidInput
+from errors import InvalidInput, PersonNotFound
 from tasks.imagebytes import check_image_upload
 from webapi.jobclient import JobClient
 from webapi.schemas import (
@@ -69,6 +69,7 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
     body=DetectRequest,
     responses={202: JobAccepted},
     errors=UPLOAD_ERRORS,
+    idempotent=True,
 )
 def submit_detect() -> Any:
     body = parse_frame_request(DetectRequest)
@@ -82,6 +83,7 @@ def submit_detect() -> Any:
     body=IdentifyRequest,
     responses={202: JobAccepted},
     errors=UPLOAD_ERRORS,
+    idempotent=True,
 )
 def submit_identify() -> Any:
     body = parse_frame_request(IdentifyRequest)
@@ -95,10 +97,16 @@ def submit_identify() -> Any:
     body=AttendanceRequest,
     responses={202: JobAccepted},
     errors=UPLOAD_ERRORS,
+    idempotent=True,
 )
 def submit_attendance() -> Any:
     body = parse_frame_request(AttendanceRequest)
     roster = body.roster
+    if roster:  # unknown ids are the caller's mistake: say so now, not as a failed job later
+        bank = current_app.extensions["rollcall.facebank"]
+        missing = sorted(set(roster) - {person.id for person in bank.get_people(roster)})
+        if missing:
+            raise PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
     if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
         roster = list(current_app.extensions["rollcall.facebank"].get_roster(body.roster_id).person_ids)
     kwargs = {"source": body.source(), "roster": roster, "small_faces": body.small_face_options()}

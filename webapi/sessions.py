@@ -17,10 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from errors import BrokerUnavailable, InvalidInput, SessionNotFound
+from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.records import SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, AttendanceSessions, planned_ticks
 from settings import Settings
+from tasks.netguard import CameraAllowlist
 from webapi.auth import may_see, owner_of_new
 from webapi.jobs import job_client
 from webapi.people import facebank
@@ -156,6 +157,19 @@ def visible_session(session_id: int) -> SessionState:
     return state
 
 
+def check_cameras_allowed(cameras: list[str]) -> None:
+    """Every camera inside ``ROLLCALL_CAMERA_ALLOW`` now, rather than a failed frame at every tick."""
+    settings: Settings = current_app.extensions["rollcall.settings"]
+    allowlist = CameraAllowlist.parse(settings.camera_allow)
+    for index, url in enumerate(cameras):
+        try:
+            allowlist.check_url(url)
+        except CameraNotAllowed as exc:
+            raise CameraNotAllowed(f"cameras[{index}]: {exc.message}") from exc
+        except CameraUnreachable as exc:  # its name does not resolve: nothing to check it against
+            raise InvalidInput(f"cameras[{index}]: {exc.message}") from exc
+
+
 def check_session_cost(start: datetime, end: datetime, interval: float, kind: str, cameras: int) -> None:
     """Refuse a plan over the server's bounds: ticks × cameras frames, and the shortest interval."""
     settings: Settings = current_app.extensions["rollcall.settings"]
@@ -203,12 +217,14 @@ def _plan(body: SessionCreate, now: datetime) -> tuple[datetime, datetime, float
     body=SessionCreate,
     responses={201: SessionOut},
     tag="attendance sessions",
+    errors=(429,),
 )
 def create_session() -> Any:
     body = parse_body(SessionCreate)
     job_client().admit_submission()
     start, end, interval, kind = _plan(body, _now())
     check_session_cost(start, end, interval, kind, len(body.cameras))
+    check_cameras_allowed(body.cameras)
     if body.small_faces is not None:
         check_tile_cost(
             body.small_faces.options(), current_app.extensions["rollcall.settings"].small_faces_max_tile_cost
