@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         "refused with `invalid_input`.",
     )
     session_min_interval_s: float = Field(
-        5.0, ge=1, description="Shortest interval between the ticks of an attendance session (bursts aside)."
+        1.0, ge=1, description="Shortest interval between the ticks of an attendance session (bursts aside)."
     )
     rate_limit_per_minute: int = Field(
         120,

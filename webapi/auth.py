@@ -79,15 +79,19 @@ def current_caller() -> Caller | None:
 
 
 def owner_of_new() -> str | None:
-    """The owner to record on a job or session created now: the caller's key hash (None: admin only)."""
+    """The owner to record on a job or session created now: a non-admin caller's key hash.
+
+    What an ``admin`` key (or the CLI) creates has no owner and is shared with every key: an operator
+    schedules the sessions whose reports a frontend's ``jobs`` key reads.
+    """
     caller = current_caller()
-    return caller.fingerprint if caller is not None else None
+    return caller.fingerprint if caller is not None and not caller.admin else None
 
 
 def may_see(owner: str | None) -> bool:
-    """Jobs and sessions belong to the key that created them; an ``admin`` key (or no auth) sees all."""
+    """A ``jobs`` key's jobs and sessions are its own (and admin's); shared ones (no owner) are everyone's."""
     caller = current_caller()
-    return caller is None or caller.admin or (owner is not None and owner == caller.fingerprint)
+    return owner is None or caller is None or caller.admin or owner == caller.fingerprint
 
 
 def role_of(presented: bytes, keys: tuple[ApiKey, ...]) -> str | None:

@@ -26,7 +26,8 @@ FRAME = "oracles/mtcnn_facenet_pytorch/images/obama_small.jpg"
 def owned_app(redis_server: Any) -> Any:
     from webapi import create_app
 
-    return create_app(Settings(api_keys=SecretStr(f"{ALICE}:jobs,{BOB}:jobs,{ROOT}:admin")))
+    keys = SecretStr(f"{ALICE}:jobs,{BOB}:jobs,{ROOT}:admin")
+    return create_app(Settings(api_keys=keys, session_min_interval_s=5))
 
 
 def test_a_job_is_visible_only_to_its_key_and_to_admin(owned_app: Any, worker: Any, camera: str) -> None:

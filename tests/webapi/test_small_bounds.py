@@ -68,8 +68,8 @@ def test_bidirectional_controls_are_refused_in_names_and_external_ids(client: An
 
 
 def test_error_messages_hold_no_python_reprs(client: Any, worker: Any) -> None:
-    """A PNG signature followed by junk passes the API's cheap check and fails in the worker's decoder."""
-    junk = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"junk" * 100).decode()
+    """A JPEG signature followed by junk passes the API's cheap check and fails in the worker's decoder."""
+    junk = base64.b64encode(b"\xff\xd8\xff" + b"junk" * 100).decode()
     final = wait_for_job(
         client, client.post("/v1/jobs/detect", json={"image_b64": junk}).get_json()["job_id"]
     )

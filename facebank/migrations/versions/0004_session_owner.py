@@ -1,4 +1,4 @@
-"""Attendance sessions belong to the API key that created them (a hash of it; None: admin only).
+"""Attendance sessions belong to the non-admin API key that created them (a hash of it; None: shared).
 
 Revision ID: 0004
 Revises: 0003
