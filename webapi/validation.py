@@ -103,7 +103,7 @@ class Operation:
     role: str | None = "jobs"  # the API-key role a caller needs (see webapi.auth); None: public
     errors: tuple[int, ...] = ()  # error statuses beyond the common ones (see ``openapi_document``)
     path: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON Schema of string path parameters
-    idempotent: bool = False  # a job submission: takes an Idempotency-Key header, may answer 429
+    idempotent: bool = False  # a job submission: takes an Idempotency-Key header, may answer 409 and 429
 
 
 # What a route that waits for its job can answer besides the common errors: the job's own failure
@@ -192,7 +192,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
                 content = {"content": {"application/json": {"schema": ref(model)}}} if model else {}
                 entry["responses"][str(status)] = {"description": str(status), **content}
             common = (400, 401, 403, 404, 413, 503) if op.role else (400, 503)
-            for status in common + op.errors + ((429,) if op.idempotent else ()):
+            for status in common + op.errors + ((409, 429) if op.idempotent else ()):
                 entry["responses"].setdefault(str(status), {"description": "error", **error})
             if op.role:
                 entry["security"] = [{"apiKey": []}, {"bearer": []}]  # either one

@@ -168,12 +168,13 @@ def test_a_job_that_ends_while_the_result_store_is_away_is_stored_as_succeeded_n
     )
     worker = deployment.start_worker("w1")
     client = deployment.client()
-    held_url, _ = holding_camera.held_url(1)
+    held_url, token = holding_camera.held_url(1)
     jobs = [
         submit(client, "detect", {"url": held_url}),
         submit(client, "detect", {"url": holding_camera.url()}),
     ]
-    wait_until(lambda: state_of(client, jobs[0]) == "running", 30, "the first job to start")
+    # Its frame is being fetched: the job has stored its start and read its record, and ends in 1 s.
+    wait_until(lambda: holding_camera.requests_for(token) == 1, 30, "the first job to fetch its frame")
 
     assert result_store.process is not None
     result_store.process.kill()
