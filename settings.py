@@ -113,10 +113,11 @@ class Settings(BaseSettings):
         1.0, ge=1, description="Shortest interval between the ticks of an attendance session (bursts aside)."
     )
     rate_limit_per_minute: int = Field(
-        120,
+        600,
         ge=0,
         description="Job submissions (jobs, seed routes, sessions) one non-admin API key may make per "
-        "minute; more answer `429 rate_limited` with `Retry-After`. 0 = no limit.",
+        "minute (the page's live view makes up to about 300); more answer `429 rate_limited` with "
+        "`Retry-After`. 0 = no limit.",
     )
     max_jobs_in_flight: int = Field(
         20,
