@@ -4,7 +4,10 @@ Loaded by ``tasks.app.config_from_object("celeryconfig")`` in every process that
 to the broker: the API (as a client), the workers and Flower.
 """
 
+from kombu import Exchange, Queue
+
 from settings import get_settings
+from tasks.routing import task_routes as task_routes_for
 
 _settings = get_settings()
 
@@ -30,6 +33,9 @@ if _settings.worker_batch_size > 1:
 # A prefork child loads the models and the gallery before it reports "up". Celery kills a replacement child
 # (after a time limit, a crash or --max-tasks-per-child) that takes over 4 s, and then the next, forever.
 worker_proc_alive_timeout = 120.0
+# A prefork child that grew past this (a large tiled frame, fragmentation) is replaced after its job,
+# instead of holding gigabytes until the next restart (KiB; None: no ceiling).
+worker_max_memory_per_child = _settings.worker_max_memory_mib * 1024 or None
 # Redis redelivers unacknowledged jobs after this; it must exceed the longest job (hard limit) by a margin.
 _visibility_timeout = _settings.broker_visibility_timeout_s or int(_settings.job_time_limit_s * 4) + 60
 broker_transport_options = {
@@ -45,19 +51,29 @@ redis_socket_connect_timeout = _settings.broker_timeout_s
 redis_socket_timeout = max(_settings.broker_timeout_s, 5.0)
 
 result_expires = _settings.result_expires_s
-result_extended = True  # store task name and arguments' metadata so GET /v1/jobs/<id> knows the job type
+# A job that ends while Redis is away keeps its outcome and stores it once Redis answers again, instead of
+# failing on the storage error: Celery's own store reads the old state first, with no retry of its own.
+# The API turns this off for its client (webapi.celery_client): a poll must answer 503 at once, not wait.
+result_backend_always_retry = True
+result_backend_max_retries = float("inf")  # a worker cannot store any result while Redis is away
+result_backend_base_sleep_between_retries_ms = 50
+result_backend_max_sleep_between_retries_ms = 1000  # the result is stored within a second of Redis' return
+# No result_extended: it would copy every job's arguments (camera URLs with passwords, base64 uploads)
+# into the result store. The API knows a job's type from its own record (tasks.records).
 task_track_started = True  # "running" state visible to pollers
 task_soft_time_limit = _settings.job_soft_time_limit_s
 task_time_limit = _settings.job_time_limit_s
 
-# Every job type that needs the models goes to one queue; GPU workers consume it with -Q. Network-only
-# work (callback deliveries) has its own queue, so a slow receiver never holds a model job: every worker
-# command consumes both (`-Q rollcall.models,rollcall.io`), or a small worker takes rollcall.io alone.
+# Interactive model jobs, bulk model work and network work have a queue each (tasks.routing); every
+# worker of the documented deployments consumes the first two (`-Q rollcall.models,rollcall.bulk`) and a
+# separate small threads worker takes rollcall.io, so a slow callback receiver never holds a model slot.
 task_default_queue = _settings.model_queue
-task_routes = {
-    "rollcall.models.*": {"queue": _settings.model_queue},
-    "rollcall.io.*": {"queue": _settings.io_queue},
-}
+task_routes = task_routes_for(_settings)
+# A worker started without -Q consumes all three.
+task_queues = tuple(
+    Queue(name, Exchange(name), routing_key=name)
+    for name in (_settings.model_queue, _settings.bulk_queue, _settings.io_queue)
+)
 
 # Events feed Flower's task list and its Prometheus metrics.
 worker_send_task_events = True

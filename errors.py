@@ -8,6 +8,10 @@ worker to the API and rebuild the same class there.
 
 from __future__ import annotations
 
+import re
+
+_PYTHON_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
 
 class RollcallError(Exception):
     """Base of every expected failure; never raised itself."""
@@ -17,6 +21,9 @@ class RollcallError(Exception):
     retryable = False
 
     def __init__(self, message: str) -> None:
+        # A library's exception text can carry a Python repr ("<_io.BytesIO object at 0x7f…>"): it
+        # tells a caller nothing and leaks addresses, so it never reaches a message.
+        message = _PYTHON_REPR.sub("the data", message)
         super().__init__(message)
         self.message = message
 
@@ -119,6 +126,20 @@ class PayloadTooLarge(RollcallError):
     """The request body or upload is over `ROLLCALL_MAX_UPLOAD_BYTES`."""
 
     code, status = "payload_too_large", 413
+
+
+class RateLimited(RollcallError):
+    """This API key sent more submissions in a minute than `ROLLCALL_RATE_LIMIT_PER_MINUTE` allows."""
+
+    code, status, retryable = "rate_limited", 429, True
+    retry_after_s = 1
+
+
+class TooManyJobsInFlight(RollcallError):
+    """This API key has `ROLLCALL_MAX_JOBS_IN_FLIGHT` jobs queued or running; wait for one to end."""
+
+    code, status, retryable = "too_many_jobs_in_flight", 429, True
+    retry_after_s = 1
 
 
 # --- frames and cameras ---

@@ -45,7 +45,14 @@ class Settings(BaseSettings):
         3600, ge=60, description="Seconds a job result (which may hold names of people) is kept in Redis."
     )
     model_queue: str = Field(
-        "rollcall.models", description="Queue of jobs that need the models; GPU workers consume it with -Q."
+        "rollcall.models",
+        description="Queue of interactive model jobs (detect, identify, attendance, seed routes); GPU "
+        "workers consume it with -Q.",
+    )
+    bulk_queue: str = Field(
+        "rollcall.bulk",
+        description="Queue of bulk model work (enrolment, rebuild, calibration, attendance sessions), apart "
+        "from the interactive jobs of the model queue; workers consume both (-Q).",
     )
     job_soft_time_limit_s: float = Field(
         30.0, gt=0, description="Soft time limit of one job; the job fails with `job_timeout`."
@@ -94,6 +101,48 @@ class Settings(BaseSettings):
     )
     callback_retry_backoff_max_s: int = Field(
         600, ge=1, description="Longest pause between two callback attempts, in seconds."
+    )
+    # --- bounds per caller and per job (README: Reliability and security) ---
+    session_max_frames: int = Field(
+        2_000,
+        ge=1,
+        description="Most frames one attendance session may fetch (ticks × cameras); larger plans are "
+        "refused with `invalid_input`.",
+    )
+    session_min_interval_s: float = Field(
+        1.0, ge=1, description="Shortest interval between the ticks of an attendance session (bursts aside)."
+    )
+    rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Job submissions (jobs, seed routes, sessions) one non-admin API key may make per "
+        "minute (the page's live view makes up to about 300); more answer `429 rate_limited` with "
+        "`Retry-After`. 0 = no limit.",
+    )
+    max_jobs_in_flight: int = Field(
+        20,
+        ge=0,
+        description="Jobs one non-admin API key may have queued or running at once; more answer "
+        "`429 too_many_jobs_in_flight`. 0 = no limit.",
+    )
+    small_faces_max_tile_cost: float = Field(
+        16.0,
+        ge=1,
+        description="Largest small-face tiling a job may ask for: pixels its enlarged tiles hold per "
+        "frame pixel, scaled to the default face size, scale² × (1 + 2 × overlap)² × "
+        "(20 / min_face_size)² (the defaults cost 6.8); more is refused with `invalid_input` at submission.",
+    )
+    small_faces_max_tile_pixels: int = Field(
+        24_000_000,
+        ge=1_000_000,
+        description="Most pixels a frame's enlarged tiles may hold (frame pixels × tile cost); a larger "
+        "frame is tiled at a smaller scale, or not at all (the result says so).",
+    )
+    worker_max_memory_mib: int = Field(
+        2048,
+        ge=0,
+        description="A prefork worker child whose resident memory passed this after a job is replaced by a "
+        "fresh one (Celery's `worker_max_memory_per_child`); 0 = never.",
     )
     # --- models ---
     model_dir: Path = Field(
@@ -213,7 +262,12 @@ class Settings(BaseSettings):
     camera_retries: int = Field(
         2, ge=0, description="Retries on transient network errors when fetching a frame."
     )
-    max_upload_bytes: int = Field(20_000_000, gt=0, description="Largest request body the API accepts.")
+    max_upload_bytes: int = Field(
+        20_000_000,
+        gt=0,
+        description="Largest request body the API accepts (an image sent as base64 inside it: about three "
+        "quarters of this).",
+    )
     ui_cameras: str = Field(
         "",
         description="Cameras the browser page (`/ui/`) offers, `name=url` pairs separated by commas "

@@ -186,6 +186,9 @@ class AttendanceSession(Base):
     camera_stats: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Hash of the non-admin API key that created it (webapi.auth): other such keys cannot see it.
+    # None: shared (created by an admin key).
+    owner: Mapped[str | None] = mapped_column(String(64))
 
 
 class AttendanceTick(Base):

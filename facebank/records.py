@@ -242,6 +242,7 @@ class SessionState:
     people: tuple[SessionPerson, ...]
     created_at: datetime
     ended_at: datetime | None
+    owner: str | None = None  # hash of the non-admin API key that created it (None: shared)
 
 
 # --- applied match thresholds (facebank.calibration) ---

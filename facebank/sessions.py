@@ -141,6 +141,7 @@ class AttendanceSessions:
         kind: str = "session",
         name: str | None = None,
         small_faces: dict[str, Any] | None = None,
+        owner: str | None = None,
     ) -> SessionState:
         """Plan a session over the roster's current members (kept as they are now for the whole session)."""
         _check_plan(cameras, start_at, end_at, interval_s, kind, name)
@@ -173,6 +174,7 @@ class AttendanceSessions:
                 next_tick=0,
                 status=SCHEDULED,
                 camera_stats=[_camera_stats_json(CameraStats(0, 0, 0, None)) for _ in cameras],
+                owner=owner,
             )
             session.add(row)
             session.flush()
@@ -499,4 +501,5 @@ def _state(
         people=tuple(people),
         created_at=as_utc(row.created_at),
         ended_at=_optional_utc(row.ended_at),
+        owner=row.owner,
     )

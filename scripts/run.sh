@@ -47,8 +47,12 @@ if [ -z "${ROLLCALL_API_KEYS:-}" ] && [ "${ROLLCALL_AUTH_DISABLED:-false}" != "t
 else
   KEY_NOTE="API keys  from ROLLCALL_API_KEYS"
 fi
-# Both queues: model jobs and callback deliveries (celeryconfig routes rollcall.io.* to rollcall.io).
-.venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.io --loglevel INFO --hostname "rollcall-worker@%h" &
+# The model worker takes interactive jobs and bulk work (tasks.routing); callback deliveries run on a
+# threads worker of their own, so a receiver that never answers never holds a model job's slot.
+.venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.bulk --loglevel INFO --hostname "rollcall-worker@%h" &
+pids+=($!)
+.venv/bin/celery -A tasks worker --pool threads --concurrency 16 -Q rollcall.io --loglevel INFO \
+  --hostname "rollcall-io@%h" &
 pids+=($!)
 .venv/bin/flask --app webapi run --host 127.0.0.1 --port "$API_PORT" --with-threads &
 pids+=($!)

@@ -18,6 +18,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 app = Celery(
     "rollcall",
     include=["tasks.jobs", "tasks.calibration", "tasks.callbacks", "tasks.sessions", "tasks.worker"],
+    amqp="tasks.redaction:RedactingAMQP",  # no camera password or upload in Flower's task list
 )
 app.config_from_object("celeryconfig")
 

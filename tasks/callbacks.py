@@ -33,7 +33,7 @@ from settings import Settings, get_settings
 from tasks import app
 from tasks.netguard import CameraAllowlist
 from tasks.pinned import post
-from tasks.records import decode_record, job_json, job_record_key
+from tasks.records import job_json, read_record
 
 log = logging.getLogger("rollcall.callbacks")
 
@@ -77,10 +77,7 @@ def job_ended(
     task: Task, job_id: str, state: str, result: dict[str, Any] | None, error: errors.RollcallError | None
 ) -> None:
     """Queue the callback of a job that ended, if its submitter gave a ``callback_url``."""
-    client = getattr(task.backend, "client", None)  # the Redis result backend's connection
-    if client is None:
-        return
-    record = decode_record(client.get(job_record_key(job_id)))
+    record = read_record(task.backend, job_id)
     url = record.get("callback_url") if record is not None else None
     if record is None or not url:
         return

@@ -34,7 +34,7 @@ from settings import get_settings
 from tasks import app, batching, callbacks, enrolment, metrics, runtime
 from tasks.frames import Frame, load_frame
 from tasks.joblog import job_line
-from tasks.records import decode_record, is_revoked, job_record_key
+from tasks.records import is_revoked, read_record, release_in_flight
 
 log = logging.getLogger("rollcall.jobs")
 # An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.
@@ -56,6 +56,7 @@ class ModelTask(Task):
             log.info("%s", job_line(self.request.id, job, "revoked", kwargs.get("source"), None, {}))
             metrics.record_job(job, "revoked", {})
             self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
+            release_in_flight(self.backend, self.request.id)
             raise Ignore()
         timer = StageTimer()
         outcome = RollcallError.code  # internal_error: anything not caught below is a bug
@@ -90,18 +91,17 @@ class ModelTask(Task):
     ) -> None:
         """Once Celery has stored the outcome, hand the job's final JSON to its callback, if it has one.
 
-        Only ended jobs call back: a revoked one does not (whoever revoked it knows).
+        Only ended jobs call back: a revoked one does not (whoever revoked it knows). Either way the job
+        no longer counts against its API key's jobs in flight.
         """
+        release_in_flight(self.backend, task_id)
         if status == states.SUCCESS:
             callbacks.job_ended(self, task_id, "succeeded", retval, None)
         elif status == states.FAILURE:
             callbacks.job_ended(self, task_id, "failed", None, error_of(retval))
 
     def _revoked_before_start(self) -> bool:
-        client = getattr(self.backend, "client", None)  # the Redis result backend's connection
-        if client is None or not self.request.id:
-            return False
-        return is_revoked(decode_record(client.get(job_record_key(self.request.id))))
+        return is_revoked(read_record(self.backend, self.request.id))
 
 
 def _faces_json(detections: Detections) -> list[dict[str, Any]]:
@@ -124,13 +124,15 @@ def _detect_with_mode(
     frame: Frame, source: dict[str, Any], small_faces: dict[str, Any] | None, timer: StageTimer
 ) -> tuple[Detections, dict[str, Any]]:
     """Detection in the small-face mode the job, its camera or the configuration asks for."""
-    tiling = runtime.tiling_params(source, small_faces)
+    height, width = frame.image.shape[:2]
+    tiling, lowered_scale = runtime.tiling_params(source, small_faces, width * height)
+    bounded = {"scale_lowered_to": lowered_scale} if lowered_scale is not None else {}
     if tiling.mode == "off":
-        return _detect(frame, timer), {"mode": "off", "tiled": False}
+        return _detect(frame, timer), {"mode": "off", "tiled": False, **bounded}
     with timer.stage("detect"):
         found = runtime.pipeline().detect_small_faces(frame.image, tiling)
     report = {"mode": found.mode, "tiled": found.tiled, "tiles": found.tiles, "timings_ms": found.timings_ms}
-    return found.detections, report
+    return found.detections, {**report, **bounded}
 
 
 def _load(source: dict[str, Any], timer: StageTimer) -> Frame:
@@ -253,14 +255,18 @@ def attendance(
         seen = {a.person_id for a in assignment.present}
         people = _people_json(seen | (restrict or set()))
     faces = _faces_json(detections)
+    # People deleted since the job was submitted (or since the gallery was read) are left out.
     return {
         "type": "attendance",
         "frame": frame.describe(),
         "present": [
             {"person": people[a.person_id], "score": round(a.score, 5), "face": faces[a.face_index]}
             for a in assignment.present
+            if a.person_id in people
         ],
-        "absent": [people[pid] for pid in sorted(restrict - seen)] if restrict is not None else None,
+        "absent": [people[pid] for pid in sorted(restrict - seen) if pid in people]
+        if restrict is not None
+        else None,
         "unknown_faces": [faces[i] for i in assignment.unknown_face_indices],
         "threshold": threshold,
         "small_faces": mode,

@@ -7,10 +7,12 @@ and lives as long as the worker process.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 from urllib.parse import urlsplit
 
+import errors
 from facebank.calibration import ThresholdCache
 from facebank.db import upgrade
 from facebank.gallery import Gallery, GalleryCache
@@ -21,6 +23,7 @@ from ml.tiling import TilingParams
 from settings import Settings, get_settings
 from tasks import metrics
 from tasks.netguard import CameraAllowlist
+from tasks.tilecost import fitted_scale, tile_cost
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -93,10 +96,31 @@ def camera_small_face_modes() -> dict[str, str]:
     return modes
 
 
-def tiling_params(source: dict[str, Any], options: dict[str, Any] | None) -> TilingParams:
-    """The job's own small-face options, else its camera's mode, else the configured default."""
+def tiling_params(
+    source: dict[str, Any], options: dict[str, Any] | None, frame_pixels: int
+) -> tuple[TilingParams, float | None]:
+    """The job's own small-face options, else its camera's mode, else the configured default.
+
+    Bounded by the settings: a tiling over the cost limit is refused (the API refuses it at
+    submission already), and a frame too large for its tiles is tiled at a smaller scale, or not
+    at all. The second value is the scale actually used when it had to be lowered, else None.
+    """
+    settings = get_settings()
     options = dict(options or {})
     if "mode" not in options:
         host = (urlsplit(str(source["url"])).hostname or "").lower() if "url" in source else ""
-        options["mode"] = camera_small_face_modes().get(host, get_settings().small_faces)
-    return TilingParams(**options)
+        options["mode"] = camera_small_face_modes().get(host, settings.small_faces)
+    params = TilingParams(**options)
+    if params.mode == "off":
+        return params, None
+    fields = {"scale": params.scale, "overlap": params.overlap, "min_face_size": params.min_face_size}
+    if tile_cost({**fields, "mode": "on"}) > settings.small_faces_max_tile_cost:
+        raise errors.InvalidInput(
+            f"small_faces costs more than this server's limit of {settings.small_faces_max_tile_cost:g}"
+        )
+    scale = fitted_scale(fields, frame_pixels, settings.small_faces_max_tile_pixels)
+    if scale >= params.scale:
+        return params, None
+    if scale < 1.0:  # even unenlarged tiles would be too many pixels: the whole frame alone
+        return dataclasses.replace(params, mode="off"), scale
+    return dataclasses.replace(params, scale=round(scale, 3)), round(scale, 3)

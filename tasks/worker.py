@@ -113,12 +113,24 @@ def preload_models() -> None:
     log.info("models loaded in %.2f s: %s", pipe.load_seconds, described)
 
 
+def _serves_models() -> bool:
+    """Whether this worker consumes a model queue; one that only delivers callbacks loads no model."""
+    from tasks import app
+
+    settings = get_settings()
+    consumed = set(app.amqp.queues.consume_from or app.amqp.queues)
+    return bool(consumed & {settings.model_queue, settings.bulk_queue})
+
+
 @worker_process_init.connect
 def _load_in_child(**_: Any) -> None:
-    preload_models()
+    if _serves_models():
+        preload_models()
 
 
 @worker_ready.connect
 def _load_in_main_process(sender: Any, **_: Any) -> None:
-    if not _uses_prefork(getattr(sender, "pool", None)):
+    if not _serves_models():
+        log.info("this worker consumes no model queue: no model loaded")
+    elif not _uses_prefork(getattr(sender, "pool", None)):
         preload_models()

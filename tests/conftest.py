@@ -156,7 +156,7 @@ class WorkerProcess:
                 "--concurrency",
                 str(self.concurrency),
                 "-Q",
-                "rollcall.models,rollcall.io",  # model jobs and callback deliveries, as every worker
+                "rollcall.models,rollcall.bulk,rollcall.io",  # interactive, bulk and callback deliveries
                 "--hostname",
                 f"{self.name}@%h",
                 "--loglevel",

@@ -10,20 +10,20 @@ from celery import Celery
 from flask import Flask
 
 from settings import Settings, get_settings
+from tasks.routing import task_routes
 
 
 def celery_client(settings: Settings) -> Celery:
     """A Celery client for ``settings`` (the API only sends tasks by name; it registers none)."""
-    client = Celery("rollcall")
+    client = Celery("rollcall", amqp="tasks.redaction:RedactingAMQP")  # redacted argument reprs
     client.config_from_object("celeryconfig")
     client.conf.update(
         broker_url=settings.broker_url,
         result_backend=settings.result_backend,
+        # Workers wait out a Redis outage to store results; the API answers 503 at once instead.
+        result_backend_always_retry=False,
         task_default_queue=settings.model_queue,
-        task_routes={
-            "rollcall.models.*": {"queue": settings.model_queue},
-            "rollcall.io.*": {"queue": settings.io_queue},
-        },
+        task_routes=task_routes(settings),
     )
     return client
 
@@ -33,6 +33,7 @@ def create_app(config: Settings | None = None) -> Flask:
     from facebank.db import upgrade
     from facebank.store import Facebank
     from webapi import calibration, cameras, health, jobs, people, rosters, seed, sessions, ui
+    from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
     from webapi.cli import facebank_cli
     from webapi.errors import register_error_handlers
@@ -41,13 +42,14 @@ def create_app(config: Settings | None = None) -> Flask:
 
     settings = config or get_settings()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes * 2  # base64 inflates by a third
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes  # the largest request body, as documented
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["rollcall.settings"] = settings
     app.extensions["rollcall.jobs"] = JobClient(celery_client(settings), settings)
     upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
     app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
     register_error_handlers(app)
+    install_access_log_filter()
     install_auth(app, settings)
     app.before_request(refuse_ids_out_of_range)  # these two after the key check
     app.before_request(refuse_oversized_stream)

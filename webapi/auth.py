@@ -3,7 +3,10 @@
 Keys come only from the environment (``ROLLCALL_API_KEYS="key1:admin,key2:jobs"``), are
 compared in constant time and never logged. Role ``jobs`` submits and reads jobs (and
 reads the people list); ``admin`` may do everything, including managing the facebank.
-Each route declares the role it needs through ``webapi.validation.documented``.
+Each route declares the role it needs through ``webapi.validation.documented`` (``role=None``:
+public). Deny by default: a route that declares nothing refuses every request, so a view added
+without ``documented`` is never open by accident. Flask's own static files (the page's CSS and
+script) are the one exception.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from flask import Flask, request
+from flask import Flask, g, has_request_context, request
 
 from errors import AuthenticationRequired, Forbidden, InvalidInput
 from settings import Settings
@@ -20,6 +23,7 @@ from webapi.validation import operation_of
 
 ROLES = ("jobs", "admin")
 SEED_ENDPOINTS = {"seed.modelfr", "seed.modelin", "seed.modelat"}
+PUBLIC_UNDECLARED = {"static"}  # Flask's static files: the public page's CSS, script and images
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,38 @@ def caller_fingerprint() -> str:
     return hashlib.sha256(presented).hexdigest() if presented is not None else "anonymous"
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent this request: the hash that owns their jobs and sessions, and whether they see all."""
+
+    fingerprint: str
+    admin: bool
+
+
+def current_caller() -> Caller | None:
+    """The request's caller (set by the key check); None outside a request (the CLI, a worker)."""
+    if not has_request_context():
+        return None
+    caller: Caller | None = g.get("rollcall_caller")
+    return caller if caller is not None else Caller(caller_fingerprint(), admin=False)
+
+
+def owner_of_new() -> str | None:
+    """The owner to record on a job or session created now: a non-admin caller's key hash.
+
+    What an ``admin`` key (or the CLI) creates has no owner and is shared with every key: an operator
+    schedules the sessions whose reports a frontend's ``jobs`` key reads.
+    """
+    caller = current_caller()
+    return caller.fingerprint if caller is not None and not caller.admin else None
+
+
+def may_see(owner: str | None) -> bool:
+    """A ``jobs`` key's jobs and sessions are its own (and admin's); shared ones (no owner) are everyone's."""
+    caller = current_caller()
+    return owner is None or caller is None or caller.admin or owner == caller.fingerprint
+
+
 def role_of(presented: bytes, keys: tuple[ApiKey, ...]) -> str | None:
     """The role of the matching key; every key is compared so timing does not reveal which matched."""
     role = None
@@ -73,18 +109,24 @@ def install_auth(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def _check_api_key() -> None:
-        if settings.auth_disabled or request.endpoint is None:
-            return
-        if settings.seed_routes_open and request.endpoint in SEED_ENDPOINTS:
-            return
+        if request.endpoint is None or request.endpoint in PUBLIC_UNDECLARED:
+            return  # no route matched (404/405 follows), or a static file
         operation = operation_of(app.view_functions[request.endpoint])
-        needed = operation.role if operation is not None else None
-        if needed is None:
+        if operation is None:
+            raise Forbidden("this route declares no role, so it answers no one")
+        if settings.auth_disabled:
+            g.rollcall_caller = Caller("anonymous", admin=True)  # a trusted LAN: one caller who sees all
             return
         presented = _presented_key()
+        role = role_of(presented, keys) if presented is not None else None
+        g.rollcall_caller = Caller(caller_fingerprint(), admin=role == "admin")
+        if settings.seed_routes_open and request.endpoint in SEED_ENDPOINTS:
+            return
+        needed = operation.role
+        if needed is None:
+            return
         if presented is None:
             raise AuthenticationRequired("send an API key in the X-API-Key header (or Authorization: Bearer)")
-        role = role_of(presented, keys)
         if role is None:
             raise AuthenticationRequired("the API key is not valid")
         if needed == "admin" and role != "admin":

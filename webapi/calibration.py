@@ -107,6 +107,7 @@ def _facebank() -> Facebank:
     responses={202: JobAccepted},
     tag="people",
     role="admin",
+    idempotent=True,
 )
 def calibrate() -> Any:
     body = parse_body(CalibrateRequest)

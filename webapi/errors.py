@@ -19,7 +19,11 @@ def error_response(code: str, message: str, status: int) -> tuple[Response, int]
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RollcallError)
     def _rollcall_error(exc: RollcallError) -> tuple[Response, int]:
-        return error_response(exc.code, exc.message, exc.status)
+        response, status = error_response(exc.code, exc.message, exc.status)
+        retry_after = getattr(exc, "retry_after_s", None)
+        if status == 429 and retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, int(retry_after)))
+        return response, status
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:

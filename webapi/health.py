@@ -44,5 +44,6 @@ def readyz() -> Any:
 
 
 @bp.get("/openapi.json")
+@documented("This OpenAPI document.", responses={200: None}, tag="health", role=None)
 def openapi() -> Any:
     return jsonify(openapi_document(current_app))

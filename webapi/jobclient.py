@@ -24,7 +24,8 @@ from kombu.exceptions import OperationalError
 import errors
 from errors import error_of  # Celery rebuilds a job's error from the JSON backend
 from settings import Settings
-from tasks.records import decode_record, encode_record, is_revoked, job_record_key
+from tasks.records import decode_record, encode_record, in_flight_key, is_revoked, job_record_key
+from webapi.auth import current_caller, may_see, owner_of_new
 
 log = logging.getLogger("rollcall.jobclient")
 JOB_TYPES = ("detect", "identify", "attendance", "enrol_face", "rebuild_facebank", "calibrate")
@@ -32,6 +33,15 @@ JOB_TYPES = ("detect", "identify", "attendance", "enrol_face", "rebuild_facebank
 CLAIM_TRIES = 3
 # One quick retry when sending: a broker that does not answer makes the API answer 503 promptly.
 SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0}
+# Add a job to its key's in-flight set unless the set is full; entries older than `stale` seconds are
+# dropped first (a job whose end no worker could report: killed at its hard limit, lost with its broker).
+ADMIT_IN_FLIGHT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
 _STATES = {
     "PENDING": "queued",
     "RECEIVED": "queued",
@@ -100,7 +110,11 @@ class JobClient:
     def submit(self, job_type: str, kwargs: dict[str, Any], callback_url: str | None = None) -> str:
         """Record and queue a job; with ``callback_url``, its final JSON is POSTed there (tasks.callbacks)."""
         job_id = self._record_new(job_type, callback_url)
-        self._send(job_type, kwargs, job_id)
+        try:
+            self._send(job_type, kwargs, job_id)
+        except errors.BrokerUnavailable:
+            self._release_quietly(job_id, {"owner": owner_of_new()})
+            raise
         return job_id
 
     def submit_once(
@@ -120,6 +134,7 @@ class JobClient:
                 won = self.redis.set(claim.redis_key, held, nx=True, ex=claim.window_s)
                 if not won:
                     self.redis.delete(self._key(job_id))
+                    self._release(job_id, {"owner": owner_of_new()})
                     raw = self.redis.get(claim.redis_key)
             except redis.RedisError as exc:
                 raise _unavailable(exc) from exc
@@ -144,22 +159,84 @@ class JobClient:
         """Release the key and record of a job that was never queued, so a retry with the key can queue it."""
         try:
             self.redis.delete(claim_key, self._key(job_id))
+            self._release(job_id, {"owner": owner_of_new()})
         except redis.RedisError as exc:  # the key expires with its window; the caller sees 503
             log.warning("could not release an Idempotency-Key after a failed submission: %s", exc)
 
+    def admit_submission(self) -> None:
+        """Count one submission against this caller's rate; refuse it over ``ROLLCALL_RATE_LIMIT_PER_MINUTE``.
+
+        Per non-admin API key, in fixed one-minute windows kept in Redis (shared by every API process).
+        """
+        caller = current_caller()
+        limit = self.settings.rate_limit_per_minute
+        if caller is None or caller.admin or limit == 0:
+            return
+        now = time.time()
+        window = int(now // 60)
+        key = f"rollcall:rate:{caller.fingerprint}:{window}"
+        try:
+            with self.redis.pipeline() as pipe:
+                count, _ = pipe.incr(key).expire(key, 120).execute()
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from exc
+        if count > limit:
+            refused = errors.RateLimited(f"more than {limit} job submissions in a minute from this API key")
+            refused.retry_after_s = int((window + 1) * 60 - now) + 1
+            raise refused
+
+    def _admit_in_flight(self, job_id: str, owner: str | None) -> None:
+        caller = current_caller()
+        limit = self.settings.max_jobs_in_flight
+        if owner is None or caller is None or caller.admin or limit == 0:
+            return
+        stale = self.settings.broker_visibility_timeout_s or int(self.settings.job_time_limit_s * 4) + 60
+        stale += int(self.settings.job_time_limit_s)
+        try:
+            admitted = self.redis.eval(
+                ADMIT_IN_FLIGHT, 1, in_flight_key(owner), time.time(), stale, limit, job_id
+            )
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from exc
+        if not admitted:
+            refused = errors.TooManyJobsInFlight(
+                f"this API key has {limit} jobs queued or running; submit more when one has ended"
+            )
+            refused.retry_after_s = 2
+            raise refused
+
+    def _release(self, job_id: str, record: dict[str, Any] | None) -> None:
+        """The job will never run (revoked, or never queued): it no longer counts as in flight."""
+        owner = (record or {}).get("owner")
+        if owner:
+            self.redis.zrem(in_flight_key(owner), job_id)
+
     def _record_new(self, job_type: str, callback_url: str | None) -> str:
-        """A new job id with its record (``tasks.records``); the callback URL travels in the record."""
+        """A new job id with its record (``tasks.records``); the callback URL travels in the record.
+
+        The caller's limits are checked first: submissions per minute and jobs in flight (429).
+        """
         if job_type not in JOB_TYPES:
             raise errors.InvalidInput(f"unknown job type {job_type!r}")
+        self.admit_submission()
         job_id = str(uuid.uuid4())
-        fields: dict[str, Any] = {"type": job_type, "submitted_at": time.time()}
+        owner = owner_of_new()
+        self._admit_in_flight(job_id, owner)
+        fields: dict[str, Any] = {"type": job_type, "submitted_at": time.time(), "owner": owner}
         if callback_url is not None:
             fields["callback_url"] = callback_url
         try:
             self.redis.set(self._key(job_id), encode_record(fields), ex=self.settings.result_expires_s)
         except redis.RedisError as exc:
+            self._release_quietly(job_id, fields)
             raise _unavailable(exc) from exc
         return job_id
+
+    def _release_quietly(self, job_id: str, record: dict[str, Any] | None) -> None:
+        try:
+            self._release(job_id, record)
+        except redis.RedisError as exc:  # the entry is dropped as stale later
+            log.warning("could not release a job's in-flight entry: %s", exc)
 
     def _send(self, job_type: str, kwargs: dict[str, Any], job_id: str) -> None:
         try:
@@ -188,10 +265,10 @@ class JobClient:
             raw = self.redis.get(self._key(job_id))
         except redis.RedisError as exc:
             raise errors.BrokerUnavailable(f"the result store is unreachable ({type(exc).__name__})") from exc
-        if raw is None:
-            raise errors.JobNotFound(f"no job {job_id!r} (unknown, or its result expired)")
         record = decode_record(raw)
-        assert record is not None
+        # Another key's job answers exactly as an unknown one: its id says nothing to this caller.
+        if record is None or not may_see(record.get("owner")):
+            raise errors.JobNotFound(f"no job {job_id!r} (unknown, or its result expired)")
         return record
 
     def status(self, job_id: str) -> JobStatus:
@@ -241,9 +318,17 @@ class JobClient:
             self.celery.control.revoke(job_id)
             record["revoked"] = True
             self.redis.set(self._key(job_id), encode_record(record), ex=self.settings.result_expires_s)
+            self._release(job_id, record)
         except (redis.RedisError, OperationalError) as exc:
             raise errors.BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__})") from exc
         return self.status(job_id)
+
+    def revoke_quietly(self, job_id: str) -> None:
+        """Revoke a job nobody waits for any more (a seed route gave up); a broker error is only logged."""
+        try:
+            self.revoke(job_id)
+        except errors.RollcallError as exc:
+            log.warning("could not revoke job %s after its caller stopped waiting: %s", job_id, exc.code)
 
     def ping(self) -> bool:
         try:

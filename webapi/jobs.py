@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, jsonify, request
 
-from errors import InvalidInput
+from errors import InvalidInput, PersonNotFound
 from tasks.imagebytes import check_image_upload
 from webapi.jobclient import JobClient
 from webapi.schemas import (
@@ -19,6 +19,7 @@ from webapi.schemas import (
     IdentifyRequest,
     JobAccepted,
     JobState,
+    check_tile_cost,
 )
 from webapi.submission import submit_job
 from webapi.validation import documented, parse_body, parse_obj
@@ -53,8 +54,12 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
                 payload[key] = value
         payload["image_b64"] = base64.b64encode(request.files["image"].read()).decode("ascii")
         body = parse_obj(model, payload)
+    settings = current_app.extensions["rollcall.settings"]
     if body.image_b64 is not None:
-        check_image_upload(body.image_b64, current_app.extensions["rollcall.settings"].max_upload_bytes)
+        check_image_upload(body.image_b64, settings.max_upload_bytes)
+    small_faces = getattr(body, "small_faces", None)
+    if small_faces is not None:
+        check_tile_cost(small_faces.options(), settings.small_faces_max_tile_cost)
     return body
 
 
@@ -64,6 +69,7 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
     body=DetectRequest,
     responses={202: JobAccepted},
     errors=UPLOAD_ERRORS,
+    idempotent=True,
 )
 def submit_detect() -> Any:
     body = parse_frame_request(DetectRequest)
@@ -77,6 +83,7 @@ def submit_detect() -> Any:
     body=IdentifyRequest,
     responses={202: JobAccepted},
     errors=UPLOAD_ERRORS,
+    idempotent=True,
 )
 def submit_identify() -> Any:
     body = parse_frame_request(IdentifyRequest)
@@ -90,10 +97,16 @@ def submit_identify() -> Any:
     body=AttendanceRequest,
     responses={202: JobAccepted},
     errors=UPLOAD_ERRORS,
+    idempotent=True,
 )
 def submit_attendance() -> Any:
     body = parse_frame_request(AttendanceRequest)
     roster = body.roster
+    if roster:  # unknown ids are the caller's mistake: say so now, not as a failed job later
+        bank = current_app.extensions["rollcall.facebank"]
+        missing = sorted(set(roster) - {person.id for person in bank.get_people(roster)})
+        if missing:
+            raise PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
     if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
         roster = list(current_app.extensions["rollcall.facebank"].get_roster(body.roster_id).person_ids)
     kwargs = {"source": body.source(), "roster": roster, "small_faces": body.small_face_options()}

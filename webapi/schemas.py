@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from errors import InvalidInput
+from tasks.tilecost import tile_cost
+
 MAX_URL_LENGTH = 2048
 # What an http(s) URL starts with, for the OpenAPI document (the models check it with a clearer message).
 HTTP_URL_PATTERN = "^[hH][tT][tT][pP][sS]?://"
@@ -89,6 +92,17 @@ class SmallFaceOptions(BaseModel):
 
     def options(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+def check_tile_cost(options: dict[str, Any] | None, limit: float) -> None:
+    """Refuse a tiling over ``ROLLCALL_SMALL_FACES_MAX_TILE_COST`` with a 400 that says how to fit."""
+    cost = tile_cost(options) if options else 0.0
+    if cost > limit:
+        raise InvalidInput(
+            f"small_faces costs {cost:.1f} (scale² × (1 + 2 × overlap)² × (20 / min_face_size)²), over this "
+            f"server's limit of {limit:g} (ROLLCALL_SMALL_FACES_MAX_TILE_COST); use a smaller scale or "
+            "overlap, or a larger min_face_size"
+        )
 
 
 class DetectRequest(FrameSource):

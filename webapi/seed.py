@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
-from errors import InvalidInput
+from errors import InvalidInput, JobTimeout
 from webapi.jobs import job_client
 from webapi.schemas import SeedDetectResponse, SeedFrameQuery, SeedIdentifyQuery, SeedIdResponse
 from webapi.validation import JOB_ERRORS, documented, parse_query
@@ -20,9 +20,14 @@ UNKNOWN = "Unknown"
 
 
 def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Submit and wait; a job the route stopped waiting for is revoked, so no one runs it for nobody."""
     client = job_client()
     job_id = client.submit(job_type, kwargs)
-    return client.wait(job_id, current_app.extensions["rollcall.settings"].seed_wait_s)
+    try:
+        return client.wait(job_id, current_app.extensions["rollcall.settings"].seed_wait_s)
+    except JobTimeout:
+        client.revoke_quietly(job_id)
+        raise
 
 
 @bp.get("/modelfr")

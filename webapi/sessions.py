@@ -14,15 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from errors import BrokerUnavailable, InvalidInput
+from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.records import SessionPerson, SessionState, SessionTick
-from facebank.sessions import MAX_CAMERAS, AttendanceSessions
+from facebank.sessions import MAX_CAMERAS, AttendanceSessions, planned_ticks
+from settings import Settings
+from tasks.netguard import CameraAllowlist
+from webapi.auth import may_see, owner_of_new
 from webapi.jobs import job_client
 from webapi.people import facebank
-from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions
+from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions, check_tile_cost
 from webapi.validation import documented, parse_body, parse_query, storable_text
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/attendance-sessions")
@@ -146,6 +149,43 @@ def sessions() -> AttendanceSessions:
     return AttendanceSessions(facebank().engine)
 
 
+def visible_session(session_id: int) -> SessionState:
+    """The session, if this caller may see it: its creator's key or an admin key; else 404 as if unknown."""
+    state = sessions().get(session_id)
+    if not may_see(state.owner):
+        raise SessionNotFound(f"no attendance session with id {session_id}")
+    return state
+
+
+def check_cameras_allowed(cameras: list[str]) -> None:
+    """Every camera inside ``ROLLCALL_CAMERA_ALLOW`` now, rather than a failed frame at every tick."""
+    settings: Settings = current_app.extensions["rollcall.settings"]
+    allowlist = CameraAllowlist.parse(settings.camera_allow)
+    for index, url in enumerate(cameras):
+        try:
+            allowlist.check_url(url)
+        except CameraNotAllowed as exc:
+            raise CameraNotAllowed(f"cameras[{index}]: {exc.message}") from exc
+        except CameraUnreachable as exc:  # its name does not resolve: nothing to check it against
+            raise InvalidInput(f"cameras[{index}]: {exc.message}") from exc
+
+
+def check_session_cost(start: datetime, end: datetime, interval: float, kind: str, cameras: int) -> None:
+    """Refuse a plan over the server's bounds: ticks × cameras frames, and the shortest interval."""
+    settings: Settings = current_app.extensions["rollcall.settings"]
+    if kind == "session" and interval < settings.session_min_interval_s:
+        raise InvalidInput(
+            f"interval_s is {interval:g}; sessions tick at most every {settings.session_min_interval_s:g} s "
+            "(ROLLCALL_SESSION_MIN_INTERVAL_S; a burst takes frames closer together)"
+        )
+    frames = planned_ticks(start, end, interval) * cameras
+    if frames > settings.session_max_frames:
+        raise InvalidInput(
+            f"the session would fetch {frames} frames (ticks × cameras); at most "
+            f"{settings.session_max_frames} (ROLLCALL_SESSION_MAX_FRAMES)"
+        )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -177,10 +217,18 @@ def _plan(body: SessionCreate, now: datetime) -> tuple[datetime, datetime, float
     body=SessionCreate,
     responses={201: SessionOut},
     tag="attendance sessions",
+    errors=(429,),
 )
 def create_session() -> Any:
     body = parse_body(SessionCreate)
+    job_client().admit_submission()
     start, end, interval, kind = _plan(body, _now())
+    check_session_cost(start, end, interval, kind, len(body.cameras))
+    check_cameras_allowed(body.cameras)
+    if body.small_faces is not None:
+        check_tile_cost(
+            body.small_faces.options(), current_app.extensions["rollcall.settings"].small_faces_max_tile_cost
+        )
     store = sessions()
     state = store.create(
         roster_id=body.roster_id,
@@ -192,6 +240,7 @@ def create_session() -> Any:
         kind=kind,
         name=body.name,
         small_faces=body.small_faces.options() if body.small_faces is not None else None,
+        owner=owner_of_new(),
     )
     try:
         job_client().start_session(state.id)
@@ -209,7 +258,7 @@ def create_session() -> Any:
     tag="attendance sessions",
 )
 def get_session(session_id: int) -> Any:
-    return jsonify(session_json(sessions().get(session_id)))
+    return jsonify(session_json(visible_session(session_id)))
 
 
 @bp.post("/<int:session_id>/stop")
@@ -219,6 +268,7 @@ def get_session(session_id: int) -> Any:
     tag="attendance sessions",
 )
 def stop_session(session_id: int) -> Any:
+    visible_session(session_id)
     return jsonify(session_json(sessions().stop(session_id, _now())))
 
 
@@ -237,7 +287,7 @@ def report(session_id: int) -> Any:
         else "json"
     )
     store = sessions()
-    state = store.get(session_id)
+    state = visible_session(session_id)
     if wanted == "csv":
         return Response(
             report_csv(state),

@@ -24,11 +24,19 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# Bidirectional controls reorder what a name shows: "x\u202eevil" displays as "xlive".
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def storable_text(value: str | None) -> str | None:
-    """A pydantic validator for text that goes into the database."""
+    """A pydantic validator for text that goes into the database (names, external ids)."""
     # PostgreSQL cannot store NUL in text or JSON; refusing it everywhere keeps both backends alike.
     if value is not None and "\x00" in value:
         raise ValueError("text may not contain NUL characters")
+    if value is not None and not BIDI_CONTROLS.isdisjoint(value):
+        raise ValueError(
+            "text may not contain bidirectional control characters (U+202A–U+202E, U+2066–U+2069 …)"
+        )
     return value
 
 
@@ -95,11 +103,21 @@ class Operation:
     role: str | None = "jobs"  # the API-key role a caller needs (see webapi.auth); None: public
     errors: tuple[int, ...] = ()  # error statuses beyond the common ones (see ``openapi_document``)
     path: dict[str, dict[str, Any]] = field(default_factory=dict)  # JSON Schema of string path parameters
+    idempotent: bool = False  # a job submission: takes an Idempotency-Key header, may answer 409 and 429
 
 
 # What a route that waits for its job can answer besides the common errors: the job's own failure
 # (duplicate face, revoked, not an image or no face, camera errors and timeouts).
-JOB_ERRORS = (409, 410, 422, 502, 504)
+JOB_ERRORS = (409, 410, 422, 429, 502, 504)
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Send the same key again (within ROLLCALL_IDEMPOTENCY_WINDOW_S) to get the same job back "
+    "(answered with `Idempotent-Replayed: true`) instead of a second one; a key reused with a different body "
+    "answers 409 `idempotency_conflict`. Keys are per API key.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
+}
 _OPERATIONS: dict[Callable[..., Any], Operation] = {}
 
 
@@ -151,6 +169,8 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             }
             for arg in rule.arguments
         ]
+        if op.idempotent:
+            params.append(IDEMPOTENCY_PARAMETER)
         if op.query is not None:
             qschema = op.query.model_json_schema()
             required = set(qschema.get("required", []))
@@ -171,10 +191,11 @@ def openapi_document(app: Flask) -> dict[str, Any]:
             for status, model in op.responses.items():
                 content = {"content": {"application/json": {"schema": ref(model)}}} if model else {}
                 entry["responses"][str(status)] = {"description": str(status), **content}
-            for status in ((400, 401, 403, 404, 413, 503) if op.role else (400, 503)) + op.errors:
+            common = (400, 401, 403, 404, 413, 503) if op.role else (400, 503)
+            for status in common + op.errors + ((409, 429) if op.idempotent else ()):
                 entry["responses"].setdefault(str(status), {"description": "error", **error})
             if op.role:
-                entry["security"] = [{"apiKey": []}]
+                entry["security"] = [{"apiKey": []}, {"bearer": []}]  # either one
             paths.setdefault(path, {})[method.lower()] = entry
     return {
         "openapi": "3.1.0",
@@ -186,7 +207,14 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The same API key as a bearer token.",
+                },
+            },
         },
     }
 

@@ -43,6 +43,7 @@ FINAL_TARGETS = ("api", "worker-cpu", "worker-gpu")
 WORKER_TARGETS = ("worker-cpu", "worker-gpu")
 MODEL_QUEUE = Settings.model_fields["model_queue"].default
 IO_QUEUE = Settings.model_fields["io_queue"].default  # callback deliveries (tasks.callbacks)
+BULK_QUEUE = Settings.model_fields["bulk_queue"].default  # enrolment, rebuild, sessions (tasks.routing)
 JOB_TIME_LIMIT_S = Settings.model_fields["job_time_limit_s"].default
 SETTING_VARIABLES = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields}
 # The packages the images leave out on purpose (pyproject.toml ships them for developers).
@@ -89,10 +90,15 @@ def k8s_one(kind: str) -> dict[str, Any]:
     return found[0]
 
 
-def k8s_worker_container() -> dict[str, Any]:
+def k8s_containers() -> dict[str, dict[str, Any]]:
     containers = k8s_one("Deployment")["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1, "the GPU worker pod should run one container"
-    return containers[0]
+    return {container["name"]: container for container in containers}
+
+
+def k8s_worker_container() -> dict[str, Any]:
+    containers = k8s_containers()
+    assert set(containers) == {"worker", "io-worker"}, "the GPU worker pod: the model worker, the io worker"
+    return containers["worker"]
 
 
 _COMPOSE_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|\$(?P<bare>\w+)")
@@ -415,7 +421,11 @@ def test_database_and_broker_urls_name_drivers_rollcall_has() -> None:
 def worker_command_lines() -> dict[str, list[str]]:
     """Every command line that starts a worker: Dockerfile CMDs, compose services, the k8s Deployment."""
     lines = {f"Dockerfile {t}": dockerfile_cmd(t) for t in WORKER_TARGETS}
-    lines |= {f"compose {n}": service_command(n) for n in built_services() if n.startswith("worker")}
+    lines |= {
+        f"compose {n}": service_command(n)
+        for n in built_services()
+        if n.startswith("worker") and n != "worker-io"
+    }
     container = k8s_worker_container()
     lines["k8s worker-gpu"] = container["command"] + container.get("args", [])
     assert all(argv[:4] == ["celery", "-A", "tasks", "worker"] for argv in lines.values()), lines
@@ -423,10 +433,23 @@ def worker_command_lines() -> dict[str, list[str]]:
     return lines
 
 
-def test_every_worker_consumes_the_model_queue_and_the_io_queue() -> None:
+def io_worker_command_lines() -> dict[str, list[str]]:
+    """The workers of callback deliveries: compose's worker-io, the k8s pod's io-worker container."""
+    io = k8s_containers()["io-worker"]
+    return {
+        "compose worker-io": service_command("worker-io"),
+        "k8s io-worker": io["command"] + io.get("args", []),
+    }
+
+
+def test_model_workers_consume_interactive_and_bulk_and_a_threads_worker_takes_callbacks() -> None:
+    """No model worker consumes the io queue: a callback receiver that hangs never holds a model slot."""
     for where, argv in worker_command_lines().items():
         queues = (option(argv, "-Q", "--queues") or "").split(",")
-        assert queues == [MODEL_QUEUE, IO_QUEUE], f"{where} consumes {queues}"
+        assert queues == [MODEL_QUEUE, BULK_QUEUE], f"{where} consumes {queues}"
+    for where, argv in io_worker_command_lines().items():
+        assert argv[:4] == ["celery", "-A", "tasks", "worker"], where
+        assert (option(argv, "-Q", "--queues"), option(argv, "-P", "--pool")) == (IO_QUEUE, "threads"), where
     assert k8s_one("ConfigMap")["data"].get("ROLLCALL_MODEL_QUEUE", MODEL_QUEUE) == MODEL_QUEUE
     (trigger,) = k8s_one("ScaledObject")["spec"]["triggers"]
     assert trigger["metadata"]["listName"] == MODEL_QUEUE
@@ -494,7 +517,7 @@ def test_stopping_a_worker_leaves_it_time_to_finish_its_job() -> None:
 
 # --- compose ---
 def test_compose_builds_from_the_repository_with_existing_targets() -> None:
-    assert set(built_services()) == {"api", "worker-gpu", "worker-cpu", "flower"}
+    assert set(built_services()) == {"api", "worker-gpu", "worker-cpu", "worker-io", "flower"}
     for name, spec in built_services().items():
         build = spec["build"]
         context = (DOCKER_DIR / build["context"]).resolve()

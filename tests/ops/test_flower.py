@@ -95,3 +95,39 @@ def test_flower_lists_the_worker_and_its_finished_jobs(
     assert sample(metrics, "flower_events_total", type="task-succeeded", **labels) >= 2
     assert sample(metrics, "flower_events_total", type="task-failed", **labels) >= 1
     assert sample(metrics, "flower_task_runtime_seconds_count", **labels) >= 2
+
+
+CAMERA_PASSWORD = "Fl0werCamPassw0rd"
+
+
+def test_flower_and_the_result_store_never_see_camera_passwords_or_uploads(
+    ops_system: System, ops_worker: OpsWorker, flower: Flower, camera: str
+) -> None:
+    """Job arguments shown by Flower are redacted, and the result store keeps no copy of them."""
+    import base64
+
+    import redis
+
+    from tests.shared_data import shared_dir
+
+    client = ops_system.client()
+    secret_url = f"{camera}/{FRAME}".replace("http://", f"http://operator:{CAMERA_PASSWORD}@")
+    upload = base64.b64encode((shared_dir() / FRAME).read_bytes()).decode()
+    jobs = [run_detect(client, {"url": secret_url}), run_detect(client, {"image_b64": upload})]
+    assert [job["state"] for job in jobs] == ["succeeded", "succeeded"], jobs
+
+    def seen() -> dict[str, Any] | None:
+        tasks: dict[str, Any] = flower.get("/api/tasks", auth=AUTH).json()
+        return tasks if all(tasks.get(job["job_id"], {}).get("state") == "SUCCESS" for job in jobs) else None
+
+    tasks = wait_for(seen, 30, "Flower to see both jobs finish")
+    shown = [str(tasks[job["job_id"]].get("args")) + str(tasks[job["job_id"]].get("kwargs")) for job in jobs]
+    assert "127.0.0.1" in shown[0], "the camera is still named by host and port"
+    assert CAMERA_PASSWORD not in shown[0] and "operator" not in shown[0]
+    assert upload[:64] not in shown[1] and len(shown[1]) < 1000
+
+    store = redis.Redis.from_url(ops_system.env["ROLLCALL_RESULT_BACKEND"])
+    for job in jobs:
+        stored = store.get(f"celery-task-meta-{job['job_id']}") or b""
+        assert b'"status": "SUCCESS"' in stored
+        assert CAMERA_PASSWORD.encode() not in stored and upload[:64].encode() not in stored

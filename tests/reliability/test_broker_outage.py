@@ -142,3 +142,51 @@ def test_jobs_accepted_before_redis_dies_complete_after_it_restarts(
         "all_done_after_restart_s": round(drained_in, 2),
         "reruns": sum(successes(job_id, worker) - 1 for job_id in results),
     }
+
+
+@pytest.fixture(scope="module")
+def result_store() -> Iterator[RedisServer]:
+    """A Redis server that holds only the results (the broker is elsewhere), durable like the other."""
+    server = RedisServer(
+        free_port(),
+        STATE_DIR / "result-store",
+        extra_args=["--appendonly", "yes", "--appendfsync", "always"],
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_job_that_ends_while_the_result_store_is_away_is_stored_as_succeeded_not_failed(
+    deploy: Any, result_store: RedisServer, holding_camera: HoldingCamera, report: dict[str, Any]
+) -> None:
+    """The broker stays up; the result store dies while a job runs and comes back after it ended."""
+    deployment: Deployment = deploy(
+        "store-outage",
+        ROLLCALL_RESULT_BACKEND=f"{result_store.url}/1",
+        ROLLCALL_BROKER_TIMEOUT_S=str(BROKER_TIMEOUT_S),
+    )
+    worker = deployment.start_worker("w1")
+    client = deployment.client()
+    held_url, token = holding_camera.held_url(1)
+    jobs = [
+        submit(client, "detect", {"url": held_url}),
+        submit(client, "detect", {"url": holding_camera.url()}),
+    ]
+    # Its frame is being fetched: the job has stored its start and read its record, and ends in 1 s.
+    wait_until(lambda: holding_camera.requests_for(token) == 1, 30, "the first job to fetch its frame")
+
+    assert result_store.process is not None
+    result_store.process.kill()
+    result_store.process.wait()
+    result_store.process = None
+    # Long past the held frame: the first job ends while nothing can store its result.
+    wait_until(lambda: successes(jobs[0], worker) == 1, 30, "the first job to finish its work")
+    time.sleep(3)
+    result_store.start()
+    finals = [wait_for_job(client, job, timeout=60) for job in jobs]
+
+    assert [final["state"] for final in finals] == ["succeeded", "succeeded"], finals
+    assert all(final["result"]["faces"] for final in finals)
+    assert worker.alive()
+    report["result_store_killed_while_a_job_ran"] = {"jobs": len(jobs), "lost": 0, "failed": 0}

@@ -196,6 +196,12 @@ def test_keys_and_camera_passwords_never_reach_the_logs(
     job = wait_for_job(client, response.json()["job_id"], timeout=60)
     assert job["state"] == "succeeded"
     assert CAMERA_PASSWORD not in str(job["result"])
+    # A seed route takes the camera URL in its query string, which access logs print.
+    seed = requests.get(
+        f"{shared_api.url}/modelfr", params={"ip": secret_url}, headers={"X-API-Key": JOBS_KEY}, timeout=60
+    )
+    assert seed.status_code == 200, seed.text
+    wait_until(lambda: "GET /modelfr" in shared_api.log(), 10, "the access log line of the seed call")
 
     logs = {path.name: path.read_text(errors="replace") for path in STATE_DIR.glob("*.log")}
     assert shared_api.log_path.name in logs and len(logs) >= 2

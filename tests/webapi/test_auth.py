@@ -81,3 +81,52 @@ def test_malformed_key_configuration_is_refused() -> None:
     keys = parse_api_keys(f"{ADMIN_KEY}:admin, {JOBS_KEY}:jobs")
     assert role_of(JOBS_KEY.encode(), keys) == "jobs"
     assert role_of(b"nope", keys) is None
+
+
+def _example_path(rule: Any) -> str:
+    """A concrete URL for a rule: 1 for integer parameters, a harmless word for the others."""
+    path = rule.rule
+    for name in rule.arguments:
+        path = path.replace(f"<int:{name}>", "1").replace(f"<path:{name}>", "x").replace(f"<{name}>", "x")
+    return path
+
+
+def test_every_route_in_the_url_map_needs_a_key_unless_it_declares_itself_public(app: Any) -> None:
+    """Walk the whole URL map: without a key, only routes declared public (role=None) answer."""
+    from webapi.auth import PUBLIC_UNDECLARED
+    from webapi.validation import operation_of
+
+    anonymous = keyed_client(app, None)
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_UNDECLARED:
+            continue
+        operation = operation_of(app.view_functions[rule.endpoint])
+        assert operation is not None, f"{rule.rule} declares no role"
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            response = anonymous.open(_example_path(rule), method=method, json={})
+            if operation.role is None:
+                assert response.status_code != 401, f"{method} {rule.rule} is declared public"
+            else:
+                assert response.status_code == 401, f"{method} {rule.rule} answered without a key"
+                assert response.get_json()["error"]["code"] == "unauthorized"
+            checked += 1
+    assert checked >= 35
+
+
+@pytest.mark.parametrize("auth_disabled", [False, True])
+def test_a_route_that_declares_no_role_refuses_every_request(redis_server: Any, auth_disabled: bool) -> None:
+    """Deny by default: a view added without ``documented`` answers 403 even to an admin key."""
+    from webapi import create_app
+
+    fresh = create_app(Settings(auth_disabled=auth_disabled))
+
+    @fresh.get("/forgotten")
+    def forgotten() -> Any:
+        return {"secret": "leaked"}
+
+    for key in (None, JOBS_KEY, ADMIN_KEY):
+        response = keyed_client(fresh, key).get("/forgotten")
+        assert response.status_code == 403, (key, response.get_data(as_text=True))
+        assert response.get_json()["error"]["code"] == "forbidden"
+    assert keyed_client(fresh, None).get("/static/app.js").status_code == 200  # the page's script

@@ -1,0 +1,32 @@
+"""Which queue each task goes to: interactive model jobs, bulk model work, network work.
+
+Interactive jobs (detect, identify, attendance: what a person or a seed route waits for) go to
+``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration, attendance-session ticks and
+frames) to ``ROLLCALL_BULK_QUEUE``; callback deliveries to ``ROLLCALL_IO_QUEUE``. A worker that consumes
+several queues takes from them in turn, so a backlog of bulk work delays an interactive job by at
+most one bulk job per worker process; a worker that consumes only the model queue never runs bulk work.
+Used by ``celeryconfig`` (workers) and ``webapi.celery_client`` (the API's client).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from settings import Settings
+
+BULK_TASKS = (
+    "rollcall.models.enrol_face",
+    "rollcall.models.rebuild_facebank",
+    "rollcall.models.calibrate",
+    "rollcall.models.session_frame",
+)
+
+
+def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Celery's ``task_routes``: exact names (bulk) are matched before the patterns."""
+    return {
+        **{name: {"queue": settings.bulk_queue} for name in BULK_TASKS},
+        "rollcall.sessions.*": {"queue": settings.bulk_queue},
+        "rollcall.models.*": {"queue": settings.model_queue},
+        "rollcall.io.*": {"queue": settings.io_queue},
+    }
