@@ -150,19 +150,27 @@ class CameraNotAllowed(RollcallError):
 
 
 class CameraUnreachable(RollcallError):
-    """Connection refused or reset, or the camera's name does not resolve."""
+    """No frame came from the camera (refused, reset, silent, not HTTP, HTTP error, not an image).
+
+    Jobs answer this one code for every such failure, so that a caller cannot map which ports of the
+    allowed networks are closed, silent or web servers; the worker's log says which it was."""
 
     code, status, retryable = "camera_unreachable", 502, True
 
 
 class CameraTimeout(RollcallError):
-    """The camera did not deliver a frame within the connect/read budget."""
+    """The page's camera proxy: the camera sent no frame in time (jobs answer `camera_unreachable`).
+
+    Inside a job the worker logs this code and answers `camera_unreachable` (see that class)."""
 
     code, status, retryable = "camera_timeout", 504, True
 
 
 class CameraBadResponse(RollcallError):
-    """The camera answered, but not with an image (HTTP error, HTML, empty body)."""
+    """The page's camera proxy: the camera answered, but not with an image (jobs: `camera_unreachable`).
+
+    The proxy serves only the operator's own cameras (`ROLLCALL_UI_CAMERAS`), so it may say more; inside
+    a job the worker logs this code and answers `camera_unreachable`."""
 
     code, status = "camera_bad_response", 502
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from errors import InvalidInput
+from errors import CameraBadResponse, CameraTimeout, CameraUnreachable, InvalidInput
 from ml.image import decode_image
 from ml.timing import StageTimer
 from settings import Settings
-from tasks.camera import FetchLimits, fetch_frame
+from tasks.camera import FetchedFrame, FetchLimits, fetch_frame
 from tasks.imagebytes import decode_base64, sniff_content_type
 from tasks.netguard import CameraAllowlist
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,10 @@ def load_frame(
     """Fetch (for a URL) and decode the frame a job names, timing ``fetch`` and ``decode``."""
     if "url" in source:
         url = str(source["url"])
+        label = f"camera:{urlsplit(url).hostname}"
         with timer.stage("fetch"):
-            fetched = fetch_frame(url, allowlist, FetchLimits.from_settings(settings))
-        data, label = fetched.data, f"camera:{urlsplit(url).hostname}"
+            fetched = _fetch_from_camera(url, label, allowlist, settings)
+        data = fetched.data
     elif "image_b64" in source:
         with timer.stage("fetch"):
             data, label = decode_base64(str(source["image_b64"]), settings.max_upload_bytes), "upload"
@@ -51,3 +55,17 @@ def load_frame(
     with timer.stage("decode"):
         image = decode_image(data, settings.frame_max_pixels)
     return Frame(image=image, data=data, source=label)
+
+
+def _fetch_from_camera(url: str, label: str, allowlist: CameraAllowlist, settings: Settings) -> FetchedFrame:
+    """``fetch_frame``, with every way a camera can fail to deliver answered as one ``camera_unreachable``.
+
+    Refused, reset, silent, not speaking HTTP, an HTTP error page: telling a caller which one it was
+    would let any API key map the ports and web servers of the allowed networks. The caller learns
+    that no frame came; the worker's log keeps the reason (its code and message) for the operator.
+    """
+    try:
+        return fetch_frame(url, allowlist, FetchLimits.from_settings(settings))
+    except (CameraUnreachable, CameraTimeout, CameraBadResponse) as exc:
+        log.warning("camera fetch failed: %s: %s", exc.code, exc.message)
+        raise CameraUnreachable(f"{label} sent no frame (the worker's log says why)") from exc
