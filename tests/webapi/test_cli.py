@@ -196,7 +196,8 @@ def test_import_finds_people_enrolled_by_hand_by_external_id_or_name_and_says_so
         f"matched           id-{tag}/: person {grace['id']} (Grace {tag}, external id id-{tag}) "
         "by external id" in result.stdout
     )
-    assert f"failed            Twin {tag}/: ambiguous_person: 2 people are named 'Twin {tag}'" in result.stdout
+    twins_line = f"failed            Twin {tag}/: ambiguous_person: 2 people are named 'Twin {tag}'"
+    assert twins_line in result.stdout
     assert "people 0 created, 2 found; photos 2 enrolled" in result.stdout
     assert bank_of(app).stats().people == people_before, "nobody was created twice"
     assert [bank_of(app).get_person(p["id"]).face_count for p in (ada, grace)] == [1, 1]
