@@ -32,6 +32,7 @@ run: setup
 test: setup lint
 	scripts/ensure_postgres.sh
 	scripts/ensure_chromium.sh
+	scripts/ensure_rabbitmq.sh
 	$(VENV)/bin/pytest
 
 test-fast: setup

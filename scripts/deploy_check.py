@@ -177,6 +177,7 @@ class Deployment:
             IMAGE_TAG=TAG,
         )
         files = ["-f", "docker/compose.yaml"] + (["-f", "docker/compose.check.yaml"] if local else [])
+        self.services = ["redis", "postgres", "api", "worker-cpu", "flower"] + (["camera"] if local else [])
         self.compose_cmd = ["docker-compose", "-p", PROJECT, *files, "--profile", "cpu"]
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.session = requests.Session()
@@ -186,7 +187,8 @@ class Deployment:
         return run([*self.compose_cmd, *args], env=self.env, check=check, quiet=True)
 
     def scale(self, workers: int) -> None:
-        self.compose("up", "-d", "--no-build", "--scale", "worker-gpu=0", "--scale", f"worker-cpu={workers}")
+        # Services named: compose 1.29 wants an image for worker-gpu even at --scale worker-gpu=0.
+        self.compose("up", "-d", "--no-build", "--scale", f"worker-cpu={workers}", *self.services)
 
     def workers_ready(self) -> int:
         try:

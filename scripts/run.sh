@@ -22,7 +22,13 @@ stop() {
 trap 'stop; echo "rollcall stopped"; exit 0' INT TERM
 trap stop EXIT
 
-if $PY - "$BROKER" <<'PYEOF'
+# Redis holds the results, and the jobs too unless the broker is RabbitMQ (amqp://, which must already run).
+case "$BROKER" in
+  amqp://*|amqps://*) REDIS_URL=${ROLLCALL_RESULT_BACKEND:-redis://127.0.0.1:6379/1}
+                      echo "using the RabbitMQ broker of ROLLCALL_BROKER_URL (results in Redis)" ;;
+  *)                  REDIS_URL=$BROKER ;;
+esac
+if $PY - "$REDIS_URL" <<'PYEOF'
 import sys, redis
 try:
     redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()
@@ -30,10 +36,10 @@ except redis.RedisError:
     sys.exit(1)
 PYEOF
 then
-  echo "using the Redis at $BROKER"
+  echo "using the Redis at $REDIS_URL"
 else
-  port=$($PY -c "import sys; from urllib.parse import urlsplit; print(urlsplit(sys.argv[1]).port or 6379)" "$BROKER")
-  echo "no Redis answers at $BROKER: starting one on 127.0.0.1:$port (append-only file in var/redis)"
+  port=$($PY -c "import sys; from urllib.parse import urlsplit; print(urlsplit(sys.argv[1]).port or 6379)" "$REDIS_URL")
+  echo "no Redis answers at $REDIS_URL: starting one on 127.0.0.1:$port (append-only file in var/redis)"
   redis-server --port "$port" --bind 127.0.0.1 --appendonly yes --dir "$PWD/var/redis" \
     --logfile "$PWD/var/log/redis.log" &
   pids+=($!)
