@@ -33,6 +33,9 @@ broker_transport_options = {
     # default sweep (every 10 × 10 s) would add up to 100 s to every redelivery.
     "unacked_restore_interval": max(1, _visibility_timeout // 4),
     "unacked_restore_throttle": 1,
+    # RabbitMQ (amqp://): publisher confirms, so a job is on the broker's disk before the API answers 202;
+    # without them a broker crash lost jobs accepted a moment before (tests/reliability). Redis ignores it.
+    "confirm_publish": True,
 }
 broker_connection_retry_on_startup = True
 broker_connection_timeout = _settings.broker_timeout_s
@@ -49,9 +52,12 @@ task_time_limit = _settings.job_time_limit_s
 # work (callback deliveries) has its own queue, so a slow receiver never holds a model job: every worker
 # command consumes both (`-Q rollcall.models,rollcall.io`), or a small worker takes rollcall.io alone.
 task_default_queue = _settings.model_queue
+# RabbitMQ: how long a submission waits for the broker's publisher confirm (confirm_publish above) before
+# it fails, and the API answers 503, instead of hanging on a broker that accepts TCP but does not answer.
+_publish = {"confirm_timeout": _settings.broker_timeout_s}
 task_routes = {
-    "rollcall.models.*": {"queue": _settings.model_queue},
-    "rollcall.io.*": {"queue": _settings.io_queue},
+    "rollcall.models.*": {"queue": _settings.model_queue, **_publish},
+    "rollcall.io.*": {"queue": _settings.io_queue, **_publish},
 }
 
 # Events feed Flower's task list and its Prometheus metrics.

@@ -16,13 +16,15 @@ def celery_client(settings: Settings) -> Celery:
     """A Celery client for ``settings`` (the API only sends tasks by name; it registers none)."""
     client = Celery("rollcall")
     client.config_from_object("celeryconfig")
+    timeout = settings.broker_timeout_s
     client.conf.update(
         broker_url=settings.broker_url,
         result_backend=settings.result_backend,
         task_default_queue=settings.model_queue,
+        # confirm_timeout: as in celeryconfig, a RabbitMQ that never confirms a job gets a 503, not a hang.
         task_routes={
-            "rollcall.models.*": {"queue": settings.model_queue},
-            "rollcall.io.*": {"queue": settings.io_queue},
+            "rollcall.models.*": {"queue": settings.model_queue, "confirm_timeout": timeout},
+            "rollcall.io.*": {"queue": settings.io_queue, "confirm_timeout": timeout},
         },
     )
     return client
