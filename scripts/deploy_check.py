@@ -176,8 +176,11 @@ class Deployment:
             PROBE_DIR=str(shared / "datasets" / "facebank_probe"),
             IMAGE_TAG=TAG,
         )
-        files = ["-f", "docker/compose.yaml"] + (["-f", "docker/compose.check.yaml"] if local else [])
-        self.services = ["redis", "postgres", "api", "worker-cpu", "flower"] + (["camera"] if local else [])
+        if not local:  # the official images compose.yaml names, instead of the stand-ins
+            for service, variable in (("redis", "REDIS_IMAGE"), ("postgres", "POSTGRES_IMAGE")):
+                self.env[variable] = official_image(service)
+        files = ["-f", "docker/compose.yaml", "-f", "docker/compose.check.yaml"]
+        self.services = ["redis", "postgres", "api", "worker-cpu", "flower", "camera"]
         self.compose_cmd = ["docker-compose", "-p", PROJECT, *files, "--profile", "cpu"]
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.session = requests.Session()
@@ -222,6 +225,14 @@ class Deployment:
             return None
         worker = response.json().get("worker") if response.status_code == 200 else None
         return str(worker) if worker else None
+
+
+def official_image(service: str) -> str:
+    """The image compose.yaml names for ``service`` (redis, postgres)."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"][service]
+    return str(spec["image"])
 
 
 def free_port() -> int:

@@ -1,11 +1,12 @@
 """rollcall's container and deployment files, checked without a Docker engine or a cluster.
 
-No Docker engine runs on the development machines, so nothing here builds an image or starts a
-container. The tests read docker/Dockerfile, docker/compose.yaml and docker/k8s/*.yaml and hold them to
-the code they start: every command names a real entry point with options its program accepts, every
-ROLLCALL_* variable is a setting with a valid value, workers consume the model queue, a GPU worker owns
-exactly one GPU, images run as an unprivileged user with weights verified at build time, and no secret
-is committed.
+`make deploy-check` (scripts/deploy_check.py) builds the api and worker-cpu images and runs the compose
+file for real; it takes minutes, so it is not part of `make test`. Here nothing builds an image or
+starts a container: the tests read docker/Dockerfile, docker/compose.yaml and docker/k8s/*.yaml and
+hold them to the code they start: every command names a real entry point with options its program
+accepts, every ROLLCALL_* variable is a setting with a valid value, workers consume the model queue,
+a GPU worker owns exactly one GPU, images run as an unprivileged user with weights verified at build
+time, and no secret is committed.
 """
 
 from __future__ import annotations
