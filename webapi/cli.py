@@ -90,7 +90,8 @@ def import_command(directory: Path, timeout_s: float, in_flight: int, as_json: b
     """Enrol DIRECTORY/<person>/<photo> (the seed's layout, or an export).
 
     Each folder is one person: the one with its external id (the folder name, or people.json's), else
-    the one person of its name, else a new one. Every person found is reported with how it matched.
+    (without people.json) the one person of its name, else a new one. Every person found is reported
+    with how it matched.
     Photos (jpg, jpeg, png, webp, bmp) are enrolled by `enrol_face` jobs, so a worker must be
     running (`celery -A tasks worker`); with none, the import stops with `job_timeout`.
     Photos already enrolled count as such, not as errors. Exit status 1 when a photo failed.

@@ -84,7 +84,7 @@ class PersonFolder:
     photos: tuple[Path, ...]
     others: tuple[Path, ...]
     # The seed's layout: the external id is only the folder name, a guess, so a person enrolled by hand
-    # under another external id is still found by name.
+    # under another external id is still found by name (an export's people.json is not a guess).
     external_id_from_folder: bool = False
 
 
@@ -263,21 +263,18 @@ def _found(folder: PersonFolder, person: Person, matched_by: MatchedBy) -> Perso
 def find_or_create_person(bank: Facebank, folder: PersonFolder) -> PersonResult:
     """The folder's person: found by external id, else by name, else created.
 
-    A name finds a person only when it is unambiguous and cannot contradict an external id: one person
-    of that name, who has no external id or the folder's external id is just its name (the seed's
-    layout). So ``facebank import`` after enrolling "obama" (external id ``p-obama``) by hand adds the
-    folder's photos to that person instead of creating a second "obama".
+    A name finds a person only in the seed's layout (the folder name is all there is) and only when one
+    person has it. So ``facebank import`` after enrolling "obama" (external id ``p-obama``) by hand adds
+    the folder's photos to that person instead of creating a second "obama". An export's folders are
+    matched by their people.json external id alone, so two exported people of one name stay two.
     """
     try:
         if folder.external_id is not None:
             person = find_person_by_external_id(bank, folder.external_id)
             if person is not None:
                 return _found(folder, person, MatchedBy.EXTERNAL_ID)
-        named = [
-            person
-            for person in find_people_by_name(bank, folder.display_name)
-            if person.external_id is None or folder.external_id is None or folder.external_id_from_folder
-        ]
+        # An export's people.json says who each folder is; only a bare folder name is a guess.
+        named = find_people_by_name(bank, folder.display_name) if folder.external_id_from_folder else []
         if len(named) == 1:
             return _found(folder, named[0], MatchedBy.NAME)
         if len(named) > 1:
