@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # pyproject.toml keeps loose ranges so other machines can pick their own build.
 TORCH_PAIR := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup weights run test test-fast lint clean-venv
+.PHONY: setup weights run test test-fast lint clean-venv deploy-check
 
 $(VENV)/.torch-installed:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,7 @@ run: setup
 test: setup lint
 	scripts/ensure_postgres.sh
 	scripts/ensure_chromium.sh
+	scripts/ensure_rabbitmq.sh
 	$(VENV)/bin/pytest
 
 test-fast: setup
@@ -41,6 +42,11 @@ lint: $(VENV)/.project-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy ml facebank
+
+# Builds the images and runs the compose deployment for real (docker/README.md); minutes and ~7 GB of
+# disk, so not part of `make test`. Needs a Docker engine; exits non-zero when any job is lost.
+deploy-check: $(VENV)/.project-installed
+	$(PY) scripts/deploy_check.py
 
 clean-venv:
 	rm -rf $(VENV)

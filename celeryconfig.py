@@ -44,6 +44,9 @@ broker_transport_options = {
     # default sweep (every 10 × 10 s) would add up to 100 s to every redelivery.
     "unacked_restore_interval": max(1, _visibility_timeout // 4),
     "unacked_restore_throttle": 1,
+    # RabbitMQ (amqp://): publisher confirms, so a job is on the broker's disk before the API answers 202;
+    # without them a broker crash lost jobs accepted a moment before (tests/reliability). Redis ignores it.
+    "confirm_publish": True,
 }
 broker_connection_retry_on_startup = True
 broker_connection_timeout = _settings.broker_timeout_s

@@ -110,6 +110,12 @@ class DuplicatePerson(Conflict):
     code = "duplicate_person"
 
 
+class AmbiguousPerson(Conflict):
+    """Several people answer to one name, so an imported folder cannot tell which one it is."""
+
+    code = "ambiguous_person"
+
+
 class IdempotencyConflict(Conflict):
     """An ``Idempotency-Key`` used again with a different request body."""
 

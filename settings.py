@@ -37,7 +37,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROLLCALL_", frozen=True, extra="ignore")
 
     # --- job system ---
-    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker (Redis) URL.")
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Celery broker URL: Redis (`redis://`) or RabbitMQ (`amqp://`; results stay in Redis).",
+    )
     result_backend: str = Field(
         "redis://127.0.0.1:6379/1", description="Celery result backend (Redis) URL, where job results live."
     )

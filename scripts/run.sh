@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: Redis (the configured one if it answers, else a local one), one worker, the API and
-# Flower on localhost, in the foreground. Ctrl-C stops everything this script started.
+# Flower on localhost, in the foreground. Ctrl-C (or SIGTERM) stops everything this script started and
+# ends it with status 0; it ends with 1 when one of its processes exits by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -17,9 +18,17 @@ stop() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap stop INT TERM EXIT
+# A stop asked for is a clean end (status 0); any other exit still stops what was started.
+trap 'stop; echo "rollcall stopped"; exit 0' INT TERM
+trap stop EXIT
 
-if $PY - "$BROKER" <<'PYEOF'
+# Redis holds the results, and the jobs too unless the broker is RabbitMQ (amqp://, which must already run).
+case "$BROKER" in
+  amqp://*|amqps://*) REDIS_URL=${ROLLCALL_RESULT_BACKEND:-redis://127.0.0.1:6379/1}
+                      echo "using the RabbitMQ broker of ROLLCALL_BROKER_URL (results in Redis)" ;;
+  *)                  REDIS_URL=$BROKER ;;
+esac
+if $PY - "$REDIS_URL" <<'PYEOF'
 import sys, redis
 try:
     redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()
@@ -27,10 +36,10 @@ except redis.RedisError:
     sys.exit(1)
 PYEOF
 then
-  echo "using the Redis at $BROKER"
+  echo "using the Redis at $REDIS_URL"
 else
-  port=$($PY -c "import sys; from urllib.parse import urlsplit; print(urlsplit(sys.argv[1]).port or 6379)" "$BROKER")
-  echo "no Redis answers at $BROKER: starting one on 127.0.0.1:$port (append-only file in var/redis)"
+  port=$($PY -c "import sys; from urllib.parse import urlsplit; print(urlsplit(sys.argv[1]).port or 6379)" "$REDIS_URL")
+  echo "no Redis answers at $REDIS_URL: starting one on 127.0.0.1:$port (append-only file in var/redis)"
   redis-server --port "$port" --bind 127.0.0.1 --appendonly yes --dir "$PWD/var/redis" \
     --logfile "$PWD/var/log/redis.log" &
   pids+=($!)
@@ -56,17 +65,21 @@ pids+=($!)
 pids+=($!)
 .venv/bin/flask --app webapi run --host 127.0.0.1 --port "$API_PORT" --with-threads &
 pids+=($!)
+# Flower listens on loopback only, so its HTTP API (/api/workers, /api/tasks) answers without a login
+# here; set FLOWER_BASIC_AUTH=user:password to ask for one (then the UI and /api/* need it).
+if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then export FLOWER_UNAUTHENTICATED_API=${FLOWER_UNAUTHENTICATED_API:-true}; fi
 .venv/bin/celery -A tasks flower --address=127.0.0.1 --port="$FLOWER_PORT" &
 pids+=($!)
 cat <<MSG
 
 rollcall is starting:
   API        http://127.0.0.1:$API_PORT   (OpenAPI: http://127.0.0.1:$API_PORT/openapi.json, ready: /readyz)
-  Flower     http://127.0.0.1:$FLOWER_PORT
+  Flower     http://127.0.0.1:$FLOWER_PORT   (API: curl http://127.0.0.1:$FLOWER_PORT/api/workers)
   Metrics    http://$ROLLCALL_WORKER_METRICS_ADDR:$ROLLCALL_WORKER_METRICS_PORT/metrics   (worker; see docs/operations.md)
   $KEY_NOTE
 Press Ctrl-C to stop.
 
 MSG
-wait -n
+wait -n || true
 echo "a rollcall process exited; stopping the others" >&2
+exit 1

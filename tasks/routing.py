@@ -23,10 +23,16 @@ BULK_TASKS = (
 
 
 def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Celery's ``task_routes``: exact names (bulk) are matched before the patterns."""
+    """Celery's ``task_routes``: exact names (bulk) are matched before the patterns.
+
+    ``confirm_timeout``: under RabbitMQ (publisher confirms, see ``celeryconfig``) a submission waits
+    that long for the broker's confirm and then fails (the API answers 503), instead of hanging on a
+    broker that accepts TCP but does not answer. Redis ignores it.
+    """
+    publish = {"confirm_timeout": settings.broker_timeout_s}
     return {
-        **{name: {"queue": settings.bulk_queue} for name in BULK_TASKS},
-        "rollcall.sessions.*": {"queue": settings.bulk_queue},
-        "rollcall.models.*": {"queue": settings.model_queue},
-        "rollcall.io.*": {"queue": settings.io_queue},
+        **{name: {"queue": settings.bulk_queue, **publish} for name in BULK_TASKS},
+        "rollcall.sessions.*": {"queue": settings.bulk_queue, **publish},
+        "rollcall.models.*": {"queue": settings.model_queue, **publish},
+        "rollcall.io.*": {"queue": settings.io_queue, **publish},
     }

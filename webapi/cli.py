@@ -22,7 +22,7 @@ from facebank import db
 from facebank.store import Facebank
 from settings import Settings
 from webapi import facebank_io
-from webapi.facebank_io import ImportSummary, Outcome
+from webapi.facebank_io import ImportSummary, MatchedBy, Outcome
 from webapi.jobclient import JobClient
 from webapi.people import stats_json
 
@@ -89,7 +89,9 @@ def migrate_command() -> None:
 def import_command(directory: Path, timeout_s: float, in_flight: int, as_json: bool) -> None:
     """Enrol DIRECTORY/<person>/<photo> (the seed's layout, or an export).
 
-    Each folder is one person, found again by external id (the folder name) on a re-import.
+    Each folder is one person: the one with its external id (the folder name, or people.json's), else
+    (without people.json) the one person of its name, else a new one. Every person found is reported
+    with how it matched.
     Photos (jpg, jpeg, png, webp, bmp) are enrolled by `enrol_face` jobs, so a worker must be
     running (`celery -A tasks worker`); with none, the import stops with `job_timeout`.
     Photos already enrolled count as such, not as errors. Exit status 1 when a photo failed.
@@ -132,6 +134,13 @@ def _print_import(summary: ImportSummary) -> None:
     for person in summary.people:
         if person.code is not None:
             click.echo(f"  failed            {person.folder}/: {person.code}: {person.reason}")
+        elif person.matched_by is not None:
+            external = f", external id {person.external_id}" if person.external_id else ""
+            how = "name" if person.matched_by is MatchedBy.NAME else "external id"
+            click.echo(
+                f"  matched           {person.folder}/: person {person.person_id} "
+                f"({person.display_name}{external}) by {how}"
+            )
     for photo in summary.photos:
         if photo.outcome is Outcome.ENROLLED:
             continue

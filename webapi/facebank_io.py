@@ -83,6 +83,9 @@ class PersonFolder:
     metadata: dict[str, Any]
     photos: tuple[Path, ...]
     others: tuple[Path, ...]
+    # The seed's layout: the external id is only the folder name, a guess, so a person enrolled by hand
+    # under another external id is still found by name (an export's people.json is not a guess).
+    external_id_from_folder: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,13 @@ class ImportPlan:
         return sum(len(person.photos) for person in self.people)
 
 
+class MatchedBy(enum.StrEnum):
+    """How an imported folder found a person already in the facebank."""
+
+    EXTERNAL_ID = "external_id"
+    NAME = "name"
+
+
 @dataclass(frozen=True)
 class PersonResult:
     folder: str
@@ -104,13 +114,17 @@ class PersonResult:
     created: bool
     code: str | None = None
     reason: str | None = None
+    display_name: str | None = None
+    matched_by: MatchedBy | None = None  # set when an existing person was found
 
     def to_json(self) -> dict[str, Any]:
         return {
             "folder": self.folder,
             "person_id": self.person_id,
+            "display_name": self.display_name,
             "external_id": self.external_id,
             "created": self.created,
+            "matched_by": self.matched_by.value if self.matched_by else None,
             "code": self.code,
             "reason": self.reason,
         }
@@ -215,7 +229,7 @@ def plan_import(root: Path) -> ImportPlan:
         known = exported.get(entry.name)
         if known is None:
             # The seed's layout: the folder is the person (the seed's /modelin answered the folder name).
-            people.append(PersonFolder(entry.name, entry.name, entry.name, {}, photos, others))
+            people.append(PersonFolder(entry.name, entry.name, entry.name, {}, photos, others, True))
         else:
             name, external, metadata = known.display_name, known.external_id, known.metadata
             people.append(PersonFolder(entry.name, name, external, metadata, photos, others))
@@ -224,31 +238,62 @@ def plan_import(root: Path) -> ImportPlan:
 
 def find_person_by_external_id(bank: Facebank, external_id: str) -> Person | None:
     """The person with exactly this external id (the store's search matches substrings, so filter)."""
-    offset = 0
-    while True:
-        page = bank.list_people(external_id, offset, PAGE_SIZE)
-        for person in page.items:
-            if person.external_id == external_id:
-                return person
-        offset += len(page.items)
-        if not page.items or offset >= page.total:
-            return None
+    matches = (person for person in iter_people(bank, external_id) if person.external_id == external_id)
+    return next(matches, None)
+
+
+def find_people_by_name(bank: Facebank, display_name: str) -> list[Person]:
+    """Everyone named exactly ``display_name``, ignoring case and surrounding spaces."""
+    wanted = display_name.strip().casefold()
+    people = iter_people(bank, wanted)
+    return [person for person in people if person.display_name.strip().casefold() == wanted]
+
+
+def _found(folder: PersonFolder, person: Person, matched_by: MatchedBy) -> PersonResult:
+    return PersonResult(
+        folder.folder,
+        person.id,
+        person.external_id,
+        created=False,
+        display_name=person.display_name,
+        matched_by=matched_by,
+    )
 
 
 def find_or_create_person(bank: Facebank, folder: PersonFolder) -> PersonResult:
-    """Re-imports find the person again by external id; without one, a new person is created."""
+    """The folder's person: found by external id, else by name, else created.
+
+    A name finds a person only in the seed's layout (the folder name is all there is) and only when one
+    person has it. So ``facebank import`` after enrolling "obama" (external id ``p-obama``) by hand adds
+    the folder's photos to that person instead of creating a second "obama". An export's folders are
+    matched by their people.json external id alone, so two exported people of one name stay two.
+    """
     try:
+        if folder.external_id is not None:
+            person = find_person_by_external_id(bank, folder.external_id)
+            if person is not None:
+                return _found(folder, person, MatchedBy.EXTERNAL_ID)
+        # An export's people.json says who each folder is; only a bare folder name is a guess.
+        named = find_people_by_name(bank, folder.display_name) if folder.external_id_from_folder else []
+        if len(named) == 1:
+            return _found(folder, named[0], MatchedBy.NAME)
+        if len(named) > 1:
+            ids = ", ".join(str(person.id) for person in named)
+            raise errors.AmbiguousPerson(
+                f"{len(named)} people are named {folder.display_name!r} (ids {ids}); rename the folder "
+                "to the external id of the one meant"
+            )
         person = bank.create_person(folder.display_name, folder.external_id, folder.metadata)
-        return PersonResult(folder.folder, person.id, person.external_id, created=True)
+        return PersonResult(
+            folder.folder, person.id, person.external_id, created=True, display_name=person.display_name
+        )
     except errors.DuplicatePerson:
-        if folder.external_id is None:
+        # Another import created the person between the search and the insert.
+        found = find_person_by_external_id(bank, folder.external_id) if folder.external_id else None
+        if found is None:
             raise
-        # Create-then-find, not find-then-create: two imports at once cannot both create the person.
-        found = find_person_by_external_id(bank, folder.external_id)
-        if found is None:  # deleted between the insert and the search
-            raise
-        return PersonResult(folder.folder, found.id, found.external_id, created=False)
-    except errors.InvalidInput as exc:
+        return _found(folder, found, MatchedBy.EXTERNAL_ID)
+    except (errors.InvalidInput, errors.AmbiguousPerson) as exc:
         return PersonResult(folder.folder, None, folder.external_id, False, exc.code, exc.message)
 
 
@@ -270,7 +315,7 @@ def prepare_import(
                         relative(plan.root, photo),
                         Outcome.FAILED,
                         code=person.code,
-                        reason=f"the person could not be created: {person.reason}",
+                        reason=f"the person could not be found or created: {person.reason}",
                     )
                 )
             else:
@@ -387,11 +432,11 @@ class ExportSummary:
         return {"directory": self.directory, "people": self.people, "faces": self.faces}
 
 
-def iter_people(bank: Facebank) -> Iterator[Person]:
-    """Everyone, in enrolment order, a page at a time."""
+def iter_people(bank: Facebank, query: str | None = None) -> Iterator[Person]:
+    """Everyone (or everyone whose name or external id contains ``query``), a page at a time."""
     offset = 0
     while True:
-        page = bank.list_people(None, offset, PAGE_SIZE)
+        page = bank.list_people(query, offset, PAGE_SIZE)
         yield from page.items
         offset += len(page.items)
         if not page.items or offset >= page.total:

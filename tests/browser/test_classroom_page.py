@@ -283,3 +283,84 @@ def test_csv_export_quotes_fields_and_defuses_spreadsheet_formulas(page: Any, si
         ["present", '\'=HYPERLINK("http://x")', "a,b", "7", "0.950"],
         ["absent", 'Zoë "Z" Ng', "", "8", ""],
     ]
+
+
+def test_a_first_visit_asks_for_a_key_without_an_error(page: Any, site: Site) -> None:
+    page.goto(f"{site.url}/")
+    page.wait_for_selector("body[data-connection]", state="attached")
+    assert page.locator("#api-error").is_hidden(), "no error before the user has done anything"
+    assert page.get_attribute("#key-state", "data-state") == "missing"
+    assert page.inner_text("#key-state") == "no key: paste an API key to start"
+
+
+def test_a_wrong_key_is_shown_as_refused_and_not_saved(page: Any, site: Site) -> None:
+    open_page(page, site, key="not-a-valid-key-0000000")
+    page.wait_for_selector("body[data-connection=refused]", state="attached")
+    assert page.inner_text("#key-state") == "key refused (unauthorized): not saved"
+    red = page.evaluate("() => getComputedStyle(document.querySelector('#key-state')).color")
+    assert red == "rgb(217, 45, 32)", red
+    assert page.evaluate("() => localStorage.getItem('rollcall.apiKey')") is None
+    page.reload()
+    page.wait_for_selector("body[data-connection=none]", state="attached")
+    assert page.locator("#api-error").is_hidden()
+
+
+def take_attendance(page: Any) -> None:
+    start_live(page, "classroom")
+    wait_for_boxes(page, 2)
+    pause_live(page)
+    page.click("#attendance-button")
+    page.wait_for_selector("#attendance-table tbody tr[data-status=absent]")
+
+
+def test_the_attendance_table_fits_its_panel_on_a_1366_pixel_screen(page: Any, site: Site) -> None:
+    # A real class has long names and student numbers; the table must wrap them, not push Score out.
+    client = site.system.client()
+    long_name = client.post(
+        "/v1/people",
+        json={
+            "display_name": "maximiliana_alexandra_von_hohenzollern",  # a seed-style folder name
+            "external_id": "S2026000000000000012345",
+        },
+    ).get_json()
+    try:
+        page.set_viewport_size({"width": 1366, "height": 768})
+        open_page(page, site)
+        take_attendance(page)
+        assert_attendance_table_fits(page)
+    finally:
+        assert client.delete(f"/v1/people/{long_name['id']}").status_code in (200, 204)
+
+
+def assert_attendance_table_fits(page: Any) -> None:
+    # The panel's content box: where its text may go without touching the border or being cut.
+    right = page.evaluate(
+        "() => { const p = document.querySelector('#attendance-panel');"
+        " return p.getBoundingClientRect().right - parseFloat(getComputedStyle(p).paddingRight)"
+        " - parseFloat(getComputedStyle(p).borderRightWidth); }"
+    )
+    for cell in page.locator("#attendance-table th, #attendance-table td").all():
+        rect = cell.bounding_box()
+        assert rect["x"] + rect["width"] <= right + 0.5, f"{cell.inner_text()!r} sticks out of the panel"
+    assert page.locator("#attendance-table th").last.inner_text().lower() == "score"
+    table = page.locator("#attendance-table")
+    assert table.evaluate("t => t.scrollWidth <= t.clientWidth"), "the table is wider than it shows"
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1366
+    screenshot(page, "attendance-1366.png")
+
+
+def test_no_view_scrolls_sideways_at_phone_width(page: Any, site: Site) -> None:
+    page.set_viewport_size({"width": 360, "height": 740})
+    open_page(page, site)
+    width = "() => document.documentElement.scrollWidth"
+    page.wait_for_selector("body[data-connection=ok]", state="attached")
+    assert page.evaluate(width) <= 360, "the classroom view scrolls sideways"
+    take_attendance(page)
+    assert page.evaluate(width) <= 360, "the attendance panel scrolls sideways"
+    page.click("[data-view=people]")
+    page.wait_for_selector("#people-table tbody tr")
+    assert page.evaluate(width) <= 360, "the people view scrolls sideways"
+    page.locator("#people-table tbody tr").first.locator("button").first.click()
+    page.wait_for_selector("#person-detail", state="visible")
+    assert page.evaluate(width) <= 360, "a person's detail scrolls sideways"
+    screenshot(page, "phone-people.png")

@@ -169,7 +169,8 @@ def parse(text: str) -> Dockerfile:
         if keyword == "FROM":
             parts = rest.split()
             assert len(parts) in (1, 3) and (len(parts) == 1 or parts[1].upper() == "AS"), f"line {number}"
-            stages.append(Stage(parts[2] if len(parts) == 3 else None, parts[0], number))
+            # Docker expands a FROM's ${ARG} from the global ARGs: the base is their default.
+            stages.append(Stage(parts[2] if len(parts) == 3 else None, expand(parts[0], global_args), number))
         elif not stages:
             assert keyword == "ARG", f"line {number}: only ARG may come before the first FROM"
             name, _, default = rest.partition("=")

@@ -1,11 +1,12 @@
 """rollcall's container and deployment files, checked without a Docker engine or a cluster.
 
-No Docker engine runs on the development machines, so nothing here builds an image or starts a
-container. The tests read docker/Dockerfile, docker/compose.yaml and docker/k8s/*.yaml and hold them to
-the code they start: every command names a real entry point with options its program accepts, every
-ROLLCALL_* variable is a setting with a valid value, workers consume the model queue, a GPU worker owns
-exactly one GPU, images run as an unprivileged user with weights verified at build time, and no secret
-is committed.
+`make deploy-check` (scripts/deploy_check.py) builds the api and worker-cpu images and runs the compose
+file for real; it takes minutes, so it is not part of `make test`. Here nothing builds an image or
+starts a container: the tests read docker/Dockerfile, docker/compose.yaml and docker/k8s/*.yaml and
+hold them to the code they start: every command names a real entry point with options its program
+accepts, every ROLLCALL_* variable is a setting with a valid value, workers consume the model queue,
+a GPU worker owns exactly one GPU, images run as an unprivileged user with weights verified at build
+time, and no secret is committed.
 """
 
 from __future__ import annotations
@@ -312,16 +313,14 @@ def test_images_install_the_torch_pair_the_makefile_pins() -> None:
     assert pair is not None, "the Makefile no longer pins TORCH_PAIR"
     df = dockerfile()
     assert (df.global_args["TORCH_VERSION"], df.global_args["TORCHVISION_VERSION"]) == pair.groups()
-    venvs = {}
     for target in FINAL_TARGETS:
-        (copy,) = [c for c in df.inherited(target, "COPY") if shlex.split(c.args)[-1] == "/opt/venv"]
-        venvs[target] = copy.flags["from"]
-    torch_installs = {
-        name: " ".join(df.expand(r.args, name) for r in df.stage(name).all("RUN") if "torch==" in r.args)
-        for name in set(venvs.values())
-    }
-    for target, venv in venvs.items():
-        install = torch_installs[venv]
+        # Each final image is built on its environment stage (FROM venv-cpu / venv-gpu), which installs torch.
+        install = " ".join(
+            df.expand(r.args, stage.name)
+            for stage in df.chain(target)
+            for r in stage.all("RUN")
+            if "torch==" in r.args
+        )
         assert f"torch=={pair.group(1)}" in install and f"torchvision=={pair.group(2)}" in install, target
         cpu_build = "download.pytorch.org/whl/cpu" in install
         assert cpu_build == (target != "worker-gpu"), f"{target} installs the wrong torch build: {install}"
@@ -627,7 +626,10 @@ def test_dockerignore_lets_build_inputs_through_and_keeps_the_rest_out() -> None
         if "from" not in copy.flags
         for src in shlex.split(copy.args)[:-1]
     ]
-    assert "docker/constraints.txt" in sources
+    # Files bind-mounted from the build context into a RUN (constraints, the offline wheelhouse).
+    text = (DOCKER_DIR / "Dockerfile").read_text(encoding="utf-8")
+    sources += re.findall(r"--mount=type=bind,source=([^,\s]+),target=", text)
+    assert "docker/constraints.txt" in sources and "docker/wheelhouse" in sources
     for source in sources:
         path = REPO_ROOT / source
         assert path.exists(), f"the Dockerfile copies {source}, which does not exist"

@@ -1,4 +1,5 @@
-"""`make run` brings the system up on fresh ports, the README's example works as written, Ctrl-C stops it."""
+"""`make run` brings the system up on fresh ports, the README's example and facebank import work as written,
+Flower's API answers as the docs say, and Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import http.server
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import threading
@@ -89,6 +91,38 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         seed_boxes = next(line for line in lines if set(line) == {"box"})
         assert all(len(box["landmarks"]) == 10 for box in seed_boxes["box"])
         assert sorted(lines[-1]["id"]) == ["biden", "obama"]
+
+        # The README's import command, run as written after "Try it": it finds obama and biden (enrolled
+        # under p-obama and p-biden) by name instead of creating a second pair.
+        command = shlex.split(readme_import_command().replace("../shared", str(shared_dir())))
+        imported = subprocess.run(
+            [*command, "--timeout", "180"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        for name in ("obama", "biden"):
+            assert re.search(
+                rf"matched +{name}/: person \d+ \({name}, external id p-{name}\) by name", imported.stdout
+            )
+        people = requests.get(
+            f"http://127.0.0.1:{api_port}/v1/people",
+            params={"limit": 100},
+            headers={"X-API-Key": (REPO_ROOT / "var/dev-api-key").read_text().strip()},
+            timeout=10,
+        ).json()
+        names = sorted(person["display_name"] for person in people["items"])
+        assert names == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"], names
+
+        # Flower's HTTP API, as the README and docs/operations.md describe it under make run.
+        workers = requests.get(
+            f"http://127.0.0.1:{flower_port}/api/workers", params={"refresh": 1}, timeout=30
+        )
+        assert workers.status_code == 200, workers.text
+        assert any(name.startswith("rollcall-worker@") for name in workers.json()), workers.json()
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -101,3 +135,46 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         30,
         "every process started by make run to stop",
     )
+    output = (tmp_path / "make-run.log").read_text()
+    assert "rollcall stopped" in output, output[-2000:]
+    # GNU make ends itself with the SIGINT it received once its recipe is done (status 130 in a shell,
+    # like any command stopped by Ctrl-C); what must not appear is a failed recipe ("make: *** ... Error").
+    assert "Error" not in output.split("rollcall stopped")[-1], output[-2000:]
+    assert process.returncode in (0, -signal.SIGINT), process.returncode
+
+
+def readme_import_command() -> str:
+    readme = (REPO_ROOT / "README.md").read_text()
+    found = re.search(r"^(\S*flask --app webapi facebank import \S+)", readme, re.M)
+    assert found is not None, "README lacks the facebank import command"
+    return found.group(1)
+
+
+def test_run_script_ends_with_status_0_when_asked_to_stop(tmp_path: Any) -> None:
+    """SIGTERM to scripts/run.sh (as a service manager stops it) is a clean stop: status 0."""
+    redis_port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ROLLCALL_")}
+    env.update(
+        ROLLCALL_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
+        ROLLCALL_RESULT_BACKEND=f"redis://127.0.0.1:{redis_port}/1",
+        ROLLCALL_DATABASE_URL=f"sqlite:///{tmp_path / 'facebank.db'}",
+        ROLLCALL_API_PORT=str(free_port()),
+        ROLLCALL_FLOWER_PORT=str(free_port()),
+        ROLLCALL_WORKER_METRICS_PORT=str(free_port()),
+    )
+    process = subprocess.Popen(
+        ["scripts/run.sh"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: _port_open(redis_port), 60, "run.sh to start its Redis")
+    finally:
+        process.terminate()
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "rollcall stopped" in output
+    assert not _port_open(redis_port), "its Redis should be stopped too"

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import pytest
 
 from settings import Settings
 from tests.conftest import ADMIN_KEY, RedisServer, WorkerProcess, free_port, keyed_client, wait_until
+from tests.reliability.rabbitmq import RabbitServer
 from tests.shared_data import REPO_ROOT, shared_dir
 
 STATE_DIR = Path(tempfile.mkdtemp(prefix="rollcall-reliability-"))
@@ -173,6 +174,33 @@ def deploy(reliability_redis: RedisServer) -> Iterator[Any]:
     yield make
     for deployment in made:
         deployment.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[Callable[[str], RabbitServer]]:
+    """Start a RabbitMQ node of the suite's own: ``rabbitmq_server(name)``; all are stopped at the end."""
+    made: list[RabbitServer] = []
+
+    def make(name: str) -> RabbitServer:
+        server = RabbitServer(STATE_DIR / f"rabbitmq-{name}")
+        made.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+BROKERS = ("redis", "rabbitmq")
+
+
+def broker_env(broker: str, name: str, rabbitmq_server: Callable[[str], RabbitServer]) -> dict[str, str]:
+    """The environment that points a deployment's jobs at ``broker``; results stay in Redis either way."""
+    if broker == "redis":
+        return {}
+    assert broker == "rabbitmq", broker
+    return {"ROLLCALL_BROKER_URL": rabbitmq_server(name).url}
 
 
 @pytest.fixture(scope="session")

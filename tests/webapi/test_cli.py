@@ -169,6 +169,40 @@ def test_import_skips_non_images_and_reports_photos_without_a_face(
     )
 
 
+def test_import_finds_people_enrolled_by_hand_by_external_id_or_name_and_says_so(
+    app: Any, client: Any, worker: WorkerProcess, tmp_path: Path
+) -> None:
+    # The README's "Try it" enrols "obama" as p-obama, then a seed-layout import has a folder "obama":
+    # the folder must find that person by name, not create a second "obama".
+    tag = uuid.uuid4().hex[:8]
+    by_name = client.post("/v1/people", json={"display_name": f"Ada {tag}", "external_id": f"p-{tag}"})
+    by_id = client.post("/v1/people", json={"display_name": f"Grace {tag}", "external_id": f"id-{tag}"})
+    twins = [client.post("/v1/people", json={"display_name": f"Twin {tag}"}) for _ in range(2)]
+    assert [r.status_code for r in (by_name, by_id, *twins)] == [201] * 4
+    root = tmp_path / "photos"
+    for folder in (f"ada {tag}", f"id-{tag}", f"Twin {tag}"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "me.jpg").write_bytes(one_face_photo())
+    people_before = bank_of(app).stats().people
+
+    result = invoke(app, "import", str(root), *TIMEOUT)
+    assert result.exit_code == 1, result.output  # the twins' folder cannot be placed
+    ada, grace = by_name.get_json(), by_id.get_json()
+    assert (
+        f"matched           ada {tag}/: person {ada['id']} (Ada {tag}, external id p-{tag}) by name"
+        in result.stdout
+    )
+    assert (
+        f"matched           id-{tag}/: person {grace['id']} (Grace {tag}, external id id-{tag}) "
+        "by external id" in result.stdout
+    )
+    twins_line = f"failed            Twin {tag}/: ambiguous_person: 2 people are named 'Twin {tag}'"
+    assert twins_line in result.stdout
+    assert "people 0 created, 2 found; photos 2 enrolled" in result.stdout
+    assert bank_of(app).stats().people == people_before, "nobody was created twice"
+    assert [bank_of(app).get_person(p["id"]).face_count for p in (ada, grace)] == [1, 1]
+
+
 def test_export_then_import_into_a_fresh_database_round_trips(
     app: Any, client: Any, seed_import: Result, system_factory: Any, tmp_path: Path
 ) -> None:

@@ -96,14 +96,40 @@ function main() {
   }
 
   const keyInput = $("#api-key");
-  async function connect() {
-    $("#key-state").textContent = apiKey() ? "key saved in this browser" : "no key";
-    $("#key-state").dataset.state = apiKey() ? "saved" : "missing";
+  const keyState = $("#key-state");
+  function showKeyState(state, text) {
+    keyState.dataset.state = state;
+    keyState.textContent = text;
+  }
+  // What the last connect() found (none, ok, refused, error): the page's tests wait for it.
+  function connected(outcome) {
+    document.body.dataset.connection = outcome;
+  }
+  async function connect({ forgotten = false } = {}) {
+    if (!apiKey() && !forgotten) {
+      // A first visit: nothing is wrong yet, so ask for a key instead of showing the API's 401.
+      showKeyState("missing", "no key: paste an API key to start");
+      showBanner(null);
+      connected("none");
+      return;
+    }
+    showKeyState(apiKey() ? "checking" : "missing", apiKey() ? "checking the key…" : "no key");
     try {
       await loadCameras(cameraSelect);
       showBanner(null);
+      if (apiKey()) showKeyState("saved", "key saved in this browser");
+      connected("ok");
     } catch (err) {
       showBanner(err);
+      if (err.status === 401 && apiKey()) {
+        // A wrong key is not kept: the next visit starts from the key form, not from an error.
+        saveApiKey("");
+        showKeyState("refused", `key refused (${err.code}): not saved`);
+        connected("refused");
+      } else {
+        if (apiKey()) showKeyState("saved", "key saved in this browser");
+        connected("error");
+      }
     }
     if (!$("#view-people").hidden) people.refresh();
   }
@@ -115,7 +141,7 @@ function main() {
   });
   $("#key-forget").addEventListener("click", () => {
     saveApiKey("");
-    connect();
+    connect({ forgotten: true });
   });
   connect();
 }
