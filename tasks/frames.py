@@ -12,9 +12,9 @@ from errors import InvalidInput
 from ml.image import decode_image
 from ml.timing import StageTimer
 from settings import Settings
-from tasks.camera import FetchLimits, fetch_frame
-from tasks.imagebytes import decode_base64, sniff_content_type
-from tasks.netguard import CameraAllowlist
+from sources.camera import FetchLimits, fetch_frame
+from sources.imagebytes import decode_base64, sniff_content_type
+from sources.netguard import CameraAllowlist
 
 
 @dataclass(frozen=True)

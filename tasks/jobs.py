@@ -16,6 +16,7 @@ import numpy as np
 from celery import Task, states
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
+from contract.records import is_revoked, read_record, release_in_flight
 from errors import (
     InvalidInput,
     JobTimeout,
@@ -34,7 +35,6 @@ from settings import get_settings
 from tasks import app, batching, callbacks, enrolment, metrics, runtime
 from tasks.frames import Frame, load_frame
 from tasks.joblog import job_line
-from tasks.records import is_revoked, read_record, release_in_flight
 
 log = logging.getLogger("rollcall.jobs")
 # An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.

@@ -9,13 +9,13 @@ from __future__ import annotations
 from celery import Celery
 from flask import Flask
 
+from contract.routing import task_routes
 from settings import Settings, get_settings
-from tasks.routing import task_routes
 
 
 def celery_client(settings: Settings) -> Celery:
     """A Celery client for ``settings`` (the API only sends tasks by name; it registers none)."""
-    client = Celery("rollcall", amqp="tasks.redaction:RedactingAMQP")  # redacted argument reprs
+    client = Celery("rollcall", amqp="contract.redaction:RedactingAMQP")  # redacted argument reprs
     client.config_from_object("celeryconfig")
     client.conf.update(
         broker_url=settings.broker_url,

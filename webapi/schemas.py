@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from contract.tilecost import tile_cost
 from errors import InvalidInput
-from tasks.tilecost import tile_cost
+from sources.urls import is_http_url
 
 MAX_URL_LENGTH = 2048
 # What an http(s) URL starts with, for the OpenAPI document (the models check it with a clearer message).
@@ -70,7 +71,7 @@ class FrameSource(BaseModel):
     def _exactly_one_source(self) -> FrameSource:
         if (self.url is None) == (self.image_b64 is None):
             raise ValueError("give exactly one of 'url' or 'image_b64'")
-        if self.url is not None and not self.url.lower().startswith(("http://", "https://")):
+        if self.url is not None and not is_http_url(self.url):
             raise ValueError("url must start with http:// or https://")
         return self
 
@@ -188,7 +189,7 @@ class SeedFrameQuery(BaseModel):
     @field_validator("ip")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not value.lower().startswith(("http://", "https://")):
+        if not is_http_url(value):
             raise ValueError("ip must be an http:// or https:// URL")
         return value
 

@@ -43,7 +43,7 @@ FINAL_TARGETS = ("api", "worker-cpu", "worker-gpu")
 WORKER_TARGETS = ("worker-cpu", "worker-gpu")
 MODEL_QUEUE = Settings.model_fields["model_queue"].default
 IO_QUEUE = Settings.model_fields["io_queue"].default  # callback deliveries (tasks.callbacks)
-BULK_QUEUE = Settings.model_fields["bulk_queue"].default  # enrolment, rebuild, sessions (tasks.routing)
+BULK_QUEUE = Settings.model_fields["bulk_queue"].default  # enrolment, rebuild, sessions (contract.routing)
 JOB_TIME_LIMIT_S = Settings.model_fields["job_time_limit_s"].default
 SETTING_VARIABLES = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields}
 # The packages the images leave out on purpose (pyproject.toml ships them for developers).
