@@ -40,7 +40,7 @@ test-fast: setup
 lint: $(VENV)/.project-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy ml facebank
+	$(VENV)/bin/mypy ml facebank evaluation
 
 clean-venv:
 	rm -rf $(VENV)
