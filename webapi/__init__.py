@@ -32,7 +32,7 @@ def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment's settings)."""
     from facebank.db import upgrade
     from facebank.store import Facebank
-    from webapi import calibration, cameras, health, jobs, people, rosters, seed, sessions, ui
+    from webapi import calibration, cameras, health, jobs, legacy, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
     from webapi.cli import facebank_cli
@@ -60,7 +60,7 @@ def create_app(config: Settings | None = None) -> Flask:
         rosters.bp,
         sessions.bp,
         cameras.bp,
-        seed.bp,
+        legacy.bp,
         health.bp,
         ui.bp,
     ):

@@ -177,13 +177,13 @@ class JobState(BaseModel):
     error: dict[str, str] | None
 
 
-# --- the seed's routes (kept for existing frontends) ---
-class SeedFrameQuery(BaseModel):
+# --- the legacy v0 routes (the old system's, kept for existing frontends) ---
+class LegacyFrameQuery(BaseModel):
     ip: str = Field(
         ...,
         max_length=MAX_URL_LENGTH,
         json_schema_extra={"pattern": HTTP_URL_PATTERN},
-        description="Camera snapshot URL (the seed's parameter name).",
+        description="Camera snapshot URL (the v0 parameter name).",
     )
 
     @field_validator("ip")
@@ -194,13 +194,13 @@ class SeedFrameQuery(BaseModel):
         return value
 
 
-class SeedIdentifyQuery(SeedFrameQuery):
+class LegacyIdentifyQuery(LegacyFrameQuery):
     landmark: str = Field(
-        ..., max_length=1000, description="JSON list of 10 numbers: x1..x5 then y1..y5 (the seed's format)."
+        ..., max_length=1000, description="JSON list of 10 numbers: x1..x5 then y1..y5 (the v0 format)."
     )
 
     def landmarks(self) -> Landmarks:
-        """The seed's flat [x1..x5, y1..y5] as five [x, y] points."""
+        """The v0 flat [x1..x5, y1..y5] as five [x, y] points."""
         try:
             values = json.loads(self.landmark)
         except json.JSONDecodeError as exc:
@@ -225,7 +225,7 @@ def _is_coordinate(value: float) -> bool:
         return False
 
 
-class SeedBox(BaseModel):
+class LegacyBox(BaseModel):
     x1: float
     y1: float
     x2: float
@@ -233,11 +233,11 @@ class SeedBox(BaseModel):
     landmarks: list[float]
 
 
-class SeedDetectResponse(BaseModel):
-    box: list[SeedBox]
+class LegacyDetectResponse(BaseModel):
+    box: list[LegacyBox]
 
 
-class SeedIdResponse(BaseModel):
+class LegacyIdResponse(BaseModel):
     id: list[str]
 
 
