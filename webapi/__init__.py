@@ -1,7 +1,8 @@
 """rollcall's HTTP API: a Flask app factory (``flask --app webapi run``).
 
 The API validates requests, submits jobs to Celery by task name and reads their results;
-it never imports ``ml``, so it loads no model and starts in a second.
+it imports no ``ml`` and no ``tasks`` module, so it loads no model, builds no worker app and starts
+in a second.
 """
 
 from __future__ import annotations
