@@ -6,8 +6,8 @@ to the broker: the API (as a client), the workers and Flower.
 
 from kombu import Exchange, Queue
 
+from contract.routing import task_routes as task_routes_for
 from settings import get_settings
-from tasks.routing import task_routes as task_routes_for
 
 _settings = get_settings()
 
@@ -62,12 +62,12 @@ result_backend_max_retries = float("inf")  # a worker cannot store any result wh
 result_backend_base_sleep_between_retries_ms = 50
 result_backend_max_sleep_between_retries_ms = 1000  # the result is stored within a second of Redis' return
 # No result_extended: it would copy every job's arguments (camera URLs with passwords, base64 uploads)
-# into the result store. The API knows a job's type from its own record (tasks.records).
+# into the result store. The API knows a job's type from its own record (contract.records).
 task_track_started = True  # "running" state visible to pollers
 task_soft_time_limit = _settings.job_soft_time_limit_s
 task_time_limit = _settings.job_time_limit_s
 
-# Interactive model jobs, bulk model work and network work have a queue each (tasks.routing); every
+# Interactive model jobs, bulk model work and network work have a queue each (contract.routing); every
 # worker of the documented deployments consumes the first two (`-Q rollcall.models,rollcall.bulk`) and a
 # separate small threads worker takes rollcall.io, so a slow callback receiver never holds a model slot.
 task_default_queue = _settings.model_queue

@@ -14,7 +14,7 @@ import functools
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # RFC 1918 private networks: where a school's or an office's cameras live. Loopback,
@@ -34,7 +34,10 @@ def _default_database_url() -> str:
 class Settings(BaseSettings):
     """All of rollcall's settings, with defaults that run on one machine."""
 
-    model_config = SettingsConfigDict(env_prefix="ROLLCALL_", frozen=True, extra="ignore")
+    # populate_by_name: Settings(legacy_wait_s=…) by field name, beside the environment names aliases list.
+    model_config = SettingsConfigDict(
+        env_prefix="ROLLCALL_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     # --- job system ---
     broker_url: str = Field(
@@ -49,7 +52,7 @@ class Settings(BaseSettings):
     )
     model_queue: str = Field(
         "rollcall.models",
-        description="Queue of interactive model jobs (detect, identify, attendance, seed routes); GPU "
+        description="Queue of interactive model jobs (detect, identify, attendance, legacy v0 routes); GPU "
         "workers consume it with -Q.",
     )
     bulk_queue: str = Field(
@@ -73,8 +76,12 @@ class Settings(BaseSettings):
         "another"
         " worker; it must exceed the longest job. Empty = 4 × the hard job time limit + 60 s.",
     )
-    seed_wait_s: float = Field(
-        30.0, gt=0, description="Seconds the seed routes (/modelfr, /modelin, /modelat) wait for their job."
+    legacy_wait_s: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("ROLLCALL_LEGACY_WAIT_S", "ROLLCALL_SEED_WAIT_S"),
+        description="Seconds the legacy v0 routes (/modelfr, /modelin, /modelat) and a photo enrolment wait "
+        "for their job. `ROLLCALL_SEED_WAIT_S`, its old name, is still read (deprecated).",
     )
     idempotency_window_s: int = Field(
         86_400,
@@ -118,7 +125,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         600,
         ge=0,
-        description="Job submissions (jobs, seed routes, sessions) one non-admin API key may make per "
+        description="Job submissions (jobs, legacy v0 routes, sessions) one non-admin API key may make per "
         "minute (the page's live view makes up to about 300); more answer `429 rate_limited` with "
         "`Retry-After`. 0 = no limit.",
     )
@@ -280,15 +287,17 @@ class Settings(BaseSettings):
     # --- access ---
     api_keys: SecretStr = Field(
         SecretStr(""),
-        description="Comma-separated `key:role` pairs; role `jobs` submits and reads jobs, "
-        "`admin` also manages the facebank. Required on /v1 and the seed routes unless auth is disabled.",
+        description="Comma-separated `key:role` pairs; role `jobs` submits and reads jobs, `admin` also "
+        "manages the facebank. Required on /v1 and the legacy v0 routes unless auth is disabled.",
     )
     auth_disabled: bool = Field(
         False, description="Trusted LAN only: accept every request without an API key."
     )
-    seed_routes_open: bool = Field(
+    legacy_routes_open: bool = Field(
         False,
-        description="Let /modelfr, /modelin, /modelat answer without a key (old frontends on a trusted LAN).",
+        validation_alias=AliasChoices("ROLLCALL_LEGACY_ROUTES_OPEN", "ROLLCALL_SEED_ROUTES_OPEN"),
+        description="Let /modelfr, /modelin, /modelat answer without a key (old frontends on a trusted LAN). "
+        "`ROLLCALL_SEED_ROUTES_OPEN`, its old name, is still read (deprecated).",
     )
     # --- facebank ---
     database_url: str = Field(

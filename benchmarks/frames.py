@@ -90,10 +90,3 @@ def load_frames(photos: list[str], sizes: list[str]) -> dict[str, list[Frame]]:
     """Frames per size label, in the order of ``photos``."""
     originals = {name: read_photo(name) for name in photos}
     return {size: [Frame(name, size, resize(originals[name], size)) for name in photos] for size in sizes}
-
-
-def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("cv2 could not encode a benchmark frame as JPEG")
-    return data.tobytes()

@@ -26,7 +26,7 @@ from typing import Any
 import requests
 
 from benchmarks import memory
-from benchmarks.frames import Frame, encode_jpeg, shared_dir
+from benchmarks.frames import Frame, shared_dir
 from benchmarks.loadgen import Target, level_report, run_level
 from benchmarks.processes import (
     LoopbackCamera,
@@ -37,6 +37,7 @@ from benchmarks.processes import (
     start_worker,
     worker_ready,
 )
+from ml.image import encode_jpeg
 
 log = logging.getLogger("benchmarks.system")
 FACEBANK = "datasets/facebank"

@@ -25,7 +25,7 @@ import cv2
 import requests
 
 from benchmarks.engine import engine_of
-from benchmarks.frames import Frame, encode_jpeg, scene_dir
+from benchmarks.frames import Frame, scene_dir
 from benchmarks.loadgen import JobSample, Target, level_report, run_level
 from benchmarks.processes import (
     LoopbackCamera,
@@ -35,6 +35,7 @@ from benchmarks.processes import (
     start_worker,
     worker_ready,
 )
+from ml.image import encode_jpeg
 
 log = logging.getLogger("benchmarks.workers")
 BIG_PHOTO = "multiface.jpg"

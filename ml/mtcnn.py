@@ -358,21 +358,31 @@ def _bbreg(boxes: Tensor, reg: Tensor) -> Tensor:
     )
 
 
-def _nms_min(boxes: Tensor, scores: Tensor, frame: Tensor, threshold: float) -> Tensor:
+def nms_min(
+    boxes: Tensor, scores: Tensor, frame: Tensor | None, threshold: float, *, pixel_inclusive: bool = True
+) -> Tensor:
     """Greedy NMS per frame with overlap = intersection / smaller area (the paper's last step; torchvision
-    has only IoU). Greedy keeps a box unless a kept, better box suppresses it: with boxes in score order
-    that is a fixed point, reached by whole-matrix steps (as many as the longest suppression chain)."""
+    has only IoU): indices of the kept boxes, best score first. Greedy keeps a box unless a kept, better
+    box suppresses it: with boxes in score order that is a fixed point, reached by whole-matrix steps (as
+    many as the longest suppression chain). ``frame`` None: all boxes are of one frame. ``pixel_inclusive``:
+    MTCNN's convention that a box [x0, x1] spans x1 - x0 + 1 pixels (off for the tiles' merge)."""
     if len(scores) == 0:
         return torch.empty(0, dtype=torch.int64, device=scores.device)
     order = torch.argsort(scores, descending=True, stable=True)
-    boxes, frame = boxes[order], frame[order]
-    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
+    boxes = boxes[order]
+    one = 1 if pixel_inclusive else 0
+    sides = boxes[:, 2:] - boxes[:, :2] + one
+    area = sides.prod(dim=1) if pixel_inclusive else sides.clamp(min=0).prod(dim=1)
     lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
     rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = (rb - lt + 1).clamp(min=0).prod(dim=2)
-    overlap = inter / torch.minimum(area[:, None], area[None, :])
+    inter = (rb - lt + one).clamp(min=0).prod(dim=2)
+    smaller = torch.minimum(area[:, None], area[None, :])
+    overlap = inter / (smaller if pixel_inclusive else smaller.clamp(min=1e-6))  # a tile's box may be empty
     earlier = torch.ones_like(overlap, dtype=torch.bool).triu(diagonal=1)  # [i, j]: i ranks above j
-    suppresses = (overlap > threshold) & (frame[:, None] == frame[None, :]) & earlier
+    suppresses = (overlap > threshold) & earlier
+    if frame is not None:
+        frame = frame[order]
+        suppresses &= frame[:, None] == frame[None, :]
     keep = torch.ones(len(scores), dtype=torch.bool, device=scores.device)
     while True:
         again = ~(suppresses & keep[:, None]).any(dim=0)
@@ -579,7 +589,7 @@ class MTCNN(nn.Module):
         xs = w * points[:, :5] + boxes[:, 0:1] - 1
         ys = h * points[:, 5:] + boxes[:, 1:2] - 1
         cands = _Candidates(_bbreg(boxes, reg), score[passed], cands.frame[passed])
-        keep = _nms_min(cands.boxes, cands.scores, cands.frame, _NMS)
+        keep = nms_min(cands.boxes, cands.scores, cands.frame, _NMS)
         return cands[keep], torch.stack([xs, ys], dim=2)[keep]
 
     def _run_on_crops(

@@ -22,10 +22,11 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import torch
 
 import errors
 from ml.bounded import at_least, detect_bounded, detection_scale
-from ml.mtcnn import MTCNN, Detections, MTCNNParams
+from ml.mtcnn import MTCNN, Detections, MTCNNParams, nms_min
 
 TilingMode = Literal["off", "auto", "on"]
 TILING_MODES: tuple[TilingMode, ...] = ("off", "auto", "on")
@@ -189,22 +190,11 @@ def merge_detections(found: list[tuple[Detections, Tile | None]]) -> Detections:
     if len(probs) == 0:
         return Detections(boxes.astype(np.float32), probs.astype(np.float32), landmarks.astype(np.float32))
     penalty = np.concatenate([_off_centre(d.boxes, tile) for d, tile in found])
-    order = np.argsort(-(probs - _CENTRALITY_WEIGHT * penalty), kind="stable")
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    keep: list[int] = []
-    suppressed = np.zeros(len(probs), dtype=bool)
-    for i in order:
-        if suppressed[i]:
-            continue
-        keep.append(int(i))
-        x1 = np.maximum(boxes[i, 0], boxes[:, 0])
-        y1 = np.maximum(boxes[i, 1], boxes[:, 1])
-        x2 = np.minimum(boxes[i, 2], boxes[:, 2])
-        y2 = np.minimum(boxes[i, 3], boxes[:, 3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        overlap = inter / np.maximum(np.minimum(areas[i], areas), 1e-6)
-        suppressed |= overlap > _DUPLICATE_OVERLAP
-    kept = np.array(sorted(keep, key=lambda k: -probs[k]), dtype=np.int64)
+    rank = torch.from_numpy((probs - _CENTRALITY_WEIGHT * penalty).astype(np.float64))
+    keep = nms_min(
+        torch.from_numpy(boxes.astype(np.float32)), rank, None, _DUPLICATE_OVERLAP, pixel_inclusive=False
+    )
+    kept = np.array(sorted(keep.tolist(), key=lambda k: -probs[k]), dtype=np.int64)
     return Detections(
         boxes[kept].astype(np.float32), probs[kept].astype(np.float32), landmarks[kept].astype(np.float32)
     )

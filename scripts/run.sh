@@ -56,7 +56,7 @@ if [ -z "${ROLLCALL_API_KEYS:-}" ] && [ "${ROLLCALL_AUTH_DISABLED:-false}" != "t
 else
   KEY_NOTE="API keys  from ROLLCALL_API_KEYS"
 fi
-# The model worker takes interactive jobs and bulk work (tasks.routing); callback deliveries run on a
+# The model worker takes interactive jobs and bulk work (contract.routing); callback deliveries run on a
 # threads worker of their own, so a receiver that never answers never holds a model job's slot.
 .venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.bulk --loglevel INFO --hostname "rollcall-worker@%h" &
 pids+=($!)

@@ -7,11 +7,11 @@ sent it and that it is fresh. Delivery is its own task (``rollcall.io.callback``
 (``ROLLCALL_IO_QUEUE``): a slow receiver never holds a model job, and a failed attempt (network
 error or any non-2xx answer) is retried after an exponentially growing, jittered pause. The URL
 must pass the allowlist cameras use, at submission and again at every attempt, and the connection
-goes only to the addresses that check approved (``tasks.pinned``).
+goes only to the addresses that check approved (``sources.pinned``).
 
 ``schedule_callback`` is the one entry point for anything that wants a callback sent (jobs through
-``job_ended``, attendance sessions or any later feature); ``check_callback_url`` is what the API runs at
-submission.
+``job_ended``, attendance sessions or any later feature); ``sources.netguard.check_callback_url`` is what
+the API runs at submission.
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from celery import Celery, Task
 from celery.utils.time import get_exponential_backoff_interval
 
 import errors
+from contract.records import job_json, read_record
 from settings import Settings, get_settings
+from sources.netguard import CameraAllowlist
+from sources.pinned import post
+from sources.urls import without_credentials
 from tasks import app
-from tasks.netguard import CameraAllowlist
-from tasks.pinned import post
-from tasks.records import job_json, read_record
 
 log = logging.getLogger("rollcall.callbacks")
 
@@ -52,20 +52,6 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     """``v1=<hex>``: HMAC-SHA256 of ``timestamp + "." + body`` under ``secret``."""
     digest = hmac.new(secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
     return f"{SIGNATURE_VERSION}={digest}"
-
-
-def check_callback_url(url: str, settings: Settings, allowlist: CameraAllowlist) -> None:
-    """Refuse a callback at submission: no secret to sign it with, or a URL outside the allowlist."""
-    if not settings.callback_secret.get_secret_value():
-        raise errors.CallbacksNotConfigured(
-            "callback_url needs ROLLCALL_CALLBACK_SECRET on the server to sign deliveries; it is not set"
-        )
-    try:
-        allowlist.check_url(url)
-    except errors.CameraNotAllowed as exc:
-        raise errors.CallbackNotAllowed(f"callback_url refused: {exc.message} (callbacks share it)") from exc
-    except errors.CameraUnreachable as exc:
-        raise errors.InvalidInput(f"callback_url refused: {exc.message}") from exc
 
 
 def schedule_callback(celery: Celery, url: str, payload: dict[str, Any]) -> None:
@@ -102,16 +88,15 @@ def deliver(url: str, payload: dict[str, Any], settings: Settings, allowlist: Ca
     except errors.CameraUnreachable as exc:  # DNS: may resolve again later
         raise errors.CallbackFailed(exc.message) from exc
     except requests.RequestException as exc:
-        raise errors.CallbackFailed(f"no answer from {_origin(url)}: {type(exc).__name__}") from exc
+        raise errors.CallbackFailed(f"no answer from {_host(url)}: {type(exc).__name__}") from exc
     if not 200 <= status < 300:
-        raise errors.CallbackFailed(f"{_origin(url)} answered HTTP {status}")
+        raise errors.CallbackFailed(f"{_host(url)} answered HTTP {status}")
     return status
 
 
-def _origin(url: str) -> str:
+def _host(url: str) -> str:
     """Host and port for logs: never the path or query, which may carry a receiver's token."""
-    parts = urlsplit(url)
-    return parts.netloc.rpartition("@")[2]
+    return without_credentials(url, keep_query=False).split("/")[2]
 
 
 @app.task(name=CALLBACK_TASK, bind=True, ignore_result=True, throws=(errors.RollcallError,))
@@ -139,7 +124,7 @@ def deliver_callback(self: Task, url: str, payload: dict[str, Any]) -> None:
     except errors.RollcallError as exc:  # not allowed, or not a URL: another attempt cannot help
         log.error("callback for job %s refused: %s: %s", job, exc.code, exc.message)
         raise
-    log.info("callback for job %s delivered to %s (HTTP %d, attempt %d)", job, _origin(url), status, attempt)
+    log.info("callback for job %s delivered to %s (HTTP %d, attempt %d)", job, _host(url), status, attempt)
 
 
 def _allowlist(settings: Settings) -> CameraAllowlist:

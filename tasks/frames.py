@@ -13,9 +13,9 @@ from errors import CameraBadResponse, CameraTimeout, CameraUnreachable, InvalidI
 from ml.image import decode_image
 from ml.timing import StageTimer
 from settings import Settings
-from tasks.camera import FetchedFrame, FetchLimits, fetch_frame
-from tasks.imagebytes import decode_base64, sniff_content_type
-from tasks.netguard import CameraAllowlist
+from sources.camera import FetchedFrame, FetchLimits, fetch_frame
+from sources.imagebytes import decode_base64, sniff_content_type
+from sources.netguard import CameraAllowlist
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+
+from sources.urls import url_origin
 
 
 def job_line(
@@ -40,23 +41,10 @@ def source_fields(source: object) -> dict[str, str | None]:
     if not isinstance(source, Mapping):
         return {"source": None}
     if "url" in source:
-        return {"source": "camera", "camera": camera_origin(str(source["url"]))}
+        return {"source": "camera", "camera": url_origin(str(source["url"]))}
     if "image_b64" in source:
         return {"source": "upload"}
     return {"source": None}
-
-
-def camera_origin(url: str) -> str | None:
-    """``host:port`` of a camera URL, without credentials, path or query; None when it cannot be parsed."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    except ValueError:
-        return None  # the job fails with invalid_input, which the line's outcome records
-    host = parts.hostname
-    if not host:
-        return None
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def faces_reported(result: Mapping[str, Any] | None) -> int | None:

@@ -13,9 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 from celery import Task, states
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
+from torchvision.ops import box_iou
 
+from contract.records import is_revoked, read_record, release_in_flight
 from errors import (
     InvalidInput,
     JobTimeout,
@@ -34,7 +37,6 @@ from settings import get_settings
 from tasks import app, batching, callbacks, enrolment, metrics, runtime
 from tasks.frames import Frame, load_frame
 from tasks.joblog import job_line
-from tasks.records import is_revoked, read_record, release_in_flight
 
 log = logging.getLogger("rollcall.jobs")
 # An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.
@@ -221,15 +223,11 @@ def _best_overlap(boxes: np.ndarray, box: np.ndarray, min_iou: float = 0.3) -> i
     """Index of the detected box that overlaps the given one most (IoU ≥ min_iou), else None."""
     if len(boxes) == 0:
         return None
-    x1 = np.maximum(boxes[:, 0], box[0])
-    y1 = np.maximum(boxes[:, 1], box[1])
-    x2 = np.minimum(boxes[:, 2], box[2])
-    y2 = np.minimum(boxes[:, 3], box[3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    iou = inter / (areas + (box[2] - box[0]) * (box[3] - box[1]) - inter + 1e-9)
-    best = int(np.argmax(iou))
-    return best if iou[best] >= min_iou else None
+    iou = box_iou(
+        torch.as_tensor(boxes, dtype=torch.float64), torch.as_tensor(box, dtype=torch.float64)[None]
+    )
+    best = int(torch.argmax(iou[:, 0]))
+    return best if float(iou[best, 0]) >= min_iou else None
 
 
 @model_task("attendance")

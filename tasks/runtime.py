@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import errors
+from contract.tilecost import fitted_scale, tile_cost
 from facebank.calibration import ThresholdCache
 from facebank.db import upgrade
 from facebank.gallery import Gallery, GalleryCache
@@ -21,9 +22,8 @@ from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
 from ml.tiling import TilingParams
 from settings import Settings, get_settings
+from sources.netguard import CameraAllowlist
 from tasks import metrics
-from tasks.netguard import CameraAllowlist
-from tasks.tilecost import fitted_scale, tile_cost
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:

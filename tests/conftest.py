@@ -54,7 +54,7 @@ def _configure_environment() -> None:
         ROLLCALL_RESULT_BACKEND=f"redis://127.0.0.1:{port}/1",
         ROLLCALL_DATABASE_URL=f"sqlite:///{_STATE_DIR / 'facebank.db'}",
         ROLLCALL_CAMERA_ALLOW="127.0.0.0/8,::1/128",
-        ROLLCALL_SEED_WAIT_S="60",
+        ROLLCALL_LEGACY_WAIT_S="60",
         ROLLCALL_TEST_REDIS_PORT=str(port),
         ROLLCALL_API_KEYS=f"{ADMIN_KEY}:admin,{JOBS_KEY}:jobs",
     )

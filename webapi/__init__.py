@@ -1,7 +1,8 @@
 """rollcall's HTTP API: a Flask app factory (``flask --app webapi run``).
 
 The API validates requests, submits jobs to Celery by task name and reads their results;
-it never imports ``ml``, so it loads no model and starts in a second.
+it imports no ``ml`` and no ``tasks`` module, so it loads no model, builds no worker app and starts
+in a second.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 from celery import Celery
 from flask import Flask
 
+from contract.routing import task_routes
 from settings import Settings, get_settings
-from tasks.routing import task_routes
 
 
 def celery_client(settings: Settings) -> Celery:
     """A Celery client for ``settings`` (the API only sends tasks by name; it registers none)."""
-    client = Celery("rollcall", amqp="tasks.redaction:RedactingAMQP")  # redacted argument reprs
+    client = Celery("rollcall", amqp="contract.redaction:RedactingAMQP")  # redacted argument reprs
     client.config_from_object("celeryconfig")
     client.conf.update(
         broker_url=settings.broker_url,
@@ -32,7 +33,7 @@ def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment's settings)."""
     from facebank.db import upgrade
     from facebank.store import Facebank
-    from webapi import calibration, cameras, health, jobs, people, rosters, seed, sessions, ui
+    from webapi import calibration, cameras, health, jobs, legacy, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
     from webapi.cli import facebank_cli
@@ -60,7 +61,7 @@ def create_app(config: Settings | None = None) -> Flask:
         rosters.bp,
         sessions.bp,
         cameras.bp,
-        seed.bp,
+        legacy.bp,
         health.bp,
         ui.bp,
     ):

@@ -22,7 +22,7 @@ from settings import Settings
 from webapi.validation import operation_of
 
 ROLES = ("jobs", "admin")
-SEED_ENDPOINTS = {"seed.modelfr", "seed.modelin", "seed.modelat"}
+LEGACY_ENDPOINTS = {"legacy.modelfr", "legacy.modelin", "legacy.modelat"}
 PUBLIC_UNDECLARED = {"static"}  # Flask's static files: the public page's CSS, script and images
 
 
@@ -120,7 +120,7 @@ def install_auth(app: Flask, settings: Settings) -> None:
         presented = _presented_key()
         role = role_of(presented, keys) if presented is not None else None
         g.rollcall_caller = Caller(caller_fingerprint(), admin=role == "admin")
-        if settings.seed_routes_open and request.endpoint in SEED_ENDPOINTS:
+        if settings.legacy_routes_open and request.endpoint in LEGACY_ENDPOINTS:
             return
         needed = operation.role
         if needed is None:

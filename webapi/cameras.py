@@ -2,7 +2,7 @@
 
 A browser cannot fetch a camera itself (no CORS, and the camera lives on the school network).
 The API fetches the snapshot for it, through the same allowlist, limits and DNS pinning as the
-workers (``tasks.camera``), so the page can show exactly the bytes it then sends in a job.
+workers (``sources.camera``), so the page can show exactly the bytes it then sends in a job.
 Camera URLs may carry passwords: the API names cameras, it never shows their URLs.
 """
 
@@ -17,9 +17,10 @@ from flask.blueprints import BlueprintSetupState
 from pydantic import BaseModel
 
 from errors import CameraBadResponse, CameraNotFound, InvalidInput
-from tasks.camera import FetchLimits, fetch_frame
-from tasks.imagebytes import IMAGE_TYPES, sniff_content_type
-from tasks.netguard import CameraAllowlist
+from sources.camera import FetchLimits, fetch_frame
+from sources.imagebytes import IMAGE_TYPES, sniff_content_type
+from sources.netguard import CameraAllowlist
+from sources.urls import is_http_url
 from webapi.validation import ErrorResponse, documented
 
 bp = Blueprint("cameras", __name__, url_prefix="/v1/cameras")
@@ -50,7 +51,7 @@ def parse_ui_cameras(spec: str) -> dict[str, UiCamera]:
             raise InvalidInput(
                 "ROLLCALL_UI_CAMERAS entries must be name=url with a name of letters, digits, '.', '_' or '-'"
             )
-        if not url.lower().startswith(("http://", "https://")):
+        if not is_http_url(url):
             raise InvalidInput(f"ROLLCALL_UI_CAMERAS: the URL of camera {name!r} must be http:// or https://")
         if name in cameras:
             raise InvalidInput(f"ROLLCALL_UI_CAMERAS names camera {name!r} twice")

@@ -22,9 +22,9 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 import errors
+from contract.records import decode_record, encode_record, in_flight_key, is_revoked, job_record_key
 from errors import error_of  # Celery rebuilds a job's error from the JSON backend
 from settings import Settings
-from tasks.records import decode_record, encode_record, in_flight_key, is_revoked, job_record_key
 from webapi.auth import current_caller, may_see, owner_of_new
 
 log = logging.getLogger("rollcall.jobclient")
@@ -212,7 +212,7 @@ class JobClient:
             self.redis.zrem(in_flight_key(owner), job_id)
 
     def _record_new(self, job_type: str, callback_url: str | None) -> str:
-        """A new job id with its record (``tasks.records``); the callback URL travels in the record.
+        """A new job id with its record (``contract.records``); the callback URL travels in the record.
 
         The caller's limits are checked first: submissions per minute and jobs in flight (429).
         """

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, current_app, jsonify, request
 
 from errors import InvalidInput, PersonNotFound
-from tasks.imagebytes import check_image_upload
+from sources.imagebytes import check_image_upload
 from webapi.jobclient import JobClient
 from webapi.schemas import (
     AttendanceRequest,

@@ -2,7 +2,7 @@
 
 People and their photos are stored by the API directly; a photo's embedding needs the
 models, so adding a face is a job run by a worker (``rollcall.models.enrol_face``). The
-API waits for it (up to ``ROLLCALL_SEED_WAIT_S``) and answers 201 with the face, or 202
+API waits for it (up to ``ROLLCALL_LEGACY_WAIT_S``) and answers 201 with the face, or 202
 with the job when it takes longer.
 """
 
@@ -225,7 +225,7 @@ def add_face(person_id: int) -> Any:
     kwargs = {"person_id": person_id, "source": body.source()}
     job_id = client.submit("enrol_face", kwargs, checked_callback_url(body))
     try:
-        result = client.wait(job_id, current_app.extensions["rollcall.settings"].seed_wait_s)
+        result = client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
     except RollcallError as exc:
         if exc.code == "job_timeout":
             return accepted(job_id)

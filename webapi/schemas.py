@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from contract.tilecost import tile_cost
 from errors import InvalidInput
-from tasks.tilecost import tile_cost
+from sources.urls import is_http_url
 
 MAX_URL_LENGTH = 2048
 # What an http(s) URL starts with, for the OpenAPI document (the models check it with a clearer message).
@@ -70,7 +71,7 @@ class FrameSource(BaseModel):
     def _exactly_one_source(self) -> FrameSource:
         if (self.url is None) == (self.image_b64 is None):
             raise ValueError("give exactly one of 'url' or 'image_b64'")
-        if self.url is not None and not self.url.lower().startswith(("http://", "https://")):
+        if self.url is not None and not is_http_url(self.url):
             raise ValueError("url must start with http:// or https://")
         return self
 
@@ -176,30 +177,30 @@ class JobState(BaseModel):
     error: dict[str, str] | None
 
 
-# --- the seed's routes (kept for existing frontends) ---
-class SeedFrameQuery(BaseModel):
+# --- the legacy v0 routes (the old system's, kept for existing frontends) ---
+class LegacyFrameQuery(BaseModel):
     ip: str = Field(
         ...,
         max_length=MAX_URL_LENGTH,
         json_schema_extra={"pattern": HTTP_URL_PATTERN},
-        description="Camera snapshot URL (the seed's parameter name).",
+        description="Camera snapshot URL (the v0 parameter name).",
     )
 
     @field_validator("ip")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not value.lower().startswith(("http://", "https://")):
+        if not is_http_url(value):
             raise ValueError("ip must be an http:// or https:// URL")
         return value
 
 
-class SeedIdentifyQuery(SeedFrameQuery):
+class LegacyIdentifyQuery(LegacyFrameQuery):
     landmark: str = Field(
-        ..., max_length=1000, description="JSON list of 10 numbers: x1..x5 then y1..y5 (the seed's format)."
+        ..., max_length=1000, description="JSON list of 10 numbers: x1..x5 then y1..y5 (the v0 format)."
     )
 
     def landmarks(self) -> Landmarks:
-        """The seed's flat [x1..x5, y1..y5] as five [x, y] points."""
+        """The v0 flat [x1..x5, y1..y5] as five [x, y] points."""
         try:
             values = json.loads(self.landmark)
         except json.JSONDecodeError as exc:
@@ -224,7 +225,7 @@ def _is_coordinate(value: float) -> bool:
         return False
 
 
-class SeedBox(BaseModel):
+class LegacyBox(BaseModel):
     x1: float
     y1: float
     x2: float
@@ -232,11 +233,11 @@ class SeedBox(BaseModel):
     landmarks: list[float]
 
 
-class SeedDetectResponse(BaseModel):
-    box: list[SeedBox]
+class LegacyDetectResponse(BaseModel):
+    box: list[LegacyBox]
 
 
-class SeedIdResponse(BaseModel):
+class LegacyIdResponse(BaseModel):
     id: list[str]
 
 

@@ -12,7 +12,6 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,7 +20,8 @@ from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, Inval
 from facebank.records import SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, AttendanceSessions, planned_ticks
 from settings import Settings
-from tasks.netguard import CameraAllowlist
+from sources.netguard import CameraAllowlist
+from sources.urls import is_http_url, without_credentials
 from webapi.auth import may_see, owner_of_new
 from webapi.jobs import job_client
 from webapi.people import facebank
@@ -86,7 +86,7 @@ class SessionCreate(BaseModel):
     @field_validator("cameras")
     @classmethod
     def _http(cls, cameras: list[str]) -> list[str]:
-        if not all(url.lower().startswith(("http://", "https://")) for url in cameras):
+        if not all(is_http_url(url) for url in cameras):
             raise ValueError("every camera must be an http:// or https:// URL")
         return cameras
 
@@ -306,16 +306,6 @@ def report(session_id: int) -> Any:
     )
 
 
-def public_url(url: str) -> str:
-    """A camera URL without user, password, query or fragment: those may hold credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def _time(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -341,7 +331,7 @@ def session_json(state: SessionState) -> dict[str, Any]:
     cameras = [
         {
             "camera": index,
-            "url": public_url(url),
+            "url": without_credentials(url, keep_query=False),
             "frames": stats.frames,
             "failures": stats.failures,
             "unknown_faces": stats.unknown_faces,

@@ -17,8 +17,7 @@ from pydantic import BaseModel
 
 from errors import InvalidInput
 from settings import Settings
-from tasks.callbacks import check_callback_url
-from tasks.netguard import CameraAllowlist
+from sources.netguard import CameraAllowlist, check_callback_url
 from webapi.auth import caller_fingerprint
 from webapi.jobclient import IdempotencyClaim, JobClient
 from webapi.schemas import JobAccepted

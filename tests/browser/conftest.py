@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from tests.conftest import ADMIN_KEY, System
 from tests.integration.test_recognition import enrol_folder
 from tests.shared_data import REPO_ROOT, shared_dir
-from tests.tasks.camera_server import closed_port
+from tests.sources.camera_server import closed_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -17,7 +17,17 @@ from typing import Any
 from celery import Celery
 from flask import Flask
 
-PROJECT_MODULES = {"ml", "facebank", "tasks", "webapi", "settings", "errors", "celeryconfig"}
+PROJECT_MODULES = {
+    "ml",
+    "facebank",
+    "sources",
+    "contract",
+    "tasks",
+    "webapi",
+    "settings",
+    "errors",
+    "celeryconfig",
+}
 
 
 def shell_commands(script: str) -> list[list[str]]:

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from pydantic import SecretStr
+from pydantic import AliasChoices, SecretStr
 
 from settings import Settings
 from tests.deploy import dockerfile as dockerfile_reader
@@ -44,11 +44,18 @@ FINAL_TARGETS = ("api", "worker-cpu", "worker-gpu")
 WORKER_TARGETS = ("worker-cpu", "worker-gpu")
 MODEL_QUEUE = Settings.model_fields["model_queue"].default
 IO_QUEUE = Settings.model_fields["io_queue"].default  # callback deliveries (tasks.callbacks)
-BULK_QUEUE = Settings.model_fields["bulk_queue"].default  # enrolment, rebuild, sessions (tasks.routing)
+BULK_QUEUE = Settings.model_fields["bulk_queue"].default  # enrolment, rebuild, sessions (contract.routing)
 JOB_TIME_LIMIT_S = Settings.model_fields["job_time_limit_s"].default
-SETTING_VARIABLES = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields}
+# A field's variable, and the names its aliases still read (ROLLCALL_SEED_WAIT_S: ROLLCALL_LEGACY_WAIT_S).
+SETTING_VARIABLES = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields} | {
+    alias.upper()
+    for field in Settings.model_fields.values()
+    if isinstance(field.validation_alias, AliasChoices)
+    for alias in field.validation_alias.choices
+    if isinstance(alias, str)
+}
 # The packages the images leave out on purpose (pyproject.toml ships them for developers).
-NOT_IN_IMAGES = {"benchmarks"}
+NOT_IN_IMAGES = {"benchmarks", "evaluation"}  # measurement tooling: workers never run it
 # torch and the CUDA packages it pins: the Dockerfile chooses their build per target.
 TORCH_STACK = re.compile(r"^(torch|torchvision|triton|nvidia-.*|cuda-.*)$")
 # PostgreSQL numbers its releases major.minor since version 10; other images use major.minor.patch.

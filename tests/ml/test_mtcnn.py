@@ -235,7 +235,7 @@ def _greedy_nms_min(
 
 
 def test_final_nms_equals_greedy_suppression_by_the_smaller_box() -> None:
-    from ml.mtcnn import _nms_min
+    from ml.mtcnn import nms_min as _nms_min
 
     generator = torch.Generator().manual_seed(14)
     for _ in range(200):

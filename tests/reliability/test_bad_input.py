@@ -391,7 +391,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
 @pytest.fixture(scope="module")
 def api(deploy: Any) -> Deployment:
     deployment: Deployment = deploy(
-        "inputs", ROLLCALL_MAX_UPLOAD_BYTES=str(MAX_UPLOAD), ROLLCALL_SEED_WAIT_S="0.5"
+        "inputs", ROLLCALL_MAX_UPLOAD_BYTES=str(MAX_UPLOAD), ROLLCALL_LEGACY_WAIT_S="0.5"
     )
     return deployment
 

@@ -1,6 +1,6 @@
 """Bad cameras through real worker jobs: each fails with its stable code in time, and the worker goes on.
 
-The camera behaviours are the fetch tests' (``tests/tasks/camera_server.py``), here reached by a
+The camera behaviours are the fetch tests' (``tests/sources/camera_server.py``), here reached by a
 real worker process with a 1 s connect + 2 s read budget. After every fault the same worker
 must serve a good frame, and its peak memory must show that no huge body or bomb was allocated.
 """
@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import wait_for_job
 from tests.reliability.conftest import Deployment, HoldingCamera, peak_rss_mib, submit
-from tests.tasks.camera_server import CameraServer, closed_port
+from tests.sources.camera_server import CameraServer, closed_port
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 BUDGET_S = 1 + 2  # connect + read timeouts of the shared deployment

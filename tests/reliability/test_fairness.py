@@ -79,7 +79,7 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(deploy: Any, holding_came
 def test_a_seed_route_that_stops_waiting_revokes_its_job(
     deploy: Any, holding_camera: HoldingCamera, report: dict[str, Any]
 ) -> None:
-    deployment: Deployment = deploy("fair-seed", ROLLCALL_SEED_WAIT_S="1")
+    deployment: Deployment = deploy("fair-seed", ROLLCALL_LEGACY_WAIT_S="1")
     worker = deployment.start_worker("w1")
     client = deployment.client()
 

@@ -47,7 +47,7 @@ def fuzzed(deploy: Any) -> Iterator[Deployment]:
         deployment: Deployment = deploy(
             "fuzz",
             ROLLCALL_DATABASE_URL=url,
-            ROLLCALL_SEED_WAIT_S="0.05",
+            ROLLCALL_LEGACY_WAIT_S="0.05",
             ROLLCALL_CALLBACK_SECRET="fuzz-callback-secret-0123456789",
         )
         yield deployment

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tasks.joblog import camera_origin, faces_reported, job_line
+from sources.urls import url_origin as camera_origin
+from tasks.joblog import faces_reported, job_line
 
 
 @pytest.mark.parametrize(

@@ -33,3 +33,16 @@ def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_default_camera_allowlist_has_no_loopback_or_link_local() -> None:
     default = settings.Settings.model_fields["camera_allow"].default
     assert "127." not in default and "169.254" not in default
+
+
+def test_legacy_settings_read_their_old_seed_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deployments configured before the rename keep working; the new name wins when both are set."""
+    monkeypatch.delenv("ROLLCALL_LEGACY_WAIT_S", raising=False)
+    monkeypatch.delenv("ROLLCALL_LEGACY_ROUTES_OPEN", raising=False)
+    monkeypatch.setenv("ROLLCALL_SEED_WAIT_S", "7.5")
+    monkeypatch.setenv("ROLLCALL_SEED_ROUTES_OPEN", "true")
+    old = settings.Settings()
+    assert (old.legacy_wait_s, old.legacy_routes_open) == (7.5, True)
+    monkeypatch.setenv("ROLLCALL_LEGACY_WAIT_S", "3")
+    assert settings.Settings().legacy_wait_s == 3.0
+    assert settings.Settings(legacy_wait_s=2).legacy_wait_s == 2.0

@@ -2,8 +2,8 @@
 
 import pytest
 
+from contract.tilecost import TILE_DEFAULTS, fitted_scale, tile_cost
 from ml.tiling import TilingParams
-from tasks.tilecost import TILE_DEFAULTS, fitted_scale, tile_cost
 
 
 def test_the_api_defaults_are_the_detector_defaults() -> None:

@@ -67,7 +67,7 @@ def test_auth_can_be_disabled_for_a_trusted_lan(redis_server: Any) -> None:
 def test_seed_routes_can_be_opened_alone(redis_server: Any) -> None:
     from webapi import create_app
 
-    seed_open = keyed_client(create_app(Settings(seed_routes_open=True)), None)
+    seed_open = keyed_client(create_app(Settings(legacy_routes_open=True)), None)
     # Past authentication, the request is validated: a bad URL is a 400, not a 401.
     assert seed_open.get("/modelfr?ip=ftp://x").status_code == 400
     assert seed_open.get("/v1/people").status_code == 401

@@ -11,7 +11,7 @@ import errors
 from settings import Settings
 from tests.conftest import JOBS_KEY, keyed_client
 from tests.images import shared_photo
-from tests.tasks.camera_server import JPEG_NAME, CameraServer, closed_port
+from tests.sources.camera_server import JPEG_NAME, CameraServer, closed_port
 from webapi.cameras import parse_ui_cameras
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import errors
 from settings import DEFAULT_CAMERA_ALLOW
-from tasks.netguard import CameraAllowlist
+from sources.netguard import CameraAllowlist
 
 DEFAULT = CameraAllowlist.parse(DEFAULT_CAMERA_ALLOW)
 LOOPBACK = CameraAllowlist.parse("127.0.0.0/8")

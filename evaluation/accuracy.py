@@ -1,7 +1,7 @@
 """Verification accuracy of rollcall's full face pipeline (MTCNN → alignment → embedding) on LFW pairs.
 
-    python -m ml.eval lfw --pairs pairs.txt --images lfw/ [--embedder NAME] [--flip] [--json]
-    python -m ml.eval build-pairs --shared ../shared --out /tmp/lfw-substitute
+    python -m evaluation lfw --pairs pairs.txt --images lfw/ [--embedder NAME] [--flip] [--json]
+    python -m evaluation build-pairs --shared ../shared --out /tmp/lfw-substitute
 
 Each photo is detected, aligned and embedded once, whatever number of pairs it appears in. Two
 conventions, both reported in the output:
@@ -31,12 +31,12 @@ import cv2
 import numpy as np
 
 import errors
+from evaluation.lfw import ImageRef, PairsFile, read_pairs
+from evaluation.lfw_substitute import build_substitute
+from evaluation.verification import accuracy, best_threshold, cross_validated_accuracy, roc_auc
 from ml.align import align_faces, flip_chips
-from ml.lfw import ImageRef, PairsFile, read_pairs
-from ml.lfw_substitute import build_substitute
 from ml.mtcnn import Detections, MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, embedder_names, load_pipeline
-from ml.verification import accuracy, best_threshold, cross_validated_accuracy, roc_auc
 from ml.weights import ModelStore
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class Metrics:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything ``python -m ml.eval lfw`` reports; ``metrics`` are with flip averaging when ``flip``."""
+    """Everything ``python -m evaluation lfw`` reports; ``metrics`` are with flip averaging when ``flip``."""
 
     embedder: str
     embedder_version: str
@@ -327,12 +327,12 @@ def _run_build_pairs(args: argparse.Namespace) -> int:
     for duplicate in substitute.duplicates_skipped:
         print(f"skipped {duplicate}")
     print(f"pairs: {substitute.pairs_path}\nimages: {substitute.images_dir}")
-    print(f"run: python -m ml.eval lfw --pairs {substitute.pairs_path} --images {substitute.images_dir}")
+    print(f"run: python -m evaluation lfw --pairs {substitute.pairs_path} --images {substitute.images_dir}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ml.eval", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     lfw = commands.add_parser("lfw", help="verification accuracy on a pairs file in LFW's format")
     lfw.add_argument("--pairs", type=Path, required=True, help="pairs file (header 'N' or 'folds N')")

@@ -1,7 +1,10 @@
-"""The seed's routes, same shapes, for existing frontends: ``/modelfr``, ``/modelin``, ``/modelat``.
+"""The legacy v0 routes, same shapes, for existing frontends: ``/modelfr``, ``/modelin``, ``/modelat``.
 
-Each submits the same job as ``/v1/jobs/...`` and waits for it (``ROLLCALL_SEED_WAIT_S``).
-Success keeps the seed's JSON; failures answer ``{"error": {...}}`` instead of an empty list.
+They are the old system's (which the issue texts and benchmarks call "the seed") and keep its query
+parameters and answers.
+
+Each submits the same job as ``/v1/jobs/...`` and waits for it (``ROLLCALL_LEGACY_WAIT_S``).
+Success keeps the old JSON; failures answer ``{"error": {...}}`` instead of an empty list.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from flask import Blueprint, current_app, jsonify
 
 from errors import InvalidInput, JobTimeout
 from webapi.jobs import job_client
-from webapi.schemas import SeedDetectResponse, SeedFrameQuery, SeedIdentifyQuery, SeedIdResponse
+from webapi.schemas import LegacyDetectResponse, LegacyFrameQuery, LegacyIdentifyQuery, LegacyIdResponse
 from webapi.validation import JOB_ERRORS, documented, parse_query
 
-bp = Blueprint("seed", __name__)
+bp = Blueprint("legacy", __name__)
 UNKNOWN = "Unknown"
 
 
@@ -24,7 +27,7 @@ def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     client = job_client()
     job_id = client.submit(job_type, kwargs)
     try:
-        return client.wait(job_id, current_app.extensions["rollcall.settings"].seed_wait_s)
+        return client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
     except JobTimeout:
         client.revoke_quietly(job_id)
         raise
@@ -33,13 +36,13 @@ def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/modelfr")
 @documented(
     "Seed route: detect faces.",
-    query=SeedFrameQuery,
-    responses={200: SeedDetectResponse},
-    tag="seed",
+    query=LegacyFrameQuery,
+    responses={200: LegacyDetectResponse},
+    tag="legacy",
     errors=JOB_ERRORS,
 )
 def modelfr() -> Any:
-    query = parse_query(SeedFrameQuery)
+    query = parse_query(LegacyFrameQuery)
     result = _run("detect", {"source": {"url": query.ip}})
     boxes = []
     for face in result["faces"]:
@@ -53,13 +56,13 @@ def modelfr() -> Any:
 @bp.get("/modelin")
 @documented(
     "Seed route: identify the face at the given landmarks.",
-    query=SeedIdentifyQuery,
-    responses={200: SeedIdResponse},
-    tag="seed",
+    query=LegacyIdentifyQuery,
+    responses={200: LegacyIdResponse},
+    tag="legacy",
     errors=JOB_ERRORS,
 )
 def modelin() -> Any:
-    query = parse_query(SeedIdentifyQuery)
+    query = parse_query(LegacyIdentifyQuery)
     try:
         landmarks = query.landmarks()
     except ValueError as exc:
@@ -72,13 +75,13 @@ def modelin() -> Any:
 @bp.get("/modelat")
 @documented(
     "Seed route: names of the enrolled people in the frame.",
-    query=SeedFrameQuery,
-    responses={200: SeedIdResponse},
-    tag="seed",
+    query=LegacyFrameQuery,
+    responses={200: LegacyIdResponse},
+    tag="legacy",
     errors=JOB_ERRORS,
 )
 def modelat() -> Any:
-    query = parse_query(SeedFrameQuery)
-    # Like the seed's attendance server, look for the back rows too (tiles when the frame is wide).
+    query = parse_query(LegacyFrameQuery)
+    # Like the old system's attendance server, look for the back rows too (tiles when the frame is wide).
     result = _run("attendance", {"source": {"url": query.ip}, "small_faces": {"mode": "auto"}})
     return jsonify({"id": [entry["person"]["display_name"] for entry in result["present"]]})

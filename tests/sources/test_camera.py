@@ -22,10 +22,10 @@ import trustme
 import errors
 from ml.image import decode_image
 from settings import DEFAULT_CAMERA_ALLOW, Settings
-from tasks.camera import FetchedFrame, FetchLimits, fetch_frame
-from tasks.netguard import CameraAllowlist
+from sources.camera import FetchedFrame, FetchLimits, fetch_frame
+from sources.netguard import CameraAllowlist
 from tests.images import png_bomb, shared_photo
-from tests.tasks.camera_server import JPEG_NAME, PNG_NAME, CameraServer, closed_port
+from tests.sources.camera_server import JPEG_NAME, PNG_NAME, CameraServer, closed_port
 
 ALLOW = CameraAllowlist.parse("127.0.0.1/32")
 LIMITS = FetchLimits(

@@ -1,10 +1,10 @@
 """HTTP requests that connect only to addresses the allowlist checked, within a wall-clock budget.
 
-``tasks.netguard`` resolves and checks a URL once; ``PinnedAdapter`` then connects only to those
+``sources.netguard`` resolves and checks a URL once; ``PinnedAdapter`` then connects only to those
 checked addresses while Host, SNI and the certificate check keep the URL's host name, so a DNS
 answer that changes between check and connect (DNS rebinding) cannot steer the request elsewhere.
 ``Deadline`` shuts the sockets down when the budget is spent, so a peer that trickles bytes cannot
-hold a worker past it. Camera fetches (``tasks.camera``) and callback deliveries (``post``) use both.
+hold a worker past it. Camera fetches (``sources.camera``) and callback deliveries (``post``) use both.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 import errors
-from tasks.netguard import CameraAllowlist, ResolvedTarget
+from sources.netguard import CameraAllowlist, ResolvedTarget
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 A job names a URL and a worker fetches it from inside the network, so an unchecked URL lets
 whoever submits jobs read the cloud metadata service, the worker's own loopback services or any
 internal web page. ``CameraAllowlist.check_url`` resolves the host once and checks every
-address it resolves to; ``tasks.camera`` then connects only to those checked addresses, so a
+address it resolves to; ``sources.camera`` then connects only to those checked addresses, so a
 DNS answer that changes after the check (DNS rebinding) cannot move the connection elsewhere.
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 import errors
+from settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -244,3 +245,17 @@ def _forbidden_reason(address: IPAddress) -> str | None:
         if address.version == network.version and address in network:
             return why
     return None
+
+
+def check_callback_url(url: str, settings: Settings, allowlist: CameraAllowlist) -> None:
+    """Refuse a callback at submission: no secret to sign it with, or a URL outside the allowlist."""
+    if not settings.callback_secret.get_secret_value():
+        raise errors.CallbacksNotConfigured(
+            "callback_url needs ROLLCALL_CALLBACK_SECRET on the server to sign deliveries; it is not set"
+        )
+    try:
+        allowlist.check_url(url)
+    except errors.CameraNotAllowed as exc:
+        raise errors.CallbackNotAllowed(f"callback_url refused: {exc.message} (callbacks share it)") from exc
+    except errors.CameraUnreachable as exc:
+        raise errors.InvalidInput(f"callback_url refused: {exc.message}") from exc

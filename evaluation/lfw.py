@@ -8,7 +8,7 @@ A pairs file starts with a header, then one pair per line, tab- or space-separat
   (N same-person then N different-person pairs in LFW's own file; the order inside a block is not relied on);
 - ``N`` (``pairsDevTrain.txt``/``pairsDevTest.txt``, View 1): one fold of 2N lines; and, so that a list
   with unequal numbers of same- and different-person pairs can be written, ``N`` equal to the number of
-  lines is read as one fold of N pairs (``python -m ml.eval build-pairs`` writes that).
+  lines is read as one fold of N pairs (``python -m evaluation build-pairs`` writes that).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A small stand-in for LFW, built from the labelled photos of the shared data folder.
 
-No copy of LFW ships with the project, so ``python -m ml.eval build-pairs`` lays out the single-person
+No copy of LFW ships with the project, so ``python -m evaluation build-pairs`` lays out the single-person
 photos of ``datasets/facebank/``, ``datasets/facebank_probe/`` and ``oracles/mtcnn_facenet_pytorch/images/``
 in LFW's layout (symbolic links, nothing copied) and writes every same-person and every different-person
 pair. It is a few dozen photos of a dozen people: a smoke test of accuracy, not a benchmark.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import errors
-from ml.lfw import ImageRef, Pair, format_pairs
+from evaluation.lfw import ImageRef, Pair, format_pairs
 
 FACEBANK = "datasets/facebank"
 

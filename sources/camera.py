@@ -1,7 +1,7 @@
 """Fetching one frame from an IP camera: inside the allowlist, a byte limit and a wall-clock budget.
 
-Every hop (the URL and each redirect, followed by hand) is checked by ``tasks.netguard`` and the
-TCP connection goes only to the addresses that check approved (``tasks.pinned``), while Host, SNI
+Every hop (the URL and each redirect, followed by hand) is checked by ``sources.netguard`` and the
+TCP connection goes only to the addresses that check approved (``sources.pinned``), while Host, SNI
 and the certificate check keep the URL's host name: a DNS answer that changes between check and
 connect (DNS rebinding) cannot steer the worker elsewhere. A watchdog shuts the socket down when the
 budget is spent, so a camera that trickles bytes (or headers) cannot hold a worker past it.
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import requests
 import urllib3
@@ -24,8 +24,9 @@ from urllib3.exceptions import ReadTimeoutError
 
 import errors
 from settings import Settings
-from tasks.netguard import CameraAllowlist, ResolvedTarget
-from tasks.pinned import Deadline, PinnedAdapter
+from sources.netguard import CameraAllowlist, ResolvedTarget
+from sources.pinned import Deadline, PinnedAdapter
+from sources.urls import without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def fetch_frame(url: str, allowlist: CameraAllowlist, limits: FetchLimits) -> Fe
                     data, content_type = _read_frame(response, target, limits, deadline)
                     elapsed = deadline.elapsed()
                     log.info("fetched %d bytes from camera %s in %.3f s", len(data), target.origin, elapsed)
-                    return FetchedFrame(data, content_type, _without_credentials(current), elapsed)
+                    return FetchedFrame(data, content_type, without_credentials(current), elapsed)
             log.info("camera %s redirects (HTTP %d)", target.origin, response.status_code)
             current = urljoin(current, location)
         raise errors.CameraBadResponse(
@@ -368,9 +369,3 @@ class _FirstPart:
             raise errors.CameraBadResponse(
                 f"camera {self._origin} sent no MJPEG part headers in the first {_MAX_PART_PREAMBLE} bytes"
             )
-
-
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -12,13 +12,19 @@ import numpy as np
 import pytest
 
 import errors
+from evaluation.accuracy import (
+    UNDETECTED_DIFFERENT_SCORE,
+    UNDETECTED_SAME_SCORE,
+    choose_face,
+    evaluate,
+    pair_scores,
+)
+from evaluation.lfw import ImageRef, Pair, PairsFile, format_pairs, parse_pairs
+from evaluation.lfw_substitute import build_substitute
+from evaluation.verification import accuracy, best_threshold, cross_validated_accuracy, roc_auc
 from ml.dlib_resnet import DlibResNetEmbedder
-from ml.eval import UNDETECTED_DIFFERENT_SCORE, UNDETECTED_SAME_SCORE, choose_face, evaluate, pair_scores
-from ml.lfw import ImageRef, Pair, PairsFile, format_pairs, parse_pairs
-from ml.lfw_substitute import build_substitute
 from ml.mtcnn import Detections
 from ml.pipeline import PipelineConfig, load_pipeline
-from ml.verification import accuracy, best_threshold, cross_validated_accuracy, roc_auc
 from settings import get_settings
 from tests.shared_data import REPO_ROOT, shared_dir
 
@@ -248,7 +254,7 @@ def test_a_photo_without_a_face_is_reported_and_its_pairs_count_as_wrong(tmp_pat
 def _run_eval(*args: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if key != "ROLLCALL_MATCH_THRESHOLD"}
     return subprocess.run(
-        [sys.executable, "-m", "ml.eval", *args],
+        [sys.executable, "-m", "evaluation", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -1,0 +1,6 @@
+"""Frame sources and the network safety that fetching them needs, shared by the API and the workers.
+
+``netguard`` (the camera allowlist, checked before any connection), ``pinned`` (connections only to the
+addresses that check approved), ``camera`` (fetching one frame within limits), ``imagebytes`` (what an
+upload holds) and ``urls`` (naming a URL without its credentials). Imports no Celery, no ``ml``, no Flask.
+"""
