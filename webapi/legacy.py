@@ -35,7 +35,7 @@ def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/modelfr")
 @documented(
-    "Seed route: detect faces.",
+    "Legacy v0 route: detect faces.",
     query=LegacyFrameQuery,
     responses={200: LegacyDetectResponse},
     tag="legacy",
@@ -55,7 +55,7 @@ def modelfr() -> Any:
 
 @bp.get("/modelin")
 @documented(
-    "Seed route: identify the face at the given landmarks.",
+    "Legacy v0 route: identify the face at the given landmarks.",
     query=LegacyIdentifyQuery,
     responses={200: LegacyIdResponse},
     tag="legacy",
@@ -74,7 +74,7 @@ def modelin() -> Any:
 
 @bp.get("/modelat")
 @documented(
-    "Seed route: names of the enrolled people in the frame.",
+    "Legacy v0 route: names of the enrolled people in the frame.",
     query=LegacyFrameQuery,
     responses={200: LegacyIdResponse},
     tag="legacy",
