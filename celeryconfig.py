@@ -25,7 +25,7 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 # One job at a time per worker process: model jobs are long, prefetching would starve other workers.
 worker_prefetch_multiplier = 1
-# Batching across jobs (tasks.batching) needs the jobs in one process at once: threads, N of them.
+# Batching across jobs (recognition.batching) needs the jobs in one process at once: threads, N of them.
 # A worker's --pool / --concurrency flags still win over these defaults.
 if _settings.worker_batch_size > 1:
     worker_pool = "threads"

@@ -1,5 +1,5 @@
 """Part 5: the same pipeline on the GPU, how embedding throughput grows with faces per forward, and
-frames per second when a worker batches N jobs' 640x480 frames (N = 1, 8, 32: ``tasks.batching`` makes
+frames per second when a worker batches N jobs' 640x480 frames (N = 1, 8, 32: ``recognition.batching`` makes
 these calls, one detection over all N frames, then one embedding forward over all their faces).
 
 Skipped, with a note, when ``torch.cuda.is_available()`` is false. ``--gpu-device cpu`` runs the same

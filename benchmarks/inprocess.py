@@ -1,9 +1,9 @@
 """rollcall's attendance on one frame, in process, timed stage by stage.
 
-It makes the calls the attendance job makes (``tasks.jobs.attendance``) minus fetch, decode and
-the facebank's names: ``FacePipeline.detect``, then ``align_faces`` + ``Embedder.embed`` (what
-``FacePipeline.embed`` does, split so alignment and the network are timed apart), then
-``assign_faces`` against each gallery in turn, reusing the one frame's embeddings.
+It runs the recognition core's attendance steps (``recognition.core``: ``find_faces``, then the
+embedding, then ``assign`` against each gallery in turn, reusing the one frame's embeddings), minus
+fetch, decode and the facebank's names. Alignment and the network are timed apart, and the
+detector's own stages (pyramid, pnet, rnet, onet) too.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facebank.assignment import Assignment, assign_faces
+from facebank.assignment import Assignment
 from facebank.gallery import Gallery
-from ml.align import align_faces
 from ml.pipeline import FacePipeline
 from ml.timing import StageTimer
+from recognition.core import WHOLE_FRAME, Tiling, assign, find_faces
+from recognition.snapshot import FacebankSnapshot
 
 
 @dataclass(frozen=True)
@@ -47,19 +48,17 @@ def timed_frame(
     """Run attendance on ``image`` once per gallery (detection and embedding shared); time each stage."""
     clock = StageTimer()
     cascade = StageTimer()
-    with clock.stage("detect"):
-        detections = pipe.detect([image], cascade)[0]
-    embedder = pipe.embedder
+    detections, _ = find_faces(pipe, image, Tiling(WHOLE_FRAME), clock, cascade)
     with clock.stage("align"):
-        chips = align_faces(image, detections.landmarks, embedder.chip_size, embedder.template)
+        chips = pipe.align(image, detections.landmarks)
     with clock.stage("embed"):
-        vectors = embedder.embed(chips)
+        vectors = pipe.embed_chips(chips)
     match_ms: dict[int, float] = {}
     answers: dict[int, Assignment] = {}
     for identities, gallery in galleries.items():
         one = StageTimer()
         with one.stage("match"):
-            answers[identities] = assign_faces(vectors, gallery, threshold)
+            answers[identities] = assign(vectors, FacebankSnapshot.of(gallery, threshold), None)
         match_ms[identities] = one.ms["match"]
     timing = FrameTiming(
         len(detections), clock.ms["detect"], clock.ms["align"], clock.ms["embed"], match_ms, cascade.ms

@@ -1,15 +1,31 @@
 """The job record the API keeps beside each job in the result backend's Redis.
 
-``rollcall:job:<id>`` holds the job's type, submission time and whether it was revoked. The
-API writes it (``webapi.jobclient``); workers read the revoked flag before starting a job,
-because Celery's revoke broadcast can reach a busy ``solo`` worker after it already took
-the next job from the queue.
+``rollcall:job:<id>`` holds the job's type, submission time, owner, callback URL and whether it was
+revoked (``JobRecord``). The API writes it (``webapi.jobclient``); workers read it through their own
+``JobRecords`` connection: the revoked flag before starting a job, because Celery's revoke broadcast
+can reach a busy ``solo`` worker after it already took the next job from the queue, and the callback
+URL when the job ended.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import redis
+from pydantic import BaseModel
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+# A worker retries a Redis read until Redis answers (as Celery stores results), at most this far apart.
+RETRY_CAP_S = 1.0
+
+
+class JobRecord(BaseModel):
+    type: str
+    submitted_at: float
+    owner: str | None = None  # the API key's fingerprint; None without authentication
+    callback_url: str | None = None
+    revoked: bool = False
 
 
 def job_record_key(job_id: str) -> str:
@@ -21,44 +37,55 @@ def in_flight_key(owner: str) -> str:
     return f"rollcall:inflight:{owner}"
 
 
-def release_in_flight(backend: Any, job_id: str) -> None:
-    """A worker's part of the in-flight count: the job ended (or was skipped), so it counts no more."""
-    record = read_record(backend, job_id)
-    if record is not None and record.get("owner"):
-        backend.ensure(backend.client.zrem, (in_flight_key(record["owner"]), job_id), max_retries=None)
+def encode_record(record: JobRecord) -> str:
+    return record.model_dump_json(exclude_defaults=True)
 
 
-def encode_record(record: dict[str, Any]) -> str:
-    return json.dumps(record)
+def decode_record(raw: bytes | str | None) -> JobRecord | None:
+    return None if raw is None else JobRecord.model_validate_json(raw)
 
 
-def decode_record(raw: bytes | str | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    record: dict[str, Any] = json.loads(raw)
-    return record
+class JobRecords:
+    """The job records as a worker reads them, through its own connection to the result backend's Redis.
 
-
-def read_record(backend: Any, job_id: str) -> dict[str, Any] | None:
-    """A job's record as a worker reads it, through the result backend's connection.
-
-    A connection error is retried (the backend's ``ensure``, until Redis answers again) like the
-    storing of results: a job must never fail because Redis blinked while it started or ended.
-    None when there is no record, or when the backend is not Redis.
+    A connection error is retried until Redis answers again, like the storing of results: a job must
+    never fail because Redis blinked while it started or ended.
     """
-    client = getattr(backend, "client", None)
-    if client is None or not job_id:
-        return None
-    return decode_record(backend.ensure(client.get, (job_record_key(job_id),), max_retries=None))
 
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
 
-def is_revoked(record: dict[str, Any] | None) -> bool:
-    return bool(record and record.get("revoked"))
+    @classmethod
+    def from_url(cls, url: str, timeout_s: float) -> JobRecords | None:
+        """Records in the Redis at ``url``; None when the result backend is not Redis (no records then)."""
+        if not url.startswith(("redis://", "rediss://", "unix://")):
+            return None
+        retry = Retry(ExponentialBackoff(cap=RETRY_CAP_S, base=0.05), retries=-1)
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=max(timeout_s, 5.0),
+            retry=retry,
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
+        return cls(client)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """A job's record; None when there is none (a task sent without the API, or expired)."""
+        if not job_id:
+            return None
+        return decode_record(self.client.get(job_record_key(job_id)))
+
+    def release_in_flight(self, job_id: str) -> None:
+        """A worker's part of the in-flight count: the job ended (or was skipped), so it counts no more."""
+        record = self.get(job_id)
+        if record is not None and record.owner:
+            self.client.zrem(in_flight_key(record.owner), job_id)
 
 
 def job_json(
     job_id: str,
-    record: dict[str, Any],
+    record: JobRecord,
     state: str,
     result: dict[str, Any] | None,
     error: dict[str, str] | None,
@@ -66,9 +93,9 @@ def job_json(
     """A job as ``GET /v1/jobs/<id>`` shows it (``webapi.jobclient.JobStatus``), e.g. for its callback."""
     return {
         "job_id": job_id,
-        "type": record["type"],
+        "type": record.type,
         "state": state,
-        "submitted_at": record["submitted_at"],
+        "submitted_at": record.submitted_at,
         "result": result,
         "error": error,
     }

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.jobs import CALIBRATE, ENROL_FACE, REBUILD_FACEBANK, SESSION_FRAME
 from settings import Settings
 
-BULK_TASKS = (
-    "rollcall.models.enrol_face",
-    "rollcall.models.rebuild_facebank",
-    "rollcall.models.calibrate",
-    "rollcall.models.session_frame",
-)
+BULK_TASKS = (ENROL_FACE, REBUILD_FACEBANK, CALIBRATE, SESSION_FRAME)
 
 
 def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:

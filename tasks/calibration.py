@@ -8,27 +8,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.jobs import CALIBRATE, CalibrateArgs, CalibrateResult
 from facebank.calibration import calibrate as propose_threshold
 from ml.timing import StageTimer
-from settings import get_settings
-from tasks import runtime
-from tasks.jobs import model_task
+from tasks.jobs import ModelTask, model_task
+from tasks.runtime import Resources
 
 
-@model_task("calibrate")
-def calibrate(target_far: float = 0.001, *, timer: StageTimer) -> dict[str, Any]:
+@model_task(CALIBRATE)
+def calibrate(task: ModelTask, target_far: float = 0.001) -> dict[str, Any]:
     """Score every pair of enrolled faces and propose the threshold for ``target_far``."""
-    embedder = runtime.pipeline().embedder
+    return task.run_job(CalibrateArgs, {"target_far": target_far}, run_calibrate)
+
+
+def run_calibrate(args: CalibrateArgs, res: Resources, timer: StageTimer) -> CalibrateResult:
+    embedder = res.pipe.embedder
     with timer.stage("load"):
-        rows = runtime.facebank().gallery_rows(embedder.name, embedder.version)
+        rows = res.facebank.gallery_rows(embedder.name, embedder.version)
     with timer.stage("score"):
-        proposal = propose_threshold(rows, target_far, reference=embedder.default_threshold)
-    return {
-        "type": "calibrate",
-        "model_name": embedder.name,
-        "model_version": embedder.version,
+        proposal = propose_threshold(rows, args.target_far, reference=embedder.default_threshold)
+    return CalibrateResult(
+        model_name=embedder.name,
+        model_version=embedder.version,
         **proposal.to_json(),
-        "current_threshold": runtime.match_threshold(),
-        "default_threshold": round(embedder.default_threshold, 6),
-        "enrol_flip": get_settings().enrol_flip,
-    }
+        current_threshold=res.snapshot().threshold,
+        default_threshold=round(embedder.default_threshold, 6),
+        enrol_flip=res.settings.enrol_flip,
+    )

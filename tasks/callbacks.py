@@ -28,7 +28,8 @@ from celery import Celery, Task
 from celery.utils.time import get_exponential_backoff_interval
 
 import errors
-from contract.records import job_json, read_record
+from contract.jobs import CALLBACK
+from contract.records import JobRecords, job_json
 from settings import Settings, get_settings
 from sources.netguard import CameraAllowlist
 from sources.pinned import post
@@ -37,7 +38,6 @@ from tasks import app
 
 log = logging.getLogger("rollcall.callbacks")
 
-CALLBACK_TASK = "rollcall.io.callback"
 TIMESTAMP_HEADER = "X-Rollcall-Timestamp"
 SIGNATURE_HEADER = "X-Rollcall-Signature"
 SIGNATURE_VERSION = "v1"
@@ -56,19 +56,23 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 def schedule_callback(celery: Celery, url: str, payload: dict[str, Any]) -> None:
     """Queue the delivery of ``payload`` to ``url`` (routed to the I/O queue by ``celeryconfig``)."""
-    celery.send_task(CALLBACK_TASK, kwargs={"url": url, "payload": payload})
+    celery.send_task(CALLBACK, kwargs={"url": url, "payload": payload})
 
 
 def job_ended(
-    task: Task, job_id: str, state: str, result: dict[str, Any] | None, error: errors.RollcallError | None
+    task: Task,
+    records: JobRecords,
+    job_id: str,
+    state: str,
+    result: dict[str, Any] | None,
+    error: errors.RollcallError | None,
 ) -> None:
     """Queue the callback of a job that ended, if its submitter gave a ``callback_url``."""
-    record = read_record(task.backend, job_id)
-    url = record.get("callback_url") if record is not None else None
-    if record is None or not url:
+    record = records.get(job_id)
+    if record is None or not record.callback_url:
         return
     payload = job_json(job_id, record, state, result, error.to_dict() if error is not None else None)
-    schedule_callback(task.app, url, payload)
+    schedule_callback(task.app, record.callback_url, payload)
 
 
 def deliver(url: str, payload: dict[str, Any], settings: Settings, allowlist: CameraAllowlist) -> int:
@@ -99,7 +103,7 @@ def _host(url: str) -> str:
     return without_credentials(url, keep_query=False).split("/")[2]
 
 
-@app.task(name=CALLBACK_TASK, bind=True, ignore_result=True, throws=(errors.RollcallError,))
+@app.task(name=CALLBACK, bind=True, ignore_result=True, throws=(errors.RollcallError,))
 def deliver_callback(self: Task, url: str, payload: dict[str, Any]) -> None:
     """Deliver one callback; retry a failed attempt up to ``ROLLCALL_CALLBACK_MAX_RETRIES`` times."""
     settings = get_settings()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
+from contract.jobs import JobAnswer
 from sources.urls import url_origin
 
 
@@ -21,7 +21,7 @@ def job_line(
     job: str,
     outcome: str,
     source: object,
-    result: Mapping[str, Any] | None,
+    result: JobAnswer | None,
     timings_ms: Mapping[str, float],
 ) -> str:
     """The log line of one finished job (``outcome``: succeeded, revoked or an error code)."""
@@ -47,14 +47,6 @@ def source_fields(source: object) -> dict[str, str | None]:
     return {"source": None}
 
 
-def faces_reported(result: Mapping[str, Any] | None) -> int | None:
-    """How many faces a job's result reports; None for a failed job or one without faces."""
-    if result is None:
-        return None
-    if "faces" in result:  # detect
-        return len(result["faces"])
-    if "present" in result:  # attendance: each face is someone present or unknown
-        return len(result["present"]) + len(result["unknown_faces"])
-    if "face" in result:  # identify, enrol_face
-        return 1
-    return None
+def faces_reported(result: JobAnswer | None) -> int | None:
+    """How many faces a job's answer reports; None for a failed job or one without faces."""
+    return result.reported_faces() if result is not None else None

@@ -1,92 +1,117 @@
 """rollcall's jobs: detect, identify, attendance, enrol and rebuild, as Celery tasks.
 
-Each task is glue: load the frame, call ``ml`` and ``facebank``, return plain JSON with the
-answer, the models used, the worker's hostname and per-stage timings. Expected failures
-raise an ``errors.RollcallError``; Celery stores it (JSON) and the API shows its code.
+Each task's keyword parameters are its arguments model's fields (``contract.jobs``); the task
+validates them into the model, then ``ModelTask.run_job`` runs the job: load the frame, call the
+recognition core (``recognition.core``) or the facebank, and store the answer with the models used,
+the worker's hostname and per-stage timings as plain JSON. Expected failures raise an
+``errors.RollcallError``; Celery stores it (JSON) and the API shows its code.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
-import torch
 from celery import Task, states
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
-from torchvision.ops import box_iou
 
-from contract.records import is_revoked, read_record, release_in_flight
-from errors import (
-    InvalidInput,
-    JobTimeout,
-    MultipleFacesFound,
-    NoFaceFound,
-    RollcallError,
-    error_of,
+from contract.jobs import (
+    ATTENDANCE,
+    DETECT,
+    ENROL_FACE,
+    IDENTIFY,
+    REBUILD_FACEBANK,
+    AttendanceArgs,
+    AttendanceResult,
+    DetectArgs,
+    DetectResult,
+    EnrolFaceArgs,
+    EnrolFaceResult,
+    FrameSource,
+    IdentifyArgs,
+    IdentifyResult,
+    JobAnswer,
+    JobArgs,
+    JobEnvelope,
+    RebuildArgs,
+    RebuildResult,
+    SmallFaces,
+    parse_args,
+    result_json,
 )
-from facebank.assignment import assign_faces
-from facebank.gallery import match_faces
+from errors import JobTimeout, MultipleFacesFound, NoFaceFound, RollcallError, error_of
 from ml.image import decode_image
-from ml.mtcnn import Detections
 from ml.quality import measure_face
 from ml.timing import StageTimer
-from settings import get_settings
-from tasks import app, batching, callbacks, enrolment, metrics, runtime
-from tasks.frames import Frame, load_frame
+from recognition import batching, core
+from recognition.frames import Frame, load_frame
+from tasks import app, callbacks, enrolment, metrics, runtime
 from tasks.joblog import job_line
+from tasks.runtime import Resources
 
 log = logging.getLogger("rollcall.jobs")
 # An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.
 ENROL_MIN_PROB = 0.95
+ArgsT = TypeVar("ArgsT", bound=JobArgs)
 
 
 class ModelTask(Task):
-    """Base of model jobs: JSON result envelope, stable errors, one log line and metrics per job."""
+    """Base of model jobs: revocation check, JSON result envelope, stable errors, one log line and metrics."""
 
-    # The timer argument is injected by __call__, so Celery must not check call signatures at submit time;
-    # the API validates job arguments with its schemas instead.
-    typing = False
     # Expected failures are no worker error: no ERROR line with a traceback (the job's own line records them).
     throws = (RollcallError,)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def run_job(
+        self,
+        model: type[ArgsT],
+        kwargs: Mapping[str, Any],
+        work: Callable[[ArgsT, Resources, StageTimer], JobAnswer],
+    ) -> dict[str, Any]:
+        """Validate ``kwargs`` into ``model`` and run ``work`` on them, timed; the result's JSON.
+
+        A job revoked before it started is skipped (``Ignore``): its record says so.
+        """
         job = self.name.rsplit(".", 1)[-1]
-        if self._revoked_before_start():
-            log.info("%s", job_line(self.request.id, job, "revoked", kwargs.get("source"), None, {}))
+        source = kwargs.get("source")
+        records = runtime.job_records()
+        record = records.get(self.request.id) if records is not None else None
+        if record is not None and record.revoked:
+            log.info("%s", job_line(self.request.id, job, "revoked", source, None, {}))
             metrics.record_job(job, "revoked", {})
             self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
-            release_in_flight(self.backend, self.request.id)
+            if records is not None:
+                records.release_in_flight(self.request.id)
             raise Ignore()
         timer = StageTimer()
         outcome = RollcallError.code  # internal_error: anything not caught below is a bug
-        result: Any = None
+        answer: JobAnswer | None = None
         batched_with: dict[str, int] = {}
         try:
             with batching.running_job():
-                result = self.run(*args, timer=timer, **kwargs)
+                answer = work(parse_args(model, **kwargs), runtime.resources(), timer)
                 batched_with = batching.batch_sizes()
             outcome = "succeeded"
         except SoftTimeLimitExceeded as exc:
             outcome = JobTimeout.code
-            raise JobTimeout(
-                f"job exceeded its time limit of {get_settings().job_soft_time_limit_s} s"
-            ) from exc
+            limit = runtime.resources().settings.job_soft_time_limit_s
+            raise JobTimeout(f"job exceeded its time limit of {limit} s") from exc
         except RollcallError as exc:
             outcome = exc.code
             raise
         finally:
             timings = timer.report()
-            log.info("%s", job_line(self.request.id, job, outcome, kwargs.get("source"), result, timings))
+            log.info("%s", job_line(self.request.id, job, outcome, source, answer, timings))
             metrics.record_job(job, outcome, timings)
-        result["worker"] = self.request.hostname or socket.gethostname()  # the Celery node name
-        result["models"] = runtime.pipeline().describe()
-        result["timings_ms"] = timings
-        if batched_with:
-            result["batch"] = batched_with  # jobs that shared each batched stage (tasks.batching)
-        return result
+        envelope = JobEnvelope(
+            worker=self.request.hostname or socket.gethostname(),  # the Celery node name
+            models=runtime.pipeline().describe(),
+            timings_ms=timings,
+            batch=batched_with or None,
+        )
+        return result_json(answer, envelope)
 
     def after_return(
         self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
@@ -96,198 +121,97 @@ class ModelTask(Task):
         Only ended jobs call back: a revoked one does not (whoever revoked it knows). Either way the job
         no longer counts against its API key's jobs in flight.
         """
-        release_in_flight(self.backend, task_id)
+        records = runtime.job_records()
+        if records is None:
+            return
+        records.release_in_flight(task_id)
         if status == states.SUCCESS:
-            callbacks.job_ended(self, task_id, "succeeded", retval, None)
+            callbacks.job_ended(self, records, task_id, "succeeded", retval, None)
         elif status == states.FAILURE:
-            callbacks.job_ended(self, task_id, "failed", None, error_of(retval))
-
-    def _revoked_before_start(self) -> bool:
-        return is_revoked(read_record(self.backend, self.request.id))
+            callbacks.job_ended(self, records, task_id, "failed", None, error_of(retval))
 
 
-def _faces_json(detections: Detections) -> list[dict[str, Any]]:
-    return [
-        {
-            "box": [round(float(v), 2) for v in box],
-            "prob": round(float(prob), 5),
-            "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in marks],
-        }
-        for box, prob, marks in zip(detections.boxes, detections.probs, detections.landmarks, strict=True)
-    ]
+def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], ModelTask]:
+    task: Callable[[Callable[..., dict[str, Any]]], ModelTask] = app.task(
+        name=name, base=ModelTask, bind=True
+    )
+    return task
 
 
-def _detect(frame: Frame, timer: StageTimer) -> Detections:
-    with timer.stage("detect"):
-        return batching.detect(runtime.pipeline(), frame.image)
+def _load(source: FrameSource, res: Resources, timer: StageTimer) -> Frame:
+    return load_frame(source, res.settings, res.allowlist, timer)
 
 
-def _detect_with_mode(
-    frame: Frame, source: dict[str, Any], small_faces: dict[str, Any] | None, timer: StageTimer
-) -> tuple[Detections, dict[str, Any]]:
-    """Detection in the small-face mode the job, its camera or the configuration asks for."""
+def _tiling(frame: Frame, source: FrameSource, small_faces: SmallFaces | None, res: Resources) -> core.Tiling:
     height, width = frame.image.shape[:2]
-    tiling, lowered_scale = runtime.tiling_params(source, small_faces, width * height)
-    bounded = {"scale_lowered_to": lowered_scale} if lowered_scale is not None else {}
-    if tiling.mode == "off":
-        return _detect(frame, timer), {"mode": "off", "tiled": False, **bounded}
-    with timer.stage("detect"):
-        found = runtime.pipeline().detect_small_faces(frame.image, tiling)
-    report = {"mode": found.mode, "tiled": found.tiled, "tiles": found.tiles, "timings_ms": found.timings_ms}
-    return found.detections, {**report, **bounded}
+    return core.choose_tiling(source, small_faces, width * height, res.settings, res.camera_modes)
 
 
-def _load(source: dict[str, Any], timer: StageTimer) -> Frame:
-    return load_frame(source, get_settings(), runtime.camera_allowlist(), timer)
-
-
-def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], Task]:
-    return app.task(name=f"rollcall.models.{name}", base=ModelTask, bind=False)
-
-
-@model_task("detect")
+@model_task(DETECT)
 def detect(
-    source: dict[str, Any], small_faces: dict[str, Any] | None = None, *, timer: StageTimer
+    task: ModelTask, source: dict[str, Any], small_faces: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Where are the faces: boxes, probabilities and 5 landmarks per face."""
-    frame = _load(source, timer)
-    detections, mode = _detect_with_mode(frame, source, small_faces, timer)
-    return {
-        "type": "detect",
-        "frame": frame.describe(),
-        "faces": _faces_json(detections),
-        "small_faces": mode,
-    }
+    return task.run_job(DetectArgs, {"source": source, "small_faces": small_faces}, run_detect)
 
 
-def _people_json(person_ids: set[int]) -> dict[int, dict[str, Any]]:
-    return {person.id: person.to_json() for person in runtime.facebank().get_people(sorted(person_ids))}
+def run_detect(args: DetectArgs, res: Resources, timer: StageTimer) -> DetectResult:
+    frame = _load(args.source, res, timer)
+    return core.detect(frame, res.pipe, _tiling(frame, args.source, args.small_faces, res), timer)
 
 
-@model_task("identify")
-def identify(
-    source: dict[str, Any], face: dict[str, Any], top_k: int = 3, *, timer: StageTimer
-) -> dict[str, Any]:
+@model_task(IDENTIFY)
+def identify(task: ModelTask, source: dict[str, Any], face: dict[str, Any], top_k: int = 3) -> dict[str, Any]:
     """Who is this one face, given by its 5 landmarks or by a box around it."""
-    frame = _load(source, timer)
-    if "landmarks" in face:
-        landmarks = _given_landmarks(face["landmarks"], frame)
-        box = face.get("box")
-    elif "box" in face:
-        box_arr = np.asarray(face["box"], dtype=np.float32)
-        detections = _detect(frame, timer)
-        index = _best_overlap(detections.boxes, box_arr)
-        if index is None:
-            raise NoFaceFound(f"no face found inside the box {face['box']}")
-        landmarks = detections.landmarks[index : index + 1]
-        box = [round(float(v), 2) for v in detections.boxes[index]]
-    else:
-        raise InvalidInput("identify needs the face's 'landmarks' or 'box'")
-    with timer.stage("embed"):
-        vectors = batching.embed(runtime.pipeline(), frame.image, landmarks, get_settings().match_flip)
-    with timer.stage("match"):
-        gallery = runtime.gallery()
-        threshold = runtime.match_threshold()
-        match = match_faces(vectors, gallery, threshold, top_k=top_k)[0]
-        people = _people_json({pid for pid, _ in match.candidates})
-    return {
-        "type": "identify",
-        "frame": frame.describe(),
-        "face": {"box": box, "landmarks": landmarks[0].round(2).tolist()},
-        "person": people.get(match.person_id) if match.person_id is not None else None,
-        "score": round(match.score, 5),
-        "threshold": threshold,
-        "candidates": [{"person": people[pid], "score": round(s, 5)} for pid, s in match.candidates],
-    }
+    return task.run_job(IdentifyArgs, {"source": source, "face": face, "top_k": top_k}, run_identify)
 
 
-def _given_landmarks(points: Any, frame: Frame) -> np.ndarray:
-    """A client's 5 landmarks as [1,5,2], refused unless finite, spread out and near the frame.
-
-    Points all at one spot have no alignment, and points far outside the frame would warp a chip
-    out of nothing (or shrink it through thousands of pyramid levels).
-    """
-    landmarks = np.asarray(points, dtype=np.float32).reshape(1, 5, 2)
-    height, width = frame.image.shape[:2]
-    xs, ys = landmarks[0, :, 0], landmarks[0, :, 1]
-    if not np.all(np.isfinite(landmarks)):
-        raise InvalidInput("landmarks must be finite numbers")
-    if xs.min() < -width or xs.max() > 2 * width or ys.min() < -height or ys.max() > 2 * height:
-        raise InvalidInput(f"the landmarks lie far outside the {width}×{height} frame")
-    if float(np.ptp(landmarks[0], axis=0).max()) < 1.0:
-        raise InvalidInput("the 5 landmarks are at one point: there is no face to align")
-    return landmarks
+def run_identify(args: IdentifyArgs, res: Resources, timer: StageTimer) -> IdentifyResult:
+    frame = _load(args.source, res, timer)
+    flip = res.settings.match_flip
+    return core.identify(frame, args.face, args.top_k, res.pipe, res.snapshot(), flip, timer)
 
 
-def _best_overlap(boxes: np.ndarray, box: np.ndarray, min_iou: float = 0.3) -> int | None:
-    """Index of the detected box that overlaps the given one most (IoU ≥ min_iou), else None."""
-    if len(boxes) == 0:
-        return None
-    iou = box_iou(
-        torch.as_tensor(boxes, dtype=torch.float64), torch.as_tensor(box, dtype=torch.float64)[None]
-    )
-    best = int(torch.argmax(iou[:, 0]))
-    return best if float(iou[best, 0]) >= min_iou else None
-
-
-@model_task("attendance")
+@model_task(ATTENDANCE)
 def attendance(
+    task: ModelTask,
     source: dict[str, Any],
     roster: list[int] | None = None,
     small_faces: dict[str, Any] | None = None,
-    *,
-    timer: StageTimer,
 ) -> dict[str, Any]:
     """Who of the enrolled people (or of the roster) is in the frame; each person at most once."""
-    frame = _load(source, timer)
-    detections, mode = _detect_with_mode(frame, source, small_faces, timer)
-    with timer.stage("embed"):
-        vectors = batching.embed(
-            runtime.pipeline(), frame.image, detections.landmarks, get_settings().match_flip
-        )
-    with timer.stage("match"):
-        gallery = runtime.gallery()
-        threshold = runtime.match_threshold()
-        restrict = set(roster) if roster is not None else None
-        assignment = assign_faces(vectors, gallery, threshold, restrict_to=restrict)
-        seen = {a.person_id for a in assignment.present}
-        people = _people_json(seen | (restrict or set()))
-    faces = _faces_json(detections)
-    # People deleted since the job was submitted (or since the gallery was read) are left out.
-    return {
-        "type": "attendance",
-        "frame": frame.describe(),
-        "present": [
-            {"person": people[a.person_id], "score": round(a.score, 5), "face": faces[a.face_index]}
-            for a in assignment.present
-            if a.person_id in people
-        ],
-        "absent": [people[pid] for pid in sorted(restrict - seen) if pid in people]
-        if restrict is not None
-        else None,
-        "unknown_faces": [faces[i] for i in assignment.unknown_face_indices],
-        "threshold": threshold,
-        "small_faces": mode,
-    }
+    kwargs = {"source": source, "roster": roster, "small_faces": small_faces}
+    return task.run_job(AttendanceArgs, kwargs, run_attendance)
 
 
-@model_task("enrol_face")
-def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> dict[str, Any]:
+def run_attendance(args: AttendanceArgs, res: Resources, timer: StageTimer) -> AttendanceResult:
+    frame = _load(args.source, res, timer)
+    tiling = _tiling(frame, args.source, args.small_faces, res)
+    bank = res.snapshot(args.roster)
+    return core.attendance(frame, args.roster, res.pipe, bank, tiling, res.settings.match_flip, timer)
+
+
+@model_task(ENROL_FACE)
+def enrol_face(task: ModelTask, person_id: int, source: dict[str, Any]) -> dict[str, Any]:
     """Add one photo of one face to a person: detect (exactly one face), check, embed, store atomically.
 
     The checks are ``tasks.enrolment``'s quality gate; the result reports what they measured.
     """
-    frame = _load(source, timer)
-    detections = _detect(frame, timer)
+    return task.run_job(EnrolFaceArgs, {"person_id": person_id, "source": source}, run_enrol_face)
+
+
+def run_enrol_face(args: EnrolFaceArgs, res: Resources, timer: StageTimer) -> EnrolFaceResult:
+    frame = _load(args.source, res, timer)
+    pipe, settings = res.pipe, res.settings
+    detections, _ = core.find_faces(pipe, frame.image, core.Tiling(core.WHOLE_FRAME), timer)
     confident = int((detections.probs >= ENROL_MIN_PROB).sum())
     if confident == 0:
         raise NoFaceFound("no face found in the image; enrol a photo with one clear face")
     if confident > 1:
         raise MultipleFacesFound(f"{confident} faces found; enrol a photo with exactly one face (or crop it)")
     index = int(np.argmax(detections.probs))
-    pipe = runtime.pipeline()
-    settings = get_settings()
-    limits = enrolment.QualityLimits.from_settings(settings, runtime.match_threshold())
+    bank = res.snapshot()
+    limits = enrolment.QualityLimits.from_settings(settings, bank.threshold)
     with timer.stage("quality"):
         chips = pipe.align(frame.image, detections.landmarks[index : index + 1])
         quality = measure_face(detections.boxes[index], detections.landmarks[index], chips[0])
@@ -295,12 +219,12 @@ def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> 
     with timer.stage("embed"):
         vector = pipe.embed_chips(chips, flip=settings.enrol_flip)[0]
     with timer.stage("match"):
-        resemblance = enrolment.resemblance(vector, person_id, runtime.gallery())
+        resemblance = enrolment.resemblance(vector, args.person_id, bank.gallery)
         enrolment.check_resemblance(resemblance, limits)
     height, width = frame.image.shape[:2]
     with timer.stage("store"):
-        face = runtime.facebank().add_face(
-            person_id,
+        face = res.facebank.add_face(
+            args.person_id,
             image_bytes=frame.data,
             content_type=frame.content_type,
             width=width,
@@ -311,32 +235,34 @@ def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> 
             model_name=pipe.embedder.name,
             model_version=pipe.embedder.version,
         )
-    return {
-        "type": "enrol_face",
-        "face_id": face.id,
-        "face": face.to_json(),
-        "quality": {"faces": confident, **quality.to_json(), **resemblance.to_json()},
-        "flip": settings.enrol_flip,
-    }
+    return EnrolFaceResult(
+        face_id=face.id,
+        face=face.to_json(),
+        quality={"faces": confident, **quality.to_json(), **resemblance.to_json()},
+        flip=settings.enrol_flip,
+    )
 
 
-@model_task("rebuild_facebank")
-def rebuild_facebank(*, timer: StageTimer) -> dict[str, Any]:
+@model_task(REBUILD_FACEBANK)
+def rebuild_facebank(task: ModelTask) -> dict[str, Any]:
     """Re-embed every enrolled face for the configured model (the seed's ``--update``, without a restart)."""
-    pipe = runtime.pipeline()
-    bank = runtime.facebank()
+    return task.run_job(RebuildArgs, {}, run_rebuild)
+
+
+def run_rebuild(args: RebuildArgs, res: Resources, timer: StageTimer) -> RebuildResult:
+    pipe, bank, settings = res.pipe, res.facebank, res.settings
     embedded = failed = 0
     for item in bank.faces_needing_embedding(pipe.embedder.name, pipe.embedder.version):
         try:
             with timer.stage("decode"):
-                image = decode_image(item.image_bytes, get_settings().frame_max_pixels)
+                image = decode_image(item.image_bytes, settings.frame_max_pixels)
         except RollcallError as exc:
             log.warning("rebuild: face %s cannot be decoded: %s", item.face_id, exc.code)
             failed += 1
             continue
         with timer.stage("embed"):
-            vector = pipe.embed(image, item.landmarks, flip=get_settings().enrol_flip)[0]
+            vector = pipe.embed(image, item.landmarks, flip=settings.enrol_flip)[0]
         with timer.stage("store"):
             bank.set_embedding(item.face_id, pipe.embedder.name, pipe.embedder.version, vector)
         embedded += 1
-    return {"type": "rebuild_facebank", "embedded": embedded, "failed": failed}
+    return RebuildResult(embedded=embedded, failed=failed)

@@ -1,29 +1,43 @@
-"""Per-process resources of a worker: the model pipeline, the facebank and its gallery cache.
+"""Per-process resources of a worker: the model pipeline, the facebank and its snapshots, the job records.
 
-These are the only process-wide singletons in rollcall. Each is created on first use
-(``tasks.worker`` touches them right after fork so the first job does not pay for it)
-and lives as long as the worker process.
+These are the only process-wide singletons in rollcall. They are created on first use
+(``tasks.worker`` touches them right after fork so the first job does not pay for it), live as
+long as the worker process, and reach a job as one ``Resources`` value (``tasks.jobs.ModelTask``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-import errors
-from contract.tilecost import fitted_scale, tile_cost
-from facebank.calibration import ThresholdCache
+from contract.records import JobRecords
 from facebank.db import upgrade
-from facebank.gallery import Gallery, GalleryCache
 from facebank.store import Facebank
 from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
-from ml.tiling import TilingParams
+from recognition.snapshot import FacebankSnapshot, Snapshots
 from settings import Settings, get_settings
 from sources.netguard import CameraAllowlist
 from tasks import metrics
+
+
+@dataclass(frozen=True, eq=False)
+class Resources:
+    """What a job runs with: settings, the loaded pipeline, the facebank and where to read it from."""
+
+    settings: Settings
+    pipe: FacePipeline
+    facebank: Facebank
+    snapshots: Snapshots
+    allowlist: CameraAllowlist
+    camera_modes: Mapping[str, str]
+
+    def snapshot(self, people: list[int] | None = None) -> FacebankSnapshot:
+        """This job's facebank snapshot (naming ``people`` too); the gallery's size is exported."""
+        snapshot = self.snapshots.take(people or ())
+        metrics.record_gallery(self.pipe.embedder.name, snapshot.gallery.face_count)
+        return snapshot
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -51,39 +65,31 @@ def facebank() -> Facebank:
 
 
 @functools.cache
-def gallery_cache() -> GalleryCache:
-    return GalleryCache(facebank(), device=pipeline().device)
+def resources() -> Resources:
+    settings = get_settings()
+    pipe = pipeline()
+    embedder = pipe.embedder
+    snapshots = Snapshots(
+        facebank(),
+        embedder.name,
+        embedder.version,
+        pipe.device,
+        configured_threshold=settings.match_threshold,
+        default_threshold=embedder.default_threshold,
+    )
+    return Resources(settings, pipe, facebank(), snapshots, camera_allowlist(), camera_small_face_modes())
 
 
-def gallery() -> Gallery:
-    """The loaded embedder's current gallery (reloaded when the facebank changed); its size is exported."""
-    embedder = pipeline().embedder
-    current = gallery_cache().get(embedder.name, embedder.version)
-    metrics.record_gallery(embedder.name, current.face_count)
-    return current
+@functools.cache
+def job_records() -> JobRecords | None:
+    """The job records (``contract.records``) in the result backend's Redis; None when it is not Redis."""
+    settings = get_settings()
+    return JobRecords.from_url(settings.result_backend, settings.broker_timeout_s)
 
 
 @functools.cache
 def camera_allowlist() -> CameraAllowlist:
     return CameraAllowlist.parse(get_settings().camera_allow)
-
-
-@functools.cache
-def threshold_cache() -> ThresholdCache:
-    return ThresholdCache(facebank())
-
-
-def match_threshold() -> float:
-    """``ROLLCALL_MATCH_THRESHOLD``, else the one applied in the facebank, else the embedder's default.
-
-    The applied value is cached until the facebank's revision moves: one primary-key read per call.
-    """
-    configured = get_settings().match_threshold
-    if configured is not None:
-        return configured
-    embedder = pipeline().embedder
-    applied = threshold_cache().get(embedder.name, embedder.version)
-    return applied if applied is not None else embedder.default_threshold
 
 
 @functools.cache
@@ -94,33 +100,3 @@ def camera_small_face_modes() -> dict[str, str]:
         host, _, mode = entry.partition("=")
         modes[host.strip().lower()] = mode.strip()
     return modes
-
-
-def tiling_params(
-    source: dict[str, Any], options: dict[str, Any] | None, frame_pixels: int
-) -> tuple[TilingParams, float | None]:
-    """The job's own small-face options, else its camera's mode, else the configured default.
-
-    Bounded by the settings: a tiling over the cost limit is refused (the API refuses it at
-    submission already), and a frame too large for its tiles is tiled at a smaller scale, or not
-    at all. The second value is the scale actually used when it had to be lowered, else None.
-    """
-    settings = get_settings()
-    options = dict(options or {})
-    if "mode" not in options:
-        host = (urlsplit(str(source["url"])).hostname or "").lower() if "url" in source else ""
-        options["mode"] = camera_small_face_modes().get(host, settings.small_faces)
-    params = TilingParams(**options)
-    if params.mode == "off":
-        return params, None
-    fields = {"scale": params.scale, "overlap": params.overlap, "min_face_size": params.min_face_size}
-    if tile_cost({**fields, "mode": "on"}) > settings.small_faces_max_tile_cost:
-        raise errors.InvalidInput(
-            f"small_faces costs more than this server's limit of {settings.small_faces_max_tile_cost:g}"
-        )
-    scale = fitted_scale(fields, frame_pixels, settings.small_faces_max_tile_pixels)
-    if scale >= params.scale:
-        return params, None
-    if scale < 1.0:  # even unenlarged tiles would be too many pixels: the whole frame alone
-        return dataclasses.replace(params, mode="off"), scale
-    return dataclasses.replace(params, scale=round(scale, 3)), round(scale, 3)

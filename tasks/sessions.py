@@ -34,13 +34,24 @@ from celery import chord, group
 from celery.canvas import Signature
 from celery.exceptions import SoftTimeLimitExceeded
 
+from contract.jobs import (
+    SESSION_EXPIRE,
+    SESSION_FRAME,
+    SESSION_RECORD,
+    SESSION_TICK,
+    AttendanceArgs,
+    SessionFrameArgs,
+    SessionFrameResult,
+    read_result,
+)
 from errors import DatabaseUnavailable, JobTimeout, RollcallError
 from facebank.records import CameraFrame
 from facebank.sessions import AttendanceSessions
 from ml.timing import StageTimer
 from settings import get_settings
 from tasks import app, runtime
-from tasks.jobs import attendance, model_task
+from tasks.jobs import ModelTask, model_task, run_attendance
+from tasks.runtime import Resources
 
 log = logging.getLogger("rollcall.sessions")
 # A claimed tick whose frames were not queued this long after is taken to have lost its task.
@@ -79,7 +90,7 @@ def _send_at(signature: Signature, when: datetime) -> None:
     signature.apply_async(eta=eta if eta > now else None)
 
 
-@app.task(name="rollcall.sessions.tick", **_RETRY)
+@app.task(name=SESSION_TICK, **_RETRY)
 def tick(session_id: int, number: int) -> None:
     """Run tick ``number`` of a session if it is due and still the session's cursor; queue the next."""
     now = _now()
@@ -105,63 +116,68 @@ def tick(session_id: int, number: int) -> None:
     _store().mark_dispatched(session_id, number)
 
 
-@model_task("session_frame")
+@model_task(SESSION_FRAME)
 def session_frame(
+    task: ModelTask,
     camera: int,
     source: dict[str, Any],
     roster: list[int],
     small_faces: dict[str, Any] | None = None,
-    *,
-    timer: StageTimer,
 ) -> dict[str, Any]:
-    """One camera's frame of one tick: who of the roster it shows (the attendance job's own logic).
+    """One camera's frame of one tick: who of the roster it shows (the attendance job's own logic)."""
+    kwargs = {"camera": camera, "source": source, "roster": roster, "small_faces": small_faces}
+    return task.run_job(SessionFrameArgs, kwargs, run_session_frame)
 
-    A camera that fails (unreachable, not an image, too slow) is part of the answer, not a failure of
-    the task: the tick is still recorded, and the session's camera statistics show the error.
+
+def run_session_frame(args: SessionFrameArgs, res: Resources, timer: StageTimer) -> SessionFrameResult:
+    """The attendance job on the camera's frame; a camera that fails (unreachable, not an image, too
+    slow) is part of the answer, not a failure of the task: the tick is still recorded, and the
+    session's camera statistics show the error.
     """
-    frame: dict[str, Any] = {
-        "type": "session_frame",
-        "camera": camera,
-        "captured_at": _now().isoformat(),
-        "present": [],
-        "unknown_faces": [],
-        "error": None,
-    }
+    captured_at = _now().isoformat()
+    job = AttendanceArgs(source=args.source, roster=args.roster, small_faces=args.small_faces)
     try:
-        result = attendance.run(source=source, roster=roster, small_faces=small_faces, timer=timer)
+        result = run_attendance(job, res, timer)
     except SoftTimeLimitExceeded:
-        limit = get_settings().job_soft_time_limit_s
-        frame["error"] = JobTimeout(f"the frame took longer than {limit} s").to_dict()
+        limit = res.settings.job_soft_time_limit_s
+        error = JobTimeout(f"the frame took longer than {limit} s").to_dict()
     except RollcallError as exc:
-        frame["error"] = exc.to_dict()
+        error = exc.to_dict()
     else:
-        frame["present"] = [[entry["person"]["id"], entry["score"]] for entry in result["present"]]
-        frame["unknown_faces"] = result["unknown_faces"]
-        return frame
-    log.warning("session frame from camera %s failed: %s", camera, frame["error"]["code"])
-    return frame
+        return SessionFrameResult(
+            camera=args.camera,
+            captured_at=captured_at,
+            present=[(entry.person.id, entry.score) for entry in result.present],
+            unknown_faces=result.unknown_faces,
+            error=None,
+        )
+    log.warning("session frame from camera %s failed: %s", args.camera, error["code"])
+    return SessionFrameResult(
+        camera=args.camera, captured_at=captured_at, present=[], unknown_faces=[], error=error
+    )
 
 
 def camera_frame(result: dict[str, Any]) -> CameraFrame:
     """A ``session_frame`` result as the store's value."""
+    frame = read_result(SessionFrameResult, result)
     return CameraFrame(
-        camera=int(result["camera"]),
-        captured_at=datetime.fromisoformat(result["captured_at"]),
-        present=tuple((int(pid), float(score)) for pid, score in result["present"]),
-        faces=len(result["present"]) + len(result["unknown_faces"]),
-        unknown_faces=len(result["unknown_faces"]),
-        error=result["error"],
+        camera=frame.camera,
+        captured_at=datetime.fromisoformat(frame.captured_at),
+        present=tuple(frame.present),
+        faces=len(frame.present) + len(frame.unknown_faces),
+        unknown_faces=len(frame.unknown_faces),
+        error=frame.error,
     )
 
 
-@app.task(name="rollcall.sessions.record", **_RETRY)
+@app.task(name=SESSION_RECORD, **_RETRY)
 def record(results: list[dict[str, Any]], session_id: int, number: int) -> None:
     """Add one tick's frames to the session's aggregates (once, however often this message comes)."""
     recorded = _store().record_tick(session_id, number, [camera_frame(r) for r in results], _now())
     log.info("session %s tick %s: %s", session_id, number, "recorded" if recorded else "already recorded")
 
 
-@app.task(name="rollcall.sessions.expire", **_RETRY)
+@app.task(name=SESSION_EXPIRE, **_RETRY)
 def expire(session_id: int, not_before: str) -> None:
     """Give up on ticks still capturing long after the last one started, so the session finishes."""
     when = datetime.fromisoformat(not_before)

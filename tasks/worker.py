@@ -106,7 +106,7 @@ def preload_models() -> None:
 
     _set_torch_threads()
     pipe = runtime.pipeline()
-    runtime.gallery()
+    runtime.resources().snapshot()
     described = pipe.describe()
     metrics.record_model_load(pipe.embedder.name, str(described["device"]), pipe.load_seconds)
     health.mark_loaded(described, pipe.load_seconds)

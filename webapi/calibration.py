@@ -2,7 +2,7 @@
 
 Calibrating is a job (``rollcall.models.calibrate``: it needs the loaded model's name and version);
 applying is an operator's decision, stored in the facebank so every worker uses it
-(``tasks.runtime.match_threshold``: ``ROLLCALL_MATCH_THRESHOLD`` > applied > embedder default).
+(``recognition.snapshot``: ``ROLLCALL_MATCH_THRESHOLD`` > applied > embedder default).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
+from contract.jobs import CalibrateArgs
 from errors import InvalidInput
 from facebank.store import Facebank
 from webapi.jobclient import JobClient
@@ -111,7 +112,7 @@ def _facebank() -> Facebank:
 )
 def calibrate() -> Any:
     body = parse_body(CalibrateRequest)
-    return submit_job("calibrate", {"target_far": body.target_far}, body)
+    return submit_job(CalibrateArgs(target_far=body.target_far), body)
 
 
 @bp.post("/threshold")

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import errors
+from contract.jobs import EnrolFaceArgs, EnrolFaceResult, FrameSource, read_result
 from facebank.records import Person
 from facebank.store import Facebank
 from webapi.jobclient import JobClient, JobStatus
@@ -361,19 +362,20 @@ def _submit(client: JobClient, photo: PhotoJob, max_bytes: int) -> str | PhotoRe
     if len(data) > max_bytes:
         too_large = errors.PayloadTooLarge(f"the file is larger than the {max_bytes} bytes a job accepts")
         return _failed(photo, too_large)
-    source = {"image_b64": base64.b64encode(data).decode("ascii")}
-    return client.submit("enrol_face", {"person_id": photo.person_id, "source": source})
+    source = FrameSource(image_b64=base64.b64encode(data).decode("ascii"))
+    return client.submit(EnrolFaceArgs(person_id=photo.person_id, source=source))
 
 
 def _finish(client: JobClient, photo: PhotoJob, job_id: str, timeout_s: float) -> PhotoResult:
     status = await_job(client, job_id, timeout_s)
     if status.state == "succeeded" and status.result is not None:
+        enrolled = read_result(EnrolFaceResult, status.result)
         return PhotoResult(
             photo.relative,
             Outcome.ENROLLED,
             photo.person_id,
-            face_id=int(status.result["face_id"]),
-            quality=status.result.get("quality"),
+            face_id=enrolled.face_id,
+            quality=enrolled.quality,
         )
     error = status.error or {"code": errors.RollcallError.code, "message": f"the job ended {status.state}"}
     outcome = Outcome.ALREADY_ENROLLED if error["code"] == errors.DuplicateFace.code else Outcome.FAILED

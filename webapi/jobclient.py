@@ -22,13 +22,13 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 import errors
-from contract.records import decode_record, encode_record, in_flight_key, is_revoked, job_record_key
+from contract.jobs import JOB_TYPES, SESSION_TICK, JobArgs, task_name, to_kwargs
+from contract.records import JobRecord, decode_record, encode_record, in_flight_key, job_record_key
 from errors import error_of  # Celery rebuilds a job's error from the JSON backend
 from settings import Settings
 from webapi.auth import current_caller, may_see, owner_of_new
 
 log = logging.getLogger("rollcall.jobclient")
-JOB_TYPES = ("detect", "identify", "attendance", "enrol_face", "rebuild_facebank", "calibrate")
 # Tries at claiming an idempotency key whose holder vanished (its submission failed, or it just expired).
 CLAIM_TRIES = 3
 # One quick retry when sending: a broker that does not answer makes the API answer 503 promptly.
@@ -107,18 +107,18 @@ class JobClient:
     def _key(self, job_id: str) -> str:
         return job_record_key(job_id)
 
-    def submit(self, job_type: str, kwargs: dict[str, Any], callback_url: str | None = None) -> str:
+    def submit(self, args: JobArgs, callback_url: str | None = None) -> str:
         """Record and queue a job; with ``callback_url``, its final JSON is POSTed there (tasks.callbacks)."""
-        job_id = self._record_new(job_type, callback_url)
+        job_id = self._record_new(args.job_type, callback_url)
         try:
-            self._send(job_type, kwargs, job_id)
+            self._send(args, job_id)
         except errors.BrokerUnavailable:
-            self._release_quietly(job_id, {"owner": owner_of_new()})
+            self._release_quietly(job_id, owner_of_new())
             raise
         return job_id
 
     def submit_once(
-        self, job_type: str, kwargs: dict[str, Any], claim: IdempotencyClaim, callback_url: str | None = None
+        self, args: JobArgs, claim: IdempotencyClaim, callback_url: str | None = None
     ) -> Submission:
         """Submit, unless the claim's key was used within its window: then answer that job, or 409.
 
@@ -127,20 +127,20 @@ class JobClient:
         already has a record to poll). A job that could not be queued gives its key back.
         """
         for _ in range(CLAIM_TRIES):
-            job_id = self._record_new(job_type, callback_url)
+            job_id = self._record_new(args.job_type, callback_url)
             held = json.dumps({"job_id": job_id, "fingerprint": claim.fingerprint})
             raw: bytes | None = None  # the winner's claim, when this one lost
             try:
                 won = self.redis.set(claim.redis_key, held, nx=True, ex=claim.window_s)
                 if not won:
                     self.redis.delete(self._key(job_id))
-                    self._release(job_id, {"owner": owner_of_new()})
+                    self._release(job_id, owner_of_new())
                     raw = self.redis.get(claim.redis_key)
             except redis.RedisError as exc:
                 raise _unavailable(exc) from exc
             if won:
                 try:
-                    self._send(job_type, kwargs, job_id)
+                    self._send(args, job_id)
                 except errors.BrokerUnavailable:
                     self._give_back(claim.redis_key, job_id)
                     raise
@@ -159,7 +159,7 @@ class JobClient:
         """Release the key and record of a job that was never queued, so a retry with the key can queue it."""
         try:
             self.redis.delete(claim_key, self._key(job_id))
-            self._release(job_id, {"owner": owner_of_new()})
+            self._release(job_id, owner_of_new())
         except redis.RedisError as exc:  # the key expires with its window; the caller sees 503
             log.warning("could not release an Idempotency-Key after a failed submission: %s", exc)
 
@@ -205,9 +205,8 @@ class JobClient:
             refused.retry_after_s = 2
             raise refused
 
-    def _release(self, job_id: str, record: dict[str, Any] | None) -> None:
+    def _release(self, job_id: str, owner: str | None) -> None:
         """The job will never run (revoked, or never queued): it no longer counts as in flight."""
-        owner = (record or {}).get("owner")
         if owner:
             self.redis.zrem(in_flight_key(owner), job_id)
 
@@ -222,27 +221,25 @@ class JobClient:
         job_id = str(uuid.uuid4())
         owner = owner_of_new()
         self._admit_in_flight(job_id, owner)
-        fields: dict[str, Any] = {"type": job_type, "submitted_at": time.time(), "owner": owner}
-        if callback_url is not None:
-            fields["callback_url"] = callback_url
+        record = JobRecord(type=job_type, submitted_at=time.time(), owner=owner, callback_url=callback_url)
         try:
-            self.redis.set(self._key(job_id), encode_record(fields), ex=self.settings.result_expires_s)
+            self.redis.set(self._key(job_id), encode_record(record), ex=self.settings.result_expires_s)
         except redis.RedisError as exc:
-            self._release_quietly(job_id, fields)
+            self._release_quietly(job_id, owner)
             raise _unavailable(exc) from exc
         return job_id
 
-    def _release_quietly(self, job_id: str, record: dict[str, Any] | None) -> None:
+    def _release_quietly(self, job_id: str, owner: str | None) -> None:
         try:
-            self._release(job_id, record)
+            self._release(job_id, owner)
         except redis.RedisError as exc:  # the entry is dropped as stale later
             log.warning("could not release a job's in-flight entry: %s", exc)
 
-    def _send(self, job_type: str, kwargs: dict[str, Any], job_id: str) -> None:
+    def _send(self, args: JobArgs, job_id: str) -> None:
         try:
             self.celery.send_task(
-                f"rollcall.models.{job_type}",
-                kwargs=kwargs,
+                task_name(args.job_type),
+                kwargs=to_kwargs(args),
                 task_id=job_id,
                 retry=True,
                 retry_policy=SEND_RETRY,
@@ -253,21 +250,19 @@ class JobClient:
     def start_session(self, session_id: int) -> None:
         """Queue an attendance session's first tick; the tick task itself waits for the start time."""
         try:
-            self.celery.send_task(
-                "rollcall.sessions.tick", args=(session_id, 0), retry=True, retry_policy=SEND_RETRY
-            )
+            self.celery.send_task(SESSION_TICK, args=(session_id, 0), retry=True, retry_policy=SEND_RETRY)
         except (redis.RedisError, OperationalError, OSError) as exc:
             message = f"the job queue is unreachable ({type(exc).__name__}); retry later"
             raise errors.BrokerUnavailable(message) from exc
 
-    def _record(self, job_id: str) -> dict[str, Any]:
+    def _record(self, job_id: str) -> JobRecord:
         try:
             raw = self.redis.get(self._key(job_id))
         except redis.RedisError as exc:
             raise errors.BrokerUnavailable(f"the result store is unreachable ({type(exc).__name__})") from exc
         record = decode_record(raw)
         # Another key's job answers exactly as an unknown one: its id says nothing to this caller.
-        if record is None or not may_see(record.get("owner")):
+        if record is None or not may_see(record.owner):
             raise errors.JobNotFound(f"no job {job_id!r} (unknown, or its result expired)")
         return record
 
@@ -284,15 +279,15 @@ class JobClient:
         if mapped == "failed":
             error = error_of(payload).to_dict()
             payload = None
-        elif mapped == "revoked" or (mapped == "queued" and is_revoked(record)):
+        elif mapped == "revoked" or (mapped == "queued" and record.revoked):
             # A revoked job still queued stays PENDING in Celery until a worker discards it.
             mapped = "revoked"
             error = errors.JobRevoked("the job was cancelled").to_dict()
         return JobStatus(
             job_id,
-            record["type"],
+            record.type,
             mapped,
-            record["submitted_at"],
+            record.submitted_at,
             payload if mapped == "succeeded" else None,
             error,
         )
@@ -316,9 +311,9 @@ class JobClient:
         record = self._record(job_id)
         try:
             self.celery.control.revoke(job_id)
-            record["revoked"] = True
-            self.redis.set(self._key(job_id), encode_record(record), ex=self.settings.result_expires_s)
-            self._release(job_id, record)
+            revoked = record.model_copy(update={"revoked": True})
+            self.redis.set(self._key(job_id), encode_record(revoked), ex=self.settings.result_expires_s)
+            self._release(job_id, record.owner)
         except (redis.RedisError, OperationalError) as exc:
             raise errors.BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__})") from exc
         return self.status(job_id)

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, jsonify, request
 
+import contract.jobs as contract
+from contract.jobs import AttendanceArgs, DetectArgs, FaceHint, IdentifyArgs
 from errors import InvalidInput, PersonNotFound
 from sources.imagebytes import check_image_upload
 from webapi.jobclient import JobClient
@@ -63,6 +65,15 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
     return body
 
 
+def job_source(body: FrameSource) -> contract.FrameSource:
+    return contract.FrameSource(**body.source())
+
+
+def small_faces(body: DetectRequest) -> contract.SmallFaces | None:
+    options = body.small_face_options()
+    return contract.SmallFaces(**options) if options is not None else None
+
+
 @bp.post("/detect")
 @documented(
     "Find the faces in a frame (boxes, probabilities, 5 landmarks).",
@@ -73,8 +84,7 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
 )
 def submit_detect() -> Any:
     body = parse_frame_request(DetectRequest)
-    kwargs = {"source": body.source(), "small_faces": body.small_face_options()}
-    return submit_job("detect", kwargs, body)
+    return submit_job(DetectArgs(source=job_source(body), small_faces=small_faces(body)), body)
 
 
 @bp.post("/identify")
@@ -87,8 +97,8 @@ def submit_detect() -> Any:
 )
 def submit_identify() -> Any:
     body = parse_frame_request(IdentifyRequest)
-    kwargs = {"source": body.source(), "face": body.face(), "top_k": body.top_k}
-    return submit_job("identify", kwargs, body)
+    args = IdentifyArgs(source=job_source(body), face=FaceHint(**body.face()), top_k=body.top_k)
+    return submit_job(args, body)
 
 
 @bp.post("/attendance")
@@ -109,8 +119,8 @@ def submit_attendance() -> Any:
             raise PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
     if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
         roster = list(current_app.extensions["rollcall.facebank"].get_roster(body.roster_id).person_ids)
-    kwargs = {"source": body.source(), "roster": roster, "small_faces": body.small_face_options()}
-    return submit_job("attendance", kwargs, body)
+    args = AttendanceArgs(source=job_source(body), roster=roster, small_faces=small_faces(body))
+    return submit_job(args, body)
 
 
 def _job_id(job_id: str) -> str:

@@ -13,6 +13,19 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
+from contract.jobs import (
+    AttendanceArgs,
+    AttendanceResult,
+    DetectArgs,
+    DetectResult,
+    FaceHint,
+    FrameSource,
+    IdentifyArgs,
+    IdentifyResult,
+    JobArgs,
+    SmallFaces,
+    read_result,
+)
 from errors import InvalidInput, JobTimeout
 from webapi.jobs import job_client
 from webapi.schemas import LegacyDetectResponse, LegacyFrameQuery, LegacyIdentifyQuery, LegacyIdResponse
@@ -22,10 +35,10 @@ bp = Blueprint("legacy", __name__)
 UNKNOWN = "Unknown"
 
 
-def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _run(args: JobArgs) -> dict[str, Any]:
     """Submit and wait; a job the route stopped waiting for is revoked, so no one runs it for nobody."""
     client = job_client()
-    job_id = client.submit(job_type, kwargs)
+    job_id = client.submit(args)
     try:
         return client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
     except JobTimeout:
@@ -43,12 +56,12 @@ def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 )
 def modelfr() -> Any:
     query = parse_query(LegacyFrameQuery)
-    result = _run("detect", {"source": {"url": query.ip}})
+    result = read_result(DetectResult, _run(DetectArgs(source=FrameSource(url=query.ip))))
     boxes = []
-    for face in result["faces"]:
-        x1, y1, x2, y2 = face["box"]
-        xs = [p[0] for p in face["landmarks"]]
-        ys = [p[1] for p in face["landmarks"]]
+    for face in result.faces:
+        x1, y1, x2, y2 = face.box
+        xs = [p[0] for p in face.landmarks]
+        ys = [p[1] for p in face.landmarks]
         boxes.append({"x1": x1, "y1": y1, "x2": x2, "y2": y2, "landmarks": xs + ys})
     return jsonify({"box": boxes})
 
@@ -67,9 +80,9 @@ def modelin() -> Any:
         landmarks = query.landmarks()
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    result = _run("identify", {"source": {"url": query.ip}, "face": {"landmarks": landmarks}})
-    person = result["person"]
-    return jsonify({"id": [person["display_name"] if person else UNKNOWN]})
+    args = IdentifyArgs(source=FrameSource(url=query.ip), face=FaceHint(landmarks=landmarks))
+    person = read_result(IdentifyResult, _run(args)).person
+    return jsonify({"id": [person.display_name if person else UNKNOWN]})
 
 
 @bp.get("/modelat")
@@ -83,5 +96,6 @@ def modelin() -> Any:
 def modelat() -> Any:
     query = parse_query(LegacyFrameQuery)
     # Like the old system's attendance server, look for the back rows too (tiles when the frame is wide).
-    result = _run("attendance", {"source": {"url": query.ip}, "small_faces": {"mode": "auto"}})
-    return jsonify({"id": [entry["person"]["display_name"] for entry in result["present"]]})
+    args = AttendanceArgs(source=FrameSource(url=query.ip), small_faces=SmallFaces(mode="auto"))
+    result = read_result(AttendanceResult, _run(args))
+    return jsonify({"id": [entry.person.display_name for entry in result.present]})

@@ -14,6 +14,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contract.jobs import EnrolFaceArgs, EnrolFaceResult, RebuildArgs, read_result
+from contract.jobs import FrameSource as JobSource
 from errors import FaceNotFound, RollcallError
 from facebank.records import Face, FacebankStats, Person
 from facebank.store import Facebank
@@ -222,16 +224,18 @@ def add_face(person_id: int) -> Any:
     body = parse_frame_request(FrameSource)
     facebank().get_person(person_id)  # 404 now rather than from the worker
     client = job_client()
-    kwargs = {"person_id": person_id, "source": body.source()}
-    job_id = client.submit("enrol_face", kwargs, checked_callback_url(body))
+    args = EnrolFaceArgs(person_id=person_id, source=JobSource(**body.source()))
+    job_id = client.submit(args, checked_callback_url(body))
     try:
-        result = client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
+        result = read_result(
+            EnrolFaceResult, client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
+        )
     except RollcallError as exc:
         if exc.code == "job_timeout":
             return accepted(job_id)
         raise
-    face = facebank().get_face(result["face_id"])
-    return jsonify({**face_json(face), "quality": result.get("quality")}), 201
+    face = facebank().get_face(result.face_id)
+    return jsonify({**face_json(face), "quality": result.quality}), 201
 
 
 @bp.get("/v1/people/<int:person_id>/faces/<int:face_id>/image")
@@ -258,7 +262,7 @@ def delete_face(person_id: int, face_id: int) -> Any:
     role="admin",
 )
 def rebuild() -> Any:
-    return accepted(job_client().submit("rebuild_facebank", {}))
+    return accepted(job_client().submit(RebuildArgs()))
 
 
 class ModelCountOut(BaseModel):

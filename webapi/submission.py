@@ -15,6 +15,7 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from pydantic import BaseModel
 
+from contract.jobs import JobArgs
 from errors import InvalidInput
 from settings import Settings
 from sources.netguard import CameraAllowlist, check_callback_url
@@ -37,9 +38,7 @@ def accepted(job_id: str, replayed: bool = False) -> tuple[Response, int, dict[s
     return jsonify(body.model_dump()), 202, headers
 
 
-def submit_job(
-    job_type: str, kwargs: dict[str, Any], body: BaseModel
-) -> tuple[Response, int, dict[str, str]]:
+def submit_job(args: JobArgs, body: BaseModel) -> tuple[Response, int, dict[str, str]]:
     """Queue a job for this request (once per ``Idempotency-Key``) and answer 202.
 
     ``body`` is the validated request: its ``callback_url``, if any, is checked here, and its
@@ -50,9 +49,9 @@ def submit_job(
     callback_url = checked_callback_url(body)
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
-        return accepted(client.submit(job_type, kwargs, callback_url))
-    claim = idempotency_claim(key, {"type": job_type, "body": body.model_dump(mode="json")}, settings)
-    submission = client.submit_once(job_type, kwargs, claim, callback_url)
+        return accepted(client.submit(args, callback_url))
+    claim = idempotency_claim(key, {"type": args.job_type, "body": body.model_dump(mode="json")}, settings)
+    submission = client.submit_once(args, claim, callback_url)
     return accepted(submission.job_id, submission.replayed)
 
 

@@ -22,6 +22,7 @@ PROJECT_MODULES = {
     "facebank",
     "sources",
     "contract",
+    "recognition",
     "tasks",
     "webapi",
     "settings",

@@ -1,7 +1,7 @@
 """Batching across jobs with a real worker: ``ROLLCALL_WORKER_BATCH_SIZE=4`` and Celery's threads pool.
 
 The jobs are queued before the worker starts, so it takes four at once; results, errors and
-revocation stay per job (``tasks.batching``).
+revocation stay per job (``recognition.batching``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,17 @@ import json
 
 import pytest
 
+from contract.jobs import (
+    AttendanceResult,
+    DetectResult,
+    FaceBox,
+    FrameInfo,
+    IdentifiedFace,
+    IdentifyResult,
+    PersonJson,
+    Presence,
+    RebuildResult,
+)
 from sources.urls import url_origin as camera_origin
 from tasks.joblog import faces_reported, job_line
 
@@ -25,11 +36,28 @@ def test_camera_origin_is_host_and_port_without_credentials(url: str, origin: st
     assert camera_origin(url) == origin
 
 
+FRAME = FrameInfo(width=640, height=480, source="upload")
+FACE = FaceBox(box=[1.0, 2.0, 30.0, 40.0], prob=0.99, landmarks=[[5.0, 6.0]] * 5)
+PERSON = PersonJson(
+    id=1, display_name="A", external_id=None, metadata={}, face_count=1, created_at="t", updated_at="t"
+)
+
+
+def detected(faces: int) -> DetectResult:
+    return DetectResult(frame=FRAME, faces=[FACE] * faces, small_faces={})
+
+
 def test_faces_reported_by_each_result_shape() -> None:
-    assert faces_reported({"faces": [{}, {}, {}]}) == 3
-    assert faces_reported({"present": [{}], "unknown_faces": [{}, {}]}) == 3
-    assert faces_reported({"face": {}}) == 1
-    assert faces_reported({"embedded": 4, "failed": 0}) is None
+    assert faces_reported(detected(3)) == 3
+    present = [Presence(person=PERSON, score=0.95, face=FACE)]
+    attendance = AttendanceResult(
+        frame=FRAME, present=present, absent=None, unknown_faces=[FACE] * 2, threshold=0.9, small_faces={}
+    )
+    assert faces_reported(attendance) == 3
+    face = IdentifiedFace(box=None, landmarks=FACE.landmarks)
+    identify = IdentifyResult(frame=FRAME, face=face, person=None, score=0.1, threshold=0.9, candidates=[])
+    assert faces_reported(identify) == 1
+    assert faces_reported(RebuildResult(embedded=4, failed=0)) is None
     assert faces_reported(None) is None
 
 
@@ -39,7 +67,7 @@ def test_job_line_is_json_without_the_url_or_upload() -> None:
         "detect",
         "succeeded",
         {"url": "http://u:pw@10.0.0.5:8554/live?key=k"},
-        {"faces": []},
+        detected(0),
         {"total": 1.5},
     )
     assert line.startswith("job ")

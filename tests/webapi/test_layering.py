@@ -1,7 +1,8 @@
-"""The API process loads no worker code and no model: ``webapi`` imports no ``tasks`` and no ``ml`` module."""
+"""Import rules: the API loads no worker code or model; the recognition core and contract load no Celery."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -38,3 +39,30 @@ def _worker_or_model(modules: set[str]) -> list[str]:
 
 def test_importing_webapi_loads_no_worker_or_model_module() -> None:
     assert _worker_or_model(_modules_after(_PROBE)) == []
+
+
+# The recognition core and the job contract run anywhere: in a worker, a benchmark or a test, without Celery.
+_CORE_PROBE = """
+import importlib, json, pkgutil, sys
+import recognition
+for info in pkgutil.walk_packages(recognition.__path__, "recognition."):
+    importlib.import_module(info.name)
+import contract.jobs, contract.records
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_recognition_core_and_the_job_contract_load_no_celery_flask_or_worker_module() -> None:
+    modules = _modules_after(_CORE_PROBE)
+    loaded = sorted(m for m in modules if m.split(".")[0] in {"celery", "kombu", "flask", "tasks", "webapi"})
+    assert loaded == []
+
+
+def test_the_recognition_core_reaches_the_database_only_through_the_facebank() -> None:
+    for path in sorted((ROOT / "recognition").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not {name for name in imported if name.split(".")[0] in {"sqlalchemy", "psycopg"}}, path

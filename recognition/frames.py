@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from contract.jobs import FrameInfo, FrameSource
 from errors import CameraBadResponse, CameraTimeout, CameraUnreachable, InvalidInput
 from ml.image import decode_image
 from ml.timing import StageTimer
@@ -32,24 +32,24 @@ class Frame:
     def content_type(self) -> str:
         return sniff_content_type(self.data)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> FrameInfo:
         height, width = self.image.shape[:2]
-        return {"width": width, "height": height, "source": self.source}
+        return FrameInfo(width=width, height=height, source=self.source)
 
 
 def load_frame(
-    source: dict[str, Any], settings: Settings, allowlist: CameraAllowlist, timer: StageTimer
+    source: FrameSource, settings: Settings, allowlist: CameraAllowlist, timer: StageTimer
 ) -> Frame:
     """Fetch (for a URL) and decode the frame a job names, timing ``fetch`` and ``decode``."""
-    if "url" in source:
-        url = str(source["url"])
+    if source.url is not None:
+        url = source.url
         label = f"camera:{urlsplit(url).hostname}"
         with timer.stage("fetch"):
             fetched = _fetch_from_camera(url, label, allowlist, settings)
         data = fetched.data
-    elif "image_b64" in source:
+    elif source.image_b64 is not None:
         with timer.stage("fetch"):
-            data, label = decode_base64(str(source["image_b64"]), settings.max_upload_bytes), "upload"
+            data, label = decode_base64(source.image_b64, settings.max_upload_bytes), "upload"
     else:
         raise InvalidInput("a frame source needs 'url' or 'image_b64'")
     with timer.stage("decode"):

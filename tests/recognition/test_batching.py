@@ -1,4 +1,4 @@
-"""Batching across jobs in one process (``tasks.batching``), with the real pipeline and real threads.
+"""Batching across jobs in one process (``recognition.batching``), with the real pipeline and real threads.
 
 Each "job" is a thread inside ``batching.running_job()``, as a Celery ``threads`` pool runs them.
 """
@@ -15,8 +15,8 @@ import pytest
 
 from errors import InvalidInput
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
+from recognition import batching
 from settings import get_settings
-from tasks import batching
 from tests.conftest import wait_until
 from tests.shared_data import shared_dir
 

@@ -1,0 +1,246 @@
+"""The recognition core: detect, identify and attendance as plain functions over one decoded frame.
+
+Each takes the frame, the loaded pipeline and (to name people) one ``FacebankSnapshot``, times its
+stages in the job's ``StageTimer`` and returns the job's answer (``contract.jobs``). Detection and
+embedding go through ``recognition.batching``, which batches them with other jobs' when it is on.
+Celery jobs (``tasks.jobs``), attendance-session frames (``tasks.sessions``) and the in-process
+benchmarks (``benchmarks.inprocess``) all call these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import torch
+from torchvision.ops import box_iou
+
+from contract.jobs import (
+    AttendanceResult,
+    Candidate,
+    DetectResult,
+    FaceBox,
+    FaceHint,
+    FrameSource,
+    IdentifiedFace,
+    IdentifyResult,
+    Presence,
+    SmallFaces,
+)
+from contract.tilecost import fitted_scale, tile_cost
+from errors import InvalidInput, NoFaceFound
+from facebank.assignment import Assignment, assign_faces
+from facebank.gallery import match_faces
+from ml.mtcnn import Detections
+from ml.pipeline import FacePipeline
+from ml.tiling import TilingParams
+from ml.timing import StageTimer
+from recognition import batching
+from recognition.frames import Frame
+from recognition.snapshot import FacebankSnapshot
+from settings import Settings
+
+# The whole frame only: how identify and enrolment detect, and the benchmarks' in-process attendance.
+WHOLE_FRAME = TilingParams(mode="off")
+
+
+@dataclasses.dataclass(frozen=True)
+class Tiling:
+    """The small-face mode a job runs with, and the scale it was lowered to to fit the frame (or None)."""
+
+    params: TilingParams
+    lowered_scale: float | None = None
+
+
+def choose_tiling(
+    source: FrameSource,
+    options: SmallFaces | None,
+    frame_pixels: int,
+    settings: Settings,
+    camera_modes: Mapping[str, str],
+) -> Tiling:
+    """The job's own small-face options, else its camera's mode, else the configured default.
+
+    Bounded by the settings: a tiling over the cost limit is refused (the API refuses it at
+    submission already), and a frame too large for its tiles is tiled at a smaller scale, or not
+    at all.
+    """
+    asked = options.options() if options is not None else {}
+    if "mode" not in asked:
+        host = (urlsplit(source.url).hostname or "").lower() if source.url is not None else ""
+        asked["mode"] = camera_modes.get(host, settings.small_faces)
+    params = TilingParams(**asked)
+    if params.mode == "off":
+        return Tiling(params)
+    fields = {"scale": params.scale, "overlap": params.overlap, "min_face_size": params.min_face_size}
+    if tile_cost({**fields, "mode": "on"}) > settings.small_faces_max_tile_cost:
+        raise InvalidInput(
+            f"small_faces costs more than this server's limit of {settings.small_faces_max_tile_cost:g}"
+        )
+    scale = fitted_scale(fields, frame_pixels, settings.small_faces_max_tile_pixels)
+    if scale >= params.scale:
+        return Tiling(params)
+    if scale < 1.0:  # even unenlarged tiles would be too many pixels: the whole frame alone
+        return Tiling(dataclasses.replace(params, mode="off"), scale)
+    return Tiling(dataclasses.replace(params, scale=round(scale, 3)), round(scale, 3))
+
+
+def find_faces(
+    pipe: FacePipeline,
+    image: np.ndarray,
+    tiling: Tiling,
+    timer: StageTimer,
+    cascade: StageTimer | None = None,
+) -> tuple[Detections, dict[str, Any]]:
+    """The faces in the frame, in the small-face mode ``tiling`` says, and a report of what ran.
+
+    ``cascade``, when given, receives the detector's own stages (the benchmarks'; whole frame only).
+    """
+    bounded = {"scale_lowered_to": tiling.lowered_scale} if tiling.lowered_scale is not None else {}
+    with timer.stage("detect"):
+        if tiling.params.mode == "off":
+            if cascade is not None:
+                found = pipe.detect([image], cascade)[0]
+            else:
+                found = batching.detect(pipe, image)
+            return found, {"mode": "off", "tiled": False, **bounded}
+        small = pipe.detect_small_faces(image, tiling.params)
+    report = {"mode": small.mode, "tiled": small.tiled, "tiles": small.tiles, "timings_ms": small.timings_ms}
+    return small.detections, {**report, **bounded}
+
+
+def embed_faces(
+    pipe: FacePipeline, image: np.ndarray, landmarks: np.ndarray, flip: bool, timer: StageTimer
+) -> np.ndarray:
+    """Embeddings [N, D] of the faces at ``landmarks`` (batched with other jobs' when batching is on)."""
+    with timer.stage("embed"):
+        return batching.embed(pipe, image, landmarks, flip)
+
+
+def assign(vectors: np.ndarray, bank: FacebankSnapshot, roster: Sequence[int] | None) -> Assignment:
+    """Each person (of the roster, if any) at most once, to their best face above the threshold."""
+    restrict = set(roster) if roster is not None else None
+    return assign_faces(vectors, bank.gallery, bank.threshold, restrict_to=restrict)
+
+
+def detect(frame: Frame, pipe: FacePipeline, tiling: Tiling, timer: StageTimer) -> DetectResult:
+    """Where are the faces: boxes, probabilities and 5 landmarks per face."""
+    detections, mode = find_faces(pipe, frame.image, tiling, timer)
+    return DetectResult(frame=frame.describe(), faces=face_boxes(detections), small_faces=mode)
+
+
+def identify(
+    frame: Frame,
+    face: FaceHint,
+    top_k: int,
+    pipe: FacePipeline,
+    bank: FacebankSnapshot,
+    flip: bool,
+    timer: StageTimer,
+) -> IdentifyResult:
+    """Who is this one face, given by its 5 landmarks or by a box around it."""
+    if face.landmarks is not None:
+        landmarks = given_landmarks(face.landmarks, frame)
+        box = face.box
+    elif face.box is not None:
+        detections, _ = find_faces(pipe, frame.image, Tiling(WHOLE_FRAME), timer)
+        index = _best_overlap(detections.boxes, np.asarray(face.box, dtype=np.float32))
+        if index is None:
+            raise NoFaceFound(f"no face found inside the box {face.box}")
+        landmarks = detections.landmarks[index : index + 1]
+        box = [round(float(v), 2) for v in detections.boxes[index]]
+    else:
+        raise InvalidInput("identify needs the face's 'landmarks' or 'box'")
+    vectors = embed_faces(pipe, frame.image, landmarks, flip, timer)
+    with timer.stage("match"):
+        match = match_faces(vectors, bank.gallery, bank.threshold, top_k=top_k)[0]
+    people = bank.people
+    return IdentifyResult(
+        frame=frame.describe(),
+        face=IdentifiedFace(box=box, landmarks=landmarks[0].round(2).tolist()),
+        person=people.get(match.person_id) if match.person_id is not None else None,
+        score=round(match.score, 5),
+        threshold=bank.threshold,
+        candidates=[
+            Candidate(person=people[pid], score=round(s, 5)) for pid, s in match.candidates if pid in people
+        ],
+    )
+
+
+def attendance(
+    frame: Frame,
+    roster: Sequence[int] | None,
+    pipe: FacePipeline,
+    bank: FacebankSnapshot,
+    tiling: Tiling,
+    flip: bool,
+    timer: StageTimer,
+) -> AttendanceResult:
+    """Who of the enrolled people (or of the roster) is in the frame; each person at most once.
+
+    People deleted since the job was submitted (or since the snapshot was read) are left out.
+    """
+    detections, mode = find_faces(pipe, frame.image, tiling, timer)
+    vectors = embed_faces(pipe, frame.image, detections.landmarks, flip, timer)
+    with timer.stage("match"):
+        assignment = assign(vectors, bank, roster)
+    faces = face_boxes(detections)
+    people = bank.people
+    seen = {a.person_id for a in assignment.present}
+    return AttendanceResult(
+        frame=frame.describe(),
+        present=[
+            Presence(person=people[a.person_id], score=round(a.score, 5), face=faces[a.face_index])
+            for a in assignment.present
+            if a.person_id in people
+        ],
+        absent=[people[pid] for pid in sorted(set(roster) - seen) if pid in people]
+        if roster is not None
+        else None,
+        unknown_faces=[faces[i] for i in assignment.unknown_face_indices],
+        threshold=bank.threshold,
+        small_faces=mode,
+    )
+
+
+def face_boxes(detections: Detections) -> list[FaceBox]:
+    return [
+        FaceBox(
+            box=[round(float(v), 2) for v in box],
+            prob=round(float(prob), 5),
+            landmarks=[[round(float(x), 2), round(float(y), 2)] for x, y in marks],
+        )
+        for box, prob, marks in zip(detections.boxes, detections.probs, detections.landmarks, strict=True)
+    ]
+
+
+def given_landmarks(points: Any, frame: Frame) -> np.ndarray:
+    """A client's 5 landmarks as [1,5,2], refused unless finite, spread out and near the frame.
+
+    Points all at one spot have no alignment, and points far outside the frame would warp a chip
+    out of nothing (or shrink it through thousands of pyramid levels).
+    """
+    landmarks = np.asarray(points, dtype=np.float32).reshape(1, 5, 2)
+    height, width = frame.image.shape[:2]
+    xs, ys = landmarks[0, :, 0], landmarks[0, :, 1]
+    if not np.all(np.isfinite(landmarks)):
+        raise InvalidInput("landmarks must be finite numbers")
+    if xs.min() < -width or xs.max() > 2 * width or ys.min() < -height or ys.max() > 2 * height:
+        raise InvalidInput(f"the landmarks lie far outside the {width}×{height} frame")
+    if float(np.ptp(landmarks[0], axis=0).max()) < 1.0:
+        raise InvalidInput("the 5 landmarks are at one point: there is no face to align")
+    return landmarks
+
+
+def _best_overlap(boxes: np.ndarray, box: np.ndarray, min_iou: float = 0.3) -> int | None:
+    """Index of the detected box that overlaps the given one most (IoU ≥ min_iou), else None."""
+    if len(boxes) == 0:
+        return None
+    iou = box_iou(
+        torch.as_tensor(boxes, dtype=torch.float64), torch.as_tensor(box, dtype=torch.float64)[None]
+    )
+    best = int(torch.argmax(iou[:, 0]))
+    return best if float(iou[best, 0]) >= min_iou else None
