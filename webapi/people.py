@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from contract.jobs import EnrolFaceArgs, EnrolFaceResult, RebuildArgs, read_result
+from contract.jobs import EnrolFaceArgs, EnrolFaceResult, PersonJson, RebuildArgs, read_result
 from contract.jobs import FrameSource as JobSource
 from errors import FaceNotFound, RollcallError
 from facebank.records import Face, FacebankStats, Person
@@ -102,14 +102,8 @@ class PeopleQuery(BaseModel):
     limit: int = Field(50, ge=1, le=500)
 
 
-class PersonOut(BaseModel):
-    id: int
-    display_name: str
-    external_id: str | None
-    metadata: dict[str, Any]
-    face_count: int
-    created_at: str
-    updated_at: str
+class PersonOut(PersonJson):
+    """A person as the API answers them: as every job result names them."""
 
 
 class PeoplePage(BaseModel):
