@@ -48,6 +48,7 @@ from ml.quality import measure_face
 from ml.timing import StageTimer
 from recognition import batching, core
 from recognition.frames import Frame, load_frame
+from settings import get_settings
 from tasks import app, callbacks, enrolment, metrics, runtime
 from tasks.joblog import job_line
 from tasks.runtime import Resources
@@ -91,12 +92,13 @@ class ModelTask(Task):
         batched_with: dict[str, int] = {}
         try:
             with batching.running_job():
-                answer = work(parse_args(model, **kwargs), runtime.resources(), timer)
+                res = runtime.resources()
+                answer = work(parse_args(model, **kwargs), res, timer)
                 batched_with = batching.batch_sizes()
             outcome = "succeeded"
         except SoftTimeLimitExceeded as exc:
             outcome = JobTimeout.code
-            limit = runtime.resources().settings.job_soft_time_limit_s
+            limit = get_settings().job_soft_time_limit_s
             raise JobTimeout(f"job exceeded its time limit of {limit} s") from exc
         except RollcallError as exc:
             outcome = exc.code
@@ -107,7 +109,7 @@ class ModelTask(Task):
             metrics.record_job(job, outcome, timings)
         envelope = JobEnvelope(
             worker=self.request.hostname or socket.gethostname(),  # the Celery node name
-            models=runtime.pipeline().describe(),
+            models=res.pipe.describe(),
             timings_ms=timings,
             batch=batched_with or None,
         )

@@ -24,14 +24,23 @@ from tasks import metrics
 
 @dataclass(frozen=True, eq=False)
 class Resources:
-    """What a job runs with: settings, the loaded pipeline, the facebank and where to read it from."""
+    """What a job runs with: settings, the loaded pipeline, cameras' rules, and the facebank.
+
+    The facebank is opened on first use: a job that needs none (detect) runs while the database is away.
+    """
 
     settings: Settings
     pipe: FacePipeline
-    facebank: Facebank
-    snapshots: Snapshots
     allowlist: CameraAllowlist
     camera_modes: Mapping[str, str]
+
+    @property
+    def facebank(self) -> Facebank:
+        return facebank()
+
+    @property
+    def snapshots(self) -> Snapshots:
+        return snapshots()
 
     def snapshot(self, people: list[int] | None = None) -> FacebankSnapshot:
         """This job's facebank snapshot (naming ``people`` too); the gallery's size is exported."""
@@ -66,18 +75,22 @@ def facebank() -> Facebank:
 
 @functools.cache
 def resources() -> Resources:
+    return Resources(get_settings(), pipeline(), camera_allowlist(), camera_small_face_modes())
+
+
+@functools.cache
+def snapshots() -> Snapshots:
+    """The facebank snapshots of the loaded embedder (``recognition.snapshot``)."""
     settings = get_settings()
     pipe = pipeline()
-    embedder = pipe.embedder
-    snapshots = Snapshots(
+    return Snapshots(
         facebank(),
-        embedder.name,
-        embedder.version,
+        pipe.embedder.name,
+        pipe.embedder.version,
         pipe.device,
         configured_threshold=settings.match_threshold,
-        default_threshold=embedder.default_threshold,
+        default_threshold=pipe.embedder.default_threshold,
     )
-    return Resources(settings, pipe, facebank(), snapshots, camera_allowlist(), camera_small_face_modes())
 
 
 @functools.cache

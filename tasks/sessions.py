@@ -130,9 +130,10 @@ def session_frame(
 
 
 def run_session_frame(args: SessionFrameArgs, res: Resources, timer: StageTimer) -> SessionFrameResult:
-    """The attendance job on the camera's frame; a camera that fails (unreachable, not an image, too
-    slow) is part of the answer, not a failure of the task: the tick is still recorded, and the
-    session's camera statistics show the error.
+    """The attendance job's steps on the camera's frame (``tasks.jobs.run_attendance``).
+
+    A camera that fails (unreachable, not an image, too slow) is part of the answer, not a failure of
+    the task: the tick is still recorded, and the session's camera statistics show the error.
     """
     captured_at = _now().isoformat()
     job = AttendanceArgs(source=args.source, roster=args.roster, small_faces=args.small_faces)
