@@ -19,12 +19,12 @@ from flask.cli import AppGroup
 
 import errors
 from facebank import db
+from facebank.schemas import FacebankStatsOut
 from facebank.store import Facebank
 from settings import Settings
 from webapi import facebank_io
 from webapi.facebank_io import ImportSummary, MatchedBy, Outcome
 from webapi.jobclient import JobClient
-from webapi.people import stats_json
 
 facebank_cli = AppGroup("facebank", help="Manage the facebank: migrate, import, export, stats.")
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
@@ -172,7 +172,7 @@ def export_command(directory: Path, as_json: bool) -> None:
 def stats_command(as_json: bool) -> None:
     """Count people, photos and embeddings per model; show the schema and data revisions."""
     bank = _bank()
-    report = {"schema_revision": db.current_revision(bank.engine), **stats_json(bank.stats())}
+    report = {"schema_revision": db.current_revision(bank.engine), **FacebankStatsOut.json_of(bank.stats())}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

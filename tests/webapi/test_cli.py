@@ -87,7 +87,7 @@ def seed_import(app: Any, worker: WorkerProcess) -> Result:
     """The first import of the seed facebank into the session database."""
     bank = bank_of(app)
     seed = {digest for person in SEED for digest in digests(seed_dir() / person)}
-    enrolled = {face.sha256 for person in iter_people(bank) for face in bank.list_faces(person.id)}
+    enrolled = {face.sha256 for person in iter_people(bank) for face in bank.faces.of_person(person.id)}
     if seed & enrolled or any(find_person_by_external_id(bank, folder) for folder in SEED):
         pytest.fail(
             "the session facebank already holds seed facebank people or photos: another test "
@@ -116,7 +116,7 @@ def test_import_enrols_one_person_per_folder(app: Any, seed_import: Result) -> N
         person = seed_person(bank, folder)
         assert person.display_name == folder, "the seed named people by their folder, underscores kept"
         assert person.face_count == len(names)
-        assert {face.sha256 for face in bank.list_faces(person.id)} == digests(seed_dir() / folder)
+        assert {face.sha256 for face in bank.faces.of_person(person.id)} == digests(seed_dir() / folder)
 
 
 def test_second_import_enrols_nothing_new_and_reports_duplicates(app: Any, seed_import: Result) -> None:
@@ -200,7 +200,7 @@ def test_import_finds_people_enrolled_by_hand_by_external_id_or_name_and_says_so
     assert twins_line in result.stdout
     assert "people 0 created, 2 found; photos 2 enrolled" in result.stdout
     assert bank_of(app).stats().people == people_before, "nobody was created twice"
-    assert [bank_of(app).get_person(p["id"]).face_count for p in (ada, grace)] == [1, 1]
+    assert [bank_of(app).people.get(p["id"]).face_count for p in (ada, grace)] == [1, 1]
 
 
 def test_export_then_import_into_a_fresh_database_round_trips(
@@ -267,12 +267,12 @@ def test_export_then_import_into_a_fresh_database_round_trips(
         for folder in SEED:
             person = seed_person(fresh, folder)
             assert person.display_name == folder
-            assert {face.sha256 for face in fresh.list_faces(person.id)} == digests(seed_dir() / folder)
+            assert {face.sha256 for face in fresh.faces.of_person(person.id)} == digests(seed_dir() / folder)
             assert all(
                 p["outcome"] == "enrolled" for p in summary["photos"] if p["path"].startswith(f"{folder}/")
             )
         assert seed_person(fresh, "obama").metadata == {"party": "D"}
-        found = fresh.list_people(f"No id {tag}").items
+        found = fresh.people.page(f"No id {tag}").items
         assert [(p.external_id, p.metadata) for p in found] == [(None, {"tag": tag})]
         fresh_stats = fresh.stats()
         assert fresh_stats.people == stats.people
