@@ -168,18 +168,13 @@ class WorkerProcess(ManagedProcess):
 
 
 def start_worker(
-    name: str,
-    env: dict[str, str],
-    log_dir: Path,
-    pool: str = "solo",
-    concurrency: int = 1,
-    queues: Sequence[str] = ALL_QUEUES,
-    options: Sequence[str] = (),
-    module: str = "celery",
+    name: str, env: dict[str, str], log_dir: Path, pool: str = "solo", concurrency: int = 1
 ) -> WorkerProcess:
-    """Start one worker, logging to ``log_dir/name.log``; ``WorkerProcess.wait_ready`` waits for it."""
-    argv = worker_argv(name, pool, concurrency, queues, options, module)
-    worker = WorkerProcess(name, argv, env, log_dir / f"{name}.log")
+    """Start one worker of every queue, logging to ``log_dir/name.log``; ``wait_ready`` waits for it.
+
+    For other queues, options or a wrapper of celery, build the ``WorkerProcess`` from ``worker_argv``.
+    """
+    worker = WorkerProcess(name, worker_argv(name, pool, concurrency), env, log_dir / f"{name}.log")
     worker.start()
     return worker
 
