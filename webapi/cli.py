@@ -1,4 +1,8 @@
-"""``flask --app webapi facebank ...``: migrate, import, export and count the facebank from a shell.
+"""``flask --app webapi facebank ...`` (or ``python -m webapi.cli ...``): migrate, import, export and count
+the facebank from a shell.
+
+``migrate`` is the one step that brings the database to the newest schema: ``make run`` and the
+compose file run it before the API starts (``create_app`` never migrates).
 
 Expected failures (no worker, no broker, a bad folder) end the command with one line naming the
 error code and exit status 1, never a traceback.
@@ -56,7 +60,7 @@ def one_line_errors(command: CommandT) -> CommandT:
 @facebank_cli.command("migrate")
 @one_line_errors
 def migrate_command() -> None:
-    """Bring the facebank database to the newest schema and print its revision."""
+    """Bring the facebank database to the newest schema and print its revision (run before the API)."""
     url = _settings().database_url
     db.upgrade(url)
     engine = db.make_engine(url)
@@ -189,3 +193,15 @@ def stats_command(as_json: bool) -> None:
         )
     if not report["models"]:
         click.echo("embeddings 0")
+
+
+def main(args: list[str] | None = None) -> None:
+    """``python -m webapi.cli COMMAND``: ``flask --app webapi facebank COMMAND`` without naming the app."""
+    from webapi import create_app
+
+    with create_app().app_context():
+        facebank_cli.main(args, prog_name="python -m webapi.cli")
+
+
+if __name__ == "__main__":
+    main()
