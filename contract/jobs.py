@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from errors import InvalidInput
+from facebank.schemas import FaceRecordOut, PersonOut
 
 DETECT = "rollcall.models.detect"
 IDENTIFY = "rollcall.models.identify"
@@ -156,18 +157,6 @@ class FaceBox(_Json):
     landmarks: list[list[float]]
 
 
-class PersonJson(_Json):
-    """A person as every job result names them (``facebank.records.Person.to_json``)."""
-
-    id: int
-    display_name: str
-    external_id: str | None
-    metadata: dict[str, Any]
-    face_count: int
-    created_at: str
-    updated_at: str
-
-
 class JobAnswer(_Json):
     """What one job found, without the worker's envelope; every result has its ``type``."""
 
@@ -194,7 +183,7 @@ class IdentifiedFace(_Json):
 
 
 class Candidate(_Json):
-    person: PersonJson
+    person: PersonOut
     score: float
 
 
@@ -202,7 +191,7 @@ class IdentifyResult(JobAnswer):
     type: Literal["identify"] = "identify"
     frame: FrameInfo
     face: IdentifiedFace
-    person: PersonJson | None  # None: unknown (best score below the threshold)
+    person: PersonOut | None  # None: unknown (best score below the threshold)
     score: float
     threshold: float
     candidates: list[Candidate]
@@ -212,7 +201,7 @@ class IdentifyResult(JobAnswer):
 
 
 class Presence(_Json):
-    person: PersonJson
+    person: PersonOut
     score: float
     face: FaceBox
 
@@ -221,7 +210,7 @@ class AttendanceResult(JobAnswer):
     type: Literal["attendance"] = "attendance"
     frame: FrameInfo
     present: list[Presence]
-    absent: list[PersonJson] | None  # None without a roster
+    absent: list[PersonOut] | None  # None without a roster
     unknown_faces: list[FaceBox]
     threshold: float
     small_faces: dict[str, Any]
@@ -233,7 +222,7 @@ class AttendanceResult(JobAnswer):
 class EnrolFaceResult(JobAnswer):
     type: Literal["enrol_face"] = "enrol_face"
     face_id: int
-    face: dict[str, Any]  # facebank.records.Face.to_json
+    face: FaceRecordOut
     quality: dict[str, Any]  # what the quality gate measured (tasks.enrolment)
     flip: bool
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from contract.jobs import PersonJson
 from facebank.gallery import Gallery
+from facebank.schemas import PersonOut
 from facebank.store import Facebank
 
 
@@ -27,7 +27,7 @@ class FacebankSnapshot:
 
     revision: int
     gallery: Gallery
-    people: Mapping[int, PersonJson]  # everyone with a face in the gallery, and any roster asked for
+    people: Mapping[int, PersonOut]  # everyone with a face in the gallery, and any roster asked for
     threshold: float
 
     @classmethod
@@ -75,18 +75,18 @@ class Snapshots:
         missing = sorted(set(people) - set(current.people))
         if not missing:
             return current
-        extra = {p.id: PersonJson.model_validate(p.to_json()) for p in self.facebank.get_people(missing)}
+        extra = {p.id: PersonOut.model_validate(p) for p in self.facebank.people.get_many(missing)}
         return replace(current, people={**current.people, **extra})
 
     def _read(self, revision: int) -> FacebankSnapshot:
-        rows = self.facebank.gallery_rows(self.model_name, self.model_version)
+        rows = self.facebank.embeddings.gallery_rows(self.model_name, self.model_version)
         gallery = Gallery.from_rows(rows, self.model_name, self.model_version, revision, self.device)
         in_gallery = gallery.person_ids.cpu().tolist()
-        people = {p.id: PersonJson.model_validate(p.to_json()) for p in self.facebank.get_people(in_gallery)}
+        people = {p.id: PersonOut.model_validate(p) for p in self.facebank.people.get_many(in_gallery)}
         return FacebankSnapshot(revision, gallery, people, self._threshold())
 
     def _threshold(self) -> float:
         if self.configured_threshold is not None:
             return self.configured_threshold
-        applied = self.facebank.applied_threshold(self.model_name, self.model_version)
+        applied = self.facebank.thresholds.get(self.model_name, self.model_version)
         return applied.threshold if applied is not None else self.default_threshold

@@ -24,7 +24,7 @@ def calibrate(task: ModelTask, target_far: float = 0.001) -> dict[str, Any]:
 def run_calibrate(args: CalibrateArgs, res: Resources, timer: StageTimer) -> CalibrateResult:
     embedder = res.pipe.embedder
     with timer.stage("load"):
-        rows = res.facebank.gallery_rows(embedder.name, embedder.version)
+        rows = res.facebank.embeddings.gallery_rows(embedder.name, embedder.version)
     with timer.stage("score"):
         proposal = propose_threshold(rows, args.target_far, reference=embedder.default_threshold)
     return CalibrateResult(

@@ -43,6 +43,7 @@ from contract.jobs import (
     result_json,
 )
 from errors import JobTimeout, MultipleFacesFound, NoFaceFound, RollcallError, error_of
+from facebank.schemas import FaceRecordOut
 from ml.image import decode_image
 from ml.quality import measure_face
 from ml.timing import StageTimer
@@ -225,7 +226,7 @@ def run_enrol_face(args: EnrolFaceArgs, res: Resources, timer: StageTimer) -> En
         enrolment.check_resemblance(resemblance, limits)
     height, width = frame.image.shape[:2]
     with timer.stage("store"):
-        face = res.facebank.add_face(
+        face = res.facebank.faces.add(
             args.person_id,
             image_bytes=frame.data,
             content_type=frame.content_type,
@@ -239,7 +240,7 @@ def run_enrol_face(args: EnrolFaceArgs, res: Resources, timer: StageTimer) -> En
         )
     return EnrolFaceResult(
         face_id=face.id,
-        face=face.to_json(),
+        face=FaceRecordOut.model_validate(face),
         quality={"faces": confident, **quality.to_json(), **resemblance.to_json()},
         flip=settings.enrol_flip,
     )
@@ -254,7 +255,7 @@ def rebuild_facebank(task: ModelTask) -> dict[str, Any]:
 def run_rebuild(args: RebuildArgs, res: Resources, timer: StageTimer) -> RebuildResult:
     pipe, bank, settings = res.pipe, res.facebank, res.settings
     embedded = failed = 0
-    for item in bank.faces_needing_embedding(pipe.embedder.name, pipe.embedder.version):
+    for item in bank.embeddings.pending(pipe.embedder.name, pipe.embedder.version):
         try:
             with timer.stage("decode"):
                 image = decode_image(item.image_bytes, settings.frame_max_pixels)
@@ -265,6 +266,6 @@ def run_rebuild(args: RebuildArgs, res: Resources, timer: StageTimer) -> Rebuild
         with timer.stage("embed"):
             vector = pipe.embed(image, item.landmarks, flip=settings.enrol_flip)[0]
         with timer.stage("store"):
-            bank.set_embedding(item.face_id, pipe.embedder.name, pipe.embedder.version, vector)
+            bank.embeddings.put(item.face_id, pipe.embedder.name, pipe.embedder.version, vector)
         embedded += 1
     return RebuildResult(embedded=embedded, failed=failed)

@@ -30,8 +30,11 @@ def celery_client(settings: Settings) -> Celery:
 
 
 def create_app(config: Settings | None = None) -> Flask:
-    """Build the app from ``config`` (default: the environment's settings)."""
-    from facebank.db import upgrade
+    """Build the app from ``config`` (default: the environment's settings).
+
+    It opens no connection: the facebank must already be migrated (``python -m webapi.cli migrate``),
+    and a database that is down answers 503 ``database_unavailable`` on the routes that need it.
+    """
     from facebank.store import Facebank
     from webapi import calibration, cameras, health, jobs, legacy, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
@@ -47,7 +50,6 @@ def create_app(config: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["rollcall.settings"] = settings
     app.extensions["rollcall.jobs"] = JobClient(celery_client(settings), settings)
-    upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
     app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
     register_error_handlers(app)
     install_access_log_filter()

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validat
 
 from contract.jobs import CalibrateArgs
 from errors import InvalidInput
+from facebank.limits import MAX_MODEL_NAME
+from facebank.schemas import AppliedThresholdOut
 from facebank.store import Facebank
 from webapi.jobclient import JobClient
 from webapi.schemas import CallbackUrl, JobAccepted
@@ -57,11 +59,11 @@ class ApplyThreshold(BaseModel):
         Field(None, ge=-1, le=1, description="A cosine threshold chosen by hand.")
     )
     model_name: Annotated[
-        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100})
-    ] = Field(None, min_length=1, max_length=100)
+        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_MODEL_NAME})
+    ] = Field(None, min_length=1, max_length=MAX_MODEL_NAME)
     model_version: Annotated[
-        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100})
-    ] = Field(None, min_length=1, max_length=100)
+        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_MODEL_NAME})
+    ] = Field(None, min_length=1, max_length=MAX_MODEL_NAME)
 
     @model_validator(mode="before")
     @classmethod
@@ -78,18 +80,6 @@ class ApplyThreshold(BaseModel):
         if self.calibration_job_id is None and all(value is not None for value in by_hand):
             return self
         raise ValueError("give either calibration_job_id, or threshold with model_name and model_version")
-
-
-class AppliedThresholdOut(BaseModel):
-    model_name: str
-    model_version: str
-    threshold: float
-    target_far: float | None
-    genuine_pairs: int | None
-    impostor_pairs: int | None
-    false_reject_rate: float | None
-    calibration_job_id: str | None
-    applied_at: str
 
 
 class AppliedThresholds(BaseModel):
@@ -127,8 +117,8 @@ def apply_threshold() -> Any:
     body = parse_body(ApplyThreshold)
     if body.calibration_job_id is None:
         assert body.threshold is not None and body.model_name and body.model_version
-        applied = _facebank().apply_threshold(body.model_name, body.model_version, body.threshold)
-        return jsonify(applied.to_json())
+        applied = _facebank().thresholds.apply(body.model_name, body.model_version, body.threshold)
+        return jsonify(AppliedThresholdOut.json_of(applied))
     client: JobClient = current_app.extensions["rollcall.jobs"]
     job = client.status(body.calibration_job_id)
     if job.type != "calibrate" or job.state != "succeeded" or job.result is None:
@@ -137,7 +127,7 @@ def apply_threshold() -> Any:
             "apply a calibrate job that succeeded"
         )
     proposal = job.result
-    applied = _facebank().apply_threshold(
+    applied = _facebank().thresholds.apply(
         proposal["model_name"],
         proposal["model_version"],
         proposal["threshold"],
@@ -147,13 +137,15 @@ def apply_threshold() -> Any:
         false_reject_rate=proposal["false_reject_rate"],
         calibration_job_id=job.job_id,
     )
-    return jsonify(applied.to_json())
+    return jsonify(AppliedThresholdOut.json_of(applied))
 
 
 @bp.get("/threshold")
 @documented("The thresholds applied per model version.", responses={200: AppliedThresholds}, tag="people")
 def list_thresholds() -> Any:
-    return jsonify({"items": [applied.to_json() for applied in _facebank().applied_thresholds()]})
+    return jsonify(
+        {"items": [AppliedThresholdOut.json_of(applied) for applied in _facebank().thresholds.all()]}
+    )
 
 
 @bp.delete("/threshold/<model_name>/<model_version>")
@@ -164,5 +156,5 @@ def list_thresholds() -> Any:
     role="admin",
 )
 def clear_threshold(model_name: str, model_version: str) -> Any:
-    _facebank().clear_threshold(model_name, model_version)
+    _facebank().thresholds.clear(model_name, model_version)
     return Response(status=204)

@@ -114,11 +114,11 @@ def submit_attendance() -> Any:
     roster = body.roster
     if roster:  # unknown ids are the caller's mistake: say so now, not as a failed job later
         bank = current_app.extensions["rollcall.facebank"]
-        missing = sorted(set(roster) - {person.id for person in bank.get_people(roster)})
+        missing = sorted(set(roster) - {person.id for person in bank.people.get_many(roster)})
         if missing:
             raise PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
     if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
-        roster = list(current_app.extensions["rollcall.facebank"].get_roster(body.roster_id).person_ids)
+        roster = list(current_app.extensions["rollcall.facebank"].rosters.get(body.roster_id).person_ids)
     args = AttendanceArgs(source=job_source(body), roster=roster, small_faces=small_faces(body))
     return submit_job(args, body)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,10 +14,10 @@ from contract.jobs import (
     FrameInfo,
     IdentifiedFace,
     IdentifyResult,
-    PersonJson,
     Presence,
     RebuildResult,
 )
+from facebank.schemas import PersonOut
 from sources.urls import url_origin as camera_origin
 from tasks.joblog import faces_reported, job_line
 
@@ -38,8 +39,9 @@ def test_camera_origin_is_host_and_port_without_credentials(url: str, origin: st
 
 FRAME = FrameInfo(width=640, height=480, source="upload")
 FACE = FaceBox(box=[1.0, 2.0, 30.0, 40.0], prob=0.99, landmarks=[[5.0, 6.0]] * 5)
-PERSON = PersonJson(
-    id=1, display_name="A", external_id=None, metadata={}, face_count=1, created_at="t", updated_at="t"
+NOW = datetime.now(UTC)
+PERSON = PersonOut(
+    id=1, display_name="A", external_id=None, metadata={}, face_count=1, created_at=NOW, updated_at=NOW
 )
 
 
