@@ -63,9 +63,9 @@ def gallery() -> Gallery:
     return current
 
 
-@functools.cache
 def camera_allowlist() -> CameraAllowlist:
-    return CameraAllowlist.parse(get_settings().camera_allow)
+    """``ROLLCALL_CAMERA_ALLOW``, parsed with the settings."""
+    return get_settings().camera_allow
 
 
 @functools.cache
@@ -86,16 +86,6 @@ def match_threshold() -> float:
     return applied if applied is not None else embedder.default_threshold
 
 
-@functools.cache
-def camera_small_face_modes() -> dict[str, str]:
-    """``ROLLCALL_SMALL_FACES_CAMERAS`` as {host: mode}."""
-    modes = {}
-    for entry in filter(None, (part.strip() for part in get_settings().small_faces_cameras.split(","))):
-        host, _, mode = entry.partition("=")
-        modes[host.strip().lower()] = mode.strip()
-    return modes
-
-
 def tiling_params(
     source: dict[str, Any], options: dict[str, Any] | None, frame_pixels: int
 ) -> tuple[TilingParams, float | None]:
@@ -109,7 +99,7 @@ def tiling_params(
     options = dict(options or {})
     if "mode" not in options:
         host = (urlsplit(str(source["url"])).hostname or "").lower() if "url" in source else ""
-        options["mode"] = camera_small_face_modes().get(host, settings.small_faces)
+        options["mode"] = settings.small_faces_cameras.get(host, settings.small_faces)
     params = TilingParams(**options)
     if params.mode == "off":
         return params, None

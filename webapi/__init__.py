@@ -32,23 +32,20 @@ def celery_client(settings: Settings) -> Celery:
 def create_app(config: Settings | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment's settings)."""
     from facebank.db import upgrade
-    from facebank.store import Facebank
     from webapi import calibration, cameras, health, jobs, legacy, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
     from webapi.cli import facebank_cli
     from webapi.errors import register_error_handlers
-    from webapi.jobclient import JobClient
+    from webapi.services import install_services
     from webapi.validation import refuse_ids_out_of_range, refuse_oversized_stream
 
     settings = config or get_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes  # the largest request body, as documented
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["rollcall.settings"] = settings
-    app.extensions["rollcall.jobs"] = JobClient(celery_client(settings), settings)
     upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
-    app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
+    install_services(app, settings)
     register_error_handlers(app)
     install_access_log_filter()
     install_auth(app, settings)

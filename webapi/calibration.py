@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from errors import InvalidInput
-from facebank.store import Facebank
-from webapi.jobclient import JobClient
 from webapi.schemas import CallbackUrl, JobAccepted
+from webapi.services import facebank, job_client
 from webapi.submission import submit_job
 from webapi.validation import documented, parse_body
 
@@ -95,11 +94,6 @@ class AppliedThresholds(BaseModel):
     items: list[AppliedThresholdOut]
 
 
-def _facebank() -> Facebank:
-    bank: Facebank = current_app.extensions["rollcall.facebank"]
-    return bank
-
-
 @bp.post("/calibrate")
 @documented(
     "Propose a match threshold for a target false-accept rate from the enrolled faces (async job).",
@@ -126,9 +120,9 @@ def apply_threshold() -> Any:
     body = parse_body(ApplyThreshold)
     if body.calibration_job_id is None:
         assert body.threshold is not None and body.model_name and body.model_version
-        applied = _facebank().apply_threshold(body.model_name, body.model_version, body.threshold)
+        applied = facebank().apply_threshold(body.model_name, body.model_version, body.threshold)
         return jsonify(applied.to_json())
-    client: JobClient = current_app.extensions["rollcall.jobs"]
+    client = job_client()
     job = client.status(body.calibration_job_id)
     if job.type != "calibrate" or job.state != "succeeded" or job.result is None:
         raise InvalidInput(
@@ -136,7 +130,7 @@ def apply_threshold() -> Any:
             "apply a calibrate job that succeeded"
         )
     proposal = job.result
-    applied = _facebank().apply_threshold(
+    applied = facebank().apply_threshold(
         proposal["model_name"],
         proposal["model_version"],
         proposal["threshold"],
@@ -152,7 +146,7 @@ def apply_threshold() -> Any:
 @bp.get("/threshold")
 @documented("The thresholds applied per model version.", responses={200: AppliedThresholds}, tag="people")
 def list_thresholds() -> Any:
-    return jsonify({"items": [applied.to_json() for applied in _facebank().applied_thresholds()]})
+    return jsonify({"items": [applied.to_json() for applied in facebank().applied_thresholds()]})
 
 
 @bp.delete("/threshold/<model_name>/<model_version>")
@@ -163,5 +157,5 @@ def list_thresholds() -> Any:
     role="admin",
 )
 def clear_threshold(model_name: str, model_version: str) -> Any:
-    _facebank().clear_threshold(model_name, model_version)
+    facebank().clear_threshold(model_name, model_version)
     return Response(status=204)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from errors import InvalidInput, JobTimeout
-from webapi.jobs import job_client
 from webapi.schemas import LegacyDetectResponse, LegacyFrameQuery, LegacyIdentifyQuery, LegacyIdResponse
+from webapi.services import current_settings, job_client
 from webapi.validation import JOB_ERRORS, documented, parse_query
 
 bp = Blueprint("legacy", __name__)
@@ -27,7 +27,7 @@ def _run(job_type: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     client = job_client()
     job_id = client.submit(job_type, kwargs)
     try:
-        return client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
+        return client.wait(job_id, current_settings().legacy_wait_s)
     except JobTimeout:
         client.revoke_quietly(job_id)
         raise

@@ -11,29 +11,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from errors import FaceNotFound, RollcallError
-from facebank.records import Face, FacebankStats, Person
-from facebank.store import Facebank
-from webapi.jobs import job_client, parse_frame_request
-from webapi.schemas import FrameSource, JobAccepted
-from webapi.submission import accepted, checked_callback_url
-from webapi.validation import JOB_ERRORS, documented, parse_body, parse_query, storable_text
+from facebank.records import Face, Person
+from webapi.schemas import FrameSource, JobAccepted, stats_json
+from webapi.services import current_settings, facebank, job_client
+from webapi.submission import accepted, checked_callback_url, parse_frame_request
+from webapi.validation import (
+    JOB_ERRORS,
+    NO_NUL,
+    VISIBLE_TEXT,
+    documented,
+    parse_body,
+    parse_query,
+    storable_text,
+)
 
 bp = Blueprint("people", __name__)
 MAX_NAME = 200
 MAX_EXTERNAL_ID = 128
 MAX_METADATA_BYTES = 16_384
-# The OpenAPI document states what the store enforces: no NUL, and names with a visible character.
-NO_NUL = {"pattern": r"^[^\u0000]*$"}
-VISIBLE_TEXT = {"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
-
-
-def facebank() -> Facebank:
-    bank: Facebank = current_app.extensions["rollcall.facebank"]
-    return bank
 
 
 def _has_nul(value: Any) -> bool:
@@ -225,7 +224,7 @@ def add_face(person_id: int) -> Any:
     kwargs = {"person_id": person_id, "source": body.source()}
     job_id = client.submit("enrol_face", kwargs, checked_callback_url(body))
     try:
-        result = client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
+        result = client.wait(job_id, current_settings().legacy_wait_s)
     except RollcallError as exc:
         if exc.code == "job_timeout":
             return accepted(job_id)
@@ -273,24 +272,6 @@ class FacebankStatsOut(BaseModel):
     people: int
     faces: int
     models: list[ModelCountOut]
-
-
-def stats_json(stats: FacebankStats) -> dict[str, Any]:
-    """The facebank's counts as the API and the CLI show them."""
-    return {
-        "revision": stats.revision,
-        "people": stats.people,
-        "faces": stats.faces,
-        "models": [
-            {
-                "model_name": m.model_name,
-                "model_version": m.model_version,
-                "dim": m.dim,
-                "embeddings": m.embeddings,
-            }
-            for m in stats.models
-        ],
-    }
 
 
 @bp.get("/v1/facebank/stats")
