@@ -102,9 +102,12 @@ def _parse_small_faces_cameras(spec: str) -> dict[str, str]:
 
 
 def _from_text(parse: Callable[[str], ParsedT]) -> BeforeValidator:
-    """Parse a setting given as text (the environment, ``Settings(field="…")``); a parsed value passes."""
+    """Parse a setting given as text (the environment, ``Settings(field="…")``, a ``SecretStr``); a parsed
+    value passes as it is."""
 
     def validate(value: Any) -> Any:
+        if isinstance(value, SecretStr):  # Settings(api_keys=SecretStr(…)), as a secret is often held
+            value = value.get_secret_value()
         return parse(value) if isinstance(value, str) else value
 
     return BeforeValidator(validate)
