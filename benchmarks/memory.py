@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from benchmarks.loadgen import Target, run_level
-from benchmarks.processes import ManagedProcess, rss_kib
+from benchmarks.processes import WorkerProcess, rss_kib
 
 log = logging.getLogger("benchmarks.memory")
 SAMPLES = 10
@@ -23,7 +23,7 @@ def _mib(kib: int) -> float:
 
 
 def measure(
-    worker: ManagedProcess, target: Target, after_load: dict[str, int], jobs_done: int, total_jobs: int
+    worker: WorkerProcess, target: Target, after_load: dict[str, int], jobs_done: int, total_jobs: int
 ) -> dict[str, Any]:
     """Run jobs until the worker has run ``total_jobs`` in all, sampling its RSS ``SAMPLES`` times."""
     curve = [{"jobs": 0, "rss_mib": _mib(after_load["VmRSS"])}]

@@ -1,8 +1,10 @@
-"""Real processes for the system benchmarks: Redis, Celery workers, the API, and a loopback camera.
+"""Real processes for the benchmarks and the test suites: Redis, Celery workers, the API, a loopback camera.
 
-Each process is started on a free loopback port with its own log file and stopped by its PID;
-readiness is polled, never slept for. (``tests/conftest.py`` does the same for the test suite; the
-benchmarks keep their own copy so they never import ``tests``.)
+The one place that knows how to start a worker (``celery -A tasks worker``: queues, pool, concurrency,
+node name) and the API (``python -m webapi.cli migrate``, then gunicorn), when each is ready, and how
+to stop it by its PID. ``benchmarks`` and ``tests`` (``tests/conftest.py``, ``tests/ops``,
+``tests/reliability``) start theirs here; the caller chooses the environment and the log folder.
+Readiness is polled, never slept for.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from typing import Any
 import requests
 
 from benchmarks.frames import REPO_ROOT
+
+# Every queue of the default settings (contract.routing): interactive and bulk model jobs, callbacks.
+ALL_QUEUES = ("rollcall.models", "rollcall.bulk", "rollcall.io")
+WORKER_READY_TIMEOUT_S = 120.0
+MIGRATE_TIMEOUT_S = 120.0
 
 
 def free_port() -> int:
@@ -59,7 +66,7 @@ def rss_kib(pid: int) -> dict[str, int]:
 
 @dataclass
 class ManagedProcess:
-    """A child process with a log file; stopped with SIGTERM (then SIGKILL) by its own PID."""
+    """A child process run from the repository root, its output in a log file; stopped by its own PID."""
 
     name: str
     argv: list[str]
@@ -83,20 +90,24 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def wait_ready(self, ready: Callable[[], bool], timeout: float) -> None:
-        """Wait for ``ready``; if the process dies first, raise with the end of its log."""
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log()[-chars:]
+
+    def wait_for(self, ready: Callable[[], bool], timeout: float) -> None:
+        """Wait for ``ready``; if the process exits first, raise with the end of its log."""
         wait_until(lambda: ready() or not self.alive(), timeout, f"{self.name} to be ready")
         if not self.alive():
             raise RuntimeError(f"{self.name} exited during start-up:\n{self.log_tail()}")
 
-    def stop(self, timeout: float = 30) -> None:
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Send ``sig`` (SIGTERM: a warm shutdown), then SIGKILL after ``timeout`` seconds."""
         if self.process is None:
             return
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -105,6 +116,143 @@ class ManagedProcess:
         self.process = None
 
 
+# --- workers ---
+def worker_argv(
+    name: str,
+    pool: str = "solo",
+    concurrency: int = 1,
+    queues: Sequence[str] = ALL_QUEUES,
+    options: Sequence[str] = (),
+    module: str = "celery",
+) -> list[str]:
+    """``python -m celery -A tasks worker`` as node ``name@<host>`` (``module``: celery, or a wrapper)."""
+    return [
+        sys.executable,
+        "-m",
+        module,
+        "-A",
+        "tasks",
+        "worker",
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "-Q",
+        ",".join(queues),
+        "--hostname",
+        f"{name}@%h",
+        "--loglevel",
+        "INFO",
+        # No handshake with the other workers at start: faster, and no test's worker waits on another's.
+        "--without-mingle",
+        "--without-gossip",
+        *options,
+    ]
+
+
+@dataclass
+class WorkerProcess(ManagedProcess):
+    """A real ``celery -A tasks worker`` process; ready once it consumes and its models are loaded."""
+
+    def ready(self) -> bool:
+        text = self.log_path.read_bytes() if self.log_path.exists() else b""
+        return b"ready." in text and b"models loaded" in text
+
+    def wait_ready(self, timeout: float = WORKER_READY_TIMEOUT_S) -> None:
+        self.wait_for(self.ready, timeout)
+
+    @property
+    def node(self) -> str:
+        """The Celery node name it answers to (``--hostname name@%h``)."""
+        return f"{self.name}@{socket.gethostname()}"
+
+
+def start_worker(
+    name: str, env: dict[str, str], log_dir: Path, pool: str = "solo", concurrency: int = 1
+) -> WorkerProcess:
+    """Start one worker of every queue, logging to ``log_dir/name.log``; ``wait_ready`` waits for it.
+
+    For other queues, options or a wrapper of celery, build the ``WorkerProcess`` from ``worker_argv``.
+    """
+    worker = WorkerProcess(name, worker_argv(name, pool, concurrency), env, log_dir / f"{name}.log")
+    worker.start()
+    return worker
+
+
+# --- the API ---
+def migrate(env: dict[str, str]) -> None:
+    """``python -m webapi.cli migrate``: every start-up path runs it before the API, which never migrates."""
+    done = subprocess.run(
+        [sys.executable, "-m", "webapi.cli", "migrate"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=MIGRATE_TIMEOUT_S,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"facebank migrate exited with {done.returncode}:\n{done.stderr[-4000:]}")
+
+
+@dataclass
+class ApiProcess(ManagedProcess):
+    """``gunicorn 'webapi:create_app()'`` on a loopback port."""
+
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def answers(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # still booting its workers
+            return False
+
+
+def api_argv(port: int, workers: int = 1, threads: int = 8, options: Sequence[str] = ()) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        *options,
+        "webapi:create_app()",
+    ]
+
+
+def start_api(
+    name: str,
+    env: dict[str, str],
+    log_dir: Path,
+    workers: int = 1,
+    threads: int = 8,
+    options: Sequence[str] = (),
+    timeout: float = 60,
+) -> ApiProcess:
+    """Migrate the facebank, start the API on a free loopback port, and wait until ``/healthz`` answers.
+
+    It logs to ``log_dir/name.log``; one that does not answer within ``timeout`` seconds is stopped.
+    """
+    migrate(env)
+    port = free_port()
+    api = ApiProcess(name, api_argv(port, workers, threads, options), env, log_dir / f"{name}.log", port=port)
+    api.start()
+    try:
+        api.wait_for(api.answers, timeout)
+    except BaseException:
+        api.stop()
+        raise
+    return api
+
+
+# --- Redis and a camera, for the benchmarks (the test suites keep their own Redis: tests.conftest) ---
 def start_redis(directory: Path) -> tuple[ManagedProcess, int]:
     """A private ``redis-server`` on a free loopback port (never the machine's shared one)."""
     binary = shutil.which("redis-server")
@@ -127,77 +275,8 @@ def start_redis(directory: Path) -> tuple[ManagedProcess, int]:
     ]
     redis = ManagedProcess("redis-server", argv, {}, directory / "redis.log")
     redis.start()
-    redis.wait_ready(lambda: port_open(port), timeout=15)
+    redis.wait_for(lambda: port_open(port), timeout=15)
     return redis, port
-
-
-def start_worker(
-    name: str,
-    env: dict[str, str],
-    log_dir: Path,
-    extra: Sequence[str] = (),
-    pool: str = "solo",
-    concurrency: int = 1,
-) -> ManagedProcess:
-    """One ``celery -A tasks worker`` process, solo pool by default (ready once its models are loaded)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "tasks",
-        "worker",
-        "--pool",
-        pool,
-        "--concurrency",
-        str(concurrency),
-        "--hostname",
-        f"{name}@%h",
-        "--loglevel",
-        "INFO",
-        "--without-mingle",
-        "--without-gossip",
-        *extra,
-    ]
-    worker = ManagedProcess(name, argv, env, log_dir / f"{name}.log")
-    worker.start()
-    return worker
-
-
-def worker_ready(worker: ManagedProcess) -> bool:
-    text = worker.log_path.read_bytes() if worker.log_path.exists() else b""
-    return b"ready." in text and b"models loaded" in text
-
-
-def start_api(env: dict[str, str], log_dir: Path, threads: int) -> tuple[ManagedProcess, str]:
-    """The API under gunicorn (one process, ``threads`` threads) on a free loopback port."""
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "1",
-        "--threads",
-        str(threads),
-        "--timeout",
-        "60",
-        "webapi:create_app()",
-    ]
-    api = ManagedProcess("api", argv, env, log_dir / "api.log")
-    api.start()
-    base = f"http://127.0.0.1:{port}"
-    api.wait_ready(functools.partial(_answers, f"{base}/healthz"), timeout=60)
-    return api, base
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

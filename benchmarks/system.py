@@ -12,7 +12,6 @@ CPU.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import secrets
@@ -30,12 +29,11 @@ from benchmarks.frames import Frame, shared_dir
 from benchmarks.loadgen import Target, level_report, run_level
 from benchmarks.processes import (
     LoopbackCamera,
-    ManagedProcess,
+    WorkerProcess,
     rss_kib,
     start_api,
     start_redis,
     start_worker,
-    worker_ready,
 )
 from ml.image import encode_jpeg
 
@@ -55,7 +53,7 @@ class Deployment:
     api_url: str
     api_key: str
     result_redis_url: str
-    workers: list[ManagedProcess] = field(default_factory=list)
+    workers: list[WorkerProcess] = field(default_factory=list)
 
     def target(self, frame_urls: Sequence[str], wait: str, poll_ms: float) -> Target:
         return Target(self.api_url, self.api_key, self.result_redis_url, frame_urls, wait, poll_ms)
@@ -67,7 +65,7 @@ class Deployment:
 
     def wait_ready(self) -> None:
         for worker in self.workers:
-            worker.wait_ready(functools.partial(worker_ready, worker), timeout=WORKER_START_TIMEOUT_S)
+            worker.wait_ready(timeout=WORKER_START_TIMEOUT_S)
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -146,14 +144,16 @@ def running_system(
                 "ROLLCALL_API_KEYS": f"{api_key}:admin",
                 "ROLLCALL_AUTH_DISABLED": "false",
             }
-            api, api_url = start_api(env, workdir / "logs" / f"{count}w", api_threads)
+            api = start_api(
+                "api", env, workdir / "logs" / f"{count}w", threads=api_threads, options=("--timeout", "60")
+            )
             stack.callback(api.stop)
             deployment = Deployment(
                 name=f"bench{count}w",
                 worker_count=count,
                 torch_threads=max(1, cores // count),
                 env=env,
-                api_url=api_url,
+                api_url=api.url,
                 api_key=api_key,
                 result_redis_url=f"redis://127.0.0.1:{port}/{2 * index + 1}",
             )

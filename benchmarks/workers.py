@@ -10,7 +10,6 @@ found beside those found in the photo it was enlarged from.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import secrets
@@ -29,11 +28,10 @@ from benchmarks.frames import Frame, scene_dir
 from benchmarks.loadgen import JobSample, Target, level_report, run_level
 from benchmarks.processes import (
     LoopbackCamera,
-    ManagedProcess,
+    WorkerProcess,
     start_api,
     start_redis,
     start_worker,
-    worker_ready,
 )
 from ml.image import encode_jpeg
 
@@ -55,7 +53,7 @@ class Stage:
     result_redis_url: str
 
     @contextmanager
-    def worker(self, name: str, batch_size: int) -> Iterator[ManagedProcess]:
+    def worker(self, name: str, batch_size: int) -> Iterator[WorkerProcess]:
         env = {
             **self.env,
             "ROLLCALL_WORKER_BATCH_SIZE": str(batch_size),
@@ -64,7 +62,7 @@ class Stage:
         pool = "threads" if batch_size > 1 else "solo"
         worker = start_worker(name, env, self.workdir / "logs", pool=pool, concurrency=batch_size)
         try:
-            worker.wait_ready(functools.partial(worker_ready, worker), timeout=WORKER_START_TIMEOUT_S)
+            worker.wait_ready(timeout=WORKER_START_TIMEOUT_S)
             yield worker
         finally:
             worker.stop()
@@ -99,9 +97,9 @@ def running_stage(workdir: Path) -> Iterator[Stage]:
             "ROLLCALL_API_KEYS": f"{api_key}:admin",
             "ROLLCALL_AUTH_DISABLED": "false",
         }
-        api, api_url = start_api(env, workdir / "logs", threads=16)
+        api = start_api("api", env, workdir / "logs", threads=16, options=("--timeout", "60"))
         stack.callback(api.stop)
-        yield Stage(workdir, env, camera_url, api_url, api_key, f"redis://127.0.0.1:{port}/1")
+        yield Stage(workdir, env, camera_url, api.url, api_key, f"redis://127.0.0.1:{port}/1")
 
 
 def _write_frames(stage: Stage, frames: Sequence[Frame]) -> list[str]:

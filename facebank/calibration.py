@@ -197,7 +197,7 @@ def _genuine_pair_count(person_ids: np.ndarray) -> int:
 class ThresholdCache:
     """The applied threshold per model version, re-read only when the facebank's revision moved.
 
-    Applying a threshold bumps the revision (``Facebank.apply_threshold``), so one cheap revision
+    Applying a threshold bumps the revision (``Thresholds.apply``), so one cheap revision
     read per job is all a worker pays.
     """
 
@@ -216,7 +216,7 @@ class ThresholdCache:
                 self._revision = revision
             if key in self._values:
                 return self._values[key]
-        applied = self._facebank.applied_threshold(model_name, model_version)
+        applied = self._facebank.thresholds.get(model_name, model_version)
         value = applied.threshold if applied is not None else None
         with self._lock:
             if self._revision == revision:

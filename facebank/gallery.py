@@ -172,7 +172,7 @@ class GalleryCache:
                 return cached
             # The revision was read before the rows: if a write lands in between, the gallery is
             # newer than its label and the next call reloads once more; it is never served stale.
-            rows = self._facebank.gallery_rows(model_name, model_version)
+            rows = self._facebank.embeddings.gallery_rows(model_name, model_version)
             gallery = Gallery.from_rows(rows, model_name, model_version, revision, self._device)
             self._galleries[key] = gallery
             return gallery

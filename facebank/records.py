@@ -1,16 +1,25 @@
 """The values the facebank store hands out: plain frozen data, never live ORM objects.
 
 Callers (API, tasks) can keep these after the transaction that read them has ended, and
-convert them to JSON at the edge.
+convert them to JSON at the edge (``facebank.schemas`` has the JSON form of each).
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import numpy as np
+
+
+class Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = Unset.UNSET
+"""Marks an ``update`` field left as it is (``None`` is a value: it clears ``external_id``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,17 +31,6 @@ class Person:
     face_count: int
     created_at: datetime
     updated_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "display_name": self.display_name,
-            "external_id": self.external_id,
-            "metadata": self.metadata,
-            "face_count": self.face_count,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +46,6 @@ class Face:
     box: tuple[float, ...]
     landmarks: tuple[float, ...]
     created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "person_id": self.person_id,
-            "sha256": self.sha256,
-            "content_type": self.content_type,
-            "width": self.width,
-            "height": self.height,
-            "box": list(self.box),
-            "landmarks": list(self.landmarks),
-            "created_at": self.created_at.isoformat(),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +109,9 @@ class Roster:
     person_ids: tuple[int, ...]
     created_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "person_ids": list(self.person_ids),
-            "member_count": len(self.person_ids),
-            "created_at": self.created_at.isoformat(),
-        }
+    @property
+    def member_count(self) -> int:
+        return len(self.person_ids)
 
 
 # --- attendance sessions (facebank.sessions) ---
@@ -261,16 +241,3 @@ class AppliedThreshold:
     false_reject_rate: float | None
     calibration_job_id: str | None
     applied_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model_name": self.model_name,
-            "model_version": self.model_version,
-            "threshold": self.threshold,
-            "target_far": self.target_far,
-            "genuine_pairs": self.genuine_pairs,
-            "impostor_pairs": self.impostor_pairs,
-            "false_reject_rate": self.false_reject_rate,
-            "calibration_job_id": self.calibration_job_id,
-            "applied_at": self.applied_at.isoformat(),
-        }

@@ -20,8 +20,7 @@ that adds its frames), so a redelivered aggregate message changes nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +29,9 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 import errors
-from facebank import db, models
+from facebank import models, transactions
+from facebank.limits import MAX_SESSION_NAME
+from facebank.models import as_utc
 from facebank.records import (
     CameraFrame,
     CameraStats,
@@ -39,7 +40,6 @@ from facebank.records import (
     SessionTick,
     TickDecision,
 )
-from facebank.store import as_utc
 
 SCHEDULED, RUNNING, FINISHED, STOPPED = "scheduled", "running", "finished", "stopped"
 ENDED = (FINISHED, STOPPED)
@@ -49,7 +49,6 @@ KINDS = ("session", "burst")
 
 MAX_CAMERAS = 16
 MAX_TICKS = 10_000
-MAX_NAME = 200
 # A tick that cannot start until this long after the session's end is recorded as missed: a frame
 # taken long after the class is over says nothing about who attended it.
 LATE_GRACE = timedelta(seconds=60)
@@ -100,22 +99,6 @@ class AttendanceSessions:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    # --- transactions ---
-
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        with db.unavailable_on_failure(self.engine.url), self.engine.connect() as connection:
-            with connection.begin(), Session(connection, expire_on_commit=False) as session:
-                yield session
-
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        with db.unavailable_on_failure(self.engine.url), self.engine.connect() as connection:
-            connection = connection.execution_options(**db.WRITE_OPTIONS)
-            with connection.begin(), Session(connection, expire_on_commit=False) as session:
-                yield session
-                session.flush()
-
     @staticmethod
     def _locked(session: Session, session_id: int) -> models.AttendanceSession:
         row = session.scalars(
@@ -150,7 +133,7 @@ class AttendanceSessions:
             raise errors.InvalidInput(f"{ticks} ticks planned; a session has at most {MAX_TICKS}")
         if not 1 <= min_ticks <= ticks:
             raise errors.InvalidInput(f"min_ticks must be within 1..{ticks} (the ticks planned)")
-        with self._write() as session:
+        with transactions.write(self.engine, bump_revision=False) as session:
             roster = session.get(models.Roster, roster_id)
             if roster is None:
                 raise errors.RosterNotFound(f"no roster with id {roster_id}")
@@ -186,7 +169,7 @@ class AttendanceSessions:
         return self.get(session_id)
 
     def get(self, session_id: int) -> SessionState:
-        with self._read() as session:
+        with transactions.read(self.engine) as session:
             row = session.get(models.AttendanceSession, session_id)
             if row is None:
                 raise errors.SessionNotFound(f"no attendance session with id {session_id}")
@@ -207,7 +190,7 @@ class AttendanceSessions:
 
     def ticks(self, session_id: int) -> list[SessionTick]:
         """Every tick started (or missed) so far, in order, with its frames' summary."""
-        with self._read() as session:
+        with transactions.read(self.engine) as session:
             if session.get(models.AttendanceSession, session_id) is None:
                 raise errors.SessionNotFound(f"no attendance session with id {session_id}")
             rows = session.scalars(
@@ -219,14 +202,14 @@ class AttendanceSessions:
 
     def stop(self, session_id: int, now: datetime) -> SessionState:
         """No tick starts after this; frames of a tick already started are still recorded."""
-        with self._write() as session:
+        with transactions.write(self.engine, bump_revision=False) as session:
             row = self._locked(session, session_id)
             if row.status not in ENDED:
                 row.status, row.ended_at = STOPPED, now
         return self.get(session_id)
 
     def delete(self, session_id: int) -> None:
-        with self._write() as session:
+        with transactions.write(self.engine, bump_revision=False) as session:
             self._locked(session, session_id)
             session.execute(delete(models.AttendanceSession).where(models.AttendanceSession.id == session_id))
 
@@ -239,7 +222,7 @@ class AttendanceSessions:
         The one exception is recovery: the newest tick, claimed more than ``recover_after`` ago by a
         task that died before it queued the frames and the next tick (``dispatched`` still false).
         """
-        with self._write() as session:
+        with transactions.write(self.engine, bump_revision=False) as session:
             row = self._locked(session, session_id)
             due = _due(row, tick)
             if row.status in ENDED:
@@ -317,7 +300,7 @@ class AttendanceSessions:
 
     def mark_dispatched(self, session_id: int, tick: int) -> None:
         """The tick's frames and its successor are on the queue: no recovery needed for it."""
-        with self._write() as session:
+        with transactions.write(self.engine, bump_revision=False) as session:
             self._locked(session, session_id)
             claimed = session.get(models.AttendanceTick, (session_id, tick))
             if claimed is not None:
@@ -325,7 +308,7 @@ class AttendanceSessions:
 
     def record_tick(self, session_id: int, tick: int, frames: Sequence[CameraFrame], now: datetime) -> bool:
         """Add one tick's frames to the aggregates, once; False when it was already recorded or failed."""
-        with self._write() as session:
+        with transactions.write(self.engine, bump_revision=False) as session:
             row = self._locked(session, session_id)
             claimed = session.get(models.AttendanceTick, (session_id, tick))
             if claimed is None or claimed.state != CAPTURING:
@@ -363,7 +346,7 @@ class AttendanceSessions:
 
     def expire_ticks(self, session_id: int, now: datetime) -> SessionState:
         """Give up on ticks whose frames never came back (the session's safety net), and finish it."""
-        with self._write() as session:
+        with transactions.write(self.engine, bump_revision=False) as session:
             row = self._locked(session, session_id)
             for claimed in session.scalars(
                 select(models.AttendanceTick).where(
@@ -394,8 +377,8 @@ def _check_plan(
         raise errors.InvalidInput("interval_s must be a positive number of seconds")
     if kind not in KINDS:
         raise errors.InvalidInput(f"kind must be one of {KINDS}")
-    if name is not None and len(name) > MAX_NAME:
-        raise errors.InvalidInput(f"a session name is longer than {MAX_NAME} characters")
+    if name is not None and len(name) > MAX_SESSION_NAME:
+        raise errors.InvalidInput(f"a session name is longer than {MAX_SESSION_NAME} characters")
 
 
 def _due(row: models.AttendanceSession, tick: int) -> datetime:

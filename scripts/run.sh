@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: Redis (the configured one if it answers, else a local one), one worker, the API and
-# Flower on localhost, in the foreground. Ctrl-C (or SIGTERM) stops everything this script started and
+# `make run`: Redis (the configured one if it answers, else a local one), the facebank migrated, the
+# workers, the API and Flower on localhost, in the foreground. Ctrl-C (or SIGTERM) stops everything this script started and
 # ends it with status 0; it ends with 1 when one of its processes exits by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +56,9 @@ if [ -z "${ROLLCALL_API_KEYS:-}" ] && [ "${ROLLCALL_AUTH_DISABLED:-false}" != "t
 else
   KEY_NOTE="API keys  from ROLLCALL_API_KEYS"
 fi
+# The facebank's schema first: the API never migrates (a database that is down ends the script here, in
+# one line naming it).
+$PY -m webapi.cli migrate
 # The model worker takes interactive jobs and bulk work (contract.routing); callback deliveries run on a
 # threads worker of their own, so a receiver that never answers never holds a model job's slot.
 .venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.bulk --loglevel INFO --hostname "rollcall-worker@%h" &

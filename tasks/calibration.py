@@ -20,7 +20,7 @@ def calibrate(target_far: float = 0.001, *, timer: StageTimer) -> dict[str, Any]
     """Score every pair of enrolled faces and propose the threshold for ``target_far``."""
     embedder = runtime.pipeline().embedder
     with timer.stage("load"):
-        rows = runtime.facebank().gallery_rows(embedder.name, embedder.version)
+        rows = runtime.facebank().embeddings.gallery_rows(embedder.name, embedder.version)
     with timer.stage("score"):
         proposal = propose_threshold(rows, target_far, reference=embedder.default_threshold)
     return {

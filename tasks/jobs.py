@@ -29,6 +29,7 @@ from errors import (
 )
 from facebank.assignment import assign_faces
 from facebank.gallery import match_faces
+from facebank.schemas import FaceRecordOut, PersonOut
 from ml.image import decode_image
 from ml.mtcnn import Detections
 from ml.quality import measure_face
@@ -161,7 +162,10 @@ def detect(
 
 
 def _people_json(person_ids: set[int]) -> dict[int, dict[str, Any]]:
-    return {person.id: person.to_json() for person in runtime.facebank().get_people(sorted(person_ids))}
+    return {
+        person.id: PersonOut.json_of(person)
+        for person in runtime.facebank().people.get_many(sorted(person_ids))
+    }
 
 
 @model_task("identify")
@@ -299,7 +303,7 @@ def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> 
         enrolment.check_resemblance(resemblance, limits)
     height, width = frame.image.shape[:2]
     with timer.stage("store"):
-        face = runtime.facebank().add_face(
+        face = runtime.facebank().faces.add(
             person_id,
             image_bytes=frame.data,
             content_type=frame.content_type,
@@ -314,7 +318,7 @@ def enrol_face(person_id: int, source: dict[str, Any], *, timer: StageTimer) -> 
     return {
         "type": "enrol_face",
         "face_id": face.id,
-        "face": face.to_json(),
+        "face": FaceRecordOut.json_of(face),
         "quality": {"faces": confident, **quality.to_json(), **resemblance.to_json()},
         "flip": settings.enrol_flip,
     }
@@ -326,7 +330,7 @@ def rebuild_facebank(*, timer: StageTimer) -> dict[str, Any]:
     pipe = runtime.pipeline()
     bank = runtime.facebank()
     embedded = failed = 0
-    for item in bank.faces_needing_embedding(pipe.embedder.name, pipe.embedder.version):
+    for item in bank.embeddings.pending(pipe.embedder.name, pipe.embedder.version):
         try:
             with timer.stage("decode"):
                 image = decode_image(item.image_bytes, get_settings().frame_max_pixels)
@@ -337,6 +341,6 @@ def rebuild_facebank(*, timer: StageTimer) -> dict[str, Any]:
         with timer.stage("embed"):
             vector = pipe.embed(image, item.landmarks, flip=get_settings().enrol_flip)[0]
         with timer.stage("store"):
-            bank.set_embedding(item.face_id, pipe.embedder.name, pipe.embedder.version, vector)
+            bank.embeddings.put(item.face_id, pipe.embedder.name, pipe.embedder.version, vector)
         embedded += 1
     return {"type": "rebuild_facebank", "embedded": embedded, "failed": failed}

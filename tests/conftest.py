@@ -1,7 +1,9 @@
 """Shared fixtures: real Redis servers, real Celery worker processes, the real Flask app, a loopback camera.
 
 The test process's own environment is pointed at a Redis server the suite starts on a free
-loopback port (never the machine's shared one), before anything imports ``celeryconfig``.
+loopback port (never the machine's shared one), before anything imports ``celeryconfig``. Worker
+(and API) processes are started by ``benchmarks.processes``, which owns their command lines and
+readiness checks for the benchmarks and every test suite.
 """
 
 from __future__ import annotations
@@ -11,10 +13,7 @@ import http.server
 import itertools
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,7 +24,9 @@ from typing import Any
 
 import pytest
 
-from tests.shared_data import REPO_ROOT, shared_dir
+from benchmarks import processes
+from benchmarks.processes import WorkerProcess, free_port, port_open, start_worker
+from tests.shared_data import shared_dir
 
 _STATE_DIR = Path(tempfile.mkdtemp(prefix="rollcall-tests-"))
 ADMIN_KEY = "test-admin-key-0123456789"
@@ -38,12 +39,6 @@ def keyed_client(app: Any, key: str | None = ADMIN_KEY) -> Any:
     if key is not None:
         client.environ_base["HTTP_X_API_KEY"] = key
     return client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _configure_environment() -> None:
@@ -98,7 +93,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_until(lambda: _port_open(self.port), timeout=10, what=f"redis-server on port {self.port}")
+        wait_until(lambda: port_open(self.port), timeout=10, what=f"redis-server on port {self.port}")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -107,19 +102,12 @@ class RedisServer:
             self.process = None
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> None:
     """Poll ``predicate`` until it is true; fail the test naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    try:
+        processes.wait_until(predicate, timeout, what, interval)
+    except TimeoutError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
@@ -130,73 +118,6 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
-@dataclass
-class WorkerProcess:
-    """A real ``celery -A tasks worker`` process."""
-
-    name: str
-    env: dict[str, str]
-    log_path: Path
-    pool: str = "solo"
-    concurrency: int = 1
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "tasks",
-                "worker",
-                "--pool",
-                self.pool,
-                "--concurrency",
-                str(self.concurrency),
-                "-Q",
-                "rollcall.models,rollcall.bulk,rollcall.io",  # interactive, bulk and callback deliveries
-                "--hostname",
-                f"{self.name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=REPO_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        wait_until(lambda: self.ready() or not self.alive(), timeout, f"worker {self.name} to be ready")
-        if not self.alive():
-            pytest.fail(f"worker {self.name} exited:\n{self.log()[-4000:]}")
-
-    def ready(self) -> bool:
-        return b"ready." in self.log_path.read_bytes() and b"models loaded" in self.log_path.read_bytes()
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-
 @pytest.fixture(scope="session")
 def worker_factory(redis_server: RedisServer) -> Iterator[Any]:
     """Start extra real worker processes; all are stopped at the end of the session."""
@@ -205,8 +126,7 @@ def worker_factory(redis_server: RedisServer) -> Iterator[Any]:
     def start(
         name: str, wait: bool = True, pool: str = "solo", concurrency: int = 1, **env: str
     ) -> WorkerProcess:
-        worker = WorkerProcess(name, {**os.environ, **env}, _STATE_DIR / f"{name}.log", pool, concurrency)
-        worker.start()
+        worker = start_worker(name, {**os.environ, **env}, _STATE_DIR, pool=pool, concurrency=concurrency)
         started.append(worker)
         if wait:
             worker.wait_ready()
@@ -223,11 +143,23 @@ def worker(worker_factory: Any) -> WorkerProcess:
     return worker_factory("main")
 
 
-@pytest.fixture(scope="session")
-def app(redis_server: RedisServer) -> Any:
+def migrated_app(settings: Any = None) -> Any:
+    """The real app (``settings``: default, the environment's) on a facebank migrated first.
+
+    As every start-up path does: ``python -m webapi.cli migrate`` runs before the API, which never migrates.
+    """
+    from facebank.db import upgrade
+    from settings import get_settings
     from webapi import create_app
 
-    return create_app()
+    settings = settings or get_settings()
+    upgrade(settings.database_url)
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def app(redis_server: RedisServer) -> Any:
+    return migrated_app()
 
 
 @pytest.fixture()
@@ -298,7 +230,6 @@ class System:
 def system_factory(redis_server: RedisServer, worker_factory: Any) -> Any:
     """Build isolated systems (at most 31: the test Redis has 64 databases; the default system uses 0, 1)."""
     from settings import Settings
-    from webapi import create_app
 
     used = itertools.count(1)
 
@@ -311,6 +242,6 @@ def system_factory(redis_server: RedisServer, worker_factory: Any) -> Any:
             **extra_env,
         }
         settings = Settings(**{key.removeprefix("ROLLCALL_").lower(): value for key, value in env.items()})
-        return System(name, env, create_app(settings), worker_factory)
+        return System(name, env, migrated_app(settings), worker_factory)
 
     return make

@@ -30,8 +30,11 @@ def celery_client(settings: Settings) -> Celery:
 
 
 def create_app(config: Settings | None = None) -> Flask:
-    """Build the app from ``config`` (default: the environment's settings)."""
-    from facebank.db import upgrade
+    """Build the app from ``config`` (default: the environment's settings).
+
+    It opens no connection: the facebank must already be migrated (``python -m webapi.cli migrate``),
+    and a database that is down answers 503 ``database_unavailable`` on the routes that need it.
+    """
     from webapi import calibration, cameras, health, jobs, legacy, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
@@ -44,7 +47,6 @@ def create_app(config: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes  # the largest request body, as documented
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
     install_services(app, settings)
     register_error_handlers(app)
     install_access_log_filter()

@@ -13,6 +13,8 @@ from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from errors import InvalidInput
+from facebank.limits import MAX_MODEL_NAME
+from facebank.schemas import AppliedThresholdOut
 from webapi.schemas import CallbackUrl, JobAccepted
 from webapi.services import facebank, job_client
 from webapi.submission import submit_job
@@ -55,11 +57,11 @@ class ApplyThreshold(BaseModel):
         Field(None, ge=-1, le=1, description="A cosine threshold chosen by hand.")
     )
     model_name: Annotated[
-        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100})
-    ] = Field(None, min_length=1, max_length=100)
+        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_MODEL_NAME})
+    ] = Field(None, min_length=1, max_length=MAX_MODEL_NAME)
     model_version: Annotated[
-        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 100})
-    ] = Field(None, min_length=1, max_length=100)
+        str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_MODEL_NAME})
+    ] = Field(None, min_length=1, max_length=MAX_MODEL_NAME)
 
     @model_validator(mode="before")
     @classmethod
@@ -76,18 +78,6 @@ class ApplyThreshold(BaseModel):
         if self.calibration_job_id is None and all(value is not None for value in by_hand):
             return self
         raise ValueError("give either calibration_job_id, or threshold with model_name and model_version")
-
-
-class AppliedThresholdOut(BaseModel):
-    model_name: str
-    model_version: str
-    threshold: float
-    target_far: float | None
-    genuine_pairs: int | None
-    impostor_pairs: int | None
-    false_reject_rate: float | None
-    calibration_job_id: str | None
-    applied_at: str
 
 
 class AppliedThresholds(BaseModel):
@@ -120,8 +110,8 @@ def apply_threshold() -> Any:
     body = parse_body(ApplyThreshold)
     if body.calibration_job_id is None:
         assert body.threshold is not None and body.model_name and body.model_version
-        applied = facebank().apply_threshold(body.model_name, body.model_version, body.threshold)
-        return jsonify(applied.to_json())
+        applied = facebank().thresholds.apply(body.model_name, body.model_version, body.threshold)
+        return jsonify(AppliedThresholdOut.json_of(applied))
     client = job_client()
     job = client.status(body.calibration_job_id)
     if job.type != "calibrate" or job.state != "succeeded" or job.result is None:
@@ -130,7 +120,7 @@ def apply_threshold() -> Any:
             "apply a calibrate job that succeeded"
         )
     proposal = job.result
-    applied = facebank().apply_threshold(
+    applied = facebank().thresholds.apply(
         proposal["model_name"],
         proposal["model_version"],
         proposal["threshold"],
@@ -140,13 +130,15 @@ def apply_threshold() -> Any:
         false_reject_rate=proposal["false_reject_rate"],
         calibration_job_id=job.job_id,
     )
-    return jsonify(applied.to_json())
+    return jsonify(AppliedThresholdOut.json_of(applied))
 
 
 @bp.get("/threshold")
 @documented("The thresholds applied per model version.", responses={200: AppliedThresholds}, tag="people")
 def list_thresholds() -> Any:
-    return jsonify({"items": [applied.to_json() for applied in facebank().applied_thresholds()]})
+    return jsonify(
+        {"items": [AppliedThresholdOut.json_of(applied) for applied in facebank().thresholds.all()]}
+    )
 
 
 @bp.delete("/threshold/<model_name>/<model_version>")
@@ -157,5 +149,5 @@ def list_thresholds() -> Any:
     role="admin",
 )
 def clear_threshold(model_name: str, model_version: str) -> Any:
-    facebank().clear_threshold(model_name, model_version)
+    facebank().thresholds.clear(model_name, model_version)
     return Response(status=204)

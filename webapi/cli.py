@@ -1,4 +1,8 @@
-"""``flask --app webapi facebank ...``: migrate, import, export and count the facebank from a shell.
+"""``flask --app webapi facebank ...`` (or ``python -m webapi.cli ...``): migrate, import, export and count
+the facebank from a shell.
+
+``migrate`` is the one step that brings the database to the newest schema: ``make run`` and the
+compose file run it before the API starts (``create_app`` never migrates).
 
 Expected failures (no worker, no broker, a bad folder) end the command with one line naming the
 error code and exit status 1, never a traceback.
@@ -18,9 +22,9 @@ from flask.cli import AppGroup
 
 import errors
 from facebank import db
+from facebank.schemas import FacebankStatsOut
 from webapi import facebank_io
 from webapi.facebank_io import ImportSummary, MatchedBy, Outcome
-from webapi.schemas import stats_json
 from webapi.services import current_settings, facebank, job_client
 
 facebank_cli = AppGroup("facebank", help="Manage the facebank: migrate, import, export, stats.")
@@ -43,7 +47,7 @@ def one_line_errors(command: CommandT) -> CommandT:
 @facebank_cli.command("migrate")
 @one_line_errors
 def migrate_command() -> None:
-    """Bring the facebank database to the newest schema and print its revision."""
+    """Bring the facebank database to the newest schema and print its revision (run before the API)."""
     url = current_settings().database_url
     db.upgrade(url)
     engine = db.make_engine(url)
@@ -161,7 +165,7 @@ def export_command(directory: Path, as_json: bool) -> None:
 def stats_command(as_json: bool) -> None:
     """Count people, photos and embeddings per model; show the schema and data revisions."""
     bank = facebank()
-    report = {"schema_revision": db.current_revision(bank.engine), **stats_json(bank.stats())}
+    report = {"schema_revision": db.current_revision(bank.engine), **FacebankStatsOut.json_of(bank.stats())}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -178,3 +182,15 @@ def stats_command(as_json: bool) -> None:
         )
     if not report["models"]:
         click.echo("embeddings 0")
+
+
+def main(args: list[str] | None = None) -> None:
+    """``python -m webapi.cli COMMAND``: ``flask --app webapi facebank COMMAND`` without naming the app."""
+    from webapi import create_app
+
+    with create_app().app_context():
+        facebank_cli.main(args, prog_name="python -m webapi.cli")
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 import errors
 from facebank.records import Person
+from facebank.schemas import FaceRecordOut
 from facebank.store import Facebank
 from webapi.jobclient import JobClient, JobStatus
 
@@ -283,7 +284,7 @@ def find_or_create_person(bank: Facebank, folder: PersonFolder) -> PersonResult:
                 f"{len(named)} people are named {folder.display_name!r} (ids {ids}); rename the folder "
                 "to the external id of the one meant"
             )
-        person = bank.create_person(folder.display_name, folder.external_id, folder.metadata)
+        person = bank.people.create(folder.display_name, folder.external_id, folder.metadata)
         return PersonResult(
             folder.folder, person.id, person.external_id, created=True, display_name=person.display_name
         )
@@ -436,7 +437,7 @@ def iter_people(bank: Facebank, query: str | None = None) -> Iterator[Person]:
     """Everyone (or everyone whose name or external id contains ``query``), a page at a time."""
     offset = 0
     while True:
-        page = bank.list_people(query, offset, PAGE_SIZE)
+        page = bank.people.page(query, offset, PAGE_SIZE)
         yield from page.items
         offset += len(page.items)
         if not page.items or offset >= page.total:
@@ -453,7 +454,7 @@ def export_facebank(bank: Facebank, root: Path) -> ExportSummary:
     face_total = 0
     for person in iter_people(bank):
         try:
-            faces = bank.list_faces(person.id)
+            faces = bank.faces.of_person(person.id)
         except errors.PersonNotFound:
             log.info("person %d was deleted during the export; left out", person.id)
             continue
@@ -462,13 +463,13 @@ def export_facebank(bank: Facebank, root: Path) -> ExportSummary:
         exported_faces = []
         for face in faces:
             try:
-                image = bank.get_face_image(face.id)
+                image = bank.faces.image(face.id)
             except errors.FaceNotFound:
                 log.info("face %d was deleted during the export; left out", face.id)
                 continue
             name = f"{face.id}.{_EXTENSIONS.get(face.content_type, 'bin')}"
             (root / folder / name).write_bytes(image.data)
-            exported_faces.append({**face.to_json(), "file": name})
+            exported_faces.append({**FaceRecordOut.json_of(face), "file": name})
         face_total += len(exported_faces)
         people.append(
             {

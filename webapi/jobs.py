@@ -61,11 +61,11 @@ def submit_attendance() -> Any:
     roster = body.roster
     if roster:  # unknown ids are the caller's mistake: say so now, not as a failed job later
         bank = facebank()
-        missing = sorted(set(roster) - {person.id for person in bank.get_people(roster)})
+        missing = sorted(set(roster) - {person.id for person in bank.people.get_many(roster)})
         if missing:
             raise PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
     if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
-        roster = list(facebank().get_roster(body.roster_id).person_ids)
+        roster = list(facebank().rosters.get(body.roster_id).person_ids)
     kwargs = {"source": body.source(), "roster": roster, "small_faces": body.small_face_options()}
     return submit_job("attendance", kwargs, body)
 

@@ -15,8 +15,10 @@ from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from errors import FaceNotFound, RollcallError
-from facebank.records import Face, Person
-from webapi.schemas import FrameSource, JobAccepted, stats_json
+from facebank.limits import MAX_DISPLAY_NAME, MAX_EXTERNAL_ID, MAX_METADATA_BYTES
+from facebank.records import Face
+from facebank.schemas import FacebankStatsOut, FaceRecordOut, PersonOut, RecordOut
+from webapi.schemas import FrameSource, JobAccepted
 from webapi.services import current_settings, facebank, job_client
 from webapi.submission import accepted, checked_callback_url, parse_frame_request
 from webapi.validation import (
@@ -30,9 +32,6 @@ from webapi.validation import (
 )
 
 bp = Blueprint("people", __name__)
-MAX_NAME = 200
-MAX_EXTERNAL_ID = 128
-MAX_METADATA_BYTES = 16_384
 
 
 def _has_nul(value: Any) -> bool:
@@ -61,7 +60,7 @@ def _storable_metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
 class PersonCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    display_name: str = Field(..., min_length=1, max_length=MAX_NAME, json_schema_extra=VISIBLE_TEXT)
+    display_name: str = Field(..., min_length=1, max_length=MAX_DISPLAY_NAME, json_schema_extra=VISIBLE_TEXT)
     external_id: str | None = Field(
         None,
         min_length=1,
@@ -69,7 +68,9 @@ class PersonCreate(BaseModel):
         json_schema_extra=VISIBLE_TEXT,
         description="Your own identifier (e.g. a student number); unique.",
     )
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object up to 16 KiB.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description=f"Any JSON object up to {MAX_METADATA_BYTES // 1024} KiB."
+    )
 
     _text = field_validator("display_name", "external_id")(storable_text)
     _metadata = field_validator("metadata")(_storable_metadata)
@@ -79,11 +80,13 @@ class PersonUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     # Left out: unchanged. Only external_id may be null (it clears it); a null name or metadata is refused.
-    display_name: str = Field(None, min_length=1, max_length=MAX_NAME, json_schema_extra=VISIBLE_TEXT)
+    display_name: str = Field(None, min_length=1, max_length=MAX_DISPLAY_NAME, json_schema_extra=VISIBLE_TEXT)
     external_id: str | None = Field(
         None, min_length=1, max_length=MAX_EXTERNAL_ID, json_schema_extra=VISIBLE_TEXT
     )
-    metadata: dict[str, Any] = Field(None, description="Any JSON object up to 16 KiB; replaces the old one.")
+    metadata: dict[str, Any] = Field(
+        None, description=f"Any JSON object up to {MAX_METADATA_BYTES // 1024} KiB; replaces the old one."
+    )
 
     _text = field_validator("display_name", "external_id")(storable_text)
     _metadata = field_validator("metadata")(_storable_metadata)
@@ -91,7 +94,10 @@ class PersonUpdate(BaseModel):
 
 class PeopleQuery(BaseModel):
     q: str | None = Field(
-        None, max_length=MAX_NAME, description="Search in names and external ids.", json_schema_extra=NO_NUL
+        None,
+        max_length=MAX_DISPLAY_NAME,
+        description="Search in names and external ids.",
+        json_schema_extra=NO_NUL,
     )
 
     _text = field_validator("q")(storable_text)
@@ -99,33 +105,14 @@ class PeopleQuery(BaseModel):
     limit: int = Field(50, ge=1, le=500)
 
 
-class PersonOut(BaseModel):
-    id: int
-    display_name: str
-    external_id: str | None
-    metadata: dict[str, Any]
-    face_count: int
-    created_at: str
-    updated_at: str
-
-
-class PeoplePage(BaseModel):
+class PeoplePage(RecordOut):
     items: list[PersonOut]
     total: int
     offset: int
     limit: int
 
 
-class FaceOut(BaseModel):
-    id: int
-    person_id: int
-    sha256: str
-    content_type: str
-    width: int
-    height: int
-    box: list[float]
-    landmarks: list[float]
-    created_at: str
+class FaceOut(FaceRecordOut):
     image_url: str
     quality: dict[str, Any] | None = Field(
         None, description="What the enrolment quality gate measured (in the answer to an enrolment only)."
@@ -136,13 +123,10 @@ class FaceList(BaseModel):
     items: list[FaceOut]
 
 
-def person_json(person: Person) -> dict[str, Any]:
-    return person.to_json()
-
-
-def face_json(face: Face) -> dict[str, Any]:
+def face_json(face: Face, **extra: Any) -> dict[str, Any]:
+    """A face with the URL of its photo, and ``extra`` fields (``quality``) when given."""
     image_url = url_for("people.face_image", person_id=face.person_id, face_id=face.id)
-    return {**face.to_json(), "image_url": image_url}
+    return {**FaceRecordOut.json_of(face), "image_url": image_url, **extra}
 
 
 @bp.post("/v1/people")
@@ -151,8 +135,12 @@ def face_json(face: Face) -> dict[str, Any]:
 )
 def create_person() -> Any:
     body = parse_body(PersonCreate)
-    person = facebank().create_person(body.display_name, body.external_id, body.metadata)
-    return jsonify(person_json(person)), 201, {"Location": url_for("people.get_person", person_id=person.id)}
+    person = facebank().people.create(body.display_name, body.external_id, body.metadata)
+    return (
+        jsonify(PersonOut.json_of(person)),
+        201,
+        {"Location": url_for("people.get_person", person_id=person.id)},
+    )
 
 
 @bp.get("/v1/people")
@@ -161,21 +149,14 @@ def create_person() -> Any:
 )
 def list_people() -> Any:
     query = parse_query(PeopleQuery)
-    page = facebank().list_people(query.q, query.offset, query.limit)
-    return jsonify(
-        {
-            "items": [person_json(p) for p in page.items],
-            "total": page.total,
-            "offset": page.offset,
-            "limit": page.limit,
-        }
-    )
+    page = facebank().people.page(query.q, query.offset, query.limit)
+    return jsonify(PeoplePage.json_of(page))
 
 
 @bp.get("/v1/people/<int:person_id>")
 @documented("One person.", responses={200: PersonOut}, tag="people")
 def get_person(person_id: int) -> Any:
-    return jsonify(person_json(facebank().get_person(person_id)))
+    return jsonify(PersonOut.json_of(facebank().people.get(person_id)))
 
 
 @bp.patch("/v1/people/<int:person_id>")
@@ -190,7 +171,7 @@ def get_person(person_id: int) -> Any:
 def update_person(person_id: int) -> Any:
     body = parse_body(PersonUpdate)
     changes = body.model_dump(exclude_unset=True)
-    return jsonify(person_json(facebank().update_person(person_id, **changes)))
+    return jsonify(PersonOut.json_of(facebank().people.update(person_id, **changes)))
 
 
 @bp.delete("/v1/people/<int:person_id>")
@@ -198,14 +179,14 @@ def update_person(person_id: int) -> Any:
     "Delete a person with all their photos and embeddings.", responses={204: None}, tag="people", role="admin"
 )
 def delete_person(person_id: int) -> Any:
-    facebank().delete_person(person_id)
+    facebank().people.delete(person_id)
     return Response(status=204)
 
 
 @bp.get("/v1/people/<int:person_id>/faces")
 @documented("A person's enrolled faces.", responses={200: FaceList}, tag="people")
 def list_faces(person_id: int) -> Any:
-    return jsonify({"items": [face_json(f) for f in facebank().list_faces(person_id)]})
+    return jsonify({"items": [face_json(f) for f in facebank().faces.of_person(person_id)]})
 
 
 @bp.post("/v1/people/<int:person_id>/faces")
@@ -219,7 +200,7 @@ def list_faces(person_id: int) -> Any:
 )
 def add_face(person_id: int) -> Any:
     body = parse_frame_request(FrameSource)
-    facebank().get_person(person_id)  # 404 now rather than from the worker
+    facebank().people.get(person_id)  # 404 now rather than from the worker
     client = job_client()
     kwargs = {"person_id": person_id, "source": body.source()}
     job_id = client.submit("enrol_face", kwargs, checked_callback_url(body))
@@ -229,14 +210,14 @@ def add_face(person_id: int) -> Any:
         if exc.code == "job_timeout":
             return accepted(job_id)
         raise
-    face = facebank().get_face(result["face_id"])
-    return jsonify({**face_json(face), "quality": result.get("quality")}), 201
+    face = facebank().faces.get(result["face_id"])
+    return jsonify(face_json(face, quality=result.get("quality"))), 201
 
 
 @bp.get("/v1/people/<int:person_id>/faces/<int:face_id>/image")
 @documented("The original photo of an enrolled face.", responses={200: None}, tag="people", role="admin")
 def face_image(person_id: int, face_id: int) -> Any:
-    image = facebank().get_face_image(face_id)
+    image = facebank().faces.image(face_id)
     if image.person_id != person_id:
         raise FaceNotFound(f"person {person_id} has no face {face_id}")
     return Response(image.data, mimetype=image.content_type, headers={"Cache-Control": "private, no-store"})
@@ -245,7 +226,7 @@ def face_image(person_id: int, face_id: int) -> Any:
 @bp.delete("/v1/people/<int:person_id>/faces/<int:face_id>")
 @documented("Remove one enrolled face and its embeddings.", responses={204: None}, tag="people", role="admin")
 def delete_face(person_id: int, face_id: int) -> Any:
-    facebank().delete_face(person_id, face_id)
+    facebank().faces.delete(person_id, face_id)
     return Response(status=204)
 
 
@@ -260,20 +241,6 @@ def rebuild() -> Any:
     return accepted(job_client().submit("rebuild_facebank", {}))
 
 
-class ModelCountOut(BaseModel):
-    model_name: str
-    model_version: str
-    dim: int
-    embeddings: int
-
-
-class FacebankStatsOut(BaseModel):
-    revision: int
-    people: int
-    faces: int
-    models: list[ModelCountOut]
-
-
 @bp.get("/v1/facebank/stats")
 @documented(
     "Counts of people, faces and embeddings per model, and the facebank revision.",
@@ -281,4 +248,4 @@ class FacebankStatsOut(BaseModel):
     tag="people",
 )
 def stats() -> Any:
-    return jsonify(stats_json(facebank().stats()))
+    return jsonify(FacebankStatsOut.json_of(facebank().stats()))

@@ -11,8 +11,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from facebank.records import Roster
-from facebank.store import MAX_ROSTER_NAME, MAX_ROSTER_SIZE
+from facebank.limits import MAX_ROSTER_NAME, MAX_ROSTER_SIZE
+from facebank.schemas import RosterOut
 from webapi.schemas import PersonId
 from webapi.services import facebank
 from webapi.validation import VISIBLE_TEXT, documented, parse_body, storable_text
@@ -54,20 +54,8 @@ class RosterUpdate(BaseModel):
     _text = field_validator("name")(storable_text)
 
 
-class RosterOut(BaseModel):
-    id: int
-    name: str
-    person_ids: list[int]
-    member_count: int
-    created_at: str
-
-
 class RosterList(BaseModel):
     items: list[RosterOut]
-
-
-def roster_json(roster: Roster) -> dict[str, Any]:
-    return roster.to_json()
 
 
 @bp.post("")
@@ -81,20 +69,24 @@ def roster_json(roster: Roster) -> dict[str, Any]:
 )
 def create_roster() -> Any:
     body = parse_body(RosterCreate)
-    roster = facebank().create_roster(body.name, body.person_ids)
-    return jsonify(roster_json(roster)), 201, {"Location": url_for("rosters.get_roster", roster_id=roster.id)}
+    roster = facebank().rosters.create(body.name, body.person_ids)
+    return (
+        jsonify(RosterOut.json_of(roster)),
+        201,
+        {"Location": url_for("rosters.get_roster", roster_id=roster.id)},
+    )
 
 
 @bp.get("")
 @documented("Every roster with its members.", responses={200: RosterList}, tag="rosters")
 def list_rosters() -> Any:
-    return jsonify({"items": [roster_json(r) for r in facebank().list_rosters()]})
+    return jsonify({"items": [RosterOut.json_of(r) for r in facebank().rosters.all()]})
 
 
 @bp.get("/<int:roster_id>")
 @documented("One roster.", responses={200: RosterOut}, tag="rosters")
 def get_roster(roster_id: int) -> Any:
-    return jsonify(roster_json(facebank().get_roster(roster_id)))
+    return jsonify(RosterOut.json_of(facebank().rosters.get(roster_id)))
 
 
 @bp.patch("/<int:roster_id>")
@@ -109,11 +101,11 @@ def get_roster(roster_id: int) -> Any:
 def update_roster(roster_id: int) -> Any:
     body = parse_body(RosterUpdate)
     changes = body.model_dump(exclude_unset=True)
-    return jsonify(roster_json(facebank().update_roster(roster_id, **changes)))
+    return jsonify(RosterOut.json_of(facebank().rosters.update(roster_id, **changes)))
 
 
 @bp.delete("/<int:roster_id>")
 @documented("Delete a roster (its people stay).", responses={204: None}, tag="rosters", role="admin")
 def delete_roster(roster_id: int) -> Any:
-    facebank().delete_roster(roster_id)
+    facebank().rosters.delete(roster_id)
     return Response(status=204)

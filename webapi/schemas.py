@@ -10,7 +10,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from contract.tilecost import tile_cost
 from errors import InvalidInput
-from facebank.records import FacebankStats
 from sources.urls import is_http_url
 
 MAX_URL_LENGTH = 2048
@@ -245,21 +244,3 @@ class LegacyIdResponse(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, Any] = {}
-
-
-def stats_json(stats: FacebankStats) -> dict[str, Any]:
-    """The facebank's counts as the API and the CLI show them."""
-    return {
-        "revision": stats.revision,
-        "people": stats.people,
-        "faces": stats.faces,
-        "models": [
-            {
-                "model_name": m.model_name,
-                "model_version": m.model_version,
-                "dim": m.dim,
-                "embeddings": m.embeddings,
-            }
-            for m in stats.models
-        ],
-    }

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
+from facebank.limits import MAX_SESSION_NAME
 from facebank.records import SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, planned_ticks
 from sources.urls import is_http_url, without_credentials
@@ -65,7 +66,7 @@ class SessionCreate(BaseModel):
         max_length=MAX_CAMERAS,
         description="Snapshot URLs, fetched at every tick (from the allowlist).",
     )
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=MAX_SESSION_NAME)
     start_at: Timestamp | None = Field(None, description="When the first tick is taken; default now.")
     duration_s: float | None = Field(None, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
     end_at: Timestamp | None = None

@@ -42,6 +42,7 @@ DOCKER_DIR = REPO_ROOT / "docker"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 FINAL_TARGETS = ("api", "worker-cpu", "worker-gpu")
 WORKER_TARGETS = ("worker-cpu", "worker-gpu")
+ONE_SHOT_SERVICES = {"migrate"}  # run to completion before the services that depend on them
 MODEL_QUEUE = Settings.model_fields["model_queue"].default
 IO_QUEUE = Settings.model_fields["io_queue"].default  # callback deliveries (tasks.callbacks)
 BULK_QUEUE = Settings.model_fields["bulk_queue"].default  # enrolment, rebuild, sessions (contract.routing)
@@ -528,7 +529,7 @@ def test_stopping_a_worker_leaves_it_time_to_finish_its_job() -> None:
 
 # --- compose ---
 def test_compose_builds_from_the_repository_with_existing_targets() -> None:
-    assert set(built_services()) == {"api", "worker-gpu", "worker-cpu", "worker-io", "flower"}
+    assert set(built_services()) == {"migrate", "api", "worker-gpu", "worker-cpu", "worker-io", "flower"}
     for name, spec in built_services().items():
         build = spec["build"]
         context = (DOCKER_DIR / build["context"]).resolve()
@@ -552,6 +553,9 @@ def test_services_start_after_their_dependencies_are_healthy() -> None:
     checked = 0
     for name, spec in services().items():
         for dependency, condition in (spec.get("depends_on") or {}).items():
+            if dependency in ONE_SHOT_SERVICES:  # it exits when done: waited for until it succeeded
+                assert condition == {"condition": "service_completed_successfully"}, f"{name} → {dependency}"
+                continue
             assert condition == {"condition": "service_healthy"}, f"{name} → {dependency}: {condition}"
             dep = services()[dependency]
             has_check = "healthcheck" in dep or (
@@ -560,6 +564,18 @@ def test_services_start_after_their_dependencies_are_healthy() -> None:
             assert has_check, f"{name} waits for {dependency}, which has no healthcheck"
             checked += 1
     assert checked >= 7
+
+
+def test_the_api_starts_only_after_the_facebank_is_migrated() -> None:
+    """The API never migrates (create_app opens no connection): compose runs the migration before it."""
+    migrate = services()["migrate"]
+    assert service_command("migrate") == ["python", "-m", "webapi.cli", "migrate"]
+    assert migrate.get("restart", "no") == "no", "a one-shot: it runs once per `up`"
+    assert (
+        migrate["environment"]["ROLLCALL_DATABASE_URL"]
+        == services()["api"]["environment"]["ROLLCALL_DATABASE_URL"]
+    )
+    assert services()["api"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
 
 
 def test_flower_asks_for_a_password_and_is_published_on_loopback_only() -> None:

@@ -35,6 +35,6 @@ def enrol(
 ) -> Face:
     if vector is None:
         vector = unit_vectors(1, seed=zlib.crc32(tag.encode()))[0]
-    return facebank.add_face(
+    return facebank.faces.add(
         person_id, fake_photo(tag), "image/jpeg", 640, 480, BOX, LANDMARKS, vector, model[0], model[1]
     )

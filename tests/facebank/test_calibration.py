@@ -82,12 +82,12 @@ def test_without_genuine_pairs_the_false_reject_rate_is_unknown() -> None:
 
 
 def test_an_applied_threshold_is_stored_per_model_and_seen_by_the_cache(facebank: Facebank) -> None:
-    person = facebank.create_person("Ada")
+    person = facebank.people.create("Ada")
     enrol(facebank, person.id, "ada")
     cache = ThresholdCache(facebank)
     assert cache.get(*MODEL) is None
 
-    applied = facebank.apply_threshold(
+    applied = facebank.thresholds.apply(
         *MODEL,
         0.42,
         target_far=0.001,
@@ -99,20 +99,20 @@ def test_an_applied_threshold_is_stored_per_model_and_seen_by_the_cache(facebank
 
     assert cache.get(*MODEL) == 0.42
     assert cache.get(MODEL[0], "another-version") is None
-    assert facebank.applied_threshold(*MODEL) == applied
-    assert [a.threshold for a in facebank.applied_thresholds()] == [0.42]
-    facebank.apply_threshold(*MODEL, 0.5)  # replaces: one value per model version
+    assert facebank.thresholds.get(*MODEL) == applied
+    assert [a.threshold for a in facebank.thresholds.all()] == [0.42]
+    facebank.thresholds.apply(*MODEL, 0.5)  # replaces: one value per model version
     assert cache.get(*MODEL) == 0.5
-    assert facebank.applied_threshold(*MODEL).calibration_job_id is None  # type: ignore[union-attr]
+    assert facebank.thresholds.get(*MODEL).calibration_job_id is None  # type: ignore[union-attr]
 
-    facebank.clear_threshold(*MODEL)
+    facebank.thresholds.clear(*MODEL)
 
     assert cache.get(*MODEL) is None
     with pytest.raises(errors.NotFound):
-        facebank.clear_threshold(*MODEL)
+        facebank.thresholds.clear(*MODEL)
 
 
 @pytest.mark.parametrize("value", [1.5, -1.01, float("nan")])
 def test_a_threshold_outside_the_cosine_range_is_refused(facebank: Facebank, value: float) -> None:
     with pytest.raises(errors.InvalidInput):
-        facebank.apply_threshold(*MODEL, value)
+        facebank.thresholds.apply(*MODEL, value)

@@ -48,8 +48,8 @@ def run_together(calls: list[Callable[[], Any]]) -> list[Any]:
 
 
 def test_same_photo_added_concurrently_is_stored_once(facebank: Facebank, stores: list[Facebank]) -> None:
-    ada = facebank.create_person("Ada")
-    grace = facebank.create_person("Grace")
+    ada = facebank.people.create("Ada")
+    grace = facebank.people.create("Grace")
     for round_ in range(5):
         before = facebank.revision()
         outcomes = run_together(
@@ -71,18 +71,18 @@ def test_two_people_created_concurrently_are_both_kept(facebank: Facebank, store
     before = facebank.revision()
 
     outcomes = run_together(
-        [lambda: stores[0].create_person("Ada"), lambda: stores[1].create_person("Grace")]
+        [lambda: stores[0].people.create("Ada"), lambda: stores[1].people.create("Grace")]
     )
 
     assert not any(isinstance(o, Exception) for o in outcomes), outcomes
-    assert sorted(p.display_name for p in facebank.list_people().items) == ["Ada", "Grace"]
+    assert sorted(p.display_name for p in facebank.people.page().items) == ["Ada", "Grace"]
     assert facebank.revision() == before + 2
 
 
 def test_photos_of_different_people_added_concurrently_all_land(
     facebank: Facebank, stores: list[Facebank]
 ) -> None:
-    people = [facebank.create_person(f"P{i}") for i in range(len(stores))]
+    people = [facebank.people.create(f"P{i}") for i in range(len(stores))]
     before = facebank.revision()
 
     outcomes = run_together(
@@ -93,7 +93,7 @@ def test_photos_of_different_people_added_concurrently_all_land(
     )
 
     assert not any(isinstance(o, Exception) for o in outcomes), outcomes
-    assert [facebank.get_person(p.id).face_count for p in people] == [1] * len(people)
+    assert [facebank.people.get(p.id).face_count for p in people] == [1] * len(people)
     assert facebank.revision() == before + len(stores)
 
 
@@ -102,10 +102,10 @@ def test_no_revision_bump_is_lost_under_contention(facebank: Facebank, stores: l
 
     def write_many(store: Facebank, writer: int) -> None:
         for i in range(per_writer):
-            store.create_person(f"writer {writer} person {i}")
+            store.people.create(f"writer {writer} person {i}")
 
     outcomes = run_together([partial(write_many, store, writer) for writer, store in enumerate(stores)])
 
     assert not any(isinstance(o, Exception) for o in outcomes), outcomes
     assert facebank.revision() == len(stores) * per_writer
-    assert facebank.list_people().total == len(stores) * per_writer
+    assert facebank.people.page().total == len(stores) * per_writer

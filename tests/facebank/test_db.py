@@ -24,7 +24,7 @@ def test_unreachable_postgresql_is_database_unavailable() -> None:
     url = f"postgresql://rollcall:s3cret@127.0.0.1:{closed_port()}/facebank"
     store = Facebank.from_url(url)
     try:
-        for operation in (store.revision, store.stats, lambda: store.create_person("Ada")):
+        for operation in (store.revision, store.stats, lambda: store.people.create("Ada")):
             with pytest.raises(errors.DatabaseUnavailable) as caught:
                 operation()
             assert caught.value.retryable and caught.value.status == 503

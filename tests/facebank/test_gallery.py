@@ -139,7 +139,7 @@ def test_accepts_torch_tensors_and_refuses_the_wrong_dimension() -> None:
 
 def test_cache_reuses_the_gallery_until_the_facebank_changes(facebank: Facebank) -> None:
     cache = GalleryCache(facebank, DEVICE)
-    ada = facebank.create_person("Ada")
+    ada = facebank.people.create("Ada")
     ada_vector, grace_vector = unit_vectors(2, seed=11)
     enrol(facebank, ada.id, "ada", ada_vector)
 
@@ -148,7 +148,7 @@ def test_cache_reuses_the_gallery_until_the_facebank_changes(facebank: Facebank)
     assert first.revision == facebank.revision()
     assert match_faces(grace_vector[None], first, threshold=0.9)[0].person_id is None
 
-    grace = facebank.create_person("Grace")
+    grace = facebank.people.create("Grace")
     enrol(facebank, grace.id, "grace", grace_vector)
     refreshed = cache.get(*MODEL)
 
@@ -156,15 +156,15 @@ def test_cache_reuses_the_gallery_until_the_facebank_changes(facebank: Facebank)
     assert match_faces(grace_vector[None], refreshed, threshold=0.9)[0].person_id == grace.id
     assert cache.get(*MODEL) is refreshed
 
-    facebank.delete_person(grace.id)
+    facebank.people.delete(grace.id)
     assert match_faces(grace_vector[None], cache.get(*MODEL), threshold=0.9)[0].person_id is None
 
 
 def test_cache_keeps_one_gallery_per_model(facebank: Facebank) -> None:
     cache = GalleryCache(facebank, DEVICE)
-    person = facebank.create_person("Ada")
+    person = facebank.people.create("Ada")
     face = enrol(facebank, person.id, "ada", unit_vectors(1, dim=DIM)[0])
-    facebank.set_embedding(face.id, "wide_model", "1", unit_vectors(1, dim=4 * DIM)[0])
+    facebank.embeddings.put(face.id, "wide_model", "1", unit_vectors(1, dim=4 * DIM)[0])
 
     narrow, wide = cache.get(*MODEL), cache.get("wide_model", "1")
 

@@ -32,16 +32,16 @@ def test_upgrade_again_changes_nothing_and_keeps_the_data(database_url: str) -> 
     db.upgrade(database_url)
     store = Facebank.from_url(database_url)
     try:
-        person = store.create_person("Ada", external_id="S-001")
+        person = store.people.create("Ada", external_id="S-001")
         face = enrol(store, person.id, "ada")
-        person = store.get_person(person.id)
+        person = store.people.get(person.id)
         revision = store.revision()
 
         db.upgrade(database_url)
 
         assert db.current_revision(store.engine) == db.head_revision()
-        assert store.get_person(person.id) == person
-        assert store.list_faces(person.id) == [face]
+        assert store.people.get(person.id) == person
+        assert store.faces.of_person(person.id) == [face]
         assert store.revision() == revision
     finally:
         store.close()

@@ -24,13 +24,13 @@ def sessions(facebank: Facebank) -> AttendanceSessions:
 
 @pytest.fixture
 def people(facebank: Facebank) -> dict[str, Person]:
-    return {name: facebank.create_person(name) for name in ("ada", "grace", "alan")}
+    return {name: facebank.people.create(name) for name in ("ada", "grace", "alan")}
 
 
 def plan(
     facebank: Facebank, sessions: AttendanceSessions, people: dict[str, Person], **overrides: object
 ) -> int:
-    roster = facebank.create_roster(f"roster {len(facebank.list_rosters())}", [p.id for p in people.values()])
+    roster = facebank.rosters.create(f"roster {len(facebank.rosters.all())}", [p.id for p in people.values()])
     fields: dict[str, object] = {
         "roster_id": roster.id,
         "cameras": CAMERAS,
@@ -60,7 +60,7 @@ def test_a_new_session_is_scheduled_with_the_roster_as_it_is_now(
     session_id = plan(facebank, sessions, people)
     roster_id = sessions.get(session_id).roster_id
     assert roster_id is not None
-    facebank.update_roster(roster_id, remove=[people["ada"].id])
+    facebank.rosters.update(roster_id, remove=[people["ada"].id])
 
     state = sessions.get(session_id)
 
@@ -248,6 +248,6 @@ def test_deleting_a_person_removes_them_from_sessions_too(
 ) -> None:
     session_id = plan(facebank, sessions, people)
 
-    facebank.delete_person(people["ada"].id)
+    facebank.people.delete(people["ada"].id)
 
     assert {p.display_name for p in sessions.get(session_id).people} == {"grace", "alan"}

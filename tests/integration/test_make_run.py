@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import _CameraHandler, _port_open, free_port, wait_until
+from tests.conftest import _CameraHandler, free_port, port_open, wait_until
 from tests.shared_data import REPO_ROOT, shared_dir
 
 pytestmark = pytest.mark.integration
@@ -131,7 +131,7 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail("make run did not stop on Ctrl-C within 60 s")
     wait_until(
-        lambda: not any(_port_open(p) for p in (api_port, flower_port, redis_port, metrics_port)),
+        lambda: not any(port_open(p) for p in (api_port, flower_port, redis_port, metrics_port)),
         30,
         "every process started by make run to stop",
     )
@@ -171,10 +171,10 @@ def test_run_script_ends_with_status_0_when_asked_to_stop(tmp_path: Any) -> None
         text=True,
     )
     try:
-        wait_until(lambda: _port_open(redis_port), 60, "run.sh to start its Redis")
+        wait_until(lambda: port_open(redis_port), 60, "run.sh to start its Redis")
     finally:
         process.terminate()
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     assert "rollcall stopped" in output
-    assert not _port_open(redis_port), "its Redis should be stopped too"
+    assert not port_open(redis_port), "its Redis should be stopped too"

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import JOBS_KEY, System, WorkerProcess, wait_for_job, wait_until
+from tests.conftest import JOBS_KEY, System, WorkerProcess, migrated_app, wait_for_job, wait_until
 from tests.integration.test_recognition import enrol_folder
 from tests.shared_data import shared_dir
 
@@ -368,9 +368,8 @@ def test_session_over_two_cameras_survives_a_worker_restart(classroom: Classroom
     assert [(c["frames"], c["failures"]) for c in state["cameras"]] == [(5, 0), (5, 0)]
     # The state is in the database: a freshly started API reads the same session.
     from settings import Settings
-    from webapi import create_app
 
-    fresh = create_app(
+    fresh = migrated_app(
         Settings.model_validate({k.removeprefix("ROLLCALL_").lower(): v for k, v in system.env.items()})
     )
     assert (

@@ -8,7 +8,6 @@ that nothing else consumes its queue.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import System, WorkerProcess, free_port, wait_for_job
+from benchmarks.processes import WorkerProcess, worker_argv
+from tests.conftest import System, free_port, wait_for_job
 from tests.shared_data import REPO_ROOT
 
 FRAME = "oracles/mtcnn_facenet_pytorch/images/two_people.jpg"  # two faces
@@ -29,25 +29,9 @@ FRAME = "oracles/mtcnn_facenet_pytorch/images/two_people.jpg"  # two faces
 
 @dataclass
 class OpsWorker(WorkerProcess):
-    """A worker with a chosen concurrency, extra options and, optionally, a metrics port."""
+    """A worker that may serve its metrics on a loopback port."""
 
-    concurrency: int = 1
     metrics_port: int = 0
-    options: tuple[str, ...] = ()
-    module: str = "celery"  # what ``python -m`` runs: celery, or a wrapper that injects a fault
-
-    def start(self) -> None:
-        log = self.log_path.open("wb")
-        options = f"--pool {self.pool} --concurrency {self.concurrency} --loglevel INFO"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module, "-A", "tasks", "worker", *options.split(), *self.options,
-             "--hostname", f"{self.name}@%h", "--without-mingle", "--without-gossip"],
-            cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    @property
-    def node(self) -> str:
-        return f"{self.name}@{socket.gethostname()}"
 
     @property
     def metrics_url(self) -> str:
@@ -81,13 +65,10 @@ class Workers:
         name = f"{system.name}-{suffix}"
         worker = OpsWorker(
             name,
+            worker_argv(name, pool, concurrency, options=options, module=module),
             {**os.environ, **system.env, **env},
             self.log_dir / f"{name}.log",
-            pool=pool,
-            concurrency=concurrency,
             metrics_port=port,
-            options=options,
-            module=module,
         )
         worker.start()
         self.started.append(worker)

@@ -15,8 +15,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,8 +25,10 @@ from typing import Any
 
 import pytest
 
+from benchmarks import processes
+from benchmarks.processes import ApiProcess, WorkerProcess, start_worker
 from settings import Settings
-from tests.conftest import ADMIN_KEY, RedisServer, WorkerProcess, free_port, keyed_client, wait_until
+from tests.conftest import ADMIN_KEY, RedisServer, free_port, keyed_client, migrated_app
 from tests.reliability.rabbitmq import RabbitServer
 from tests.shared_data import REPO_ROOT, shared_dir
 
@@ -114,18 +114,11 @@ class Deployment:
         return keyed_client(self.app, key)
 
     def start_worker(self, suffix: str, pool: str = "solo", wait: bool = True) -> WorkerProcess:
-        worker = WorkerProcess(
-            f"{self.name}-{suffix}", {**os.environ, **self.env}, STATE_DIR / f"{self.name}-{suffix}.log", pool
-        )
-        worker.start()
+        worker = start_worker(f"{self.name}-{suffix}", {**os.environ, **self.env}, STATE_DIR, pool=pool)
         self.workers.append(worker)
         if wait:
             worker.wait_ready()
         return worker
-
-    def node(self, worker: WorkerProcess) -> str:
-        """The Celery node name a worker answers to (``--hostname name@%h``)."""
-        return f"{worker.name}@{os.uname().nodename}"
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -149,8 +142,6 @@ def reliability_redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def deploy(reliability_redis: RedisServer) -> Iterator[Any]:
     """Build a deployment: ``deploy(name, redis_url=None, **ROLLCALL_env)``; all are stopped at the end."""
-    from webapi import create_app
-
     numbers = itertools.count(1)
     made: list[Deployment] = []
 
@@ -167,7 +158,7 @@ def deploy(reliability_redis: RedisServer) -> Iterator[Any]:
             **extra_env,
         }
         settings = settings_of(env)
-        deployment = Deployment(name, env, settings, create_app(settings))
+        deployment = Deployment(name, env, settings, migrated_app(settings))
         made.append(deployment)
         return deployment
 
@@ -297,73 +288,21 @@ def holding_camera() -> Iterator[HoldingCamera]:
 
 
 # --- a real HTTP API process ---
-@dataclass
-class ApiProcess:
-    """``gunicorn 'webapi:create_app()'`` on a loopback port, for clients that talk real HTTP."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 def start_api(deployment: Deployment, workers: int = 2, threads: int = 8) -> ApiProcess:
-    port = free_port()
-    log_path = STATE_DIR / f"{deployment.name}-api.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--access-logfile",
-            "-",
-            "--log-level",
-            "debug",
-            "webapi:create_app()",
-        ],
-        cwd=REPO_ROOT,
-        env={**os.environ, **deployment.env},
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
+    """``gunicorn 'webapi:create_app()'`` of ``deployment`` on a loopback port, for clients of real HTTP."""
+    return processes.start_api(
+        f"{deployment.name}-api",
+        {**os.environ, **deployment.env},
+        STATE_DIR,
+        workers=workers,
+        threads=threads,
+        options=("--access-logfile", "-", "--log-level", "debug"),
+        timeout=30,
     )
-    api = ApiProcess(f"http://127.0.0.1:{port}", process, log_path)
-
-    def answers() -> bool:
-        assert process.poll() is None, f"the API exited:\n{api.log()[-3000:]}"
-        import requests
-
-        try:
-            return requests.get(f"{api.url}/healthz", timeout=2).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):  # still booting its workers
-            return False
-
-    try:
-        wait_until(answers, 30, f"the API of {deployment.name} to answer")
-    except BaseException:  # pytest.fail is a BaseException: stop the process before failing
-        stop_api(api)
-        raise
-    return api
-
-
-def stop_api(api: ApiProcess) -> None:
-    api.process.send_signal(signal.SIGTERM)
-    try:
-        api.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        api.process.kill()
-        api.process.wait()
 
 
 @pytest.fixture(scope="session")
 def shared_api(shared: Deployment) -> Iterator[ApiProcess]:
     api = start_api(shared)
     yield api
-    stop_api(api)
+    api.stop(timeout=15)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _port_open, free_port, wait_until
+from tests.conftest import free_port, port_open, wait_until
 
 # Debian installs the real start script here; /usr/sbin/rabbitmq-server is a wrapper that switches to
 # the rabbitmq user, who could not write to the test's folders.
@@ -84,7 +84,7 @@ class RabbitServer:
 
         def up() -> bool:
             assert process.poll() is None, f"rabbitmq-server exited: see {self.directory / 'server.out'}"
-            return _port_open(self.port)
+            return port_open(self.port)
 
         wait_until(up, 60, f"RabbitMQ on port {self.port}", interval=0.2)
 
@@ -106,7 +106,7 @@ class RabbitServer:
         self._signal_all(signal.SIGKILL)
         self.process.wait(timeout=30)
         self.process = None
-        wait_until(lambda: not _port_open(self.port), 30, f"RabbitMQ's port {self.port} to close")
+        wait_until(lambda: not port_open(self.port), 30, f"RabbitMQ's port {self.port} to close")
 
     def stop(self) -> None:
         if self.process is None:
@@ -121,5 +121,5 @@ class RabbitServer:
                 self.process.wait(timeout=30)
         self.process = None
         deadline = time.monotonic() + 30
-        while _port_open(self.port) and time.monotonic() < deadline:
+        while port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.2)

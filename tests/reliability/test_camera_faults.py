@@ -92,7 +92,7 @@ def test_a_bad_camera_fails_the_job_with_its_code_and_the_worker_serves_the_next
         ]
     good = wait_for_job(client, submit(client, "detect", {"url": holding_camera.url()}), timeout=30)
     assert good["state"] == "succeeded", good
-    assert good["result"]["worker"] == shared.node(worker), "the same worker serves the next job"
+    assert good["result"]["worker"] == worker.node, "the same worker serves the next job"
     growth = peak_rss_mib(worker.process.pid) - figures["peak_rss_mib_before"]
     assert growth < PEAK_GROWTH_LIMIT_MIB, f"the worker's peak memory grew by {growth:.0f} MiB after {fault}"
     figures["faults"][fault] = {"code": code, "seconds": round(took, 2)}

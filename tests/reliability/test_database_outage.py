@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import make_url
 
-from tests.conftest import WorkerProcess, wait_for_job
+from tests.conftest import WorkerProcess, migrated_app, wait_for_job
 from tests.postgres import temporary_database
 from tests.reliability.conftest import Deployment, HoldingCamera, settings_of, submit
 from tests.reliability.tcpproxy import TcpProxy
@@ -32,15 +32,13 @@ def photo_b64(name: str) -> str:
 @pytest.fixture(scope="module")
 def cut_off(deploy: Any) -> Iterator[tuple[Deployment, Any, TcpProxy, WorkerProcess]]:
     """(deployment whose worker and API go through the proxy, an API on the direct link, proxy, worker)."""
-    from webapi import create_app
-
     with temporary_database() as direct_url:
         direct = make_url(direct_url)
         assert direct.host is not None and direct.port is not None
         proxy = TcpProxy((direct.host, direct.port)).start()
         proxied_url = direct.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         deployment: Deployment = deploy("database", ROLLCALL_DATABASE_URL=proxied_url)
-        direct_app = create_app(settings_of({**deployment.env, "ROLLCALL_DATABASE_URL": direct_url}))
+        direct_app = migrated_app(settings_of({**deployment.env, "ROLLCALL_DATABASE_URL": direct_url}))
         worker = deployment.start_worker("w1")
         yield deployment, direct_app, proxy, worker
         deployment.stop()

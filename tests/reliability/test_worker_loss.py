@@ -104,7 +104,7 @@ def test_a_job_whose_pool_process_is_killed_is_requeued_and_succeeds(
     wait_until(lambda: state_of(client, held) == "running", 30, "the held job to start")
     assert worker.process is not None
     node, child = running_on(deployment, held)
-    assert node == deployment.node(worker)
+    assert node == worker.node
     assert parent_of(child) == worker.process.pid, "the job should run in a pool process of the worker"
 
     killed_at = time.monotonic()
@@ -153,7 +153,7 @@ def test_a_job_whose_worker_is_killed_is_redelivered_to_another_worker(
     redelivered_in = time.monotonic() - killed_at
 
     assert final["state"] == "succeeded", final
-    assert final["result"]["worker"] == deployment.node(survivor)
+    assert final["result"]["worker"] == survivor.node
     assert holding_camera.requests_for(token) == 2
     if broker == "redis":
         # Redis gave the job back only after the visibility timeout, counted from its first delivery.

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from settings import Settings
-from tests.conftest import ADMIN_KEY, JOBS_KEY, keyed_client
+from tests.conftest import ADMIN_KEY, JOBS_KEY, keyed_client, migrated_app
 from webapi.auth import role_of
 
 
@@ -58,16 +58,12 @@ def test_health_and_openapi_need_no_key(app: Any) -> None:
 
 
 def test_auth_can_be_disabled_for_a_trusted_lan(redis_server: Any) -> None:
-    from webapi import create_app
-
-    open_app = create_app(Settings(auth_disabled=True))
+    open_app = migrated_app(Settings(auth_disabled=True))
     assert keyed_client(open_app, None).get("/v1/people").status_code == 200
 
 
 def test_seed_routes_can_be_opened_alone(redis_server: Any) -> None:
-    from webapi import create_app
-
-    seed_open = keyed_client(create_app(Settings(legacy_routes_open=True)), None)
+    seed_open = keyed_client(migrated_app(Settings(legacy_routes_open=True)), None)
     # Past authentication, the request is validated: a bad URL is a 400, not a 401.
     assert seed_open.get("/modelfr?ip=ftp://x").status_code == 400
     assert seed_open.get("/v1/people").status_code == 401
@@ -117,9 +113,7 @@ def test_every_route_in_the_url_map_needs_a_key_unless_it_declares_itself_public
 @pytest.mark.parametrize("auth_disabled", [False, True])
 def test_a_route_that_declares_no_role_refuses_every_request(redis_server: Any, auth_disabled: bool) -> None:
     """Deny by default: a view added without ``documented`` answers 403 even to an admin key."""
-    from webapi import create_app
-
-    fresh = create_app(Settings(auth_disabled=auth_disabled))
+    fresh = migrated_app(Settings(auth_disabled=auth_disabled))
 
     @fresh.get("/forgotten")
     def forgotten() -> Any:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from settings import Settings
-from tests.conftest import JOBS_KEY, keyed_client
+from tests.conftest import JOBS_KEY, keyed_client, migrated_app
 from tests.images import shared_photo
 from tests.sources.camera_server import JPEG_NAME, CameraServer, closed_port
 
@@ -23,15 +23,13 @@ def fake_camera() -> Iterator[CameraServer]:
 
 @pytest.fixture(scope="module")
 def camera_app(redis_server: Any, fake_camera: CameraServer) -> Any:
-    from webapi import create_app
-
     cameras = {
         "room12": fake_camera.url("/photo.jpg"),
         "login-page": fake_camera.url("/html"),
         "down": f"http://127.0.0.1:{closed_port()}/shot.jpg",
         "secret": fake_camera.url("/photo.jpg").replace("http://", "http://admin:hunter2@"),
     }
-    return create_app(Settings(ui_cameras=",".join(f"{name}={url}" for name, url in cameras.items())))
+    return migrated_app(Settings(ui_cameras=",".join(f"{name}={url}" for name, url in cameras.items())))
 
 
 def test_cameras_are_listed_by_name_without_their_urls(camera_app: Any) -> None:
@@ -75,9 +73,7 @@ def test_camera_failures_are_api_errors(camera_app: Any, name: str, status: int,
 
 
 def test_frames_obey_the_camera_allowlist(redis_server: Any, fake_camera: CameraServer) -> None:
-    from webapi import create_app
-
-    app = create_app(
+    app = migrated_app(
         Settings(ui_cameras=f"room12={fake_camera.url('/photo.jpg')}", camera_allow="10.0.0.0/8")
     )
     seen_before = len(fake_camera.requests)

@@ -22,7 +22,7 @@ from click.testing import Result
 from facebank.db import head_revision
 from facebank.store import Facebank
 from settings import Settings
-from tests.conftest import WorkerProcess, free_port
+from tests.conftest import ADMIN_KEY, WorkerProcess, free_port, migrated_app
 from tests.shared_data import REPO_ROOT, shared_dir
 from tests.webapi.photos import no_face_photo, one_face_photo
 from webapi import create_app
@@ -87,7 +87,7 @@ def seed_import(app: Any, worker: WorkerProcess) -> Result:
     """The first import of the seed facebank into the session database."""
     bank = bank_of(app)
     seed = {digest for person in SEED for digest in digests(seed_dir() / person)}
-    enrolled = {face.sha256 for person in iter_people(bank) for face in bank.list_faces(person.id)}
+    enrolled = {face.sha256 for person in iter_people(bank) for face in bank.faces.of_person(person.id)}
     if seed & enrolled or any(find_person_by_external_id(bank, folder) for folder in SEED):
         pytest.fail(
             "the session facebank already holds seed facebank people or photos: another test "
@@ -116,7 +116,7 @@ def test_import_enrols_one_person_per_folder(app: Any, seed_import: Result) -> N
         person = seed_person(bank, folder)
         assert person.display_name == folder, "the seed named people by their folder, underscores kept"
         assert person.face_count == len(names)
-        assert {face.sha256 for face in bank.list_faces(person.id)} == digests(seed_dir() / folder)
+        assert {face.sha256 for face in bank.faces.of_person(person.id)} == digests(seed_dir() / folder)
 
 
 def test_second_import_enrols_nothing_new_and_reports_duplicates(app: Any, seed_import: Result) -> None:
@@ -200,7 +200,7 @@ def test_import_finds_people_enrolled_by_hand_by_external_id_or_name_and_says_so
     assert twins_line in result.stdout
     assert "people 0 created, 2 found; photos 2 enrolled" in result.stdout
     assert bank_of(app).stats().people == people_before, "nobody was created twice"
-    assert [bank_of(app).get_person(p["id"]).face_count for p in (ada, grace)] == [1, 1]
+    assert [bank_of(app).people.get(p["id"]).face_count for p in (ada, grace)] == [1, 1]
 
 
 def test_export_then_import_into_a_fresh_database_round_trips(
@@ -267,12 +267,12 @@ def test_export_then_import_into_a_fresh_database_round_trips(
         for folder in SEED:
             person = seed_person(fresh, folder)
             assert person.display_name == folder
-            assert {face.sha256 for face in fresh.list_faces(person.id)} == digests(seed_dir() / folder)
+            assert {face.sha256 for face in fresh.faces.of_person(person.id)} == digests(seed_dir() / folder)
             assert all(
                 p["outcome"] == "enrolled" for p in summary["photos"] if p["path"].startswith(f"{folder}/")
             )
         assert seed_person(fresh, "obama").metadata == {"party": "D"}
-        found = fresh.list_people(f"No id {tag}").items
+        found = fresh.people.page(f"No id {tag}").items
         assert [(p.external_id, p.metadata) for p in found] == [(None, {"tag": tag})]
         fresh_stats = fresh.stats()
         assert fresh_stats.people == stats.people
@@ -333,7 +333,7 @@ def test_import_without_a_reachable_broker_fails_in_one_line_and_creates_nobody(
         result_backend=f"redis://127.0.0.1:{free_port()}/1",
         broker_timeout_s=0.5,
     )
-    app = create_app(settings)
+    app = migrated_app(settings)
     try:
         result = invoke(app, "import", str(seed_dir()))
         assert result.exit_code == 1
@@ -364,5 +364,46 @@ def test_migrate_prints_the_schema_revision(tmp_path: Path) -> None:
         result = invoke(app, "migrate")
         assert result.exit_code == 0, result.output
         assert f"at revision {head_revision()} (head {head_revision()})" in result.stdout
+    finally:
+        bank_of(app).close()
+
+
+def down_database_url(password: str) -> str:
+    """A PostgreSQL URL whose port nothing listens on (the password must never be printed)."""
+    return f"postgresql+psycopg://rollcall:{password}@127.0.0.1:{free_port()}/rollcall"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "webapi.cli", "migrate"], ["-m", "flask", "--app", "webapi", "facebank", "stats"]],
+    ids=["migrate", "flask-stats"],
+)
+def test_a_command_with_the_database_down_fails_in_one_line_naming_it_without_its_password(
+    command: list[str],
+) -> None:
+    url = down_database_url("pw-never-printed")
+    process = subprocess.run(
+        [sys.executable, *command],
+        env={**os.environ, "ROLLCALL_DATABASE_URL": url},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert process.returncode == 1
+    assert process.stdout == ""
+    (line,) = process.stderr.strip().splitlines()
+    shown = url.replace("pw-never-printed", "***")
+    assert line.startswith(f"Error: database_unavailable: facebank database {shown} is unavailable: ")
+    assert "Connection refused" in line, "the reason"
+    assert "pw-never-printed" not in process.stderr
+
+
+def test_the_app_is_built_without_touching_the_database_and_answers_503_while_it_is_down() -> None:
+    app = create_app(Settings(database_url=down_database_url("secret")))
+    try:
+        answer = app.test_client().get("/v1/people", headers={"X-API-Key": ADMIN_KEY})
+        assert answer.status_code == 503
+        assert answer.get_json()["error"]["code"] == "database_unavailable"
     finally:
         bank_of(app).close()

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from settings import Settings
-from tests.conftest import keyed_client, wait_for_job
+from tests.conftest import keyed_client, migrated_app, wait_for_job
 from tests.webapi.test_people_api import assert_error, create
 
 ALICE = "test-jobs-key-alice-0123456789"
@@ -24,10 +24,8 @@ FRAME = "oracles/mtcnn_facenet_pytorch/images/obama_small.jpg"
 
 @pytest.fixture(scope="module")
 def owned_app(redis_server: Any) -> Any:
-    from webapi import create_app
-
     keys = SecretStr(f"{ALICE}:jobs,{BOB}:jobs,{ROOT}:admin")
-    return create_app(Settings(api_keys=keys, session_min_interval_s=5))
+    return migrated_app(Settings(api_keys=keys, session_min_interval_s=5))
 
 
 def test_a_job_is_visible_only_to_its_key_and_to_admin(owned_app: Any, worker: Any, camera: str) -> None:

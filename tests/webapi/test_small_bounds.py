@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from settings import Settings
-from tests.conftest import keyed_client, wait_for_job
+from tests.conftest import keyed_client, migrated_app, wait_for_job
 from tests.webapi.test_people_api import assert_error, create
 
 FRAME = "oracles/mtcnn_facenet_pytorch/images/obama_small.jpg"
@@ -78,9 +78,7 @@ def test_error_messages_hold_no_python_reprs(client: Any, worker: Any) -> None:
 
 
 def test_the_upload_limit_is_the_largest_request_body(redis_server: Any) -> None:
-    from webapi import create_app
-
-    small = keyed_client(create_app(Settings(max_upload_bytes=10_000)))
+    small = keyed_client(migrated_app(Settings(max_upload_bytes=10_000)))
     body = '{"image_b64": "' + "A" * 12_000 + '"}'
     refused = small.post("/v1/jobs/detect", data=body, content_type="application/json")
     assert_error(refused, 413, "payload_too_large")
