@@ -10,12 +10,123 @@ configuration table is generated from the field descriptions below
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BeforeValidator, Field, PlainSerializer, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sources.netguard import CameraAllowlist
+from sources.urls import is_http_url
+
+# The choices of the enumerated settings. ml keeps the same lists (ml.pipeline's embedders,
+# ml.engines.ENGINE_CHOICES, ml.tiling.TilingMode); tests/unit/test_settings.py keeps them equal.
+EmbedderName = Literal["dlib_resnet_v1", "facenet_vggface2"]
+DeviceName = Literal["auto", "cpu", "cuda"]
+EngineChoice = Literal["auto", "torch", "openvino", "onnxruntime"]
+SmallFaceMode = Literal["off", "auto", "on"]
+Role = Literal["jobs", "admin"]
+ROLES: tuple[Role, ...] = ("jobs", "admin")
+_CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ParsedT = TypeVar("ParsedT")
+
+
+class InvalidSettings(ValueError):
+    """The environment holds a value rollcall cannot run with; the message names each variable."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One entry of ``ROLLCALL_API_KEYS``: the key (never shown) and the role it grants."""
+
+    secret: bytes = dataclasses.field(repr=False)
+    role: Role
+
+
+@dataclass(frozen=True)
+class UiCamera:
+    """One camera of ``ROLLCALL_UI_CAMERAS``: the name the page shows and the snapshot URL it stands for."""
+
+    name: str
+    url: str
+
+
+def _entries(spec: str) -> list[str]:
+    """The non-empty, stripped entries of a comma-separated setting."""
+    return [entry for entry in (part.strip() for part in spec.split(",")) if entry]
+
+
+def _parse_api_keys(spec: str) -> tuple[ApiKey, ...]:
+    """``key:role`` pairs separated by commas (the message never quotes a key)."""
+    keys = []
+    for entry in _entries(spec):
+        secret, _, role = entry.rpartition(":")
+        if not secret or role not in ROLES:
+            raise ValueError(f"entries must be key:role with role in {ROLES}")
+        if len(secret) < 16:
+            raise ValueError("every key must be at least 16 characters")
+        keys.append(ApiKey(secret.encode(), role))  # type: ignore[arg-type]  # checked against ROLES
+    return tuple(keys)
+
+
+def _parse_ui_cameras(spec: str) -> dict[str, UiCamera]:
+    """``name=url`` pairs separated by commas."""
+    cameras: dict[str, UiCamera] = {}
+    for entry in _entries(spec):
+        name, sep, url = (part.strip() for part in entry.partition("="))
+        if not sep or not _CAMERA_NAME.match(name):
+            raise ValueError("entries must be name=url with a name of letters, digits, '.', '_' or '-'")
+        if not is_http_url(url):
+            raise ValueError(f"the URL of camera {name!r} must be http:// or https://")
+        if name in cameras:
+            raise ValueError(f"camera {name!r} is named twice")
+        cameras[name] = UiCamera(name, url)
+    return cameras
+
+
+def _parse_small_faces_cameras(spec: str) -> dict[str, str]:
+    """``host=mode`` pairs separated by commas, as {lower-case host: mode} (the modes are checked after)."""
+    modes = {}
+    for entry in _entries(spec):
+        host, sep, mode = (part.strip() for part in entry.partition("="))
+        if not sep or not host:
+            raise ValueError(f"entry {entry!r} is not host=mode")
+        modes[host.lower()] = mode
+    return modes
+
+
+def _from_text(parse: Callable[[str], ParsedT]) -> BeforeValidator:
+    """Parse a setting given as text (the environment, ``Settings(field="…")``, a ``SecretStr``); a parsed
+    value passes as it is."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, SecretStr):  # Settings(api_keys=SecretStr(…)), as a secret is often held
+            value = value.get_secret_value()
+        return parse(value) if isinstance(value, str) else value
+
+    return BeforeValidator(validate)
+
+
+# NoDecode: the environment's text goes to the parser as it is (pydantic-settings would read it as JSON).
+CameraAllowSetting = Annotated[
+    CameraAllowlist, NoDecode, _from_text(CameraAllowlist.parse), PlainSerializer(str, return_type=str)
+]
+ApiKeysSetting = Annotated[
+    tuple[ApiKey, ...],
+    NoDecode,
+    _from_text(_parse_api_keys),
+    PlainSerializer(lambda keys: [f"**********:{key.role}" for key in keys], return_type=list[str]),
+]
+UiCamerasSetting = Annotated[dict[str, UiCamera], NoDecode, _from_text(_parse_ui_cameras)]
+SmallFacesCamerasSetting = Annotated[
+    dict[str, SmallFaceMode], NoDecode, _from_text(_parse_small_faces_cameras)
+]
 
 # RFC 1918 private networks: where a school's or an office's cameras live. Loopback,
 # link-local (cloud metadata at 169.254.169.254) and public addresses are left out.
@@ -35,8 +146,15 @@ class Settings(BaseSettings):
     """All of rollcall's settings, with defaults that run on one machine."""
 
     # populate_by_name: Settings(legacy_wait_s=…) by field name, beside the environment names aliases list.
+    # validate_default: the parsed settings' defaults are text, parsed like the environment's.
+    # hide_input_in_errors: a refused value may be a secret (get_settings names the others' values).
     model_config = SettingsConfigDict(
-        env_prefix="ROLLCALL_", frozen=True, extra="ignore", populate_by_name=True
+        env_prefix="ROLLCALL_",
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+        hide_input_in_errors=True,
     )
 
     # --- job system ---
@@ -159,14 +277,14 @@ class Settings(BaseSettings):
         default_factory=_default_model_dir,
         description="Cache of verified model weights (default: user cache dir).",
     )
-    embedder: str = Field(
+    embedder: EmbedderName = Field(
         "dlib_resnet_v1",
         description="Face embedding model: `dlib_resnet_v1` (128-D) or `facenet_vggface2` (512-D).",
     )
-    device: str = Field(
+    device: DeviceName = Field(
         "auto", description="Torch device for the models: `auto` (CUDA when present), `cpu`, `cuda`."
     )
-    engine: str = Field(
+    engine: EngineChoice = Field(
         "auto",
         description="Inference engine of the networks: `auto` (torch on a GPU, OpenVINO on the CPU: the "
         "fastest measured), `torch`, `openvino`, `onnxruntime` (converted once into the model dir).",
@@ -201,13 +319,13 @@ class Settings(BaseSettings):
         description="A frame whose long side exceeds this many pixels is detected on a copy downscaled to it "
         "(answers in the frame's coordinates; small-face tiles still use the full resolution).",
     )
-    small_faces: str = Field(
+    small_faces: SmallFaceMode = Field(
         "off",
         description="Default small-face mode for detect and attendance jobs: `off`, `auto` or `on` "
         "(whole frame plus enlarged tiles; see README).",
     )
-    small_faces_cameras: str = Field(
-        "",
+    small_faces_cameras: SmallFacesCamerasSetting = Field(
+        "",  # type: ignore[arg-type]  # text, parsed (validate_default)
         description="Per-camera small-face modes, `host=mode` pairs separated by commas "
         "(e.g. `cam-room12.lan=on`); a job's own setting wins.",
     )
@@ -259,7 +377,7 @@ class Settings(BaseSettings):
         "(`outlier_face` below); empty = the match threshold in use.",
     )
     # --- cameras and frames ---
-    camera_allow: str = Field(
+    camera_allow: CameraAllowSetting = Field(  # type: ignore[assignment]  # text, parsed (validate_default)
         DEFAULT_CAMERA_ALLOW,
         description="Comma-separated CIDRs and host names the workers may fetch frames from (no SSRF).",
     )
@@ -278,15 +396,15 @@ class Settings(BaseSettings):
         description="Largest request body the API accepts (an image sent as base64 inside it: about three "
         "quarters of this).",
     )
-    ui_cameras: str = Field(
-        "",
+    ui_cameras: UiCamerasSetting = Field(
+        "",  # type: ignore[arg-type]  # text, parsed (validate_default)
         description="Cameras the browser page (`/ui/`) offers, `name=url` pairs separated by commas "
         "(e.g. `room12=http://192.168.1.20/shot.jpg`); the API fetches their frames inside "
         "`ROLLCALL_CAMERA_ALLOW` and never shows the URLs to the browser.",
     )
     # --- access ---
-    api_keys: SecretStr = Field(
-        SecretStr(""),
+    api_keys: ApiKeysSetting = Field(
+        "",  # type: ignore[arg-type]  # text, parsed (validate_default)
         description="Comma-separated `key:role` pairs; role `jobs` submits and reads jobs, `admin` also "
         "manages the facebank. Required on /v1 and the legacy v0 routes unless auth is disabled.",
     )
@@ -319,8 +437,30 @@ class Settings(BaseSettings):
 
 @functools.cache
 def get_settings() -> Settings:
-    """The process's settings, read from the environment on first use."""
-    return Settings()
+    """The process's settings, read from the environment on first use.
+
+    A value rollcall cannot run with raises ``InvalidSettings`` naming each variable, so a process
+    with a misconfiguration stops at start instead of failing its requests or jobs later.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # The pydantic error names fields and hides values; this names variables and shows them.
+        raise InvalidSettings(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per refused setting: ``ROLLCALL_X: what is wrong``, with the value unless it may be secret."""
+    lines = []
+    for error in exc.errors():
+        name, *inner = (str(part) for part in error["loc"])
+        variable = name if name.startswith("ROLLCALL_") else f"ROLLCALL_{name.upper()}"
+        where = "".join(f"{part}: " for part in inner)
+        message = error["msg"].removeprefix("Value error, ")
+        # A parser's own message quotes what it refuses (never a key); pydantic's checks quote nothing.
+        got = "" if error["type"] == "value_error" else f" (got {error['input']!r})"
+        lines.append(f"{variable}: {where}{message}{got}")
+    return "; ".join(lines)
 
 
 def markdown_table() -> str:

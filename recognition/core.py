@@ -10,7 +10,7 @@ benchmarks (``benchmarks.inprocess``) all call these.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,7 +60,6 @@ def choose_tiling(
     options: SmallFaces | None,
     frame_pixels: int,
     settings: Settings,
-    camera_modes: Mapping[str, str],
 ) -> Tiling:
     """The job's own small-face options, else its camera's mode, else the configured default.
 
@@ -71,7 +70,7 @@ def choose_tiling(
     asked = options.options() if options is not None else {}
     if "mode" not in asked:
         host = (urlsplit(source.url).hostname or "").lower() if source.url is not None else ""
-        asked["mode"] = camera_modes.get(host, settings.small_faces)
+        asked["mode"] = settings.small_faces_cameras.get(host, settings.small_faces)
     params = TilingParams(**asked)
     if params.mode == "off":
         return Tiling(params)

@@ -14,10 +14,13 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 import errors
-from settings import Settings
+
+if TYPE_CHECKING:  # settings parses ROLLCALL_CAMERA_ALLOW with this module
+    from settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -97,6 +100,12 @@ class CameraAllowlist:
             else:
                 names.add(name.rstrip("."))
         return cls(networks=tuple(networks), names=frozenset(names), suffixes=tuple(suffixes))
+
+    def __str__(self) -> str:
+        """The allowlist as ``parse`` reads it (normalised)."""
+        entries = [str(network) for network in self.networks]
+        entries += sorted(self.names) + [f"*{suffix}" for suffix in self.suffixes]
+        return ",".join(entries)
 
     def allows_name(self, host: str) -> bool:
         """Whether ``host`` (normalised) is listed by name or under a ``*.`` wildcard."""

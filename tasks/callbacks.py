@@ -110,7 +110,7 @@ def deliver_callback(self: Task, url: str, payload: dict[str, Any]) -> None:
     job = payload.get("job_id", "?")
     attempt = self.request.retries + 1
     try:
-        status = deliver(url, payload, settings, _allowlist(settings))
+        status = deliver(url, payload, settings, settings.camera_allow)
     except errors.CallbackFailed as exc:
         if self.request.retries >= settings.callback_max_retries:
             log.error("callback for job %s: attempt %d failed (%s); giving up", job, attempt, exc.message)
@@ -129,7 +129,3 @@ def deliver_callback(self: Task, url: str, payload: dict[str, Any]) -> None:
         log.error("callback for job %s refused: %s: %s", job, exc.code, exc.message)
         raise
     log.info("callback for job %s delivered to %s (HTTP %d, attempt %d)", job, _host(url), status, attempt)
-
-
-def _allowlist(settings: Settings) -> CameraAllowlist:
-    return CameraAllowlist.parse(settings.camera_allow)

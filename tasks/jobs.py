@@ -142,12 +142,12 @@ def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], ModelTask
 
 
 def _load(source: FrameSource, res: Resources, timer: StageTimer) -> Frame:
-    return load_frame(source, res.settings, res.allowlist, timer)
+    return load_frame(source, res.settings, res.settings.camera_allow, timer)
 
 
 def _tiling(frame: Frame, source: FrameSource, small_faces: SmallFaces | None, res: Resources) -> core.Tiling:
     height, width = frame.image.shape[:2]
-    return core.choose_tiling(source, small_faces, width * height, res.settings, res.camera_modes)
+    return core.choose_tiling(source, small_faces, width * height, res.settings)
 
 
 @model_task(DETECT)

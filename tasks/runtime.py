@@ -8,7 +8,6 @@ long as the worker process, and reach a job as one ``Resources`` value (``tasks.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from contract.records import JobRecords
@@ -18,21 +17,18 @@ from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
 from recognition.snapshot import FacebankSnapshot, Snapshots
 from settings import Settings, get_settings
-from sources.netguard import CameraAllowlist
 from tasks import metrics
 
 
 @dataclass(frozen=True, eq=False)
 class Resources:
-    """What a job runs with: settings, the loaded pipeline, cameras' rules, and the facebank.
+    """What a job runs with: the settings, the loaded pipeline, and the facebank.
 
     The facebank is opened on first use: a job that needs none (detect) runs while the database is away.
     """
 
     settings: Settings
     pipe: FacePipeline
-    allowlist: CameraAllowlist
-    camera_modes: Mapping[str, str]
 
     @property
     def facebank(self) -> Facebank:
@@ -75,7 +71,7 @@ def facebank() -> Facebank:
 
 @functools.cache
 def resources() -> Resources:
-    return Resources(get_settings(), pipeline(), camera_allowlist(), camera_small_face_modes())
+    return Resources(get_settings(), pipeline())
 
 
 @functools.cache
@@ -98,18 +94,3 @@ def job_records() -> JobRecords | None:
     """The job records (``contract.records``) in the result backend's Redis; None when it is not Redis."""
     settings = get_settings()
     return JobRecords.from_url(settings.result_backend, settings.broker_timeout_s)
-
-
-@functools.cache
-def camera_allowlist() -> CameraAllowlist:
-    return CameraAllowlist.parse(get_settings().camera_allow)
-
-
-@functools.cache
-def camera_small_face_modes() -> dict[str, str]:
-    """``ROLLCALL_SMALL_FACES_CAMERAS`` as {host: mode}."""
-    modes = {}
-    for entry in filter(None, (part.strip() for part in get_settings().small_faces_cameras.split(","))):
-        host, _, mode = entry.partition("=")
-        modes[host.strip().lower()] = mode.strip()
-    return modes

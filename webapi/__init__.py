@@ -35,22 +35,19 @@ def create_app(config: Settings | None = None) -> Flask:
     It opens no connection: the facebank must already be migrated (``python -m webapi.cli migrate``),
     and a database that is down answers 503 ``database_unavailable`` on the routes that need it.
     """
-    from facebank.store import Facebank
     from webapi import calibration, cameras, health, jobs, legacy, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
     from webapi.cli import facebank_cli
     from webapi.errors import register_error_handlers
-    from webapi.jobclient import JobClient
+    from webapi.services import install_services
     from webapi.validation import refuse_ids_out_of_range, refuse_oversized_stream
 
     settings = config or get_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes  # the largest request body, as documented
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["rollcall.settings"] = settings
-    app.extensions["rollcall.jobs"] = JobClient(celery_client(settings), settings)
-    app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
+    install_services(app, settings)
     register_error_handlers(app)
     install_access_log_filter()
     install_auth(app, settings)

@@ -1,8 +1,9 @@
 """API keys and roles: who may call what.
 
-Keys come only from the environment (``ROLLCALL_API_KEYS="key1:admin,key2:jobs"``), are
-compared in constant time and never logged. Role ``jobs`` submits and reads jobs (and
-reads the people list); ``admin`` may do everything, including managing the facebank.
+Keys come only from the environment (``ROLLCALL_API_KEYS="key1:admin,key2:jobs"``, parsed by
+``settings``: a malformed entry stops the API at start), are compared in constant time and never
+logged. Role ``jobs`` submits and reads jobs (and reads the people list); ``admin`` may do
+everything, including managing the facebank.
 Each route declares the role it needs through ``webapi.validation.documented`` (``role=None``:
 public). Deny by default: a route that declares nothing refuses every request, so a view added
 without ``documented`` is never open by accident. Flask's own static files (the page's CSS and
@@ -17,32 +18,12 @@ from dataclasses import dataclass
 
 from flask import Flask, g, has_request_context, request
 
-from errors import AuthenticationRequired, Forbidden, InvalidInput
-from settings import Settings
+from errors import AuthenticationRequired, Forbidden
+from settings import ApiKey, Settings
 from webapi.validation import operation_of
 
-ROLES = ("jobs", "admin")
 LEGACY_ENDPOINTS = {"legacy.modelfr", "legacy.modelin", "legacy.modelat"}
 PUBLIC_UNDECLARED = {"static"}  # Flask's static files: the public page's CSS, script and images
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    secret: bytes
-    role: str
-
-
-def parse_api_keys(spec: str) -> tuple[ApiKey, ...]:
-    """``key:role`` pairs separated by commas; a malformed entry stops the API from starting."""
-    keys = []
-    for entry in filter(None, (part.strip() for part in spec.split(","))):
-        secret, _, role = entry.rpartition(":")
-        if not secret or role not in ROLES:
-            raise InvalidInput(f"ROLLCALL_API_KEYS entries must be key:role with role in {ROLES}")
-        if len(secret) < 16:
-            raise InvalidInput("ROLLCALL_API_KEYS: every key must be at least 16 characters")
-        keys.append(ApiKey(secret.encode(), role))
-    return tuple(keys)
 
 
 def _presented_key() -> bytes | None:
@@ -105,7 +86,6 @@ def role_of(presented: bytes, keys: tuple[ApiKey, ...]) -> str | None:
 
 def install_auth(app: Flask, settings: Settings) -> None:
     """Check every request against the role its route declares."""
-    keys = parse_api_keys(settings.api_keys.get_secret_value())
 
     @app.before_request
     def _check_api_key() -> None:
@@ -118,7 +98,7 @@ def install_auth(app: Flask, settings: Settings) -> None:
             g.rollcall_caller = Caller("anonymous", admin=True)  # a trusted LAN: one caller who sees all
             return
         presented = _presented_key()
-        role = role_of(presented, keys) if presented is not None else None
+        role = role_of(presented, settings.api_keys) if presented is not None else None
         g.rollcall_caller = Caller(caller_fingerprint(), admin=role == "admin")
         if settings.legacy_routes_open and request.endpoint in LEGACY_ENDPOINTS:
             return

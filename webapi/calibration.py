@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from contract.jobs import CalibrateArgs
 from errors import InvalidInput
 from facebank.limits import MAX_MODEL_NAME
 from facebank.schemas import AppliedThresholdOut
-from facebank.store import Facebank
-from webapi.jobclient import JobClient
 from webapi.schemas import CallbackUrl, JobAccepted
+from webapi.services import facebank, job_client
 from webapi.submission import submit_job
 from webapi.validation import documented, parse_body
 
@@ -86,11 +85,6 @@ class AppliedThresholds(BaseModel):
     items: list[AppliedThresholdOut]
 
 
-def _facebank() -> Facebank:
-    bank: Facebank = current_app.extensions["rollcall.facebank"]
-    return bank
-
-
 @bp.post("/calibrate")
 @documented(
     "Propose a match threshold for a target false-accept rate from the enrolled faces (async job).",
@@ -117,9 +111,9 @@ def apply_threshold() -> Any:
     body = parse_body(ApplyThreshold)
     if body.calibration_job_id is None:
         assert body.threshold is not None and body.model_name and body.model_version
-        applied = _facebank().thresholds.apply(body.model_name, body.model_version, body.threshold)
+        applied = facebank().thresholds.apply(body.model_name, body.model_version, body.threshold)
         return jsonify(AppliedThresholdOut.json_of(applied))
-    client: JobClient = current_app.extensions["rollcall.jobs"]
+    client = job_client()
     job = client.status(body.calibration_job_id)
     if job.type != "calibrate" or job.state != "succeeded" or job.result is None:
         raise InvalidInput(
@@ -127,7 +121,7 @@ def apply_threshold() -> Any:
             "apply a calibrate job that succeeded"
         )
     proposal = job.result
-    applied = _facebank().thresholds.apply(
+    applied = facebank().thresholds.apply(
         proposal["model_name"],
         proposal["model_version"],
         proposal["threshold"],
@@ -144,7 +138,7 @@ def apply_threshold() -> Any:
 @documented("The thresholds applied per model version.", responses={200: AppliedThresholds}, tag="people")
 def list_thresholds() -> Any:
     return jsonify(
-        {"items": [AppliedThresholdOut.json_of(applied) for applied in _facebank().thresholds.all()]}
+        {"items": [AppliedThresholdOut.json_of(applied) for applied in facebank().thresholds.all()]}
     )
 
 
@@ -156,5 +150,5 @@ def list_thresholds() -> Any:
     role="admin",
 )
 def clear_threshold(model_name: str, model_version: str) -> Any:
-    _facebank().thresholds.clear(model_name, model_version)
+    facebank().thresholds.clear(model_name, model_version)
     return Response(status=204)

@@ -8,70 +8,18 @@ Camera URLs may carry passwords: the API names cameras, it never shows their URL
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel
 
-from errors import CameraBadResponse, CameraNotFound, InvalidInput
+from errors import CameraBadResponse, CameraNotFound
 from sources.camera import FetchLimits, fetch_frame
 from sources.imagebytes import IMAGE_TYPES, sniff_content_type
-from sources.netguard import CameraAllowlist
-from sources.urls import is_http_url
+from webapi.services import current_settings
 from webapi.validation import ErrorResponse, documented
 
 bp = Blueprint("cameras", __name__, url_prefix="/v1/cameras")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class UiCamera:
-    """One camera of ``ROLLCALL_UI_CAMERAS``: the name the page shows and the snapshot URL it stands for."""
-
-    name: str
-    url: str
-
-
-@dataclass(frozen=True)
-class CameraConfig:
-    cameras: dict[str, UiCamera]
-    allowlist: CameraAllowlist
-    limits: FetchLimits
-
-
-def parse_ui_cameras(spec: str) -> dict[str, UiCamera]:
-    """``name=url`` pairs separated by commas; a malformed entry stops the API from starting."""
-    cameras: dict[str, UiCamera] = {}
-    for entry in filter(None, (part.strip() for part in spec.split(","))):
-        name, sep, url = (part.strip() for part in entry.partition("="))
-        if not sep or not _NAME.match(name):
-            raise InvalidInput(
-                "ROLLCALL_UI_CAMERAS entries must be name=url with a name of letters, digits, '.', '_' or '-'"
-            )
-        if not is_http_url(url):
-            raise InvalidInput(f"ROLLCALL_UI_CAMERAS: the URL of camera {name!r} must be http:// or https://")
-        if name in cameras:
-            raise InvalidInput(f"ROLLCALL_UI_CAMERAS names camera {name!r} twice")
-        cameras[name] = UiCamera(name, url)
-    return cameras
-
-
-@bp.record_once
-def _configure(state: BlueprintSetupState) -> None:
-    settings = state.app.extensions["rollcall.settings"]
-    state.app.extensions["rollcall.cameras"] = CameraConfig(
-        cameras=parse_ui_cameras(settings.ui_cameras),
-        allowlist=CameraAllowlist.parse(settings.camera_allow),
-        limits=FetchLimits.from_settings(settings),
-    )
-
-
-def camera_config() -> CameraConfig:
-    config: CameraConfig = current_app.extensions["rollcall.cameras"]
-    return config
 
 
 class CameraOut(BaseModel):
@@ -92,7 +40,7 @@ class CameraList(BaseModel):
 def list_cameras() -> Any:
     items = [
         {"name": name, "frame_url": url_for("cameras.camera_frame", name=name)}
-        for name in camera_config().cameras
+        for name in current_settings().ui_cameras
     ]
     return jsonify({"items": items})
 
@@ -104,11 +52,11 @@ def list_cameras() -> Any:
     tag="cameras",
 )
 def camera_frame(name: str) -> Any:
-    config = camera_config()
-    camera = config.cameras.get(name)
+    settings = current_settings()
+    camera = settings.ui_cameras.get(name)
     if camera is None:
         raise CameraNotFound(f"no camera named {name!r} in ROLLCALL_UI_CAMERAS")
-    fetched = fetch_frame(camera.url, config.allowlist, config.limits)
+    fetched = fetch_frame(camera.url, settings.camera_allow, FetchLimits.from_settings(settings))
     content_type = sniff_content_type(fetched.data)
     if content_type not in IMAGE_TYPES:
         raise CameraBadResponse(f"camera {name!r} sent something that is not a JPEG, PNG, WebP or BMP image")

@@ -18,30 +18,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 import errors
 from facebank import db
 from facebank.schemas import FacebankStatsOut
-from facebank.store import Facebank
-from settings import Settings
 from webapi import facebank_io
 from webapi.facebank_io import ImportSummary, MatchedBy, Outcome
-from webapi.jobclient import JobClient
+from webapi.services import current_settings, facebank, job_client
 
 facebank_cli = AppGroup("facebank", help="Manage the facebank: migrate, import, export, stats.")
 CommandT = TypeVar("CommandT", bound=Callable[..., Any])
-
-
-def _bank() -> Facebank:
-    bank: Facebank = current_app.extensions["rollcall.facebank"]
-    return bank
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["rollcall.settings"]
-    return settings
 
 
 def one_line_errors(command: CommandT) -> CommandT:
@@ -61,7 +48,7 @@ def one_line_errors(command: CommandT) -> CommandT:
 @one_line_errors
 def migrate_command() -> None:
     """Bring the facebank database to the newest schema and print its revision (run before the API)."""
-    url = _settings().database_url
+    url = current_settings().database_url
     db.upgrade(url)
     engine = db.make_engine(url)
     try:
@@ -101,13 +88,15 @@ def import_command(directory: Path, timeout_s: float, in_flight: int, as_json: b
     Photos already enrolled count as such, not as errors. Exit status 1 when a photo failed.
     """
     plan = facebank_io.plan_import(directory)
-    client: JobClient = current_app.extensions["rollcall.jobs"]
+    client = job_client()
     if plan.photo_count and not client.ping():
         # Checked before anyone is created, so an import that cannot run changes nothing.
         raise errors.BrokerUnavailable("the job queue (Redis) is unreachable")
-    people, jobs, settled = facebank_io.prepare_import(_bank(), plan)
+    people, jobs, settled = facebank_io.prepare_import(facebank(), plan)
     summary = ImportSummary(str(directory), people, settled)
-    results = facebank_io.enrol_photos(client, jobs, timeout_s, in_flight, _settings().max_upload_bytes)
+    results = facebank_io.enrol_photos(
+        client, jobs, timeout_s, in_flight, current_settings().max_upload_bytes
+    )
     try:
         with click.progressbar(results, length=len(jobs), label="Enrolling photos", file=sys.stderr) as bar:
             for photo in bar:
@@ -163,7 +152,7 @@ def export_command(directory: Path, as_json: bool) -> None:
     The layout is DIRECTORY/<external id or person-ID>/<face id>.<ext>; `facebank import`
     reads it back, names, external ids and metadata included.
     """
-    summary = facebank_io.export_facebank(_bank(), directory)
+    summary = facebank_io.export_facebank(facebank(), directory)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:
@@ -175,7 +164,7 @@ def export_command(directory: Path, as_json: bool) -> None:
 @one_line_errors
 def stats_command(as_json: bool) -> None:
     """Count people, photos and embeddings per model; show the schema and data revisions."""
-    bank = _bank()
+    bank = facebank()
     report = {"schema_revision": db.current_revision(bank.engine), **FacebankStatsOut.json_of(bank.stats())}
     if as_json:
         click.echo(json.dumps(report, indent=2))

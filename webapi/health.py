@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from kombu.exceptions import OperationalError
 
-from webapi.jobs import job_client
 from webapi.schemas import Health
+from webapi.services import current_settings, job_client
 from webapi.validation import documented, openapi_document
 
 bp = Blueprint("health", __name__)
@@ -29,7 +29,7 @@ def healthz() -> Any:
 )
 def readyz() -> Any:
     client = job_client()
-    settings = current_app.extensions["rollcall.settings"]
+    settings = current_settings()
     checks: dict[str, Any] = {"broker": client.ping(), "workers": 0}
     if checks["broker"]:
         try:

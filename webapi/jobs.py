@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify
 
 import contract.jobs as contract
 from contract.jobs import AttendanceArgs, DetectArgs, FaceHint, IdentifyArgs
 from errors import InvalidInput, PersonNotFound
-from sources.imagebytes import check_image_upload
-from webapi.jobclient import JobClient
 from webapi.schemas import (
     AttendanceRequest,
     DetectRequest,
@@ -21,48 +17,16 @@ from webapi.schemas import (
     IdentifyRequest,
     JobAccepted,
     JobState,
-    check_tile_cost,
 )
-from webapi.submission import submit_job
-from webapi.validation import documented, parse_body, parse_obj
+from webapi.services import facebank, job_client
+from webapi.submission import parse_frame_request, submit_job
+from webapi.validation import documented
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 # Job ids are UUIDs; anything of their alphabet and length is looked up (and may be 404).
 JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 JOB_ID_PARAMETER = {"job_id": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$"}}
 UPLOAD_ERRORS = (422,)  # not_an_image: an uploaded frame that is no JPEG, PNG, WebP or BMP
-SourceT = TypeVar("SourceT", bound=FrameSource)
-
-
-def job_client() -> JobClient:
-    client: JobClient = current_app.extensions["rollcall.jobs"]
-    return client
-
-
-def parse_frame_request(model: type[SourceT]) -> SourceT:
-    """A JSON body, or a multipart upload (file field ``image``; other fields as JSON strings).
-
-    An uploaded image is checked here (base64, size, image signature), so a broken upload is
-    refused with the request instead of failing its job later.
-    """
-    if "image" not in request.files:
-        body = parse_body(model)
-    else:
-        payload: dict[str, Any] = {}
-        for key, value in request.form.items():
-            try:
-                payload[key] = json.loads(value)
-            except (json.JSONDecodeError, RecursionError):
-                payload[key] = value
-        payload["image_b64"] = base64.b64encode(request.files["image"].read()).decode("ascii")
-        body = parse_obj(model, payload)
-    settings = current_app.extensions["rollcall.settings"]
-    if body.image_b64 is not None:
-        check_image_upload(body.image_b64, settings.max_upload_bytes)
-    small_faces = getattr(body, "small_faces", None)
-    if small_faces is not None:
-        check_tile_cost(small_faces.options(), settings.small_faces_max_tile_cost)
-    return body
 
 
 def job_source(body: FrameSource) -> contract.FrameSource:
@@ -113,12 +77,12 @@ def submit_attendance() -> Any:
     body = parse_frame_request(AttendanceRequest)
     roster = body.roster
     if roster:  # unknown ids are the caller's mistake: say so now, not as a failed job later
-        bank = current_app.extensions["rollcall.facebank"]
+        bank = facebank()
         missing = sorted(set(roster) - {person.id for person in bank.people.get_many(roster)})
         if missing:
             raise PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
     if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
-        roster = list(current_app.extensions["rollcall.facebank"].rosters.get(body.roster_id).person_ids)
+        roster = list(facebank().rosters.get(body.roster_id).person_ids)
     args = AttendanceArgs(source=job_source(body), roster=roster, small_faces=small_faces(body))
     return submit_job(args, body)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from contract.jobs import (
     AttendanceArgs,
@@ -27,8 +27,8 @@ from contract.jobs import (
     read_result,
 )
 from errors import InvalidInput, JobTimeout
-from webapi.jobs import job_client
 from webapi.schemas import LegacyDetectResponse, LegacyFrameQuery, LegacyIdentifyQuery, LegacyIdResponse
+from webapi.services import current_settings, job_client
 from webapi.validation import JOB_ERRORS, documented, parse_query
 
 bp = Blueprint("legacy", __name__)
@@ -40,7 +40,7 @@ def _run(args: JobArgs) -> dict[str, Any]:
     client = job_client()
     job_id = client.submit(args)
     try:
-        return client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
+        return client.wait(job_id, current_settings().legacy_wait_s)
     except JobTimeout:
         client.revoke_quietly(job_id)
         raise

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, url_for
+from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.jobs import EnrolFaceArgs, EnrolFaceResult, RebuildArgs, read_result
@@ -20,21 +20,20 @@ from errors import FaceNotFound, RollcallError
 from facebank.limits import MAX_DISPLAY_NAME, MAX_EXTERNAL_ID, MAX_METADATA_BYTES
 from facebank.records import Face
 from facebank.schemas import FacebankStatsOut, FaceRecordOut, PersonOut, RecordOut
-from facebank.store import Facebank
-from webapi.jobs import job_client, parse_frame_request
 from webapi.schemas import FrameSource, JobAccepted
-from webapi.submission import accepted, checked_callback_url
-from webapi.validation import JOB_ERRORS, documented, parse_body, parse_query, storable_text
+from webapi.services import current_settings, facebank, job_client
+from webapi.submission import accepted, checked_callback_url, parse_frame_request
+from webapi.validation import (
+    JOB_ERRORS,
+    NO_NUL,
+    VISIBLE_TEXT,
+    documented,
+    parse_body,
+    parse_query,
+    storable_text,
+)
 
 bp = Blueprint("people", __name__)
-# The OpenAPI document states what the store enforces: no NUL, and names with a visible character.
-NO_NUL = {"pattern": r"^[^\u0000]*$"}
-VISIBLE_TEXT = {"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
-
-
-def facebank() -> Facebank:
-    bank: Facebank = current_app.extensions["rollcall.facebank"]
-    return bank
 
 
 def _has_nul(value: Any) -> bool:
@@ -208,7 +207,7 @@ def add_face(person_id: int) -> Any:
     args = EnrolFaceArgs(person_id=person_id, source=JobSource(**body.source()))
     job_id = client.submit(args, checked_callback_url(body))
     try:
-        waited = client.wait(job_id, current_app.extensions["rollcall.settings"].legacy_wait_s)
+        waited = client.wait(job_id, current_settings().legacy_wait_s)
     except RollcallError as exc:
         if exc.code == "job_timeout":
             return accepted(job_id)

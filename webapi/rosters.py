@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from facebank.limits import MAX_ROSTER_NAME, MAX_ROSTER_SIZE
 from facebank.schemas import RosterOut
-from webapi.people import VISIBLE_TEXT, facebank
 from webapi.schemas import PersonId
-from webapi.validation import documented, parse_body, storable_text
+from webapi.services import facebank
+from webapi.validation import VISIBLE_TEXT, documented, parse_body, storable_text
 
 bp = Blueprint("rosters", __name__, url_prefix="/v1/rosters")
 Members = list[PersonId]

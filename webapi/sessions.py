@@ -13,20 +13,17 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.limits import MAX_SESSION_NAME
 from facebank.records import SessionPerson, SessionState, SessionTick
-from facebank.sessions import MAX_CAMERAS, AttendanceSessions, planned_ticks
-from settings import Settings
-from sources.netguard import CameraAllowlist
+from facebank.sessions import MAX_CAMERAS, planned_ticks
 from sources.urls import is_http_url, without_credentials
 from webapi.auth import may_see, owner_of_new
-from webapi.jobs import job_client
-from webapi.people import facebank
 from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions, check_tile_cost
+from webapi.services import attendance_sessions, current_settings, job_client
 from webapi.validation import documented, parse_body, parse_query, storable_text
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/attendance-sessions")
@@ -146,13 +143,9 @@ class SessionReport(BaseModel):
     ticks: list[dict[str, Any]]
 
 
-def sessions() -> AttendanceSessions:
-    return AttendanceSessions(facebank().engine)
-
-
 def visible_session(session_id: int) -> SessionState:
     """The session, if this caller may see it: its creator's key or an admin key; else 404 as if unknown."""
-    state = sessions().get(session_id)
+    state = attendance_sessions().get(session_id)
     if not may_see(state.owner):
         raise SessionNotFound(f"no attendance session with id {session_id}")
     return state
@@ -160,11 +153,9 @@ def visible_session(session_id: int) -> SessionState:
 
 def check_cameras_allowed(cameras: list[str]) -> None:
     """Every camera inside ``ROLLCALL_CAMERA_ALLOW`` now, rather than a failed frame at every tick."""
-    settings: Settings = current_app.extensions["rollcall.settings"]
-    allowlist = CameraAllowlist.parse(settings.camera_allow)
     for index, url in enumerate(cameras):
         try:
-            allowlist.check_url(url)
+            current_settings().camera_allow.check_url(url)
         except CameraNotAllowed as exc:
             raise CameraNotAllowed(f"cameras[{index}]: {exc.message}") from exc
         except CameraUnreachable as exc:  # its name does not resolve: nothing to check it against
@@ -173,7 +164,7 @@ def check_cameras_allowed(cameras: list[str]) -> None:
 
 def check_session_cost(start: datetime, end: datetime, interval: float, kind: str, cameras: int) -> None:
     """Refuse a plan over the server's bounds: ticks × cameras frames, and the shortest interval."""
-    settings: Settings = current_app.extensions["rollcall.settings"]
+    settings = current_settings()
     if kind == "session" and interval < settings.session_min_interval_s:
         raise InvalidInput(
             f"interval_s is {interval:g}; sessions tick at most every {settings.session_min_interval_s:g} s "
@@ -227,10 +218,8 @@ def create_session() -> Any:
     check_session_cost(start, end, interval, kind, len(body.cameras))
     check_cameras_allowed(body.cameras)
     if body.small_faces is not None:
-        check_tile_cost(
-            body.small_faces.options(), current_app.extensions["rollcall.settings"].small_faces_max_tile_cost
-        )
-    store = sessions()
+        check_tile_cost(body.small_faces.options(), current_settings().small_faces_max_tile_cost)
+    store = attendance_sessions()
     state = store.create(
         roster_id=body.roster_id,
         cameras=body.cameras,
@@ -270,7 +259,7 @@ def get_session(session_id: int) -> Any:
 )
 def stop_session(session_id: int) -> Any:
     visible_session(session_id)
-    return jsonify(session_json(sessions().stop(session_id, _now())))
+    return jsonify(session_json(attendance_sessions().stop(session_id, _now())))
 
 
 @bp.get("/<int:session_id>/report")
@@ -287,7 +276,7 @@ def report(session_id: int) -> Any:
         if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv"
         else "json"
     )
-    store = sessions()
+    store = attendance_sessions()
     state = visible_session(session_id)
     if wanted == "csv":
         return Response(

@@ -1,4 +1,4 @@
-"""Submitting a job from a request: its callback URL checked, its ``Idempotency-Key`` honoured.
+"""Submitting a job from a request: frame parsed, callback URL checked, ``Idempotency-Key`` honoured.
 
 A client that lost the answer to a submission (timeout, dropped connection) sends it again with
 the same ``Idempotency-Key`` header: within ``ROLLCALL_IDEMPOTENCY_WINDOW_S`` it gets the same job
@@ -8,24 +8,55 @@ and a key sent again with a different request answers 409 ``idempotency_conflict
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Response, current_app, jsonify, request, url_for
+from flask import Response, jsonify, request, url_for
 from pydantic import BaseModel
 
 from contract.jobs import JobArgs
 from errors import InvalidInput
 from settings import Settings
-from sources.netguard import CameraAllowlist, check_callback_url
+from sources.imagebytes import check_image_upload
+from sources.netguard import check_callback_url
 from webapi.auth import caller_fingerprint
-from webapi.jobclient import IdempotencyClaim, JobClient
-from webapi.schemas import JobAccepted
+from webapi.jobclient import IdempotencyClaim
+from webapi.schemas import FrameSource, JobAccepted, check_tile_cost
+from webapi.services import current_settings, job_client
+from webapi.validation import parse_body, parse_obj
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+SourceT = TypeVar("SourceT", bound=FrameSource)
+
+
+def parse_frame_request(model: type[SourceT]) -> SourceT:
+    """A JSON body, or a multipart upload (file field ``image``; other fields as JSON strings).
+
+    An uploaded image is checked here (base64, size, image signature), so a broken upload is
+    refused with the request instead of failing its job later.
+    """
+    if "image" not in request.files:
+        body = parse_body(model)
+    else:
+        payload: dict[str, Any] = {}
+        for key, value in request.form.items():
+            try:
+                payload[key] = json.loads(value)
+            except (json.JSONDecodeError, RecursionError):
+                payload[key] = value
+        payload["image_b64"] = base64.b64encode(request.files["image"].read()).decode("ascii")
+        body = parse_obj(model, payload)
+    settings = current_settings()
+    if body.image_b64 is not None:
+        check_image_upload(body.image_b64, settings.max_upload_bytes)
+    small_faces = getattr(body, "small_faces", None)
+    if small_faces is not None:
+        check_tile_cost(small_faces.options(), settings.small_faces_max_tile_cost)
+    return body
 
 
 def accepted(job_id: str, replayed: bool = False) -> tuple[Response, int, dict[str, str]]:
@@ -44,8 +75,8 @@ def submit_job(args: JobArgs, body: BaseModel) -> tuple[Response, int, dict[str,
     ``body`` is the validated request: its ``callback_url``, if any, is checked here, and its
     fields (not the job's arguments, which may be resolved at submission) identify the request.
     """
-    settings: Settings = current_app.extensions["rollcall.settings"]
-    client: JobClient = current_app.extensions["rollcall.jobs"]
+    settings = current_settings()
+    client = job_client()
     callback_url = checked_callback_url(body)
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
@@ -59,8 +90,8 @@ def checked_callback_url(body: BaseModel) -> str | None:
     """The request's ``callback_url``, refused now (not when the job ends) if it could never be sent."""
     callback_url: str | None = getattr(body, "callback_url", None)
     if callback_url is not None:
-        settings: Settings = current_app.extensions["rollcall.settings"]
-        check_callback_url(callback_url, settings, CameraAllowlist.parse(settings.camera_allow))
+        settings = current_settings()
+        check_callback_url(callback_url, settings, settings.camera_allow)
     return callback_url
 
 

@@ -24,6 +24,9 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# The OpenAPI document states what the store enforces: no NUL, and names with a visible character.
+NO_NUL = {"pattern": r"^[^\u0000]*$"}
+VISIBLE_TEXT = {"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
 # Bidirectional controls reorder what a name shows: "x\u202eevil" displays as "xlive".
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 

@@ -68,6 +68,7 @@ SECRET_SETTINGS = {
 REQUIRED_VARIABLE = re.compile(r"^\$\{\w+:\?[^}]*\}$")
 URL_PASSWORD = re.compile(r"://[^/@\s:]*:(?P<password>[^@\s]*)@")
 PLACEHOLDER = "placeholder"
+REQUIRED_EXAMPLE = re.compile(r"\be\.g\. (?P<example>\S+)$")
 
 
 # --- reading the files ---
@@ -114,13 +115,17 @@ _COMPOSE_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>
 
 
 def interpolate(value: str) -> str:
-    """``value`` as compose reads it with no variable set: defaults apply, required ones get a placeholder."""
+    """``value`` as compose reads it with no variable set: defaults apply, required ones get the example
+    their message gives (``${X:?… e.g. value}``: it must be a valid value), else a placeholder."""
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
         op = match.group("op")
-        return match.group("arg") if op and op.endswith("-") else PLACEHOLDER
+        if op and op.endswith("-"):
+            return match.group("arg")
+        example = REQUIRED_EXAMPLE.search(match.group("arg") or "")
+        return example.group("example") if example else PLACEHOLDER
 
     return _COMPOSE_VARIABLE.sub(substitute, value)
 

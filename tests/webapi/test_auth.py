@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-import errors
 from settings import Settings
 from tests.conftest import ADMIN_KEY, JOBS_KEY, keyed_client, migrated_app
-from webapi.auth import parse_api_keys, role_of
+from webapi.auth import role_of
 
 
 def test_requests_without_a_key_are_401(app: Any) -> None:
@@ -70,11 +70,11 @@ def test_seed_routes_can_be_opened_alone(redis_server: Any) -> None:
 
 
 def test_malformed_key_configuration_is_refused() -> None:
-    with pytest.raises(errors.InvalidInput):
-        parse_api_keys("short:admin")
-    with pytest.raises(errors.InvalidInput):
-        parse_api_keys("a-long-enough-key-123:superuser")
-    keys = parse_api_keys(f"{ADMIN_KEY}:admin, {JOBS_KEY}:jobs")
+    with pytest.raises(ValidationError, match="api_keys"):
+        Settings(api_keys="short:admin")
+    with pytest.raises(ValidationError, match="api_keys"):
+        Settings(api_keys="a-long-enough-key-123:superuser")
+    keys = Settings(api_keys=f"{ADMIN_KEY}:admin, {JOBS_KEY}:jobs").api_keys
     assert role_of(JOBS_KEY.encode(), keys) == "jobs"
     assert role_of(b"nope", keys) is None
 

@@ -6,13 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-import errors
 from settings import Settings
 from tests.conftest import JOBS_KEY, keyed_client, migrated_app
 from tests.images import shared_photo
 from tests.sources.camera_server import JPEG_NAME, CameraServer, closed_port
-from webapi.cameras import parse_ui_cameras
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +88,14 @@ def test_frames_obey_the_camera_allowlist(redis_server: Any, fake_camera: Camera
     ["room12", "=http://x/", "room 12=http://x/", "room12=ftp://x/", "a=http://x/,a=http://y/"],
 )
 def test_malformed_camera_settings_stop_the_api(spec: str) -> None:
-    with pytest.raises(errors.InvalidInput):
-        parse_ui_cameras(spec)
+    with pytest.raises(ValidationError, match="ui_cameras"):
+        Settings(ui_cameras=spec)
 
 
 def test_camera_settings_parse_names_and_urls() -> None:
-    cameras = parse_ui_cameras(" room12 = http://192.168.1.20/shot.jpg?x=1 , lab.2=https://cam.lan/a ")
+    cameras = Settings(
+        ui_cameras=" room12 = http://192.168.1.20/shot.jpg?x=1 , lab.2=https://cam.lan/a "
+    ).ui_cameras
     assert {name: camera.url for name, camera in cameras.items()} == {
         "room12": "http://192.168.1.20/shot.jpg?x=1",
         "lab.2": "https://cam.lan/a",

@@ -66,3 +66,28 @@ def test_the_recognition_core_reaches_the_database_only_through_the_facebank() -
         }
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not {name for name in imported if name.split(".")[0] in {"sqlalchemy", "psycopg"}}, path
+
+
+def _webapi_imports(path: Path) -> set[str]:
+    """The ``webapi`` modules a source file imports (``from webapi import x`` counts as ``webapi.x``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "webapi":
+            found |= {f"webapi.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("webapi."):
+            found.add(str(node.module))
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("webapi.")}
+    return found
+
+
+def test_blueprints_import_no_other_blueprint() -> None:
+    """Views (and the CLI) share services (``webapi.services``) and helpers, never a resource's module;
+    only the app factory, which registers them, imports the blueprints."""
+    sources = {
+        f"webapi.{path.stem}": path for path in (ROOT / "webapi").glob("*.py") if path.stem != "__init__"
+    }
+    blueprints = {name for name, path in sources.items() if "Blueprint(" in path.read_text()}
+    assert {"webapi.jobs", "webapi.people", "webapi.sessions"} <= blueprints
+    crossing = {name: sorted(_webapi_imports(sources[name]) & blueprints) for name in sorted(sources)}
+    assert {name: found for name, found in crossing.items() if found} == {}
