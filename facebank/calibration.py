@@ -10,7 +10,6 @@ rests on and says when the target cannot be measured with so few impostor pairs.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,6 @@ import numpy as np
 
 import errors
 from facebank.records import GalleryRows
-from facebank.store import Facebank
 
 ROWS_PER_BLOCK = 1024  # faces scored against the whole gallery at a time: bounds memory to block × M
 THRESHOLD_STEP = 1e-4  # proposals are rounded up to this grid, so they read well and stay above the cut
@@ -192,33 +190,3 @@ def score_pairs(rows: GalleryRows, keep_top: int) -> PairScores:
 def _genuine_pair_count(person_ids: np.ndarray) -> int:
     _, counts = np.unique(person_ids, return_counts=True)
     return int(np.sum(counts * (counts - 1) // 2))
-
-
-class ThresholdCache:
-    """The applied threshold per model version, re-read only when the facebank's revision moved.
-
-    Applying a threshold bumps the revision (``Thresholds.apply``), so one cheap revision
-    read per job is all a worker pays.
-    """
-
-    def __init__(self, facebank: Facebank) -> None:
-        self._facebank = facebank
-        self._lock = threading.Lock()
-        self._revision: int | None = None
-        self._values: dict[tuple[str, str], float | None] = {}
-
-    def get(self, model_name: str, model_version: str) -> float | None:
-        revision = self._facebank.revision()
-        key = (model_name, model_version)
-        with self._lock:
-            if revision != self._revision:
-                self._values.clear()
-                self._revision = revision
-            if key in self._values:
-                return self._values[key]
-        applied = self._facebank.thresholds.get(model_name, model_version)
-        value = applied.threshold if applied is not None else None
-        with self._lock:
-            if self._revision == revision:
-                self._values[key] = value
-        return value

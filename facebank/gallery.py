@@ -1,12 +1,11 @@
 """Matching faces against the facebank: one model's embeddings held as one tensor, compared in one product.
 
-A worker keeps a ``GalleryCache``; before each task it asks the store for its revision (one
-single-row read) and rebuilds a gallery only when something was enrolled, changed or deleted.
+A worker keeps one per embedder in its facebank snapshot (``recognition.snapshot``), rebuilt only when
+the store's revision moved.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from facebank.records import GalleryRows
-from facebank.store import Facebank
 
 # Reported as the score of a face that had no candidate at all: the lowest cosine similarity.
 NO_CANDIDATE_SCORE = -1.0
@@ -151,28 +149,3 @@ def match_faces(
         best_person, best_score = candidates[0]
         matches.append(FaceMatch(best_person if best_score >= threshold else None, best_score, candidates))
     return matches
-
-
-class GalleryCache:
-    """One gallery per (model_name, model_version), rebuilt only when the facebank's revision moved."""
-
-    def __init__(self, facebank: Facebank, device: torch.device | str) -> None:
-        self._facebank = facebank
-        self._device = torch.device(device)
-        self._galleries: dict[tuple[str, str], Gallery] = {}
-        self._lock = threading.Lock()
-
-    def get(self, model_name: str, model_version: str) -> Gallery:
-        """The current gallery: costs one revision read when nothing changed since the last call."""
-        revision = self._facebank.revision()
-        key = (model_name, model_version)
-        with self._lock:
-            cached = self._galleries.get(key)
-            if cached is not None and cached.revision == revision:
-                return cached
-            # The revision was read before the rows: if a write lands in between, the gallery is
-            # newer than its label and the next call reloads once more; it is never served stale.
-            rows = self._facebank.embeddings.gallery_rows(model_name, model_version)
-            gallery = Gallery.from_rows(rows, model_name, model_version, revision, self._device)
-            self._galleries[key] = gallery
-            return gallery

@@ -1,7 +1,7 @@
 """Applied match thresholds: the cosine threshold workers use per model version, and what it rests on.
 
-Applying or clearing one bumps the facebank revision, so workers' caches (``facebank.calibration.
-ThresholdCache``) see it on their next job.
+Applying or clearing one bumps the facebank revision, so workers' facebank snapshots
+(``recognition.snapshot``) see it on their next job.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Calibrating the threshold from enrolled pairs, storing the applied value, and the workers' cache of it."""
+"""Calibrating the threshold from enrolled pairs and storing the applied value per model version."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 import errors
 from facebank import calibration
-from facebank.calibration import ThresholdCache, calibrate
+from facebank.calibration import calibrate
 from facebank.records import GalleryRows
 from facebank.store import Facebank
 from tests.facebank.factories import MODEL, enrol, unit_vectors
@@ -81,11 +81,10 @@ def test_without_genuine_pairs_the_false_reject_rate_is_unknown() -> None:
     assert any("false-reject rate cannot be measured" in warning for warning in result.warnings)
 
 
-def test_an_applied_threshold_is_stored_per_model_and_seen_by_the_cache(facebank: Facebank) -> None:
+def test_an_applied_threshold_is_stored_per_model(facebank: Facebank) -> None:
     person = facebank.people.create("Ada")
     enrol(facebank, person.id, "ada")
-    cache = ThresholdCache(facebank)
-    assert cache.get(*MODEL) is None
+    assert facebank.thresholds.get(*MODEL) is None
 
     applied = facebank.thresholds.apply(
         *MODEL,
@@ -97,19 +96,16 @@ def test_an_applied_threshold_is_stored_per_model_and_seen_by_the_cache(facebank
         calibration_job_id="job-1",
     )
 
-    assert cache.get(*MODEL) == 0.42
-    assert cache.get(MODEL[0], "another-version") is None
+    assert facebank.thresholds.get(MODEL[0], "another-version") is None
     assert facebank.thresholds.get(*MODEL) == applied
     assert [a.threshold for a in facebank.thresholds.all()] == [0.42]
     facebank.thresholds.apply(*MODEL, 0.5)  # replaces: one value per model version
-    assert cache.get(*MODEL) == 0.5
+    assert facebank.thresholds.get(*MODEL).threshold == 0.5  # type: ignore[union-attr]
     assert facebank.thresholds.get(*MODEL).calibration_job_id is None  # type: ignore[union-attr]
 
     facebank.thresholds.clear(*MODEL)
 
-    assert cache.get(*MODEL) is None
-    with pytest.raises(errors.NotFound):
-        facebank.thresholds.clear(*MODEL)
+    assert facebank.thresholds.get(*MODEL) is None
 
 
 @pytest.mark.parametrize("value", [1.5, -1.01, float("nan")])

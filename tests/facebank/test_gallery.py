@@ -1,4 +1,4 @@
-"""Matching faces against the gallery, and keeping each worker's gallery in step with the store."""
+"""Matching faces against the gallery (kept in step with the store: tests/recognition/test_snapshot.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from facebank.gallery import NO_CANDIDATE_SCORE, Gallery, GalleryCache, match_faces
+from facebank.gallery import NO_CANDIDATE_SCORE, Gallery, match_faces
 from facebank.records import GalleryRows
-from facebank.store import Facebank
-from tests.facebank.factories import DIM, MODEL, enrol, unit_vectors
+from tests.facebank.factories import DIM, MODEL, unit_vectors
 
 DEVICE = torch.device("cpu")
 
@@ -132,42 +131,3 @@ def test_accepts_torch_tensors_and_refuses_the_wrong_dimension() -> None:
     assert [m.person_id for m in matches] == [1, 2]
     with pytest.raises(ValueError, match="dimensions"):
         match_faces(unit_vectors(1, dim=DIM + 1), gallery, threshold=0.5)
-
-
-# --- the cache, on a real store ---
-
-
-def test_cache_reuses_the_gallery_until_the_facebank_changes(facebank: Facebank) -> None:
-    cache = GalleryCache(facebank, DEVICE)
-    ada = facebank.people.create("Ada")
-    ada_vector, grace_vector = unit_vectors(2, seed=11)
-    enrol(facebank, ada.id, "ada", ada_vector)
-
-    first = cache.get(*MODEL)
-    assert cache.get(*MODEL) is first
-    assert first.revision == facebank.revision()
-    assert match_faces(grace_vector[None], first, threshold=0.9)[0].person_id is None
-
-    grace = facebank.people.create("Grace")
-    enrol(facebank, grace.id, "grace", grace_vector)
-    refreshed = cache.get(*MODEL)
-
-    assert refreshed is not first and refreshed.person_count == 2
-    assert match_faces(grace_vector[None], refreshed, threshold=0.9)[0].person_id == grace.id
-    assert cache.get(*MODEL) is refreshed
-
-    facebank.people.delete(grace.id)
-    assert match_faces(grace_vector[None], cache.get(*MODEL), threshold=0.9)[0].person_id is None
-
-
-def test_cache_keeps_one_gallery_per_model(facebank: Facebank) -> None:
-    cache = GalleryCache(facebank, DEVICE)
-    person = facebank.people.create("Ada")
-    face = enrol(facebank, person.id, "ada", unit_vectors(1, dim=DIM)[0])
-    facebank.embeddings.put(face.id, "wide_model", "1", unit_vectors(1, dim=4 * DIM)[0])
-
-    narrow, wide = cache.get(*MODEL), cache.get("wide_model", "1")
-
-    assert (narrow.dim, wide.dim) == (DIM, 4 * DIM)
-    assert cache.get(*MODEL) is narrow and cache.get("wide_model", "1") is wide
-    assert cache.get("unknown_model", "1").person_count == 0
