@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facebank.assignment import Assignment
-from facebank.gallery import Gallery
+from facebank.gallery import Assignment, Gallery
 from ml.pipeline import FacePipeline
 from ml.timing import StageTimer
 from recognition.core import WHOLE_FRAME, Tiling, assign, find_faces

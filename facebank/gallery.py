@@ -1,5 +1,8 @@
 """Matching faces against the facebank: one model's embeddings held as one tensor, compared in one product.
 
+Identify names one face by its best match (``match_faces``); attendance assigns a frame's faces to people
+one-to-one (``assign_faces``).
+
 A worker keeps one per embedder in its facebank snapshot (``recognition.snapshot``), rebuilt only when
 the store's revision moved.
 """
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 
 from facebank.records import GalleryRows
 
@@ -149,3 +153,59 @@ def match_faces(
         best_person, best_score = candidates[0]
         matches.append(FaceMatch(best_person if best_score >= threshold else None, best_score, candidates))
     return matches
+
+
+# --- attendance: faces assigned to people one-to-one ---
+
+# Naming each face by its own best match can name one person twice (two look-alikes, or
+# one person and a photo of them). Attendance solves the assignment between faces and
+# people as a bipartite matching that maximises the total similarity over pairs above the
+# threshold (the Hungarian method, ``scipy.optimize.linear_sum_assignment``).
+
+
+@dataclass(frozen=True, slots=True)
+class Present:
+    face_index: int
+    person_id: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """People present (each once, best-first), and faces that name nobody."""
+
+    present: tuple[Present, ...]
+    unknown_face_indices: tuple[int, ...]
+
+
+def assign_faces(
+    embeddings: np.ndarray | torch.Tensor,
+    gallery: Gallery,
+    threshold: float,
+    restrict_to: set[int] | None = None,
+) -> Assignment:
+    """One-to-one assignment of faces [N,D] to the gallery's people, only over scores ≥ threshold."""
+    all_scores = person_scores(embeddings, gallery, restrict_to)  # [N, P], -inf where excluded
+    count = int(all_scores.shape[0])
+    # Only people some face clears the threshold for can be named: the assignment (and the copy to
+    # the host) covers those columns alone, a handful out of a gallery of 100,000.
+    columns = (
+        torch.nonzero((all_scores >= threshold).any(dim=0)).flatten() if count else all_scores.new_zeros(0)
+    )
+    if count == 0 or columns.numel() == 0:
+        return Assignment((), tuple(range(count)))
+    scores = all_scores[:, columns].cpu().numpy()
+    person_ids = gallery.person_ids[columns].cpu().numpy()
+    eligible = scores >= threshold
+    # Pairs below the threshold cost more than any eligible pair could gain, so they are chosen only
+    # when nothing eligible is left; they are dropped afterwards.
+    cost = np.where(eligible, -scores, 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    present = [
+        Present(int(face), int(person_ids[col]), float(scores[face, col]))
+        for face, col in zip(rows, cols, strict=True)
+        if eligible[face, col]
+    ]
+    present.sort(key=lambda p: -p.score)
+    named = {p.face_index for p in present}
+    return Assignment(tuple(present), tuple(i for i in range(count) if i not in named))

@@ -32,8 +32,7 @@ from contract.jobs import (
 )
 from contract.tilecost import fitted_scale, tile_cost
 from errors import InvalidInput, NoFaceFound
-from facebank.assignment import Assignment, assign_faces
-from facebank.gallery import match_faces
+from facebank.gallery import Assignment, assign_faces, match_faces
 from ml.mtcnn import Detections
 from ml.pipeline import FacePipeline
 from ml.tiling import TilingParams

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facebank.assignment import assign_faces
-from facebank.gallery import Gallery
+from facebank.gallery import Gallery, assign_faces
 from facebank.records import GalleryRows
 
 
