@@ -20,12 +20,13 @@ def shared_photo(name: str) -> bytes:
 
 
 @functools.cache
+@functools.cache
 def png_bomb(width: int, height: int) -> bytes:
     """A complete, valid 1-bit grayscale PNG of ``width``×``height`` black pixels.
 
     At 30,000×30,000 it is ~110 kB on disk but 2.7 GB once decoded to BGR, so only a
     size check made before decoding can refuse it. Compressed row block by row block to keep
-    the test's own memory small.
+    the test's own memory small. Cached: fake cameras serve it without compressing 110 MB per request.
     """
     row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
     compressor = zlib.compressobj(9)

@@ -195,6 +195,9 @@ class CameraServer:
         )
 
     def start(self) -> CameraServer:
+        # Made before the first request: compressing it in the handler took seconds on a loaded machine,
+        # past a worker's read timeout, so the job failed as a silent camera instead of a too-large frame.
+        png_bomb(30_000, 30_000)
         self._thread.start()
         return self
 
