@@ -42,6 +42,16 @@ def probe_camera() -> Any:
     server.server_close()
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """Let ``make run`` receive SIGINT as it does in a terminal, whatever this test run inherited.
+
+    A shell started in the background (``cmd &`` from a script) hands its children SIGINT ignored, and
+    bash cannot trap a signal ignored when it starts: ``make run`` launched from such a CI shell never
+    ran its Ctrl-C trap and failed the test, though a user's Ctrl-C works.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, probe_camera: int) -> None:
     redis_port, api_port, flower_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("ROLLCALL_")}
@@ -56,7 +66,13 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
     )
     log = (tmp_path / "make-run.log").open("wb")
     process = subprocess.Popen(
-        ["make", "run"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        ["make", "run"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     try:
 
