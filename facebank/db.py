@@ -99,21 +99,42 @@ def _sqlite_engine(url: URL) -> Engine:
 
 @contextmanager
 def unavailable_on_failure(url: URL) -> Iterator[None]:
-    """Turn connection-level failures into ``errors.DatabaseUnavailable`` (retryable, HTTP 503)."""
+    """Turn connection-level failures into ``errors.DatabaseUnavailable`` (retryable, HTTP 503).
+
+    A database without rollcall's tables (never migrated: the API does not migrate) is one too, with
+    the command that fixes it in the message, rather than an ``internal_error``.
+    """
     try:
         yield
-    except (exc.OperationalError, exc.InterfaceError, exc.TimeoutError) as error:
-        raise errors.DatabaseUnavailable(_unavailable_message(url, error)) from error
     except exc.DBAPIError as error:
-        if error.connection_invalidated:
+        if _is_missing_table(error):
+            raise errors.DatabaseUnavailable(
+                f"facebank database {safe_url(url)} has no facebank tables yet ({_first_line(error)}): "
+                "run `python -m webapi.cli migrate` (make run and compose's migrate service do)"
+            ) from error
+        if isinstance(error, exc.OperationalError | exc.InterfaceError) or error.connection_invalidated:
             raise errors.DatabaseUnavailable(_unavailable_message(url, error)) from error
         raise
+    except exc.TimeoutError as error:  # the pool's wait for a connection: not a DBAPI error
+        raise errors.DatabaseUnavailable(_unavailable_message(url, error)) from error
+
+
+# PostgreSQL's SQLSTATE for "undefined table"; SQLite says "no such table" in an OperationalError.
+UNDEFINED_TABLE = "42P01"
+
+
+def _is_missing_table(error: exc.DBAPIError) -> bool:
+    cause = error.orig
+    return getattr(cause, "sqlstate", None) == UNDEFINED_TABLE or str(cause).startswith("no such table")
 
 
 def _unavailable_message(url: URL, error: Exception) -> str:
+    return f"facebank database {safe_url(url)} is unavailable: {_first_line(error)}"
+
+
+def _first_line(error: Exception) -> str:
     cause = getattr(error, "orig", None) or error
-    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return f"facebank database {safe_url(url)} is unavailable: {first_line}"
+    return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
 
 
 def alembic_config() -> Config:

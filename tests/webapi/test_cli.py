@@ -7,6 +7,7 @@ those. The round trip into a fresh database runs its own broker database and wor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,6 +24,7 @@ from facebank.db import head_revision
 from facebank.store import Facebank
 from settings import Settings
 from tests.conftest import ADMIN_KEY, WorkerProcess, free_port, migrated_app
+from tests.postgres import temporary_database
 from tests.shared_data import REPO_ROOT, shared_dir
 from tests.webapi.photos import no_face_photo, one_face_photo
 from webapi import create_app
@@ -407,3 +409,22 @@ def test_the_app_is_built_without_touching_the_database_and_answers_503_while_it
         assert answer.get_json()["error"]["code"] == "database_unavailable"
     finally:
         bank_of(app).close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_database_never_migrated_answers_503_naming_the_migrate_command(
+    backend: str, tmp_path: Path
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'never-migrated.db'}"
+        else:
+            url = stack.enter_context(temporary_database())
+        app = create_app(Settings(database_url=url))
+        stack.callback(bank_of(app).close)
+        answer = app.test_client().get("/v1/people", headers={"X-API-Key": ADMIN_KEY})
+        assert answer.status_code == 503
+        error = answer.get_json()["error"]
+        assert error["code"] == "database_unavailable"
+        assert "no facebank tables yet" in error["message"]
+        assert "run `python -m webapi.cli migrate`" in error["message"]
