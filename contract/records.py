@@ -76,9 +76,11 @@ class JobRecords:
             return None
         return decode_record(self.client.get(job_record_key(job_id)))
 
-    def release_in_flight(self, job_id: str) -> None:
-        """A worker's part of the in-flight count: the job ended (or was skipped), so it counts no more."""
-        record = self.get(job_id)
+    def release_in_flight(self, job_id: str, record: JobRecord | None) -> None:
+        """A worker's part of the in-flight count: the job ended (or was skipped), so it counts no more.
+
+        ``record`` is the job's record as the caller read it (``get``), so one read serves every use.
+        """
         if record is not None and record.owner:
             self.client.zrem(in_flight_key(record.owner), job_id)
 

@@ -29,7 +29,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 import errors
 from contract.jobs import CALLBACK
-from contract.records import JobRecords, job_json
+from contract.records import JobRecord, job_json
 from settings import Settings, get_settings
 from sources.netguard import CameraAllowlist
 from sources.pinned import post
@@ -61,14 +61,13 @@ def schedule_callback(celery: Celery, url: str, payload: dict[str, Any]) -> None
 
 def job_ended(
     task: Task,
-    records: JobRecords,
     job_id: str,
+    record: JobRecord | None,
     state: str,
     result: dict[str, Any] | None,
     error: errors.RollcallError | None,
 ) -> None:
-    """Queue the callback of a job that ended, if its submitter gave a ``callback_url``."""
-    record = records.get(job_id)
+    """Queue the callback of a job that ended, if its submitter gave a ``callback_url`` (in ``record``)."""
     if record is None or not record.callback_url:
         return
     payload = job_json(job_id, record, state, result, error.to_dict() if error is not None else None)

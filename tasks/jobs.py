@@ -80,12 +80,11 @@ class ModelTask(Task):
         source = kwargs.get("source")
         records = runtime.job_records()
         record = records.get(self.request.id) if records is not None else None
-        if record is not None and record.revoked:
+        if records is not None and record is not None and record.revoked:
             log.info("%s", job_line(self.request.id, job, "revoked", source, None, {}))
             metrics.record_job(job, "revoked", {})
             self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
-            if records is not None:
-                records.release_in_flight(self.request.id)
+            records.release_in_flight(self.request.id, record)
             raise Ignore()
         timer = StageTimer()
         outcome = RollcallError.code  # internal_error: anything not caught below is a bug
@@ -127,11 +126,12 @@ class ModelTask(Task):
         records = runtime.job_records()
         if records is None:
             return
-        records.release_in_flight(task_id)
+        record = records.get(task_id)
+        records.release_in_flight(task_id, record)
         if status == states.SUCCESS:
-            callbacks.job_ended(self, records, task_id, "succeeded", retval, None)
+            callbacks.job_ended(self, task_id, record, "succeeded", retval, None)
         elif status == states.FAILURE:
-            callbacks.job_ended(self, records, task_id, "failed", None, error_of(retval))
+            callbacks.job_ended(self, task_id, record, "failed", None, error_of(retval))
 
 
 def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], ModelTask]:
