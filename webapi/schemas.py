@@ -148,6 +148,17 @@ class IdentifyRequest(FrameSource):
 
 
 class AttendanceRequest(DetectRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": _one_of("url", "image_b64", "string"),
+            # Not both 'roster' and 'roster_id' (either may be given as null).
+            "not": {
+                "required": ["roster", "roster_id"],
+                "properties": {"roster": {"not": {"type": "null"}}, "roster_id": {"not": {"type": "null"}}},
+            },
+        },
+    )
+
     roster: list[PersonId] | None = Field(
         None, max_length=10_000, description="Restrict matching to these person ids; absentees are listed."
     )

@@ -97,3 +97,15 @@ def test_openapi_documents_the_idempotency_key_and_both_ways_to_send_the_api_key
         assert {"apiKey": []} in post["security"] and {"bearer": []} in post["security"]
         assert "429" in post["responses"]
     assert "security" not in document["paths"]["/healthz"]["get"]
+
+
+def test_openapi_states_that_roster_and_roster_id_do_not_go_together(client: Any) -> None:
+    # The fuzzing suite generates requests from the document: a rule the API enforces must be stated in it.
+    schema = client.get("/openapi.json").get_json()["components"]["schemas"]["AttendanceRequest"]
+    both = schema["not"]
+    assert sorted(both["required"]) == ["roster", "roster_id"]
+    assert both["properties"]["roster"] == both["properties"]["roster_id"] == {"not": {"type": "null"}}
+    body = {"url": "http://cam/x.jpg", "roster": [], "roster_id": 10}
+    refused = client.post("/v1/jobs/attendance", json=body)
+    assert_error(refused, 400, "invalid_input")
+    assert "not both" in refused.get_json()["error"]["message"]
