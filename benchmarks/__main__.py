@@ -310,7 +310,7 @@ def human_summary(result: dict[str, Any]) -> str:
         lines.append(f"  {size:>9}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in stages.items()))
     for key, value in result.items():
         if key.startswith("speedup_vs_seed_") and key != "speedup_vs_seed_identities":
-            if not key.endswith("_engine"):
+            if not key.endswith(("_engine", "_ceiling")):
                 lines.append(f"  {key}: {value}x ({result.get(f'{key}_engine', 'torch')})")
     for key, unit in (
         ("detect_vs_facenet_pytorch_640x480", "x"),
@@ -321,7 +321,8 @@ def human_summary(result: dict[str, Any]) -> str:
             lines.append(f"  {key}: {result[key]}{unit} ({result[f'{key}_engine']})")
     for goal in result["goals"]:
         state = {True: "met", False: "NOT met", None: "not measured"}[goal["met"]]
-        lines.append(f"  goal {goal['goal']} {goal['target']}: {goal['measured']} ({state})")
+        ceiling = f"; ceiling {goal['ceiling']}" if "ceiling" in goal else ""
+        lines.append(f"  goal {goal['goal']} {goal['target']}: {goal['measured']} ({state}{ceiling})")
     return "\n".join(lines)
 
 

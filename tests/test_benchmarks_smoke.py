@@ -38,6 +38,21 @@ def test_tiny_benchmark_prints_the_headline_figures_as_its_last_line(tmp_path: P
     ):
         assert result[key] > 0, key
         assert result[f"{key}_engine"], key
+    # Each ratio's ceiling (the other side's time over the time rollcall spent inside its networks) can
+    # only lie above the ratio: the networks are a part of rollcall's time, and a part the clock did see.
+    ratios = (
+        "speedup_vs_seed_640x480",
+        "speedup_vs_seed_640x480_equal_work",
+        "detect_vs_facenet_pytorch_640x480",
+    )
+    for key in ratios:
+        assert result[key] <= result[f"{key}_ceiling"] < 100, key
+    versus_seed = result["seed"]["sizes"]["640x480"]["10"]
+    assert 0 < versus_seed["rollcall_stage_median_ms"]["networks"] < versus_seed["rollcall_ms"]["median"]
+    for goal in (g for g in result["goals"] if g["source"] in ratios):
+        least = float(goal["target"].removeprefix(">= ").removesuffix("x"))
+        assert goal["ceiling"] == result[f"{goal['source']}_ceiling"]
+        assert goal["reachable"] is (goal["ceiling"] >= least), goal
     assert "modelfr_36mp_s" not in result, "--tiny runs no worker"
     assert result["peers"]["sizes"]["640x480"]["faces_found"] == {"rollcall": 2, "facenet_pytorch": 2}
     assert result["classroom"]["faces_pasted"] >= 30

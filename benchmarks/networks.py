@@ -1,0 +1,54 @@
+"""The time rollcall spends inside its networks: the ceiling of every speedup the benchmarks report.
+
+At equal work rollcall and the way it is compared with run the same networks (MTCNN's three, the
+embedder) on the same crops, so a speedup comes only from what rollcall does around them: pyramid,
+crops, NMS, alignment, Python. ``other time / networks-only time`` is the speedup rollcall would reach
+if all of that cost nothing. The benchmarks report it beside each headline ratio (``<key>_ceiling``), so
+a goal above the ceiling reads as out of reach for these networks on this machine and engine rather than
+as work left undone.
+
+Measured by wrapping what runs each network: MTCNN's runners (``MTCNN._run``, reached into here
+because only a benchmark needs it) and the embedder's ``run_network``. A runner's time includes its
+input and output copies for an engine other than torch, which are part of running the network there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ml.pipeline import FacePipeline
+
+
+class NetworkClock:
+    """Milliseconds spent inside ``pipe``'s networks while ``measuring`` is open (``ms``, reset by it)."""
+
+    def __init__(self, pipe: FacePipeline) -> None:
+        self._pipe = pipe
+        self.ms = 0.0
+
+    def _timed(self, run: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*inputs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return run(*inputs)
+            finally:
+                self.ms += (time.perf_counter() - started) * 1000
+
+        return timed
+
+    @contextmanager
+    def measuring(self) -> Iterator[NetworkClock]:
+        """Count the networks' time from zero until the block ends; the pipeline is as before after it."""
+        detector, embedder = self._pipe.detector, self._pipe.embedder
+        runners = detector._run
+        self.ms = 0.0
+        detector._run = {name: self._timed(run) for name, run in runners.items()}
+        embedder.run_network = self._timed(embedder.run_network)  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            detector._run = runners
+            del embedder.run_network  # the instance attribute goes; the method shows through again
