@@ -9,6 +9,8 @@ timeouts, and connection failures surfacing as ``errors.DatabaseUnavailable``.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,6 +71,25 @@ def make_engine(url: str | URL) -> Engine:
     )
 
 
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while the database is locked, up to the busy timeout.
+
+    SQLite answers "database is locked" at once, without its busy handler's wait, when another
+    connection holds a lock on a new database while this one switches it to WAL: processes starting
+    together on a fresh facebank (the API and workers of `make run`, concurrent migrations) failed
+    at their first connection about one time in fifteen. Once the file is in WAL mode the pragma is a
+    no-op that takes no lock."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     in_memory = url.database in (None, "", ":memory:")
     if not in_memory:
@@ -85,7 +106,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         if not in_memory:
             # WAL: readers never block the writer, and the API and workers read concurrently.
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
