@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from facebank.gallery import NO_CANDIDATE_SCORE, Gallery, match_faces
+from facebank.gallery import (
+    NO_CANDIDATE_SCORE,
+    ONE_FACE_DOUBLED_FROM_ROWS,
+    Gallery,
+    match_faces,
+    person_scores,
+)
 from facebank.records import GalleryRows
 from tests.facebank.factories import DIM, MODEL, unit_vectors
 
@@ -131,3 +137,21 @@ def test_accepts_torch_tensors_and_refuses_the_wrong_dimension() -> None:
     assert [m.person_id for m in matches] == [1, 2]
     with pytest.raises(ValueError, match="dimensions"):
         match_faces(unit_vectors(1, dim=DIM + 1), gallery, threshold=0.5)
+
+
+@pytest.mark.parametrize("faces", [1, 3])
+def test_a_large_gallery_scores_one_face_or_several_exactly_as_a_direct_product(faces: int) -> None:
+    # Above ONE_FACE_DOUBLED_FROM_ROWS a lone face is scored as two columns; scores must not depend
+    # on it, and each person must keep the best of their faces.
+    rows = ONE_FACE_DOUBLED_FROM_ROWS + 1000
+    vectors = unit_vectors(rows, seed=7)
+    person_of_row = np.arange(rows) // 2  # two faces a person
+    queries = np.stack([blend(vectors[10 * i + 1], vectors[10 * i + 2], 0.9) for i in range(faces)])
+    gallery = gallery_of({int(p): vectors[person_of_row == p] for p in np.unique(person_of_row)})
+
+    scores = person_scores(queries, gallery).numpy()
+
+    direct = (queries @ vectors.T).reshape(faces, -1, 2).max(axis=2)  # [faces, people], people in id order
+    np.testing.assert_allclose(scores, direct, atol=1e-5)
+    matches = match_faces(queries, gallery, threshold=0.5)
+    assert [m.person_id for m in matches] == [int(person_of_row[10 * i + 1]) for i in range(faces)]
