@@ -1,6 +1,6 @@
 """Detection and embedding per frame, stage by stage, before and after a change, in one process.
 
-    OMP_WAIT_POLICY=PASSIVE python scripts/cascade_before_after.py --base 15a0b86 --threads 2
+    OMP_WAIT_POLICY=PASSIVE python -m scripts.cascade_before_after --base 15a0b86 --threads 2
 
 The base revision's ``ml/mtcnn.py`` (from git) and today's run back to back on the same frames (the
 oracle scene photos stretched to 640×480): the base's torch cascade, today's torch cascade and today's
