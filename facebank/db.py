@@ -75,10 +75,9 @@ def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
     """``PRAGMA journal_mode = WAL``, retried while the database is locked, up to the busy timeout.
 
     SQLite answers "database is locked" at once, without its busy handler's wait, when another
-    connection holds a lock on a new database while this one switches it to WAL: processes starting
-    together on a fresh facebank (the API and workers of `make run`, concurrent migrations) failed
-    at their first connection about one time in fifteen. Once the file is in WAL mode the pragma is a
-    no-op that takes no lock."""
+    connection holds a lock on a new database while this one switches it to WAL: of three migrations
+    started together on a new facebank file, one failed at its first connection about one time in
+    fifteen. Once the file is in WAL mode the pragma is a no-op that takes no lock."""
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
     while True:
         try:
