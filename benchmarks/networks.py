@@ -1,11 +1,11 @@
 """The time rollcall spends inside its networks: the ceiling of every speedup the benchmarks report.
 
 At equal work rollcall and the way it is compared with run the same networks (MTCNN's three, the
-embedder) on the same crops, so a speedup comes only from what rollcall does around them: pyramid,
-crops, NMS, alignment, Python. ``other time / networks-only time`` is the speedup rollcall would reach
-if all of that cost nothing. The benchmarks report it beside each headline ratio (``<key>_ceiling``), so
-a goal above the ceiling reads as out of reach for these networks on this machine and engine rather than
-as work left undone.
+embedder) over the same pyramid and faces, so a speedup comes mostly from what rollcall does around
+them: pyramid, crops, NMS, alignment, Python. ``other time / networks-only time`` is the speedup
+rollcall would reach if all of that cost nothing. The benchmarks report it beside each headline ratio
+(``<key>_ceiling``), so a goal above the ceiling reads as out of reach for these networks on this
+machine and engine rather than as work left undone.
 
 Measured by wrapping what runs each network: MTCNN's runners (``MTCNN._run``, reached into here
 because only a benchmark needs it) and the embedder's ``run_network``. A runner's time includes its
