@@ -78,6 +78,12 @@ def peak_rss_mib(pid: int) -> float:
     return int(match.group(1)) / 1024
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Start ``pid``'s VmHWM again from its current memory (Linux: ``5`` to ``/proc/PID/clear_refs``),
+    so that the next ``peak_rss_mib`` is the peak of what ran since."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def successes(job_id: str, *workers: WorkerProcess) -> int:
     """How many times a job finished successfully, from the log line each job leaves (``tasks.joblog``)."""
     return sum(
