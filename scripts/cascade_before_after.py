@@ -11,14 +11,10 @@ each stage and ratios base / today, from passes measured back to back.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -31,22 +27,9 @@ from ml.engines import EngineLoader, available_engines
 from ml.mtcnn import MTCNN, MTCNNParams
 from ml.timing import StageTimer
 from ml.weights import ModelStore
+from scripts.git_revision import import_at
 from settings import get_settings
 from tests.shared_data import shared_dir
-
-
-def _base_module(revision: str) -> Any:
-    source = subprocess.run(
-        ["git", "show", f"{revision}:ml/mtcnn.py"], check=True, capture_output=True, text=True
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "mtcnn_base.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("mtcnn_base", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mtcnn_base"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _timed_base(module: Any, store: ModelStore) -> Any:
@@ -79,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     store = ModelStore(get_settings().model_dir)
     params = MTCNNParams(min_face_size=args.min_face)
-    base, base_timer = _timed_base(_base_module(args.base), store)
+    base, base_timer = _timed_base(import_at(args.base, "ml/mtcnn.py"), store)
     contenders: dict[str, tuple[Any, Any]] = {}
     for engine in available_engines():
         detector, embedder = MTCNN.from_store(store, "cpu"), DlibResNetEmbedder.from_store(store, "cpu")

@@ -13,16 +13,11 @@ base / today over the pairs, per case.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,22 +25,9 @@ import torch
 
 from benchmarks.galleries import synthetic_gallery, synthetic_rows
 from facebank.gallery import assign_faces, person_scores
+from scripts.git_revision import import_at
 
 DIM = 128  # dlib ResNet's embedding size
-
-
-def _base_module(revision: str) -> Any:
-    source = subprocess.run(
-        ["git", "show", f"{revision}:facebank/gallery.py"], check=True, capture_output=True, text=True
-    ).stdout
-    path = Path(tempfile.mkdtemp()) / "gallery_base.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("gallery_base", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gallery_base"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _ms(call: Callable[[], Any]) -> float:
@@ -63,7 +45,7 @@ def main() -> None:
     parser.add_argument("--faces", type=int, nargs="+", default=[1, 3, 8, 32])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = _base_module(args.base)
+    base = import_at(args.base, "facebank/gallery.py")
     rng = np.random.default_rng(0)
     cases: dict[str, Any] = {}
     for identities in args.identities:
