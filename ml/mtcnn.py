@@ -4,7 +4,8 @@ The three networks keep facenet-pytorch's module and parameter names, so its ``p
 ``onet.pt`` state dicts load unchanged, and the cascade follows its ``detect_face`` step by step (pyramid
 resampling, box regression, ``rerec``, ``pad``, the final "Min" NMS) so results match its detector.
 What differs is batching: frames of any sizes go through together; the pyramid levels of every frame are
-packed into one canvas so P-Net runs once per frame size, not once per level (see ``_PyramidCanvas``), and
+packed into one canvas so P-Net runs once per frame size, not once per level (see ``_PyramidCanvas``;
+many frames of one size go in calls of a bounded canvas area, ``_PNET_PIXELS``), and
 R-Net/O-Net see the candidates of every frame at once. Their input crops are area-resampled from integral
 images in one gather instead of one ``interpolate`` call per box, with the same float32 results (see
 ``_FrameSums``). All inputs are channels-last in memory (2–3× faster convolutions on the CPU), and the
@@ -37,6 +38,10 @@ _NMS = 0.7
 _RNET_SIZE = 24
 _ONET_SIZE = 48
 _CHUNK = 1024  # candidates per R-Net/O-Net forward: bounds memory on frames with thousands of candidates
+# Canvas pixels per P-Net forward: bounds memory when many frames of one size come at once (the small-face
+# mode's tiles). Its intermediate maps take ~200 bytes per canvas pixel, and the OpenVINO engine keeps
+# buffers sized for the largest call it has seen; one 640x480 frame's canvas is ~0.3 MP.
+_PNET_PIXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -493,32 +498,45 @@ class MTCNN(nn.Module):
             by_size.setdefault((table.shape[0] - 1, table.shape[1] - 1), []).append(i)
         found: list[_Candidates] = []
         regs: list[Tensor] = []
-        levels: list[Tensor] = []
+        levels: list[Tensor] = []  # each candidate's level, numbered across frame sizes
+        level_count = 0
         for (h, w), indices in by_size.items():
             scales = params.scales(h, w)
             if not scales:
                 continue
             with _stage(timer, "pyramid"):
                 canvas = _PyramidCanvas(h, w, scales)
-                images = canvas.images(sums, indices)
                 mask = canvas.mask(self.device)
-            with _stage(timer, "pnet"):
-                reg, prob = self._run["pnet"](images, mask)
-                reg, prob = reg.to(self.device), prob.to(self.device)
-                frame_ids = torch.tensor(indices, dtype=torch.int64, device=self.device)
-                for level in canvas.levels:
-                    rows, cols = level.cells
-                    y, x = level.y // 2, level.x // 2
-                    cands, cell_reg = self._cells_to_boxes(
-                        reg[:, :, y : y + rows, x : x + cols],
-                        prob[:, 1, y : y + rows, x : x + cols],
-                        level.scale,
-                        params.thresholds[0],
-                    )
-                    cands.frame = frame_ids[cands.frame]
+            # Each level's candidates of every chunk of frames, so that they come level by level, then
+            # frame by frame, however the frames were chunked.
+            by_level: list[list[tuple[_Candidates, Tensor]]] = [[] for _ in canvas.levels]
+            per_call = max(1, _PNET_PIXELS // (canvas.height * canvas.width))
+            for start in range(0, len(indices), per_call):
+                chunk = indices[start : start + per_call]
+                with _stage(timer, "pyramid"):
+                    images = canvas.images(sums, chunk)
+                with _stage(timer, "pnet"):
+                    reg, prob = self._run["pnet"](images, mask)
+                    reg, prob = reg.to(self.device), prob.to(self.device)
+                    frame_ids = torch.tensor(chunk, dtype=torch.int64, device=self.device)
+                    for level, into in zip(canvas.levels, by_level, strict=True):
+                        rows, cols = level.cells
+                        y, x = level.y // 2, level.x // 2
+                        cands, cell_reg = self._cells_to_boxes(
+                            reg[:, :, y : y + rows, x : x + cols],
+                            prob[:, 1, y : y + rows, x : x + cols],
+                            level.scale,
+                            params.thresholds[0],
+                        )
+                        cands.frame = frame_ids[cands.frame]
+                        into.append((cands, cell_reg))
+                del images, reg, prob
+            for level_found in by_level:
+                for cands, cell_reg in level_found:
                     found.append(cands)
                     regs.append(cell_reg)
-                    levels.append(torch.full_like(cands.frame, len(levels)))
+                    levels.append(torch.full_like(cands.frame, level_count))
+                level_count += 1
         with _stage(timer, "pnet"):
             if not found:
                 return self._no_candidates()

@@ -19,6 +19,7 @@ from scipy.optimize import linear_sum_assignment
 from torchvision.ops import box_iou
 
 import errors
+import ml.mtcnn as mtcnn_module
 from ml.mtcnn import MTCNN, Detections, MTCNNParams
 from ml.weights import ModelStore
 from settings import get_settings
@@ -170,6 +171,35 @@ def test_batch_of_mixed_sizes_equals_each_frame_alone(
         np.testing.assert_allclose(got.boxes, alone.boxes, atol=1e-2, err_msg=name)
         np.testing.assert_allclose(got.probs, alone.probs, atol=1e-4, err_msg=name)
         np.testing.assert_allclose(got.landmarks, alone.landmarks, atol=1e-2, err_msg=name)
+
+
+def test_many_frames_of_one_size_go_through_pnet_in_bounded_calls(
+    mtcnn: MTCNN, params: MTCNNParams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The small-face mode sends dozens of same-size tiles at once: P-Net must see them a few at a time
+    (its memory grows with the pixels of one call, and OpenVINO keeps buffers for the largest call), and
+    each frame's faces must be what that frame alone gives."""
+    names = ["two_people.jpg", "kit_with_rose.jpg", "multiface.jpg", "two_people.jpg", "obama_small.jpg"]
+    frames = [cv2.resize(_image(n), (640, 480), interpolation=cv2.INTER_AREA) for n in names]
+    alone = [mtcnn.detect([f], params)[0] for f in frames]
+    canvas = mtcnn_module._PyramidCanvas(480, 640, params.scales(480, 640))
+    monkeypatch.setattr(mtcnn_module, "_PNET_PIXELS", 2 * canvas.height * canvas.width + 1)
+    calls: list[int] = []
+    pnet = mtcnn._run["pnet"]
+
+    def counted(images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        calls.append(images.shape[0])
+        return pnet(images, mask)
+
+    monkeypatch.setitem(mtcnn._run, "pnet", counted)
+    batch = mtcnn.detect(frames, params)
+    assert calls == [2, 2, 1]
+    assert sum(len(d) for d in alone) >= 8  # the frames have faces to compare
+    for name, got, want in zip(names, batch, alone, strict=True):
+        assert len(got) == len(want), name
+        np.testing.assert_allclose(got.boxes, want.boxes, atol=1e-2, err_msg=name)
+        np.testing.assert_allclose(got.probs, want.probs, atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(got.landmarks, want.landmarks, atol=1e-2, err_msg=name)
 
 
 def test_higher_threshold_drops_low_probability_faces(mtcnn: MTCNN) -> None:
