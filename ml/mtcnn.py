@@ -42,6 +42,7 @@ _CHUNK = 1024  # candidates per R-Net/O-Net forward: bounds memory on frames wit
 # mode's tiles). Its intermediate maps take ~200 bytes per canvas pixel, and the OpenVINO engine keeps
 # buffers sized for the largest call it has seen; one 640x480 frame's canvas is ~0.3 MP.
 _PNET_PIXELS = 1 << 22
+_CANVASES_KEPT = 8  # frame sizes whose pyramid geometry a detector keeps (a canvas's mask: 4 bytes a pixel)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,14 @@ class _Candidates:
     def __len__(self) -> int:
         return self.scores.shape[0]
 
+    @staticmethod
+    def cat(parts: Sequence[_Candidates]) -> _Candidates:
+        return _Candidates(
+            torch.cat([c.boxes for c in parts]),
+            torch.cat([c.scores for c in parts]),
+            torch.cat([c.frame for c in parts]),
+        )
+
 
 class _FrameSums:
     """Integral images (summed-area tables) of every frame, in one flat tensor on the device.
@@ -226,15 +235,12 @@ class _FrameSums:
         self.height = torch.tensor([f.shape[0] for f in frames_bgr], dtype=torch.int64, device=device)
         self.width = torch.tensor([f.shape[1] for f in frames_bgr], dtype=torch.int64, device=device)
 
-    def resized(self, i: int, height: int, width: int) -> Tensor:
-        """Frame ``i`` area-resampled to ``height``×``width``: ``[height, width, 3]`` float32 RGB."""
+    def resized(self, i: int, bins: _LevelBins) -> Tensor:
+        """Frame ``i`` area-resampled into ``bins``: ``[height, width, 3]`` float32 RGB."""
         table = self.tables[i]
-        origin = torch.zeros(1, dtype=torch.int64, device=table.device)
-        (rs,), (re,) = _bins(origin, origin + table.shape[0] - 1, height)
-        (cs,), (ce,) = _bins(origin, origin + table.shape[1] - 1, width)
-        rows = table.index_select(0, re) - table.index_select(0, rs)
-        sums = rows.index_select(1, ce) - rows.index_select(1, cs)
-        return sums.to(torch.float32) / (re - rs)[:, None, None] / (ce - cs)[None, :, None]
+        rows = table.index_select(0, bins.row_end) - table.index_select(0, bins.row_start)
+        sums = rows.index_select(1, bins.col_end) - rows.index_select(1, bins.col_start)
+        return sums.to(torch.float32).div_(bins.rows).div_(bins.cols)
 
     def crops(self, frame: Tensor, x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, size: int) -> Tensor:
         """``[N, 3, size, size]`` float32 RGB crops ``[y0:y1, x0:x1]`` (non-empty, inside), area-resampled;
@@ -244,13 +250,14 @@ class _FrameSums:
         pixels = self.flat.view(-1, 3)  # one row per pixel: gathering whole pixels keeps indices small
         row_len = self.width[frame][:, None] + 1
         first = self.first_pixel[frame][:, None]
-
-        def corner(rows: Tensor, cols: Tensor) -> Tensor:  # [N, size, size, 3]
-            at = (first + rows * row_len)[:, :, None] + cols[:, None, :]
-            return pixels.index_select(0, at.reshape(-1)).view(*at.shape, 3)
-
-        sums = corner(re, ce) - corner(rs, ce) - corner(re, cs) + corner(rs, cs)
-        mean = sums.to(torch.float32) / (re - rs)[:, :, None, None] / (ce - cs)[:, None, :, None]
+        # The four corners of every bin in one gather: table rows (starts, ends) × columns (starts, ends).
+        at = (first + torch.cat([rs, re], 1) * row_len)[:, :, None] + torch.cat([cs, ce], 1)[:, None, :]
+        corners = pixels.index_select(0, at.view(-1)).view(len(frame), 2 * size, 2 * size, 3)
+        start, end = slice(0, size), slice(size, 2 * size)
+        sums = (
+            corners[:, end, end] - corners[:, start, end] - corners[:, end, start] + corners[:, start, start]
+        )
+        mean = sums.to(torch.float32).div_((re - rs)[:, :, None, None]).div_((ce - cs)[:, None, :, None])
         return mean.permute(0, 3, 1, 2)
 
 
@@ -270,15 +277,30 @@ class _Level:
         return math.ceil((self.height - 2) / 2) - 4, math.ceil((self.width - 2) / 2) - 4
 
 
+@dataclass(frozen=True)
+class _LevelBins:
+    """A level's area-resampling bins in a frame: pixel rows [row_start, row_end) and columns
+    [col_start, col_end) per output pixel, and their lengths as float32 divisors shaped to broadcast."""
+
+    row_start: Tensor
+    row_end: Tensor
+    col_start: Tensor
+    col_end: Tensor
+    rows: Tensor  # [height, 1, 1]
+    cols: Tensor  # [1, width, 1]
+
+
 class _PyramidCanvas:
     """All pyramid levels of a frame size packed on shelves in one canvas, for one P-Net call.
 
     The largest level sets the width; smaller ones go left to right on shelves below it. A P-Net cell
     depends only on its 12×12 window, so cells inside a level equal the cells of that level run alone;
     the one exception, max-pooling at a level's right and bottom edge, is handled by P-Net's mask.
+    Everything here depends only on the frame size and the scales, so the detector keeps a few canvases
+    (a camera sends frames of one size) and reuses their bins, mask and cell maps.
     """
 
-    def __init__(self, height: int, width: int, scales: Sequence[float]) -> None:
+    def __init__(self, height: int, width: int, scales: Sequence[float], device: torch.device) -> None:
         levels: list[_Level] = []
         canvas_w = _even(int(width * scales[0] + 1))
         x = y = shelf = 0
@@ -292,23 +314,48 @@ class _PyramidCanvas:
         self.levels = levels
         self.height = y + shelf
         self.width = canvas_w
+        origin = torch.zeros(1, dtype=torch.int64, device=device)
+        self.bins = []
+        for level in levels:
+            (rs,), (re,) = _bins(origin, origin + height, level.height)
+            (cs,), (ce,) = _bins(origin, origin + width, level.width)
+            rows = (re - rs).to(torch.float32)[:, None, None]
+            self.bins.append(_LevelBins(rs, re, cs, ce, rows, (ce - cs).to(torch.float32)[None, :, None]))
+        self.mask = self._mask(device)
+        self._cell_maps(device)
 
     def images(self, sums: _FrameSums, frames: Sequence[int]) -> Tensor:
         """``[N, 3, H, W]`` normalised canvases of ``frames`` (channels-last in memory)."""
-        device = sums.flat.device
-        canvas = torch.zeros(len(frames), self.height, self.width, 3, device=device)
-        for level in self.levels:
-            canvas[:, level.y : level.y + level.height, level.x : level.x + level.width] = torch.stack(
-                [sums.resized(i, level.height, level.width) for i in frames]
-            )
-        return _normalise(canvas).permute(0, 3, 1, 2)
+        canvas = torch.zeros(len(frames), self.height, self.width, 3, device=sums.flat.device)
+        for level, bins in zip(self.levels, self.bins, strict=True):
+            for k, i in enumerate(frames):
+                canvas[k, level.y : level.y + level.height, level.x : level.x + level.width] = sums.resized(
+                    i, bins
+                )
+        return _normalise_(canvas).permute(0, 3, 1, 2)
 
-    def mask(self, device: torch.device) -> Tensor:
+    def _mask(self, device: torch.device) -> Tensor:
         """``[1, 1, H-2, W-2]``: 0 over each level's first-layer outputs, -inf elsewhere."""
         mask = torch.full((1, 1, self.height - 2, self.width - 2), -math.inf, device=device)
         for level in self.levels:
             mask[..., level.y : level.y + level.height - 2, level.x : level.x + level.width - 2] = 0.0
         return mask
+
+    def _cell_maps(self, device: torch.device) -> None:
+        """Which level each P-Net output cell of the canvas belongs to (-1: none), and per level the
+        first cell's (row, column) and the scale, to decode all levels' cells in one pass."""
+        out_h, out_w = math.ceil((self.height - 2) / 2) - 4, math.ceil((self.width - 2) / 2) - 4
+        self.cell_level = torch.full((out_h, out_w), -1, dtype=torch.int64, device=device)
+        for index, level in enumerate(self.levels):
+            rows, cols = level.cells
+            y, x = level.y // 2, level.x // 2
+            self.cell_level[y : y + rows, x : x + cols] = index
+        self.cell_origin = torch.tensor(
+            [(level.y // 2, level.x // 2) for level in self.levels], dtype=torch.int64, device=device
+        )
+        self.cell_scale = torch.tensor(
+            [level.scale for level in self.levels], dtype=torch.float32, device=device
+        )
 
 
 def _even(n: int) -> int:
@@ -334,8 +381,9 @@ def _stage(timer: StageTimer | None, name: str) -> Iterator[None]:
             yield
 
 
-def _normalise(pixels: Tensor) -> Tensor:
-    return (pixels - 127.5) * 0.0078125
+def _normalise_(pixels: Tensor) -> Tensor:
+    """MTCNN's input scaling, (pixel - 127.5) / 128, in place."""
+    return pixels.sub_(127.5).mul_(0.0078125)
 
 
 def _rerec(boxes: Tensor) -> Tensor:
@@ -417,6 +465,8 @@ class MTCNN(nn.Module):
         self.device = torch.device(device)
         self.to(self.device).eval().requires_grad_(False)
         self.engine = "torch"
+        # Pyramid canvases by frame size and scales (their bins, mask and cell maps), oldest first.
+        self._canvases: dict[tuple[int, int, tuple[float, ...]], _PyramidCanvas] = {}
         # What runs each network: the module itself, or its conversion to another engine (``use_engine``).
         self._run: dict[str, Runner] = {"pnet": self.pnet, "rnet": self.rnet, "onet": self.onet}
 
@@ -433,12 +483,18 @@ class MTCNN(nn.Module):
                 (image, mask),
                 (spatial, {2: "height", 3: "width"}),
                 ("reg", "prob"),
+                channels_last=(0,),
             ),
         )
         self._run["rnet"] = loader.load(
             self.rnet,
             NetSpec(
-                "mtcnn_rnet", "mtcnn_rnet", (torch.zeros(1, 3, 24, 24),), ({0: "batch"},), ("reg", "prob")
+                "mtcnn_rnet",
+                "mtcnn_rnet",
+                (torch.zeros(1, 3, 24, 24),),
+                ({0: "batch"},),
+                ("reg", "prob"),
+                channels_last=(0,),
             ),
         )
         self._run["onet"] = loader.load(
@@ -449,6 +505,7 @@ class MTCNN(nn.Module):
                 (torch.zeros(1, 3, 48, 48),),
                 ({0: "batch"},),
                 ("reg", "points", "prob"),
+                channels_last=(0,),
             ),
         )
         self.engine = loader.engine
@@ -505,46 +562,37 @@ class MTCNN(nn.Module):
             if not scales:
                 continue
             with _stage(timer, "pyramid"):
-                canvas = _PyramidCanvas(h, w, scales)
-                mask = canvas.mask(self.device)
-            # Each level's candidates of every chunk of frames, so that they come level by level, then
-            # frame by frame, however the frames were chunked.
-            by_level: list[list[tuple[_Candidates, Tensor]]] = [[] for _ in canvas.levels]
+                canvas = self._canvas(h, w, scales)
+            chunks: list[_Candidates] = []
+            chunk_regs: list[Tensor] = []
+            chunk_levels: list[Tensor] = []
             per_call = max(1, _PNET_PIXELS // (canvas.height * canvas.width))
             for start in range(0, len(indices), per_call):
                 chunk = indices[start : start + per_call]
                 with _stage(timer, "pyramid"):
                     images = canvas.images(sums, chunk)
                 with _stage(timer, "pnet"):
-                    reg, prob = self._run["pnet"](images, mask)
-                    reg, prob = reg.to(self.device), prob.to(self.device)
-                    frame_ids = torch.tensor(chunk, dtype=torch.int64, device=self.device)
-                    for level, into in zip(canvas.levels, by_level, strict=True):
-                        rows, cols = level.cells
-                        y, x = level.y // 2, level.x // 2
-                        cands, cell_reg = self._cells_to_boxes(
-                            reg[:, :, y : y + rows, x : x + cols],
-                            prob[:, 1, y : y + rows, x : x + cols],
-                            level.scale,
-                            params.thresholds[0],
-                        )
-                        cands.frame = frame_ids[cands.frame]
-                        into.append((cands, cell_reg))
+                    reg, prob = self._run["pnet"](images, canvas.mask)
+                    cands, cell_reg, level = self._cells_to_boxes(
+                        reg.to(self.device), prob.to(self.device), canvas, params.thresholds[0]
+                    )
+                    cands.frame = torch.tensor(chunk, dtype=torch.int64, device=self.device)[cands.frame]
+                    chunks.append(cands)
+                    chunk_regs.append(cell_reg)
+                    chunk_levels.append(level)
                 del images, reg, prob
-            for level_found in by_level:
-                for cands, cell_reg in level_found:
-                    found.append(cands)
-                    regs.append(cell_reg)
-                    levels.append(torch.full_like(cands.frame, level_count))
-                level_count += 1
+            # Level by level, then frame by frame, however the frames were chunked: the order one P-Net
+            # call per level and frame would give.
+            level = torch.cat(chunk_levels)
+            order = torch.argsort(level, stable=True)
+            found.append(_Candidates.cat(chunks)[order])
+            regs.append(torch.cat(chunk_regs)[order])
+            levels.append(level[order] + level_count)
+            level_count += len(canvas.levels)
         with _stage(timer, "pnet"):
             if not found:
                 return self._no_candidates()
-            cands = _Candidates(
-                torch.cat([c.boxes for c in found]),
-                torch.cat([c.scores for c in found]),
-                torch.cat([c.frame for c in found]),
-            )
+            cands = _Candidates.cat(found)
             reg = torch.cat(regs)
             # NMS within each level of each frame (facenet-pytorch's per-scale step), all levels at once;
             # kept boxes ordered by level, then score, as one call per level would return them.
@@ -563,17 +611,34 @@ class MTCNN(nn.Module):
 
     @staticmethod
     def _cells_to_boxes(
-        reg: Tensor, prob: Tensor, scale: float, threshold: float
-    ) -> tuple[_Candidates, Tensor]:
-        """Boxes (in frame pixels) of the P-Net cells whose face probability passes the threshold."""
-        mask = prob >= threshold
-        where = mask.nonzero()
-        cell_reg = reg.permute(1, 0, 2, 3)[:, mask].permute(1, 0)
-        xy = where[:, 1:].to(reg.dtype).flip(1)
+        reg: Tensor, prob: Tensor, canvas: _PyramidCanvas, threshold: float
+    ) -> tuple[_Candidates, Tensor, Tensor]:
+        """Boxes (in frame pixels) of the P-Net cells of every level whose face probability passes the
+        threshold, with their regression and level; in (level, frame, row, column) order."""
+        face = prob[:, 1]
+        where = ((face >= threshold) & (canvas.cell_level >= 0)).nonzero()  # frame, row, column
+        level = canvas.cell_level[where[:, 1], where[:, 2]]
+        order = torch.argsort(level, stable=True)
+        where, level = where[order], level[order]
+        frame, row, col = where.unbind(1)
+        scores = face[frame, row, col]
+        cell_reg = reg.permute(0, 2, 3, 1)[frame, row, col]
+        xy = (where[:, 1:] - canvas.cell_origin[level]).to(reg.dtype).flip(1)
+        scale = canvas.cell_scale[level][:, None]
         top_left = ((_PNET_STRIDE * xy + 1) / scale).floor()
         bottom_right = ((_PNET_STRIDE * xy + _PNET_CELL) / scale).floor()
         boxes = torch.cat([top_left, bottom_right], dim=1)
-        return _Candidates(boxes, prob[mask], where[:, 0]), cell_reg
+        return _Candidates(boxes, scores, frame), cell_reg, level
+
+    def _canvas(self, height: int, width: int, scales: Sequence[float]) -> _PyramidCanvas:
+        """The canvas of a frame size, made once and kept (a few, most recently made)."""
+        key = (height, width, tuple(scales))
+        canvas = self._canvases.get(key)
+        if canvas is None:
+            if len(self._canvases) >= _CANVASES_KEPT:
+                del self._canvases[next(iter(self._canvases))]
+            canvas = self._canvases[key] = _PyramidCanvas(height, width, scales, self.device)
+        return canvas
 
     # --- stage 2: R-Net over every candidate of every frame ---
     def _refine(self, cands: _Candidates, sums: _FrameSums, params: MTCNNParams) -> _Candidates:
@@ -623,7 +688,7 @@ class MTCNN(nn.Module):
         for s in range(0, len(cands), _CHUNK):
             part = slice(s, s + _CHUNK)
             crops = sums.crops(cands.frame[part], x0[part], y0[part], x1[part], y1[part], size)
-            outputs.append(tuple(out.to(self.device) for out in net(_normalise(crops))))
+            outputs.append(tuple(out.to(self.device) for out in net(_normalise_(crops))))
         return cands, tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))
 
     def _no_candidates(self) -> _Candidates:

@@ -3,6 +3,7 @@ cached with their hash, and giving the oracle's detections and embeddings within
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -132,3 +133,19 @@ def test_conversion_key_changes_with_the_engine_version(
     before = loader.conversion_key(_pnet_spec())
     monkeypatch.setattr(EngineLoader, "describe", lambda self: "openvino-0.0.0")
     assert loader.conversion_key(_pnet_spec()) != before
+
+
+def test_openvino_takes_channels_last_inputs_as_they_are_and_answers_as_torch(store: ModelStore) -> None:
+    """MTCNN hands its networks channels-last tensors; the OpenVINO runner declares such inputs NHWC
+    (no copy into NCHW order) and must answer exactly as for the same values in NCHW order."""
+    pnet = MTCNN.from_store(store, "cpu").pnet
+    plain = _loader("openvino", store).load(pnet, _pnet_spec())
+    nhwc = _loader("openvino", store).load(pnet, dataclasses.replace(_pnet_spec(), channels_last=(0,)))
+    image = torch.rand(2, 50, 70, 3).permute(0, 3, 1, 2)  # NHWC in memory, as MTCNN's canvases
+    mask = torch.zeros(1, 1, 48, 68)
+    with torch.inference_mode():
+        expected = pnet(image, mask)
+    for given in (image, image.contiguous()):  # channels-last, and plain NCHW memory: either works
+        for ours, reference, theirs in zip(nhwc(given, mask), plain(given, mask), expected, strict=True):
+            assert torch.equal(ours, reference)
+            assert (ours - theirs).abs().max() <= MAX_EMBEDDING_DIFF

@@ -182,7 +182,7 @@ def test_many_frames_of_one_size_go_through_pnet_in_bounded_calls(
     names = ["two_people.jpg", "kit_with_rose.jpg", "multiface.jpg", "two_people.jpg", "obama_small.jpg"]
     frames = [cv2.resize(_image(n), (640, 480), interpolation=cv2.INTER_AREA) for n in names]
     alone = [mtcnn.detect([f], params)[0] for f in frames]
-    canvas = mtcnn_module._PyramidCanvas(480, 640, params.scales(480, 640))
+    canvas = mtcnn_module._PyramidCanvas(480, 640, params.scales(480, 640), torch.device("cpu"))
     monkeypatch.setattr(mtcnn_module, "_PNET_PIXELS", 2 * canvas.height * canvas.width + 1)
     calls: list[int] = []
     pnet = mtcnn._run["pnet"]
