@@ -1,11 +1,13 @@
 """Detection and embedding per frame, stage by stage, before and after a change, in one process.
 
     OMP_WAIT_POLICY=PASSIVE python -m scripts.cascade_before_after --base 15a0b86 --threads 2
+    OMP_WAIT_POLICY=PASSIVE python -m scripts.cascade_before_after --base ef21127 --base-engine openvino
 
 The base revision's ``ml/mtcnn.py`` (from git) and today's run back to back on the same frames (the
-oracle scene photos stretched to 640×480): the base's torch cascade, today's torch cascade and today's
-cascade and embedder on each installed engine. Prints one JSON object: median milliseconds per frame for
-each stage and ratios base / today, from passes measured back to back.
+oracle scene photos stretched to 640×480): the base's cascade (on torch, or on ``--base-engine`` when the
+base already had engines), today's torch cascade and today's cascade and embedder on each installed
+engine. Prints one JSON object: median milliseconds per frame for each stage and ratios base / today,
+from passes measured back to back.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 
 from ml.align import align_faces
 from ml.dlib_resnet import DlibResNetEmbedder
-from ml.engines import EngineLoader, available_engines
+from ml.engines import ENGINES, EngineLoader, available_engines
 from ml.mtcnn import MTCNN, MTCNNParams
 from ml.timing import StageTimer
 from ml.weights import ModelStore
@@ -32,9 +34,14 @@ from settings import get_settings
 from tests.shared_data import shared_dir
 
 
-def _timed_base(module: Any, store: ModelStore) -> Any:
-    """The base detector, its stages timed by wrapping its methods (it has no timer of its own)."""
+def _timed_base(module: Any, store: ModelStore, engine: str, threads: int) -> Any:
+    """The base detector on ``engine``, its stages timed by wrapping its methods (it has no timer of its
+    own)."""
     detector = module.MTCNN.from_store(store, "cpu")
+    if engine != "torch":
+        if not hasattr(detector, "use_engine"):
+            raise SystemExit("the base revision's MTCNN has no engines: use --base-engine torch")
+        detector.use_engine(EngineLoader(engine, store, threads))
     timer: dict[str, StageTimer] = {"t": StageTimer()}
     for method, stage in (("_propose", "pyramid+pnet"), ("_refine", "rnet"), ("_output", "onet")):
         original = getattr(detector, method)
@@ -58,19 +65,30 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-face", type=int, default=20)
+    parser.add_argument("--base-engine", default="torch", choices=ENGINES)
+    parser.add_argument(
+        "--engines",
+        type=lambda text: text.split(","),
+        default=None,
+        help="today's engines to run (default: every installed one); ONNX Runtime's threads spin after "
+        "each call and slow whatever runs next, so leave it out when it is not what is compared",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     store = ModelStore(get_settings().model_dir)
     params = MTCNNParams(min_face_size=args.min_face)
-    base, base_timer = _timed_base(import_at(args.base, "ml/mtcnn.py"), store)
+    base_name = f"base_{args.base_engine}"
+    base, base_timer = _timed_base(import_at(args.base, "ml/mtcnn.py"), store, args.base_engine, args.threads)
     contenders: dict[str, tuple[Any, Any]] = {}
-    for engine in available_engines():
+    for engine in args.engines or available_engines():
         detector, embedder = MTCNN.from_store(store, "cpu"), DlibResNetEmbedder.from_store(store, "cpu")
         loader = EngineLoader(engine, store, args.threads)
         detector.use_engine(loader)
         embedder.use_engine(loader)
         contenders[engine] = (detector, embedder)
-    torch_embedder = DlibResNetEmbedder.from_store(store, "cpu")
+    base_embedder = DlibResNetEmbedder.from_store(store, "cpu")  # today's embedder on the base's engine
+    if args.base_engine != "torch":
+        base_embedder.use_engine(EngineLoader(args.base_engine, store, args.threads))
     frames = _frames()
     per_pass: dict[str, list[dict[str, float]]] = {}
 
@@ -93,9 +111,9 @@ def main() -> None:
             started = time.perf_counter()
             found = base.detect([frame], params)[0]
             detect = (time.perf_counter() - started) * 1000
-            embed = embed_ms(torch_embedder, frame, found.landmarks)
+            embed = embed_ms(base_embedder, frame, found.landmarks)
             if current >= 0:
-                record("base_torch", {**base_timer["t"].ms, "detect": detect, "embed": embed})
+                record(base_name, {**base_timer["t"].ms, "detect": detect, "embed": embed})
             for engine, (detector, embedder) in contenders.items():
                 timer = StageTimer()
                 started = time.perf_counter()
@@ -114,14 +132,14 @@ def main() -> None:
         name: {
             stage: round(
                 statistics.median(
-                    b[stage] / p[stage] for b, p in zip(per_pass["base_torch"], passes, strict=True)
+                    b[stage] / p[stage] for b, p in zip(per_pass[base_name], passes, strict=True)
                 ),
                 2,
             )
             for stage in ("pyramid+pnet", "rnet", "onet", "detect", "embed")
         }
         for name, passes in per_pass.items()
-        if name != "base_torch"
+        if name != base_name
     }
     print(
         json.dumps(

@@ -14,7 +14,7 @@ import torch
 
 import errors
 from ml.dlib_resnet import DlibResNetEmbedder
-from ml.engines import ENGINES, EngineLoader, NetSpec, available_engines, resolve_engine
+from ml.engines import ENGINES, EngineLoader, NetSpec, available_engines, onnxruntime_options, resolve_engine
 from ml.mtcnn import MTCNN, MTCNNParams, PNet
 from ml.weights import ModelStore
 from settings import get_settings
@@ -149,3 +149,11 @@ def test_openvino_takes_channels_last_inputs_as_they_are_and_answers_as_torch(st
         for ours, reference, theirs in zip(nhwc(given, mask), plain(given, mask), expected, strict=True):
             assert torch.equal(ours, reference)
             assert (ours - theirs).abs().max() <= MAX_EMBEDDING_DIFF
+
+
+def test_onnx_runtime_threads_do_not_spin_between_calls() -> None:
+    """Spinning ORT threads took the cores from the torch work between MTCNN's networks (a frame cost
+    twice as much); the sessions rollcall makes must turn spinning off, with the configured threads."""
+    options = onnxruntime_options(2)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
