@@ -13,6 +13,7 @@ from passes measured back to back.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from benchmarks.peers import facenet_pytorch_mtcnn
 from ml.align import align_faces
 from ml.dlib_resnet import DlibResNetEmbedder
 from ml.engines import ENGINES, EngineLoader, available_engines
@@ -73,6 +75,12 @@ def main() -> None:
         help="today's engines to run (default: every installed one); ONNX Runtime's threads spin after "
         "each call and slow whatever runs next, so leave it out when it is not what is compared",
     )
+    parser.add_argument(
+        "--peer",
+        action="store_true",
+        help="also run facenet-pytorch's MTCNN on each frame (benchmarks.peers) and report its time over "
+        "the base's and today's detection",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     store = ModelStore(get_settings().model_dir)
@@ -92,7 +100,10 @@ def main() -> None:
     frames = _frames()
     per_pass: dict[str, list[dict[str, float]]] = {}
 
-    def record(name: str, stages: dict[str, float]) -> None:
+    def record(name: str, current: int, stages: dict[str, float]) -> None:
+        """Add one frame's stage times to pass ``current`` of ``name`` (pass -1, the warm-up, is dropped)."""
+        if current < 0:
+            return
         per_pass.setdefault(name, [])
         if len(per_pass[name]) <= current:
             per_pass[name].append({})
@@ -105,24 +116,34 @@ def main() -> None:
         embedder.embed(chips)
         return (time.perf_counter() - started) * 1000
 
-    for current in range(-1, args.repeats):  # pass -1 warms up (oneDNN and OpenVINO build per shape)
-        for frame in frames:
-            base_timer["t"] = StageTimer()
+    def measure_frame(frame: np.ndarray, current: int) -> None:
+        base_timer["t"] = StageTimer()
+        started = time.perf_counter()
+        found = base.detect([frame], params)[0]
+        detect = (time.perf_counter() - started) * 1000
+        embed = embed_ms(base_embedder, frame, found.landmarks)
+        record(base_name, current, {**base_timer["t"].ms, "detect": detect, "embed": embed})
+        for engine, (detector, embedder) in contenders.items():
+            timer = StageTimer()
             started = time.perf_counter()
-            found = base.detect([frame], params)[0]
+            found = detector.detect([frame], params, timer)[0]
             detect = (time.perf_counter() - started) * 1000
-            embed = embed_ms(base_embedder, frame, found.landmarks)
-            if current >= 0:
-                record(base_name, {**base_timer["t"].ms, "detect": detect, "embed": embed})
-            for engine, (detector, embedder) in contenders.items():
-                timer = StageTimer()
-                started = time.perf_counter()
-                found = detector.detect([frame], params, timer)[0]
-                detect = (time.perf_counter() - started) * 1000
-                embed = embed_ms(embedder, frame, found.landmarks)
-                stages = {**timer.ms, "pyramid+pnet": timer.ms.get("pyramid", 0) + timer.ms.get("pnet", 0)}
-                if current >= 0:
-                    record(f"now_{engine}", {**stages, "detect": detect, "embed": embed})
+            embed = embed_ms(embedder, frame, found.landmarks)
+            stages = {**timer.ms, "pyramid+pnet": timer.ms.get("pyramid", 0) + timer.ms.get("pnet", 0)}
+            record(f"now_{engine}", current, {**stages, "detect": detect, "embed": embed})
+        if peer is not None:
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            started = time.perf_counter()
+            peer.detect(rgb)
+            record("facenet_pytorch", current, {"detect": (time.perf_counter() - started) * 1000})
+
+    with contextlib.ExitStack() as stack:
+        peer = stack.enter_context(facenet_pytorch_mtcnn(get_settings().model_dir)) if args.peer else None
+        if peer is not None:
+            peer.min_face_size = args.min_face
+        for current in range(-1, args.repeats):  # pass -1 warms up (oneDNN and OpenVINO build per shape)
+            for frame in frames:
+                measure_frame(frame, current)
     count = len(frames)
     medians = {
         name: {stage: round(statistics.median(p[stage] for p in passes) / count, 3) for stage in passes[0]}
@@ -139,7 +160,17 @@ def main() -> None:
             for stage in ("pyramid+pnet", "rnet", "onet", "detect", "embed")
         }
         for name, passes in per_pass.items()
-        if name != base_name
+        if name not in (base_name, "facenet_pytorch")
+    }
+    peer_over = {
+        name: round(
+            statistics.median(
+                f["detect"] / p["detect"] for f, p in zip(per_pass["facenet_pytorch"], passes, strict=True)
+            ),
+            2,
+        )
+        for name, passes in per_pass.items()
+        if args.peer and name != "facenet_pytorch"
     }
     print(
         json.dumps(
@@ -149,6 +180,7 @@ def main() -> None:
                 "min_face": args.min_face,
                 "ms_per_frame": medians,
                 "base_over_now": ratios,
+                **({"facenet_pytorch_detect_over": peer_over} if args.peer else {}),
             },
             indent=1,
         )
