@@ -115,10 +115,11 @@ def person_scores(
         faces = F.normalize(queries, dim=1)
         # Computed as F.linear(rows, faces), the gallery's rows against the faces, rather than as
         # faces @ rows.T: on the CPU, MKL takes 5-8 times longer over the latter with a handful of faces
-        # (3 faces against 100,000 rows: 20 ms against 2.6 ms on the development machine). Against a
+        # (3 faces against 100,000 rows: 20 ms against 2.6 ms on the AMD development VM). Against a
         # large gallery a lone face is doubled: a one-column product goes to a matrix-vector kernel three
         # times slower there (6.8 ms against 2.1 ms), while the two-column one costs 0.1 ms more on a
-        # small gallery (scripts/matching_before_after.py measures both).
+        # small gallery (scripts/matching_before_after.py measures both). On an Intel VM this way
+        # measured 0.72-0.94x of faces @ rows.T instead: MKL's fastest orientation depends on the CPU.
         doubled = count == 1 and gallery.face_count >= ONE_FACE_DOUBLED_FROM_ROWS
         pair = torch.cat([faces, faces]) if doubled else faces
         similarity = F.linear(gallery.vectors, pair).T[:count]  # [N, M], a view
