@@ -57,7 +57,8 @@ class NetSpec:
 
     ``channels_last`` names the inputs (by position) that callers pass as channels-last NCHW tensors (NHWC
     in memory): the OpenVINO runner then declares them NHWC and hands their memory over as it is, instead
-    of copying them into NCHW order (MTCNN's inputs: 3–4 ms a 640×480 frame saved, same outputs)."""
+    of copying them into NCHW order (bit-identical outputs; measured on P-Net over a 640×480 frame's
+    canvas, 17.9 → 14.6 ms a call)."""
 
     name: str
     weights: str
