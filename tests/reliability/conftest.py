@@ -70,12 +70,21 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The highest resident memory ``pid`` ever had (VmHWM), in MiB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-    assert match is not None, f"no VmHWM for process {pid}"
+def _status_mib(pid: int, field: str) -> float:
+    """One ``kB`` field of ``/proc/PID/status`` (``VmRSS``, ``VmHWM``), in MiB."""
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    assert match is not None, f"no {field} for process {pid}"
     return int(match.group(1)) / 1024
+
+
+def rss_mib(pid: int) -> float:
+    """``pid``'s resident memory now (VmRSS), in MiB."""
+    return _status_mib(pid, "VmRSS")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The highest resident memory ``pid`` had (VmHWM, since it started or ``reset_peak_rss``), in MiB."""
+    return _status_mib(pid, "VmHWM")
 
 
 def reset_peak_rss(pid: int) -> None:

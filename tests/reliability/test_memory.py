@@ -8,8 +8,6 @@ memory is read from /proc (VmRSS now, VmHWM the peak). A child that grew past
 from __future__ import annotations
 
 import base64
-import re
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -17,7 +15,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import wait_for_job, wait_until
-from tests.reliability.conftest import Deployment, children_of, peak_rss_mib, reset_peak_rss, submit
+from tests.reliability.conftest import (
+    Deployment,
+    children_of,
+    peak_rss_mib,
+    reset_peak_rss,
+    rss_mib,
+    submit,
+)
 from tests.shared_data import shared_dir
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
@@ -25,12 +30,6 @@ WIDE_FRAME = "oracles/mtcnn_facenet_pytorch/images/obama_and_biden.jpg"  # 2000 
 # Near the most tiling the default limit allows (cost 15.7 of 16: ×2 with the widest overlap, the finest
 # grid); the 8 × 8 at ×4, overlap 0.49, 8 px faces (cost 392) is refused.
 BUDGET_TILING = {"mode": "on", "rows": 8, "cols": 8, "scale": 2, "overlap": 0.49, "min_face_size": 20}
-
-
-def rss_mib(pid: int) -> float:
-    match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
-    assert match is not None
-    return int(match.group(1)) / 1024
 
 
 def only_child(deployment: Deployment) -> int:
