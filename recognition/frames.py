@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from contract.jobs import FrameInfo, FrameSource
-from errors import CameraBadResponse, CameraTimeout, CameraUnreachable, InvalidInput
+from errors import InvalidInput, RollcallError
 from ml.image import decode_image
 from ml.timing import StageTimer
 from settings import Settings
 from sources.camera import FetchedFrame, FetchLimits, fetch_frame
+from sources.endpoint import CameraEndpoint
 from sources.imagebytes import decode_base64, sniff_content_type
 from sources.netguard import CameraAllowlist
 
@@ -45,7 +46,7 @@ def load_frame(
         url = source.url
         label = f"camera:{urlsplit(url).hostname}"
         with timer.stage("fetch"):
-            fetched = _fetch_from_camera(url, label, allowlist, settings)
+            fetched = _fetch_from_camera(url, allowlist, settings)
         data = fetched.data
     elif source.image_b64 is not None:
         with timer.stage("fetch"):
@@ -57,15 +58,15 @@ def load_frame(
     return Frame(image=image, data=data, source=label)
 
 
-def _fetch_from_camera(url: str, label: str, allowlist: CameraAllowlist, settings: Settings) -> FetchedFrame:
-    """``fetch_frame``, with every way a camera can fail to deliver answered as one ``camera_unreachable``.
+def _fetch_from_camera(url: str, allowlist: CameraAllowlist, settings: Settings) -> FetchedFrame:
+    """``fetch_frame`` for a job's URL (credentials in its ``user:pass@``); a failure is logged, then raised.
 
-    Refused, reset, silent, not speaking HTTP, an HTTP error page: telling a caller which one it was
-    would let any API key map the ports and web servers of the allowed networks. The caller learns
-    that no frame came; the worker's log keeps the reason (its code and message) for the operator.
+    Each failure keeps its own code (``camera_unreachable``, ``camera_timeout``, ``camera_auth_failed``,
+    ``camera_tls_failed``, ``camera_protocol_error``...) so that an admin can act on it; docs/cameras.md
+    says what each one tells a caller about the allowed networks, and why that is accepted.
     """
     try:
-        return fetch_frame(url, allowlist, FetchLimits.from_settings(settings))
-    except (CameraUnreachable, CameraTimeout, CameraBadResponse) as exc:
+        return fetch_frame(CameraEndpoint(url), allowlist, FetchLimits.from_settings(settings))
+    except RollcallError as exc:
         log.warning("camera fetch failed: %s: %s", exc.code, exc.message)
-        raise CameraUnreachable(f"{label} sent no frame (the worker's log says why)") from exc
+        raise

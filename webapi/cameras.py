@@ -13,8 +13,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel
 
-from errors import CameraBadResponse, CameraNotFound
+from errors import CameraNotFound, CameraProtocolError
 from sources.camera import FetchLimits, fetch_frame
+from sources.endpoint import CameraEndpoint
 from sources.imagebytes import IMAGE_TYPES, sniff_content_type
 from webapi.services import current_settings
 from webapi.validation import ErrorResponse, documented
@@ -56,9 +57,13 @@ def camera_frame(name: str) -> Any:
     camera = settings.ui_cameras.get(name)
     if camera is None:
         raise CameraNotFound(f"no camera named {name!r} in ROLLCALL_UI_CAMERAS")
-    fetched = fetch_frame(camera.url, settings.camera_allow, FetchLimits.from_settings(settings))
+    fetched = fetch_frame(
+        CameraEndpoint(camera.url), settings.camera_allow, FetchLimits.from_settings(settings)
+    )
     content_type = sniff_content_type(fetched.data)
     if content_type not in IMAGE_TYPES:
-        raise CameraBadResponse(f"camera {name!r} sent something that is not a JPEG, PNG, WebP or BMP image")
+        raise CameraProtocolError(
+            f"camera {name!r} sent something that is not a JPEG, PNG, WebP or BMP image"
+        )
     headers = {"Cache-Control": "no-store", "X-Fetch-Ms": f"{fetched.elapsed_s * 1000:.0f}"}
     return Response(fetched.data, mimetype=content_type, headers=headers)
