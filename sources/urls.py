@@ -10,16 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 # Every scheme a camera URL may have, with the port each means when the URL names none.
 DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322}
-
-
-def is_http_url(text: str) -> bool:
-    """Whether ``text`` starts with ``http://`` or ``https://`` (any case): what callbacks are sent to."""
-    return text[:8].lower().startswith(("http://", "https://"))
+CAMERA_SCHEMES = tuple(DEFAULT_PORTS)
 
 
 def is_camera_url(text: str) -> bool:
     """Whether ``text`` starts with ``http://``, ``https://``, ``rtsp://`` or ``rtsps://`` (any case)."""
-    return text[:8].lower().startswith(tuple(f"{scheme}://" for scheme in DEFAULT_PORTS))
+    return text[:8].lower().startswith(tuple(f"{scheme}://" for scheme in CAMERA_SCHEMES))
 
 
 def url_origin(url: str) -> str | None:

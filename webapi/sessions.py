@@ -20,7 +20,7 @@ from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, Inval
 from facebank.limits import MAX_SESSION_NAME
 from facebank.records import SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, planned_ticks
-from sources.urls import is_http_url, without_credentials
+from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
 from webapi.auth import may_see, owner_of_new
 from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions, check_tile_cost
 from webapi.services import attendance_sessions, current_settings, job_client
@@ -84,8 +84,8 @@ class SessionCreate(BaseModel):
     @field_validator("cameras")
     @classmethod
     def _http(cls, cameras: list[str]) -> list[str]:
-        if not all(is_http_url(url) for url in cameras):
-            raise ValueError("every camera must be an http:// or https:// URL")
+        if not all(is_camera_url(url) for url in cameras):
+            raise ValueError("every camera must be an http://, https://, rtsp:// or rtsps:// URL")
         return cameras
 
     @model_validator(mode="after")
@@ -155,7 +155,7 @@ def check_cameras_allowed(cameras: list[str]) -> None:
     """Every camera inside ``ROLLCALL_CAMERA_ALLOW`` now, rather than a failed frame at every tick."""
     for index, url in enumerate(cameras):
         try:
-            current_settings().camera_allow.check_url(url)
+            current_settings().camera_allow.check_url(url, CAMERA_SCHEMES)
         except CameraNotAllowed as exc:
             raise CameraNotAllowed(f"cameras[{index}]: {exc.message}") from exc
         except CameraUnreachable as exc:  # its name does not resolve: nothing to check it against
