@@ -7,8 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from benchmarks.camera_servers import (
+    ApacheCamera,
+    GstRtspCamera,
+    LighttpdCamera,
+    SelfSignedCertificate,
+    TlsFront,
+)
 from tests.cameras.rtsp_fakes import FakeRtspCamera
-from tests.cameras.servers import ApacheCamera, GstRtspCamera, LighttpdCamera, SelfSignedCertificate, TlsFront
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, HIKVISION, ApacheCamera, GstRtspCamera
 from tests.cameras.rtsp_fakes import FakeRtspCamera
-from tests.cameras.servers import CAMERA_PASSWORD, CAMERA_USER, HIKVISION, ApacheCamera, GstRtspCamera
 from tests.conftest import WorkerProcess, wait_for_job
 
 pytestmark = pytest.mark.integration

@@ -15,12 +15,7 @@ from dataclasses import replace
 import pytest
 
 import errors
-from sources.authcache import CHALLENGES
-from sources.camera import fetch_frame
-from sources.endpoint import CameraEndpoint
-from sources.fetch import FetchLimits, FetchTrace
-from sources.netguard import CameraAllowlist
-from tests.cameras.servers import (
+from benchmarks.camera_servers import (
     AXIS,
     CAMERA_PASSWORD,
     CAMERA_USER,
@@ -30,6 +25,11 @@ from tests.cameras.servers import (
     LighttpdCamera,
     photo_path,
 )
+from sources.authcache import CHALLENGES
+from sources.camera import fetch_frame
+from sources.endpoint import CameraEndpoint
+from sources.fetch import FetchLimits, FetchTrace
+from sources.netguard import CameraAllowlist
 
 ALLOW = CameraAllowlist.parse("127.0.0.1/32")
 LIMITS = FetchLimits(connect_timeout_s=2.0, read_timeout_s=3.0, total_s=5.0, max_bytes=5_000_000, retries=0)

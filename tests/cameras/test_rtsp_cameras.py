@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 
 import errors
+from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, GstRtspCamera, TlsFront, photo_path
 from ml.image import decode_image
 from sources.camera import fetch_frame
 from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.netguard import CameraAllowlist
 from tests.cameras.rtsp_fakes import FakeRtspCamera
-from tests.cameras.servers import CAMERA_PASSWORD, CAMERA_USER, GstRtspCamera, TlsFront, photo_path
 
 ALLOW = CameraAllowlist.parse("127.0.0.1/32")
 LIMITS = FetchLimits(connect_timeout_s=2.0, read_timeout_s=2.0, total_s=6.0, max_bytes=5_000_000, retries=0)

@@ -384,7 +384,7 @@ def test_a_session_over_a_digest_camera_and_an_rtsp_camera_sees_who_they_show(
     classroom: Classroom, apache_camera: Any, gst_camera: Any
 ) -> None:
     """Both real cameras show Obama (the Apache camera's snapshot behind Digest, GStreamer's H.264 stream)."""
-    from tests.cameras.servers import CAMERA_PASSWORD, CAMERA_USER, HIKVISION
+    from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, HIKVISION
 
     system, people = classroom.system, classroom.people
     client = system.client()

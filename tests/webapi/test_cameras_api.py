@@ -79,7 +79,7 @@ def test_camera_failures_are_api_errors(camera_app: Any, name: str, status: int,
 def test_the_page_shows_digest_and_rtsp_cameras(
     redis_server: Any, apache_camera: Any, gst_camera: Any
 ) -> None:
-    from tests.cameras.servers import CAMERA_PASSWORD, CAMERA_USER, DAHUA
+    from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, DAHUA
 
     cameras = {
         "dahua": apache_camera.url(DAHUA, credentials=(CAMERA_USER, CAMERA_PASSWORD)),

@@ -1,4 +1,4 @@
-"""Real camera servers for the tests, each started once per test session and stopped by its PID.
+"""Real camera servers for the tests and the benchmark (each started once, stopped by its PID).
 
 - ``ApacheCamera``: Debian's Apache httpd with ``mod_auth_digest`` (MD5, ``qop=auth``) on Hikvision's
   and Dahua's snapshot paths and ``mod_auth_basic`` on Axis's, over plain HTTP and over HTTPS with a
@@ -6,7 +6,7 @@
   ``Authorization`` header the client sent.
 - ``LighttpdCamera``: lighttpd's ``mod_auth`` with Digest **SHA-256** (Apache's Digest knows only MD5),
   on Reolink's snapshot path.
-- ``GstRtspCamera``: GStreamer's RTSP server (``tests/cameras/gst_rtsp_server.py`` under the system
+- ``GstRtspCamera``: GStreamer's RTSP server (``benchmarks/gst_rtsp_server.py`` under the system
   Python) streaming a photo as H.264 and H.265, openly and behind RTSP Digest.
 
 ``scripts/ensure_camera_servers.sh`` installs the Debian packages; a missing one fails with its name.
@@ -30,8 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.images import PHOTOS
-from tests.shared_data import shared_dir
+from benchmarks.frames import SCENES, shared_dir
 
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
 GST_SCRIPT = Path(__file__).with_name("gst_rtsp_server.py")
@@ -46,10 +45,11 @@ HIKVISION = "/ISAPI/Streaming/channels/101/picture"
 DAHUA = "/cgi-bin/snapshot.cgi"
 AXIS = "/axis-cgi/jpg/image.cgi"
 REOLINK = "/cgi-bin/api.cgi"
+OPEN = "/snapshot.jpg"  # no authentication: the baseline a password costs against
 
 
 def photo_path() -> Path:
-    path = shared_dir() / PHOTOS / PHOTO
+    path = shared_dir() / SCENES / PHOTO
     if not path.is_file():
         raise FileNotFoundError(f"shared photo {path} is missing")
     return path
@@ -208,6 +208,7 @@ class ApacheCamera:
     AuthUserFile {folder}/digest.users
     Require valid-user"""
         locations = f"""
+Alias {OPEN} {folder}/photo.jpg
 Alias {HIKVISION} {folder}/photo.jpg
 Alias {DAHUA} {folder}/photo.jpg
 Alias {AXIS} {folder}/photo.jpg
