@@ -23,6 +23,7 @@ Everything it learns goes into ``RelayReport`` for the caller to turn into an er
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
 import threading
@@ -121,13 +122,22 @@ class RtspRelay:
 
     # --- the two directions ---
     def _serve(self) -> None:
-        """Accept FFmpeg's one connection, then relay camera → FFmpeg here and FFmpeg → camera in a thread."""
-        try:
-            client, _ = self._listener.accept()
-        except OSError:  # closed before FFmpeg connected: the fetch ended (error or budget)
-            return
-        finally:
-            self._listener.close()
+        """Accept FFmpeg's one connection, then relay camera → FFmpeg here and FFmpeg → camera in a thread.
+
+        Another process on this machine could connect to the loopback port first and be answered with
+        the camera's credentials: a connection that is not this process's own is closed unserved.
+        """
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed before FFmpeg connected: the fetch ended (error or budget)
+                self._listener.close()
+                return
+            if _from_this_process(client):
+                break
+            log.warning("rtsp relay %d: a connection from another process was refused", self._port)
+            client.close()
+        self._listener.close()
         self._client = client
         if self._closing.is_set():
             _shutdown(client)
@@ -362,6 +372,30 @@ def _headers(lines: list[bytes], name: bytes) -> list[bytes]:
 def _header(lines: list[bytes], name: bytes) -> bytes | None:
     found = _headers(lines, name)
     return found[0] if found else None
+
+
+def _from_this_process(client: socket.socket) -> bool:
+    """Whether the loopback connection ``client`` accepted was opened by this process (Linux: the other
+    end's socket inode, found in ``/proc/net/tcp``, is one of this process's descriptors)."""
+    peer_port = client.getpeername()[1]
+    local = f"0100007F:{peer_port:04X}"  # 127.0.0.1 in /proc/net/tcp's little-endian hex
+    remote = f"0100007F:{client.getsockname()[1]:04X}"
+    try:
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        inodes = {row[9] for row in rows if row[1] == local and row[2] == remote}
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError as exc:  # no /proc (not Linux): the check cannot be made
+        log.warning("rtsp relay: cannot tell who connected (%s); accepting", exc)
+        return True
+    for descriptor in descriptors:
+        try:
+            target = os.readlink(f"/proc/self/fd/{descriptor}")
+        except OSError:  # closed since the listing
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
 
 
 def _shutdown(sock: socket.socket) -> None:

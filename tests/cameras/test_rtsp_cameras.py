@@ -10,6 +10,8 @@ the allowlist is ever contacted.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from sources.camera import fetch_frame
 from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.netguard import CameraAllowlist
+from sources.rtsp_relay import RtspRelay
 from tests.cameras.rtsp_fakes import FakeRtspCamera
 
 ALLOW = CameraAllowlist.parse("127.0.0.1/32")
@@ -211,3 +214,30 @@ def test_rtsps_camera_unpinned_or_mismatched_is_tls_failed(rtsps_camera: TlsFron
     assert "self-signed" in error.message
     error, _ = _fails(errors.CameraTLSFailed, CameraEndpoint(url, tls_fingerprint_sha256="cd" * 32))
     assert rtsps_camera.certificate.fingerprint_sha256.upper() in error.message.replace(":", "")
+
+
+def test_the_relay_serves_only_its_own_process(fake_rtsp: FakeRtspCamera) -> None:
+    """Another process on the machine that connects to the relay's loopback port first gets nothing."""
+    upstream = socket.create_connection(("127.0.0.1", fake_rtsp.port))
+    options = b"OPTIONS rtsp://127.0.0.1/mute RTSP/1.0\r\nCSeq: 1\r\n\r\n"
+    with RtspRelay(upstream, fake_rtsp.url(""), None, 1_000_000, FetchTrace(), "fake") as relay:
+        port = int(relay.loopback_url("/").split(":")[2].split("/")[0])
+        intruder = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import socket, sys\n"
+                "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), 3)\n"
+                "s.sendall(sys.argv[2].encode())\n"
+                "try:\n    print(repr(s.recv(100)))\nexcept ConnectionResetError:\n    print('reset')",
+                str(port),
+                options.decode(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert intruder.stdout.strip() in ("b''", "reset"), intruder  # closed unanswered
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as own:
+            own.sendall(options)
+            assert own.recv(100).startswith(b"RTSP/1.0 200 OK")
