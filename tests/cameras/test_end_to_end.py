@@ -66,3 +66,11 @@ def test_a_silent_rtsp_camera_fails_in_time_and_the_worker_serves_the_next_job(
     assert job["state"] == "failed" and job["error"]["code"] == "camera_timeout", job
     assert took < BUDGET_S + 10, f"the silent camera held the job {took:.1f} s"  # queueing on a busy machine
     assert _faces(_detect(client, gst_camera.url("/h264"))) == 1
+
+
+def test_the_legacy_route_takes_an_rtsp_camera(
+    client: Any, worker: WorkerProcess, gst_camera: GstRtspCamera
+) -> None:
+    response = client.get("/modelfr", query_string={"ip": gst_camera.url("/h265")})
+    assert response.status_code == 200, response.get_json()
+    assert len(response.get_json()["box"]) == 1
