@@ -27,6 +27,7 @@ from sources.camera import fetch_frame
 from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.netguard import CameraAllowlist
+from sources.probe import probe_camera
 from sources.rtsp_relay import RtspRelay
 from tests.cameras.rtsp_fakes import FakeRtspCamera
 
@@ -241,3 +242,13 @@ def test_the_relay_serves_only_its_own_process(fake_rtsp: FakeRtspCamera) -> Non
         with socket.create_connection(("127.0.0.1", port), timeout=3) as own:
             own.sendall(options)
             assert own.recv(100).startswith(b"RTSP/1.0 200 OK")
+
+
+def test_the_camera_test_report_of_an_rtsp_camera(gst_camera: GstRtspCamera) -> None:
+    endpoint = CameraEndpoint(gst_camera.url("/h265", secure=True, credentials=CREDENTIALS))
+    report = probe_camera(endpoint, ALLOW, LIMITS).to_dict()
+    assert (report["ok"], report["reachable"], report["protocol"]) == (True, True, "rtsp")
+    assert (report["auth"], report["tls"], report["codec"]) == ("digest-md5", "none", "hevc")
+    assert (report["width"], report["height"], report["content_type"]) == (320, 240, "image/jpeg")
+    assert report["first_frame_s"] is not None and report["round_trips"] >= 5
+    assert CAMERA_PASSWORD not in str(report)
