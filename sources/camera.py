@@ -12,7 +12,6 @@ from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.http_camera import fetch_http
 from sources.netguard import CameraAllowlist
-from sources.rtsp_camera import fetch_rtsp
 
 __all__ = ["FetchLimits", "FetchTrace", "FetchedFrame", "fetch_frame"]
 
@@ -37,6 +36,10 @@ def fetch_frame(
     if scheme in ("http", "https"):
         return fetch_http(endpoint, allowlist, limits, trace)
     if scheme in ("rtsp", "rtsps"):
+        # Imported on first use: PyAV and OpenCV add ~50 MiB to a process, and an API process needs them
+        # only if the page shows an RTSP camera (measured: importing webapi.cameras, 105 → 155 MiB).
+        from sources.rtsp_camera import fetch_rtsp
+
         return fetch_rtsp(endpoint, allowlist, limits, trace)
     raise errors.CameraNotAllowed(
         f"camera URLs must be http, https, rtsp or rtsps, not {scheme or 'empty'!r}"
