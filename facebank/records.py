@@ -241,3 +241,27 @@ class AppliedThreshold:
     false_reject_rate: float | None
     calibration_job_id: str | None
     applied_at: datetime
+
+
+# --- the camera registry (facebank.cameras) ---
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    """A camera as the API shows it: never its password (``has_password`` says whether there is one).
+
+    ``source`` is ``registry`` (managed through the API) or ``settings`` (``ROLLCALL_UI_CAMERAS``, read
+    only, no timestamps). ``url`` holds no credentials.
+    """
+
+    name: str
+    url: str
+    username: str | None
+    has_password: bool
+    tls_fingerprint_sha256: str | None
+    tls_ca_pem: str | None
+    small_faces: str | None
+    label: str | None
+    source: str
+    created_at: datetime | None
+    updated_at: datetime | None
