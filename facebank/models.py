@@ -179,7 +179,8 @@ class AttendanceSession(Base):
     # The roster may be deleted later; its name and members (attendance_session_people) are kept.
     roster_id: Mapped[int | None] = mapped_column(ForeignKey("rosters.id", ondelete="SET NULL"), index=True)
     roster_name: Mapped[str] = mapped_column(String(200))
-    cameras: Mapped[list[str]] = mapped_column(JSONType)
+    # A URL, or {"camera": name} for a registered camera (facebank.records.SessionCamera).
+    cameras: Mapped[list[str | dict[str, str]]] = mapped_column(JSONType)
     small_faces: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

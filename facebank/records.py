@@ -116,6 +116,14 @@ class Roster:
 
 # --- attendance sessions (facebank.sessions) ---
 
+SessionCamera = str | dict[str, str]
+"""One camera of a session as stored: its URL, or ``{"camera": name}`` for a registered camera."""
+
+
+def camera_source(camera: SessionCamera) -> dict[str, str]:
+    """The frame source (``contract.jobs.FrameSource``'s fields) a session's camera stands for."""
+    return {"url": camera} if isinstance(camera, str) else {"camera": camera["camera"]}
+
 
 @dataclass(frozen=True, slots=True)
 class CameraFrame:
@@ -155,7 +163,7 @@ class TickDecision:
     reason: str
     tick: int
     due_at: datetime
-    cameras: tuple[str, ...] = ()
+    cameras: tuple[SessionCamera, ...] = ()
     roster: tuple[int, ...] = ()
     small_faces: dict[str, Any] | None = None
     next_due_at: datetime | None = None
@@ -207,7 +215,7 @@ class SessionState:
     status: str
     roster_id: int | None
     roster_name: str
-    cameras: tuple[str, ...]
+    cameras: tuple[SessionCamera, ...]
     small_faces: dict[str, Any] | None
     start_at: datetime
     end_at: datetime

@@ -67,7 +67,9 @@ def test_the_password_is_encrypted_at_rest_and_decrypted_only_into_the_endpoint(
 
 
 def test_credentials_in_the_url_are_split_out(keyed: Facebank) -> None:
-    camera = keyed.cameras.create("lab", "http://admin:pa%3Ass%40w%C3%B6rd%2F1@192.168.1.21:8080/snap.jpg?ch=1")
+    camera = keyed.cameras.create(
+        "lab", "http://admin:pa%3Ass%40w%C3%B6rd%2F1@192.168.1.21:8080/snap.jpg?ch=1"
+    )
 
     assert camera.url == "http://192.168.1.21:8080/snap.jpg?ch=1"
     assert camera.username == "admin" and camera.has_password
@@ -135,7 +137,9 @@ def test_rotation_re_encrypts_under_the_new_key_so_the_old_one_can_go(database_u
 
 
 def test_update_changes_clears_and_replaces(keyed: Facebank) -> None:
-    keyed.cameras.create("room12", "http://192.168.1.20/snap.jpg", username="admin", password="old", label="x")
+    keyed.cameras.create(
+        "room12", "http://192.168.1.20/snap.jpg", username="admin", password="old", label="x"
+    )
 
     changed = keyed.cameras.update("room12", password="new", label=None, small_faces="auto")
     assert (changed.label, changed.small_faces, changed.has_password) == (None, "auto", True)
@@ -171,7 +175,10 @@ def test_names_are_unique_and_checked(keyed: Facebank) -> None:
         ({"url": "http://192.168.1.20/a b"}, "spaces"),
         ({"tls_fingerprint_sha256": "ab" * 31}, "64 hex digits"),
         ({"tls_fingerprint_sha256": "zz" * 32}, "64 hex digits"),
-        ({"url": "http://192.168.1.20/x", "tls_fingerprint_sha256": "ab" * 32}, "https and rtsps cameras only"),
+        (
+            {"url": "http://192.168.1.20/x", "tls_fingerprint_sha256": "ab" * 32},
+            "https and rtsps cameras only",
+        ),
         ({"tls_ca_pem": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"}, "no readable PEM"),
         ({"small_faces": "always"}, "small_faces"),
         ({"label": ""}, "label"),
@@ -215,7 +222,10 @@ def test_the_directory_reads_the_setting_beside_the_registry(keyed: Facebank) ->
     directory = CameraDirectory(keyed.cameras, {"hall": "http://viewer:hall-pass@192.168.1.30/snap.jpg"})
 
     listed = directory.all()
-    assert [(camera.name, camera.source) for camera in listed] == [("room12", "registry"), ("hall", "settings")]
+    assert [(camera.name, camera.source) for camera in listed] == [
+        ("room12", "registry"),
+        ("hall", "settings"),
+    ]
     hall = directory.get("hall")
     assert hall == Camera(
         name="hall",
@@ -230,7 +240,9 @@ def test_the_directory_reads_the_setting_beside_the_registry(keyed: Facebank) ->
         created_at=None,
         updated_at=None,
     )
-    assert directory.resolve("hall").endpoint == CameraEndpoint("http://192.168.1.30/snap.jpg", "viewer", "hall-pass")
+    assert directory.resolve("hall").endpoint == CameraEndpoint(
+        "http://192.168.1.30/snap.jpg", "viewer", "hall-pass"
+    )
     assert directory.resolve("room12").small_faces == "on"
     with pytest.raises(errors.DuplicateCamera, match="ROLLCALL_UI_CAMERAS"):
         directory.create("hall", "http://192.168.1.31/snap.jpg")
