@@ -162,29 +162,38 @@ class CameraNotAllowed(RollcallError):
 
 
 class CameraUnreachable(RollcallError):
-    """No frame came from the camera (refused, reset, silent, not HTTP, HTTP error, not an image).
-
-    Jobs answer this one code for every such failure, so that a caller cannot map which ports of the
-    allowed networks are closed, silent or web servers; the worker's log says which it was."""
+    """No connection to the camera: its name does not resolve, the port is closed, or the connection
+    was reset or broke off. Check the address, the port and that the camera is on."""
 
     code, status, retryable = "camera_unreachable", 502, True
 
 
 class CameraTimeout(RollcallError):
-    """The page's camera proxy: the camera sent no frame in time (jobs answer `camera_unreachable`).
-
-    Inside a job the worker logs this code and answers `camera_unreachable` (see that class)."""
+    """The camera did not answer, or sent no frame, within `ROLLCALL_CAMERA_CONNECT_TIMEOUT_S` +
+    `ROLLCALL_CAMERA_READ_TIMEOUT_S`: a silent port or host, a stalled stream."""
 
     code, status, retryable = "camera_timeout", 504, True
 
 
-class CameraBadResponse(RollcallError):
-    """The page's camera proxy: the camera answered, but not with an image (jobs: `camera_unreachable`).
+class CameraAuthFailed(RollcallError):
+    """The camera refused the credentials (HTTP 401/403, RTSP 401), asked for some when none are set,
+    or asked for a scheme rollcall cannot answer; the message names the scheme. Check user and password."""
 
-    The proxy serves only the operator's own cameras (`ROLLCALL_UI_CAMERAS`), so it may say more; inside
-    a job the worker logs this code and answers `camera_unreachable`."""
+    code, status = "camera_auth_failed", 502
 
-    code, status = "camera_bad_response", 502
+
+class CameraTLSFailed(RollcallError):
+    """The camera's TLS certificate is not trusted (not by the system store or the camera's CA, or not
+    the pinned SHA-256 fingerprint: the message shows both) or the handshake failed."""
+
+    code, status = "camera_tls_failed", 502
+
+
+class CameraProtocolError(RollcallError):
+    """The camera answered, but not with a frame: an HTTP error or login page, not HTTP or RTSP at all,
+    an RTSP `DESCRIBE` failure or redirect, a stream that does not decode."""
+
+    code, status = "camera_protocol_error", 502
 
 
 class FrameTooLarge(RollcallError):

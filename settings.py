@@ -394,7 +394,10 @@ class Settings(BaseSettings):
         40_000_000, gt=0, description="Largest decoded frame, in pixels (width × height)."
     )
     camera_retries: int = Field(
-        2, ge=0, description="Retries on transient network errors when fetching a frame."
+        2,
+        ge=0,
+        description="Retries after a camera's connect timeout (a refused or reset connection is answered "
+        "at once).",
     )
     max_upload_bytes: int = Field(
         20_000_000,

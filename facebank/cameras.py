@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from sqlalchemy import Engine, delete, exc, select
@@ -36,14 +36,11 @@ from facebank.limits import (
 )
 from facebank.passwords import PasswordCipher
 from facebank.records import UNSET, Camera, Unset
-from sources.endpoint import CameraEndpoint
-from sources.urls import is_http_url, without_credentials
+from sources.endpoint import CAMERA_SCHEMES, CameraEndpoint, normalise_fingerprint
 
 REGISTRY, SETTINGS = "registry", "settings"
 SMALL_FACE_MODES = ("off", "auto", "on")
-TLS_SCHEMES = ("https", "rtsps")
 _NAME = re.compile(CAMERA_NAME)
-_HEX_64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -53,31 +50,6 @@ class ResolvedCamera:
     name: str
     endpoint: CameraEndpoint
     small_faces: str | None  # None: ROLLCALL_SMALL_FACES_CAMERAS by host, else the server's default
-
-
-def split_credentials(url: str) -> tuple[str, str | None, str | None]:
-    """``url`` without ``user:password@``, and the user and password it held (percent-decoded).
-
-    The last ``@`` of the authority ends the credentials, so a password with an unencoded ``@``
-    comes out whole instead of leaking its tail into the host name.
-    """
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None, None
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return without_credentials(url), username, password
-
-
-def endpoint_url(endpoint: CameraEndpoint) -> str:
-    """The endpoint's URL with its user and password in it: what ``sources.camera.fetch_frame`` takes."""
-    if endpoint.username is None:
-        return endpoint.url
-    parts = urlsplit(endpoint.url)
-    userinfo = quote(endpoint.username, safe="")
-    if endpoint.password is not None:
-        userinfo += ":" + quote(endpoint.password, safe="")
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
 
 
 class Cameras:
@@ -279,8 +251,7 @@ class CameraDirectory:
         if registered is not None:
             return registered
         if name in self._configured:
-            url, username, password = split_credentials(self._configured[name])
-            return ResolvedCamera(name, CameraEndpoint(url, username, password), None)
+            return ResolvedCamera(name, CameraEndpoint(self._configured[name]), None)
         raise _not_found(name)
 
     def create(self, name: str, url: str, **fields: Any) -> Camera:
@@ -295,12 +266,12 @@ def _not_found(name: str) -> errors.CameraNotFound:
 
 
 def _configured(name: str, url: str) -> Camera:
-    bare, username, password = split_credentials(url)
+    endpoint = CameraEndpoint(url)  # moves the URL's user:password@ out of it
     return Camera(
         name=name,
-        url=bare,
-        username=username,
-        has_password=password is not None,
+        url=endpoint.url,
+        username=endpoint.username,
+        has_password=bool(endpoint.password),
         tls_fingerprint_sha256=None,
         tls_ca_pem=None,
         small_faces=None,
@@ -349,7 +320,8 @@ def _apply(row: models.Camera, changes: Mapping[str, Any], encrypt: Callable[[st
         password = _optional_text(changes["password"], "password", MAX_CAMERA_PASSWORD, allow_empty=True)
         row.password_token = encrypt(password) if password is not None else None
     if "tls_fingerprint_sha256" in changes:
-        row.tls_fingerprint_sha256 = _fingerprint(changes["tls_fingerprint_sha256"])
+        fingerprint = changes["tls_fingerprint_sha256"]
+        row.tls_fingerprint_sha256 = normalise_fingerprint(fingerprint) if fingerprint is not None else None
     if "tls_ca_pem" in changes:
         row.tls_ca_pem = _ca_pem(changes["tls_ca_pem"])
     if "small_faces" in changes:
@@ -361,14 +333,8 @@ def _apply(row: models.Camera, changes: Mapping[str, Any], encrypt: Callable[[st
         row.label = _optional_text(changes["label"], "label", MAX_CAMERA_LABEL)
     if row.password_token is not None and row.username is None:
         raise errors.InvalidInput("a camera password needs a username")
-    scheme = urlsplit(row.url).scheme.lower()
-    if (row.tls_fingerprint_sha256 or row.tls_ca_pem) and scheme not in TLS_SCHEMES:
-        raise errors.InvalidInput(
-            f"tls_fingerprint_sha256 and tls_ca_pem apply to {' and '.join(TLS_SCHEMES)} cameras only, "
-            f"not {scheme}"
-        )
-    if row.tls_fingerprint_sha256 and row.tls_ca_pem:
-        raise errors.InvalidInput("trust a camera by tls_fingerprint_sha256 or by tls_ca_pem, not both")
+    # The fetch's own rules: trust by fingerprint or CA, not both, and only for a TLS scheme.
+    CameraEndpoint(row.url, row.username, None, row.tls_fingerprint_sha256, row.tls_ca_pem)
 
 
 def _camera_name(value: Any) -> str:
@@ -381,24 +347,26 @@ def _camera_name(value: Any) -> str:
 
 def _credentials(url: Any, username: str | None, password: str | None) -> tuple[str, str | None, str | None]:
     """The URL without credentials, and the credentials: from the URL, or as given (not both)."""
-    if not isinstance(url, str) or not is_http_url(url) or len(url) > MAX_CAMERA_URL:
-        raise errors.InvalidInput(
-            f"a camera url is an http:// or https:// URL of at most {MAX_CAMERA_URL} characters"
-        )
+    schemes = ", ".join(f"{scheme}://" for scheme in CAMERA_SCHEMES)
+    if not isinstance(url, str) or len(url) > MAX_CAMERA_URL:
+        raise errors.InvalidInput(f"a camera url is text of at most {MAX_CAMERA_URL} characters")
     if any(char.isspace() or not char.isprintable() for char in url):
         raise errors.InvalidInput("a camera url may not contain spaces or control characters")
     try:
-        bare, url_user, url_password = split_credentials(url)
-        host = urlsplit(bare).hostname
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what checks it
     except ValueError as error:
         raise errors.InvalidInput(f"the camera url cannot be parsed ({error})") from None
-    if not host:
+    if parts.scheme.lower() not in CAMERA_SCHEMES:
+        raise errors.InvalidInput(f"a camera url starts with {schemes}")
+    if not parts.hostname:
         raise errors.InvalidInput("a camera url needs a host")
-    if url_user is None and url_password is None:
-        return bare, username, password
+    endpoint = CameraEndpoint(url)  # moves the URL's user:password@ out of it, percent-decoded
+    if endpoint.username is None and endpoint.password is None:
+        return endpoint.url, username, password
     if username is not None or password is not None:
         raise errors.InvalidInput("give the credentials in the url or as username and password, not both")
-    return bare, url_user, url_password
+    return endpoint.url, endpoint.username or None, endpoint.password if parts.password is not None else None
 
 
 def _optional_text(value: Any, field: str, limit: int, allow_empty: bool = False) -> str | None:
@@ -411,18 +379,6 @@ def _optional_text(value: Any, field: str, limit: int, allow_empty: bool = False
     if "\x00" in value:
         raise errors.InvalidInput(f"{field} may not contain NUL characters")
     return value
-
-
-def _fingerprint(value: Any) -> str | None:
-    """64 hex digits, colons, spaces and case ignored, stored lower-case without separators."""
-    if value is None:
-        return None
-    digits = re.sub(r"[\s:]", "", value).lower() if isinstance(value, str) else ""
-    if not _HEX_64.fullmatch(digits):
-        raise errors.InvalidInput(
-            "tls_fingerprint_sha256 must be the certificate's SHA-256: 64 hex digits (colons allowed)"
-        )
-    return digits
 
 
 def _ca_pem(value: Any) -> str | None:

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from contract.jobs import FrameInfo, FrameSource
-from errors import CameraBadResponse, CameraTimeout, CameraUnreachable, InvalidInput
-from facebank.cameras import CameraDirectory, endpoint_url
+from errors import InvalidInput, RollcallError
+from facebank.cameras import CameraDirectory
 from ml.image import decode_image
 from ml.timing import StageTimer
 from settings import Settings
@@ -63,7 +63,7 @@ def load_frame(
         label = f"camera:{urlsplit(url).hostname}"
         small_faces = _host_mode(url, settings)
         with timer.stage("fetch"):
-            fetched = _fetch_from_camera(CameraEndpoint(url), label, allowlist, settings)
+            fetched = _fetch_from_camera(CameraEndpoint(url), allowlist, settings)
         data = fetched.data
     elif source.camera is not None:
         if cameras is None:
@@ -71,7 +71,7 @@ def load_frame(
         label = f"camera:{source.camera}"
         with timer.stage("fetch"):
             camera = cameras.resolve(source.camera)
-            fetched = _fetch_from_camera(camera.endpoint, label, allowlist, settings)
+            fetched = _fetch_from_camera(camera.endpoint, allowlist, settings)
         small_faces = camera.small_faces or _host_mode(camera.endpoint.url, settings)
         data = fetched.data
     elif source.image_b64 is not None:
@@ -90,16 +90,16 @@ def _host_mode(url: str, settings: Settings) -> str | None:
 
 
 def _fetch_from_camera(
-    endpoint: CameraEndpoint, label: str, allowlist: CameraAllowlist, settings: Settings
+    endpoint: CameraEndpoint, allowlist: CameraAllowlist, settings: Settings
 ) -> FetchedFrame:
-    """``fetch_frame``, with every way a camera can fail to deliver answered as one ``camera_unreachable``.
+    """``fetch_frame`` for a job's camera; a failure is logged, then raised.
 
-    Refused, reset, silent, not speaking HTTP, an HTTP error page: telling a caller which one it was
-    would let any API key map the ports and web servers of the allowed networks. The caller learns
-    that no frame came; the worker's log keeps the reason (its code and message) for the operator.
+    Each failure keeps its own code (``camera_unreachable``, ``camera_timeout``, ``camera_auth_failed``,
+    ``camera_tls_failed``, ``camera_protocol_error``...) so that an admin can act on it; docs/cameras.md
+    says what each one tells a caller about the allowed networks, and why that is accepted.
     """
     try:
-        return fetch_frame(endpoint_url(endpoint), allowlist, FetchLimits.from_settings(settings))
-    except (CameraUnreachable, CameraTimeout, CameraBadResponse) as exc:
+        return fetch_frame(endpoint, allowlist, FetchLimits.from_settings(settings))
+    except RollcallError as exc:
         log.warning("camera fetch failed: %s: %s", exc.code, exc.message)
-        raise CameraUnreachable(f"{label} sent no frame (the worker's log says why)") from exc
+        raise

@@ -13,14 +13,14 @@ API fetches the snapshot for it, through the same allowlist, limits and DNS pinn
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
 from flask import Blueprint, Response, jsonify, url_for
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from errors import CameraBadResponse, Conflict
-from facebank.cameras import endpoint_url
+from errors import CameraProtocolError, Conflict
 from facebank.limits import (
     CAMERA_NAME,
     MAX_CA_PEM_BYTES,
@@ -32,12 +32,14 @@ from facebank.limits import (
 from facebank.records import Camera
 from sources.camera import FetchLimits, fetch_frame
 from sources.imagebytes import IMAGE_TYPES, sniff_content_type
+from sources.probe import CameraTestReport, probe_camera
 from webapi.auth import current_caller
 from webapi.schemas import HTTP_URL_PATTERN, CameraName
 from webapi.services import cameras, current_settings
 from webapi.validation import VISIBLE_TEXT, ErrorResponse, documented, parse_body, storable_text
 
 bp = Blueprint("cameras", __name__, url_prefix="/v1/cameras")
+log = logging.getLogger("rollcall.api")
 NAME_PARAMETER = {"name": {"type": "string", "pattern": CAMERA_NAME}}
 SmallFaceMode = Literal["off", "auto", "on"]
 
@@ -118,6 +120,12 @@ class CameraOut(BaseModel):
     small_faces: SmallFaceMode | None
     created_at: datetime | None
     updated_at: datetime | None
+
+
+# The probe's report (a dataclass of sources.probe) as a model of the OpenAPI document, field for field.
+CameraTestOut = create_model(
+    "CameraTestReport", **{field: (hint, ...) for field, hint in get_type_hints(CameraTestReport).items()}
+)
 
 
 class CameraList(BaseModel):
@@ -217,6 +225,23 @@ def delete_camera(name: str) -> Any:
     return Response(status=204)
 
 
+@bp.post("/<name>/test")
+@documented(
+    "Fetch one frame as a job would and report how it went: reachable, authentication, TLS trust, time to "
+    "the first frame, its size, or the error's code and message.",
+    responses={200: CameraTestOut},
+    tag="cameras",
+    role="admin",
+    path=NAME_PARAMETER,
+)
+def test_camera(name: str) -> Any:
+    settings = current_settings()
+    camera = cameras().resolve(name)
+    report = probe_camera(camera.endpoint, settings.camera_allow, FetchLimits.from_settings(settings))
+    log.info("camera %r tested: %s", name, report.error_code or "ok")
+    return jsonify(report.to_dict())
+
+
 @bp.get("/<name>/frame")
 @documented(
     "The camera's current frame (JPEG or PNG as the camera sent it), fetched inside the allowlist.",
@@ -227,11 +252,11 @@ def delete_camera(name: str) -> Any:
 def camera_frame(name: str) -> Any:
     settings = current_settings()
     camera = cameras().resolve(name)
-    fetched = fetch_frame(
-        endpoint_url(camera.endpoint), settings.camera_allow, FetchLimits.from_settings(settings)
-    )
+    fetched = fetch_frame(camera.endpoint, settings.camera_allow, FetchLimits.from_settings(settings))
     content_type = sniff_content_type(fetched.data)
     if content_type not in IMAGE_TYPES:
-        raise CameraBadResponse(f"camera {name!r} sent something that is not a JPEG, PNG, WebP or BMP image")
+        raise CameraProtocolError(
+            f"camera {name!r} sent something that is not a JPEG, PNG, WebP or BMP image"
+        )
     headers = {"Cache-Control": "no-store", "X-Fetch-Ms": f"{fetched.elapsed_s * 1000:.0f}"}
     return Response(fetched.data, mimetype=content_type, headers=headers)

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 import errors
-from facebank.cameras import CameraDirectory, split_credentials
+from facebank.cameras import CameraDirectory
 from facebank.db import upgrade
 from facebank.passwords import PasswordCipher, cipher_of, new_key, parse_keys
 from facebank.records import Camera
@@ -79,12 +79,14 @@ def test_credentials_in_the_url_are_split_out(keyed: Facebank) -> None:
         keyed.cameras.create("lab2", "http://a:b@192.168.1.21/", username="c")
 
 
-def test_an_unencoded_at_sign_stays_in_the_password() -> None:
-    assert split_credentials("http://admin:p@ss@192.168.1.20/x.jpg") == (
-        "http://192.168.1.20/x.jpg",
-        "admin",
-        "p@ss",
-    )
+def test_an_unencoded_at_sign_stays_in_the_password(keyed: Facebank) -> None:
+    camera = keyed.cameras.create("room12", "http://admin:p@ss@192.168.1.20/x.jpg")
+    viewer = keyed.cameras.create("hall", "http://viewer@192.168.1.21/x.jpg")
+
+    assert (camera.url, camera.username) == ("http://192.168.1.20/x.jpg", "admin")
+    resolved = keyed.cameras.resolve("room12")
+    assert resolved is not None and resolved.endpoint.password == "p@ss"
+    assert (viewer.username, viewer.has_password) == ("viewer", False)
 
 
 def test_without_a_key_passwords_are_refused_and_cameras_without_one_are_fine(database_url: str) -> None:
@@ -170,14 +172,14 @@ def test_names_are_unique_and_checked(keyed: Facebank) -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"url": "ftp://192.168.1.20/x"}, "http:// or https://"),
+        ({"url": "ftp://192.168.1.20/x"}, "http://, https://, rtsp://, rtsps://"),
         ({"url": "http:///x.jpg"}, "needs a host"),
         ({"url": "http://192.168.1.20/a b"}, "spaces"),
         ({"tls_fingerprint_sha256": "ab" * 31}, "64 hex digits"),
         ({"tls_fingerprint_sha256": "zz" * 32}, "64 hex digits"),
         (
             {"url": "http://192.168.1.20/x", "tls_fingerprint_sha256": "ab" * 32},
-            "https and rtsps cameras only",
+            "TLS trust is set for a http",
         ),
         ({"tls_ca_pem": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n"}, "no readable PEM"),
         ({"small_faces": "always"}, "small_faces"),

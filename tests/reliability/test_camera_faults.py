@@ -22,20 +22,21 @@ BUDGET_S = 1 + 2  # connect + read timeouts of the shared deployment
 MARGIN_S = 3  # queueing, decoding and polling on a busy 2-core machine
 PEAK_GROWTH_LIMIT_MIB = 150  # a 200 MB body or a 2.7 GB bomb would blow far past this
 
-# fault: (path on the bad camera, the code the caller gets, the reason the worker logs). Every way a
-# camera fails to send a frame answers one `camera_unreachable`: a caller must not learn which ports of
-# the allowed networks are closed, silent, not HTTP or web servers; the operator reads the reason.
+# fault: (path on the bad camera, the code the caller gets, the reason the worker logs). Each failure
+# keeps its own code, so an admin can act on it (docs/cameras.md says what a code tells a caller about
+# the allowed networks); the worker's log names the same code with the detail.
 FAULTS = {
-    "slow_trickle": ("/trickle", "camera_unreachable", "camera_timeout"),
-    "hang": ("/hang", "camera_unreachable", "camera_timeout"),
+    "slow_trickle": ("/trickle", "camera_timeout", "camera_timeout"),
+    "hang": ("/hang", "camera_timeout", "camera_timeout"),
     "connection_refused": (None, "camera_unreachable", "camera_unreachable"),
     "tcp_reset": ("/reset", "camera_unreachable", "camera_unreachable"),
-    "http_404": ("/status/404", "camera_unreachable", "camera_bad_response"),
-    "http_500": ("/status/500", "camera_unreachable", "camera_bad_response"),
-    "html_page": ("/html", "camera_unreachable", "camera_bad_response"),
-    "not_http": ("/not-http", "camera_unreachable", "camera_bad_response"),
+    "http_404": ("/status/404", "camera_protocol_error", "camera_protocol_error"),
+    "http_500": ("/status/500", "camera_protocol_error", "camera_protocol_error"),
+    "http_401": ("/status/401", "camera_auth_failed", "camera_auth_failed"),
+    "html_page": ("/html", "camera_protocol_error", "camera_protocol_error"),
+    "not_http": ("/not-http", "camera_protocol_error", "camera_protocol_error"),
     "truncated_jpeg": ("/truncated.jpg", "not_an_image", None),
-    "empty_body": ("/empty", "camera_unreachable", "camera_bad_response"),
+    "empty_body": ("/empty", "camera_protocol_error", "camera_protocol_error"),
     "body_200mb_announced": ("/huge/200000000", "frame_too_large", None),
     "body_endless_no_length": ("/endless", "frame_too_large", None),
     "png_30000x30000": ("/bomb.png", "frame_too_large", None),

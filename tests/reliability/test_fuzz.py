@@ -32,7 +32,9 @@ EXAMPLES = int(os.environ.get("ROLLCALL_RELIABILITY_FUZZ_EXAMPLES", "25"))
 # Upstream failures the API documents as 5xx: what a client sees when a camera, Redis or a worker is away.
 DOCUMENTED_5XX = {
     "camera_unreachable",
-    "camera_bad_response",
+    "camera_protocol_error",
+    "camera_auth_failed",
+    "camera_tls_failed",
     "broker_unavailable",
     "database_unavailable",
     "weights_missing",

@@ -27,7 +27,7 @@ def camera_app(redis_server: Any, fake_camera: CameraServer) -> Any:
         "room12": fake_camera.url("/photo.jpg"),
         "login-page": fake_camera.url("/html"),
         "down": f"http://127.0.0.1:{closed_port()}/shot.jpg",
-        "secret": fake_camera.url("/photo.jpg").replace("http://", "http://admin:hunter2@"),
+        "secret": fake_camera.url("/basic/photo.jpg").replace("http://", "http://admin:hunter2@"),
     }
     return migrated_app(Settings(ui_cameras=",".join(f"{name}={url}" for name, url in cameras.items())))
 
@@ -55,14 +55,17 @@ def test_a_frame_is_the_cameras_bytes_unchanged(camera_app: Any, fake_camera: Ca
     assert response.mimetype == "image/jpeg"
     assert response.data == shared_photo(JPEG_NAME)
     assert response.headers["Cache-Control"] == "no-store"
-    assert fake_camera.requests[-1].authorization is not None  # the URL's credentials reach the camera
+
+    # The URL's credentials reach the camera, after its challenge only.
+    assert fake_camera.requests[-2].authorization is None
+    assert fake_camera.requests[-1].authorization is not None
 
 
 @pytest.mark.parametrize(
     ("name", "status", "code"),
     [
         ("down", 502, "camera_unreachable"),
-        ("login-page", 502, "camera_bad_response"),
+        ("login-page", 502, "camera_protocol_error"),
         ("nobody", 404, "camera_not_found"),
     ],
 )
