@@ -407,9 +407,10 @@ class Settings(BaseSettings):
     )
     ui_cameras: UiCamerasSetting = Field(
         "",  # type: ignore[arg-type]  # text, parsed (validate_default)
-        description="Cameras the browser page (`/ui/`) offers, `name=url` pairs separated by commas "
-        "(e.g. `room12=http://192.168.1.20/shot.jpg`); the API fetches their frames inside "
-        "`ROLLCALL_CAMERA_ALLOW` and never shows the URLs to the browser.",
+        description="Cameras read beside the camera registry (`/v1/cameras`, read only), `name=url` pairs "
+        "separated by commas (e.g. `room12=http://192.168.1.20/shot.jpg`); the page offers them, and jobs "
+        "name them like registered cameras (set it on the workers too). Fetched inside "
+        "`ROLLCALL_CAMERA_ALLOW`; the browser never sees their URLs.",
     )
     secret_key: SecretKeysSetting = Field(
         "",  # type: ignore[arg-type]  # text, parsed (validate_default)

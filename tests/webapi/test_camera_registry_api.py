@@ -315,3 +315,23 @@ def test_the_openapi_document_describes_the_registry(admin: Any) -> None:
     assert {"ok", "auth", "tls", "first_frame_s", "error_code"} <= set(
         schemas["CameraTestReport"]["properties"]
     )
+
+
+def test_a_new_key_takes_over_after_the_rotation_command(redis_server: Any, tmp_path: Path) -> None:
+    old, new = new_key(), new_key()
+    before = registry_app(tmp_path, old)
+    create(keyed_client(before), name="rotated", url="http://admin:s3cret@192.168.7.60/snap.jpg")
+    without_old = (
+        registry_app(tmp_path, new).test_cli_runner().invoke(args=["facebank", "rotate-camera-passwords"])
+    )
+    assert without_old.exit_code == 1
+    assert without_old.output.startswith("Error: secret_key_mismatch:")
+
+    rotating = registry_app(tmp_path, f"{new},{old}")
+    result = rotating.test_cli_runner().invoke(args=["facebank", "rotate-camera-passwords"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "1 camera password re-encrypted under the first key"
+    after = registry_app(tmp_path, new).extensions["rollcall.facebank"]
+    resolved = after.cameras.resolve("rotated")
+    assert resolved is not None and resolved.endpoint.password == "s3cret"
