@@ -162,36 +162,42 @@ class CameraNotAllowed(RollcallError):
 
 
 class CameraUnreachable(RollcallError):
-    """No connection to the camera: its name does not resolve, the port is closed, or the connection
-    was reset or broke off. Check the address, the port and that the camera is on."""
+    """No connection to the camera: its name does not resolve, the port is closed, or it broke off.
+
+    Check the address, the port and that the camera is on (docs/cameras.md)."""
 
     code, status, retryable = "camera_unreachable", 502, True
 
 
 class CameraTimeout(RollcallError):
-    """The camera did not answer, or sent no frame, within `ROLLCALL_CAMERA_CONNECT_TIMEOUT_S` +
-    `ROLLCALL_CAMERA_READ_TIMEOUT_S`: a silent port or host, a stalled stream."""
+    """The camera did not answer, or sent no frame, within the camera budget (connect + read timeout).
+
+    A silent port or host, a stalled stream, a stream that never reaches a keyframe."""
 
     code, status, retryable = "camera_timeout", 504, True
 
 
 class CameraAuthFailed(RollcallError):
-    """The camera refused the credentials (HTTP 401/403, RTSP 401), asked for some when none are set,
-    or asked for a scheme rollcall cannot answer; the message names the scheme. Check user and password."""
+    """The camera refused the credentials, asked for some when none are set, or for an unknown scheme.
+
+    HTTP 401/403 or RTSP 401 after rollcall answered the camera's challenge (Digest or Basic); the
+    message names the scheme and the user, never the password."""
 
     code, status = "camera_auth_failed", 502
 
 
 class CameraTLSFailed(RollcallError):
-    """The camera's TLS certificate is not trusted (not by the system store or the camera's CA, or not
-    the pinned SHA-256 fingerprint: the message shows both) or the handshake failed."""
+    """The camera's TLS certificate is not trusted (store, CA or pinned fingerprint) or the handshake failed.
+
+    A fingerprint mismatch shows the presented and the pinned SHA-256."""
 
     code, status = "camera_tls_failed", 502
 
 
 class CameraProtocolError(RollcallError):
-    """The camera answered, but not with a frame: an HTTP error or login page, not HTTP or RTSP at all,
-    an RTSP `DESCRIBE` failure or redirect, a stream that does not decode."""
+    """The camera answered, but not with a frame: an HTTP error, HTML, not HTTP/RTSP, an undecodable stream.
+
+    Also an RTSP ``DESCRIBE`` refused (404: no stream at that path) or too many redirects."""
 
     code, status = "camera_protocol_error", 502
 

@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from facebank.limits import CAMERA_NAME
 from facebank.passwords import parse_keys
 from sources.netguard import CameraAllowlist
-from sources.urls import is_http_url
+from sources.urls import is_camera_url
 
 # The choices of the enumerated settings. ml keeps the same lists (ml.pipeline's embedders,
 # ml.engines.ENGINE_CHOICES, ml.tiling.TilingMode); tests/unit/test_settings.py keeps them equal.
@@ -84,8 +84,8 @@ def _parse_ui_cameras(spec: str) -> dict[str, UiCamera]:
         name, sep, url = (part.strip() for part in entry.partition("="))
         if not sep or not _CAMERA_NAME.match(name):
             raise ValueError("entries must be name=url with a name of letters, digits, '.', '_' or '-'")
-        if not is_http_url(url):
-            raise ValueError(f"the URL of camera {name!r} must be http:// or https://")
+        if not is_camera_url(url):
+            raise ValueError(f"the URL of camera {name!r} must be http://, https://, rtsp:// or rtsps://")
         if name in cameras:
             raise ValueError(f"camera {name!r} is named twice")
         cameras[name] = UiCamera(name, url)

@@ -36,7 +36,8 @@ from facebank.limits import (
 )
 from facebank.passwords import PasswordCipher
 from facebank.records import UNSET, Camera, Unset
-from sources.endpoint import CAMERA_SCHEMES, CameraEndpoint, normalise_fingerprint
+from sources.endpoint import CameraEndpoint, normalise_fingerprint
+from sources.urls import CAMERA_SCHEMES
 
 REGISTRY, SETTINGS = "registry", "settings"
 SMALL_FACE_MODES = ("off", "auto", "on")

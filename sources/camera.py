@@ -12,6 +12,7 @@ from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.http_camera import fetch_http
 from sources.netguard import CameraAllowlist
+from sources.rtsp_camera import fetch_rtsp
 
 __all__ = ["FetchLimits", "FetchTrace", "FetchedFrame", "fetch_frame"]
 
@@ -35,6 +36,8 @@ def fetch_frame(
     scheme = endpoint.scheme
     if scheme in ("http", "https"):
         return fetch_http(endpoint, allowlist, limits, trace)
+    if scheme in ("rtsp", "rtsps"):
+        return fetch_rtsp(endpoint, allowlist, limits, trace)
     raise errors.CameraNotAllowed(
         f"camera URLs must be http, https, rtsp or rtsps, not {scheme or 'empty'!r}"
     )

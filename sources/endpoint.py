@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlsplit
 import errors
 from sources.urls import without_credentials
 
-CAMERA_SCHEMES = ("http", "https", "rtsp", "rtsps")
 TLS_SCHEMES = ("https", "rtsps")
 # How a fetch proved whom it spoke to: the TLS certificate's check (``none``: not TLS at all).
 TlsTrust = Literal["system", "ca", "fingerprint", "none"]

@@ -34,7 +34,7 @@ from sources.camera import FetchLimits, fetch_frame
 from sources.imagebytes import IMAGE_TYPES, sniff_content_type
 from sources.probe import CameraTestReport, probe_camera
 from webapi.auth import current_caller
-from webapi.schemas import HTTP_URL_PATTERN, CameraName
+from webapi.schemas import CAMERA_URL_PATTERN, CameraName
 from webapi.services import cameras, current_settings
 from webapi.validation import VISIBLE_TEXT, ErrorResponse, documented, parse_body, storable_text
 
@@ -48,7 +48,7 @@ _URL: dict[str, Any] = {
     "description": "The camera's snapshot URL; a `user:password@` in it is split out into username and "
     "password.",
     "examples": ["http://192.168.1.20/ISAPI/Streaming/channels/101/picture"],
-    "json_schema_extra": {"pattern": HTTP_URL_PATTERN},
+    "json_schema_extra": {"pattern": CAMERA_URL_PATTERN},
 }
 _USERNAME: dict[str, Any] = {"min_length": 1, "max_length": MAX_CAMERA_USERNAME}
 _PASSWORD: dict[str, Any] = {

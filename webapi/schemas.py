@@ -11,11 +11,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from contract.tilecost import tile_cost
 from errors import InvalidInput
 from facebank.limits import CAMERA_NAME, MAX_CAMERA_NAME
-from sources.urls import is_http_url
+from sources.urls import is_camera_url
 
 MAX_URL_LENGTH = 2048
-# What an http(s) URL starts with, for the OpenAPI document (the models check it with a clearer message).
-HTTP_URL_PATTERN = "^[hH][tT][tT][pP][sS]?://"
+# What a camera URL starts with, for the OpenAPI document (the models check it with a clearer message).
+CAMERA_URL_PATTERN = "^([hH][tT][tT][pP][sS]?|[rR][tT][sS][pP][sS]?)://"
+CAMERA_URL_RULE = "must start with http://, https://, rtsp:// or rtsps://"
 # Facebank ids are INTEGER columns, 32-bit on PostgreSQL: a larger number names nobody.
 MAX_ID = 2**31 - 1
 # Pixel coordinates: finite, and far beyond any frame the pixel limit lets through.
@@ -74,9 +75,10 @@ class FrameSource(BaseModel):
     url: str | None = Field(
         None,
         max_length=MAX_URL_LENGTH,
-        description="HTTP(S) snapshot URL of a camera.",
+        description="A camera's URL: an HTTP(S) snapshot or MJPEG stream, or an RTSP(S) stream "
+        "(credentials as user:password@, percent-encoded).",
         examples=["http://192.168.1.20:8080/shot.jpg"],
-        json_schema_extra={"pattern": HTTP_URL_PATTERN},
+        json_schema_extra={"pattern": CAMERA_URL_PATTERN},
     )
     image_b64: str | None = Field(None, description="A JPEG or PNG image, base64-encoded.")
     camera: CameraName | None = None
@@ -86,8 +88,8 @@ class FrameSource(BaseModel):
     def _exactly_one_source(self) -> FrameSource:
         if sum(getattr(self, name) is not None for name in FRAME_SOURCES) != 1:
             raise ValueError("give exactly one of 'url', 'image_b64' or 'camera'")
-        if self.url is not None and not is_http_url(self.url):
-            raise ValueError("url must start with http:// or https://")
+        if self.url is not None and not is_camera_url(self.url):
+            raise ValueError(f"url {CAMERA_URL_RULE}")
         return self
 
     def source(self) -> dict[str, str]:
@@ -211,16 +213,16 @@ class LegacyFrameQuery(BaseModel):
     ip: str | None = Field(
         None,
         max_length=MAX_URL_LENGTH,
-        json_schema_extra={"pattern": HTTP_URL_PATTERN},
+        json_schema_extra={"pattern": CAMERA_URL_PATTERN},
         description="Camera snapshot URL (the v0 parameter name).",
     )
     camera: CameraName | None = None
 
     @field_validator("ip")
     @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None and not is_http_url(value):
-            raise ValueError("ip must be an http:// or https:// URL")
+    def _camera_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_camera_url(value):
+            raise ValueError(f"ip {CAMERA_URL_RULE}")
         return value
 
     @model_validator(mode="after")

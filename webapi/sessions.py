@@ -20,7 +20,7 @@ from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, Inval
 from facebank.limits import MAX_SESSION_NAME
 from facebank.records import SessionCamera, SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, planned_ticks
-from sources.urls import is_http_url, without_credentials
+from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
 from webapi.auth import may_see, owner_of_new
 from webapi.schemas import MAX_URL_LENGTH, CameraName, RosterId, SmallFaceOptions, check_tile_cost
 from webapi.services import attendance_sessions, current_settings, job_client
@@ -94,9 +94,11 @@ class SessionCreate(BaseModel):
 
     @field_validator("cameras")
     @classmethod
-    def _http(cls, cameras: list[str | CameraRef]) -> list[str | CameraRef]:
-        if not all(is_http_url(url) for url in cameras if isinstance(url, str)):
-            raise ValueError('every camera must be an http:// or https:// URL, or {"camera": name}')
+    def _camera_urls(cls, cameras: list[str | CameraRef]) -> list[str | CameraRef]:
+        if not all(is_camera_url(url) for url in cameras if isinstance(url, str)):
+            raise ValueError(
+                'every camera must be an http://, https://, rtsp:// or rtsps:// URL, or {"camera": name}'
+            )
         return cameras
 
     def stored_cameras(self) -> list[SessionCamera]:
@@ -172,7 +174,7 @@ def check_cameras_allowed(cameras: list[SessionCamera]) -> None:
     for index, camera in enumerate(cameras):
         url = camera if isinstance(camera, str) else directory.get(camera["camera"]).url
         try:
-            current_settings().camera_allow.check_url(url)
+            current_settings().camera_allow.check_url(url, CAMERA_SCHEMES)
         except CameraNotAllowed as exc:
             raise CameraNotAllowed(f"cameras[{index}]: {exc.message}") from exc
         except CameraUnreachable as exc:  # its name does not resolve: nothing to check it against

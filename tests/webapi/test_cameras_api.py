@@ -97,11 +97,13 @@ def test_malformed_camera_settings_stop_the_api(spec: str) -> None:
 
 def test_camera_settings_parse_names_and_urls() -> None:
     cameras = Settings(
-        ui_cameras=" room12 = http://192.168.1.20/shot.jpg?x=1 , lab.2=https://cam.lan/a "
+        ui_cameras=" room12 = http://192.168.1.20/shot.jpg?x=1 , lab.2=https://cam.lan/a ,"
+        "hall=rtsp://admin:pw@192.168.1.30:554/Streaming/Channels/101"
     ).ui_cameras
     assert {name: camera.url for name, camera in cameras.items()} == {
         "room12": "http://192.168.1.20/shot.jpg?x=1",
         "lab.2": "https://cam.lan/a",
+        "hall": "rtsp://admin:pw@192.168.1.30:554/Streaming/Channels/101",
     }
 
 
