@@ -7,6 +7,7 @@ password is decrypted in this process and goes nowhere but to the camera.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -50,12 +51,13 @@ def load_frame(
     settings: Settings,
     allowlist: CameraAllowlist,
     timer: StageTimer,
-    cameras: CameraDirectory | None = None,
+    cameras: Callable[[], CameraDirectory] | None = None,
 ) -> Frame:
     """Fetch (for a URL or a camera name) and decode the frame a job names, timing ``fetch`` and ``decode``.
 
-    ``cameras`` resolves a camera's name (``camera_not_found`` when it was deleted since the job was
-    submitted); the lookup counts as part of the fetch.
+    ``cameras`` gives what resolves a camera's name (``camera_not_found`` when it was deleted since the
+    job was submitted); it is called only for a camera's name, so other jobs never need the facebank.
+    The lookup counts as part of the fetch.
     """
     small_faces: str | None = None
     if source.url is not None:
@@ -70,7 +72,7 @@ def load_frame(
             raise InvalidInput("this process has no camera registry to look up a camera's name in")
         label = f"camera:{source.camera}"
         with timer.stage("fetch"):
-            camera = cameras.resolve(source.camera)
+            camera = cameras().resolve(source.camera)
             fetched = _fetch_from_camera(camera.endpoint, allowlist, settings)
         small_faces = camera.small_faces or _host_mode(camera.endpoint.url, settings)
         data = fetched.data

@@ -142,7 +142,7 @@ def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], ModelTask
 
 
 def _load(source: FrameSource, res: Resources, timer: StageTimer) -> Frame:
-    return load_frame(source, res.settings, res.settings.camera_allow, timer, res.cameras)
+    return load_frame(source, res.settings, res.settings.camera_allow, timer, lambda: res.cameras)
 
 
 def _tiling(frame: Frame, small_faces: SmallFaces | None, res: Resources) -> core.Tiling:
