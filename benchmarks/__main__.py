@@ -35,6 +35,7 @@ PARTS = (
     "small_faces",
     "batching",
     "modelfr",
+    "cameras",
 )
 # Photos whose native size stays under 1280x720 pixels, so --quick stays quick at "native".
 QUICK_PHOTOS = ["two_people.jpg", "multiface.jpg", "kit_with_rose.jpg"]
@@ -294,6 +295,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             if "modelfr" in parts:
                 result["modelfr"] = workers.modelfr_36mp(stage)
         shutil.rmtree(workdir)
+    if "cameras" in parts:
+        from benchmarks import cameras
+
+        result["cameras"] = cameras.run()
+        result["rtsp_first_frame_s"] = result["cameras"]["rtsp"]["h264"]["first_frame_s"]["median"]
+        result["rtsp_keyframe_interval_s"] = result["cameras"]["keyframe_interval_s"]
     result.update(report.speedups(result.get("seed")))
     result.update(report.headline(result))
     result["stage_medians_ms"] = report.stage_medians(result.get("pipeline"), result.get("seed"))

@@ -1,10 +1,11 @@
-"""The challenges cameras sent, remembered per worker process so the next fetch answers at once.
+"""The Digest challenges cameras sent, remembered per worker process so the next fetch answers at once.
 
 A Digest camera's first fetch costs two requests (the 401 challenge, then the answer); with the
 camera's nonce kept here (and its counter ``nc`` raised at each use, RFC 7616 3.4.5) every later
 fetch sends its answer with the first request, one round trip like a snapshot without a password.
-A camera that asked for Basic gets it with the first request next time too, as browsers do within
-a protection space (RFC 7617 2.2). Nothing is sent before a camera has challenged once.
+A Digest answer is a hash bound to the camera's nonce, so sending it first reveals nothing. Basic
+is never remembered: it is the password itself, so it goes only in answer to a Basic challenge of
+that very request (never to a camera, or a path of one, that asked for Digest).
 
 This is a cache, not state: it holds what cameras published (realm, nonce, opaque), never a
 password; it is bounded; a lost or stale entry costs one extra round trip and nothing else. Entries
@@ -38,7 +39,21 @@ class ChallengeCache:
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, key: CacheKey, challenge: Challenge) -> None:
+    def answer(
+        self, key: CacheKey, challenge: Challenge, method: str, uri: str, username: str, password: str
+    ) -> str:
+        """The ``Authorization`` answering ``challenge`` now; a Digest challenge is kept for next time."""
+        if challenge.scheme != "digest":
+            return basic_authorization(username, password)
+        self._remember(key, challenge)
+        cached = self.authorization(key, method, uri, username, password)
+        return (
+            cached[0]
+            if cached is not None
+            else digest_authorization(challenge, method, uri, username, password, 1, secrets.token_hex(16))
+        )
+
+    def _remember(self, key: CacheKey, challenge: Challenge) -> None:
         with self._lock:
             self._entries[key] = _Entry(challenge)
             self._entries.move_to_end(key)
@@ -60,14 +75,9 @@ class ChallengeCache:
             entry.uses += 1
             self._entries.move_to_end(key)
             challenge, nc = entry.challenge, entry.uses
-        return answer(challenge, method, uri, username, password, nc), challenge
-
-
-def answer(challenge: Challenge, method: str, uri: str, username: str, password: str, nc: int = 1) -> str:
-    """The ``Authorization`` value for ``challenge`` (Basic or Digest; see ``Challenge.answerable``)."""
-    if challenge.scheme == "basic":
-        return basic_authorization(username, password)
-    return digest_authorization(challenge, method, uri, username, password, nc, secrets.token_hex(16))
+        return digest_authorization(
+            challenge, method, uri, username, password, nc, secrets.token_hex(16)
+        ), challenge
 
 
 # The one instance per process (see the module's docstring for why a cache is allowed here).

@@ -28,7 +28,7 @@ import urllib3
 from urllib3.exceptions import ReadTimeoutError
 
 import errors
-from sources.authcache import CHALLENGES, CacheKey, answer
+from sources.authcache import CHALLENGES, CacheKey
 from sources.challenge import choose, parse_challenges
 from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
@@ -137,9 +137,7 @@ def _authorised_exchange(
             raise errors.CameraAuthFailed(
                 f"camera {target.origin} refused the credentials of user {user!r} ({chosen.label})"
             )
-        CHALLENGES.remember(key, chosen)
-        fresh = CHALLENGES.authorization(key, "GET", uri, user, password)
-        request.headers["Authorization"] = fresh[0] if fresh else answer(chosen, "GET", uri, user, password)
+        request.headers["Authorization"] = CHALLENGES.answer(key, chosen, "GET", uri, user, password)
         trace.auth = chosen.label  # type: ignore[assignment]  # a label is an AuthScheme
         log.info("camera %s asked for %s; answering", target.origin, chosen.label)
 
@@ -408,6 +406,12 @@ class _FirstPart:
             if len(buffer) < body_start + int(length):
                 return None
             return bytes(buffer[body_start : body_start + int(length)]), content_type
+        if content_type == "image/jpeg":
+            # No length: a JPEG ends itself (EOI), so the part is complete without waiting for the next
+            # boundary, which a camera sends only with its next frame (a whole frame interval later).
+            jpeg_end = _jpeg_end(buffer, body_start)
+            if jpeg_end is not None:
+                return bytes(buffer[body_start:jpeg_end]), content_type
         closing = b"\n" + delimiter
         end = buffer.find(closing, max(body_start, self._scanned))
         if end < 0:
@@ -423,3 +427,45 @@ class _FirstPart:
             raise errors.CameraProtocolError(
                 f"camera {self._origin} sent no MJPEG part headers in the first {_MAX_PART_PREAMBLE} bytes"
             )
+
+
+_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RST0-7 carry no length
+
+
+def _jpeg_end(buffer: bytearray, start: int) -> int | None:
+    """The offset just past the JPEG's end-of-image marker, if the JPEG starting at ``start`` is complete.
+
+    Walks the segments by their lengths (so an EXIF thumbnail's own EOI inside APP1 is skipped) and
+    scans entropy-coded data after each start-of-scan, where 0xFF is always followed by 0x00 or a
+    restart marker unless a real marker begins. None: not complete yet (or not a JPEG).
+    """
+    if buffer[start : start + 2] != b"\xff\xd8":
+        return None
+    position = start + 2
+    while position + 2 <= len(buffer):
+        if buffer[position] != 0xFF:
+            return None
+        marker = buffer[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker == 0xD9:
+            return position + 2
+        if marker in _STANDALONE_MARKERS:
+            position += 2
+            continue
+        if position + 4 > len(buffer):
+            return None
+        position += 2 + int.from_bytes(buffer[position + 2 : position + 4], "big")
+        if marker != 0xDA:
+            continue
+        while True:  # entropy-coded data of a scan, up to the next real marker
+            position = buffer.find(b"\xff", position)
+            if position < 0 or position + 1 >= len(buffer):
+                return None
+            following = buffer[position + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                position += 2
+                continue
+            break
+    return None

@@ -43,7 +43,7 @@ RTSP_SCHEMES = ("rtsp", "rtsps")
 JPEG_QUALITY = 95  # the frame goes on as a JPEG (jobs, the page's proxy): nearly lossless, ~10x smaller
 # FFmpeg's options: TCP interleaved (one connection, through the relay); nothing probed beyond the SDP;
 # no input buffering; only the video track set up; only the relay's loopback TCP may be opened.
-_OPTIONS = {
+FFMPEG_OPTIONS = {
     "rtsp_transport": "tcp",
     "analyzeduration": "0",
     "probesize": "32768",
@@ -169,7 +169,9 @@ def _newest_frame(
 ) -> av.VideoFrame:
     """Open ``url`` (the relay) and decode until a frame arrives at the stream's own pace."""
     read_timeout = min(limits.read_timeout_s, max(deadline.remaining(), 0.01))
-    with av.open(url, options=_OPTIONS, timeout=(max(deadline.remaining(), 0.01), read_timeout)) as container:
+    with av.open(
+        url, options=FFMPEG_OPTIONS, timeout=(max(deadline.remaining(), 0.01), read_timeout)
+    ) as container:
         if not container.streams.video:
             raise errors.CameraProtocolError(f"camera {target.origin}'s stream has no video track")
         stream = container.streams.video[0]

@@ -23,6 +23,7 @@ Everything it learns goes into ``RelayReport`` for the caller to turn into an er
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
 import threading
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 
 import errors
 from sources.authcache import CHALLENGES, CacheKey
-from sources.challenge import choose, parse_challenges
+from sources.challenge import Challenge, choose, parse_challenges
 from sources.fetch import FetchTrace
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class RtspRelay:
         self._client: socket.socket | None = None
         self._send_lock = threading.Lock()
         self._pending: dict[bytes, tuple[bytes, list[bytes], bytes, bool]] = {}  # by CSeq
+        self._basic: Challenge | None = None  # a Basic challenge of this session, answered per request
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -120,13 +122,22 @@ class RtspRelay:
 
     # --- the two directions ---
     def _serve(self) -> None:
-        """Accept FFmpeg's one connection, then relay camera → FFmpeg here and FFmpeg → camera in a thread."""
-        try:
-            client, _ = self._listener.accept()
-        except OSError:  # closed before FFmpeg connected: the fetch ended (error or budget)
-            return
-        finally:
-            self._listener.close()
+        """Accept FFmpeg's one connection, then relay camera → FFmpeg here and FFmpeg → camera in a thread.
+
+        Another process on this machine could connect to the loopback port first and be answered with
+        the camera's credentials: a connection that is not this process's own is closed unserved.
+        """
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed before FFmpeg connected: the fetch ended (error or budget)
+                self._listener.close()
+                return
+            if _from_this_process(client):
+                break
+            log.warning("rtsp relay %d: a connection from another process was refused", self._port)
+            client.close()
+        self._listener.close()
         self._client = client
         if self._closing.is_set():
             _shutdown(client)
@@ -162,13 +173,15 @@ class RtspRelay:
                 if kind == "interleaved":
                     self.report.media_bytes += len(head) + len(body)
                     if self.report.media_bytes > self._max_bytes:
-                        raise errors.CameraProtocolError(
-                            f"camera {self._origin} sent over {self._max_bytes} bytes and no decodable frame"
+                        raise errors.FrameTooLarge(
+                            f"camera {self._origin} sent {self._max_bytes}+ bytes without a decodable frame"
                         )
                     client.sendall(head + body)
                     continue
-                if kind == "request":  # a server-to-client request (e.g. ANNOUNCE): not for a viewer
-                    continue
+                if kind == "request":
+                    if _REQUEST_LINE.match(head.split(b"\r\n", 1)[0]) is None:  # e.g. "HTTP/1.1 400"
+                        raise errors.CameraProtocolError(f"camera {self._origin} does not speak RTSP")
+                    continue  # a server-to-client request (ANNOUNCE, GET_PARAMETER): not for a viewer
                 forward = self._check_answer(head)
                 if forward:
                     client.sendall(head + body)
@@ -198,21 +211,27 @@ class RtspRelay:
         self._pending[cseq] = (method + b" " + url + b" " + version, headers, body, False)
         self._send_request(cseq)
 
-    def _send_request(self, cseq: bytes) -> None:
+    def _send_request(self, cseq: bytes, challenge: Challenge | None = None) -> None:
+        """Send a pending request; with ``challenge`` (just received) answer it, else answer a remembered
+        Digest challenge if there is one. A Basic challenge is answered per request, never remembered:
+        FFmpeg's later requests of the session carry the answer the relay adds to each."""
         request_line, headers, body, _ = self._pending[cseq]
         method, url = request_line.split(b" ")[:2]
         lines = [request_line, *headers]
-        if self._credentials is not None:
-            uri = url.decode("latin-1")
-            authorization = CHALLENGES.authorization(
-                self._credentials.cache_key,
-                method.decode("ascii"),
-                uri,
-                self._credentials.username,
-                self._credentials.password,
-            )
-            if authorization is not None:
-                value, challenge = authorization
+        credentials = self._credentials
+        if challenge is not None and challenge.scheme == "basic":
+            self._basic = challenge
+        challenge = challenge or self._basic
+        if credentials is not None:
+            args = (method.decode("ascii"), url.decode("latin-1"), credentials.username, credentials.password)
+            value: str | None = None
+            if challenge is not None:
+                value = CHALLENGES.answer(credentials.cache_key, challenge, *args)
+            else:
+                cached = CHALLENGES.authorization(credentials.cache_key, *args)
+                if cached is not None:
+                    value, challenge = cached
+            if value is not None and challenge is not None:
                 lines.append(b"Authorization: " + value.encode("latin-1"))
                 self._trace.auth = challenge.label  # type: ignore[assignment]  # a label is an AuthScheme
         self._trace.round_trips += 1
@@ -275,10 +294,9 @@ class RtspRelay:
         ):
             return False
         log.info("camera %s asked for %s; answering", self._origin, chosen.label)
-        CHALLENGES.remember(credentials.cache_key, chosen)
         request_line, request_headers, body, _ = self._pending[cseq]
         self._pending[cseq] = (request_line, request_headers, body, True)
-        self._send_request(cseq)
+        self._send_request(cseq, chosen)
         return True
 
 
@@ -354,6 +372,30 @@ def _headers(lines: list[bytes], name: bytes) -> list[bytes]:
 def _header(lines: list[bytes], name: bytes) -> bytes | None:
     found = _headers(lines, name)
     return found[0] if found else None
+
+
+def _from_this_process(client: socket.socket) -> bool:
+    """Whether the loopback connection ``client`` accepted was opened by this process (Linux: the other
+    end's socket inode, found in ``/proc/net/tcp``, is one of this process's descriptors)."""
+    peer_port = client.getpeername()[1]
+    local = f"0100007F:{peer_port:04X}"  # 127.0.0.1 in /proc/net/tcp's little-endian hex
+    remote = f"0100007F:{client.getsockname()[1]:04X}"
+    try:
+        with open("/proc/net/tcp") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        inodes = {row[9] for row in rows if row[1] == local and row[2] == remote}
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError as exc:  # no /proc (not Linux): the check cannot be made
+        log.warning("rtsp relay: cannot tell who connected (%s); accepting", exc)
+        return True
+    for descriptor in descriptors:
+        try:
+            target = os.readlink(f"/proc/self/fd/{descriptor}")
+        except OSError:  # closed since the listing
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False
 
 
 def _shutdown(sock: socket.socket) -> None:

@@ -27,6 +27,13 @@ import pytest
 from benchmarks import processes
 from benchmarks.processes import WorkerProcess, free_port, port_open, start_worker
 from facebank.passwords import new_key
+from tests.cameras.fixtures import (  # noqa: F401 - session fixtures: the real camera servers
+    apache_camera,
+    fake_rtsp,
+    gst_camera,
+    lighttpd_camera,
+    rtsps_camera,
+)
 from tests.shared_data import shared_dir
 
 _STATE_DIR = Path(tempfile.mkdtemp(prefix="rollcall-tests-"))

@@ -214,7 +214,7 @@ class LegacyFrameQuery(BaseModel):
         None,
         max_length=MAX_URL_LENGTH,
         json_schema_extra={"pattern": CAMERA_URL_PATTERN},
-        description="Camera snapshot URL (the v0 parameter name).",
+        description="Camera URL: HTTP(S) snapshot or MJPEG, or RTSP(S) stream (the v0 parameter name).",
     )
     camera: CameraName | None = None
 

@@ -74,8 +74,8 @@ class SessionCreate(BaseModel):
         ...,
         min_length=1,
         max_length=MAX_CAMERAS,
-        description='Snapshot URLs, or registered cameras as `{"camera": name}`, fetched at every tick '
-        "(from the allowlist).",
+        description="Camera URLs (HTTP(S) snapshots or MJPEG, RTSP(S) streams), or registered cameras as "
+        '`{"camera": name}`, one frame each at every tick (inside the allowlist).',
     )
     name: str | None = Field(None, min_length=1, max_length=MAX_SESSION_NAME)
     start_at: Timestamp | None = Field(None, description="When the first tick is taken; default now.")

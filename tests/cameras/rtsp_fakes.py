@@ -2,7 +2,8 @@
 
 By path: ``/redirect?to=URL`` answers ``DESCRIBE`` with ``302 Location: URL`` (an RTSP redirect, which
 FFmpeg would follow to any host); ``/mute`` answers every request properly up to ``PLAY`` (a valid
-H.264 SDP) and then never sends a packet. Every request is recorded (method, URL, Authorization).
+H.264 SDP) and then never sends a packet; ``/hang`` never answers ``DESCRIBE``. Every request is
+recorded (method, URL, Authorization).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class FakeRtspCamera:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
         self._listener = socket.create_server((host, 0))
+        self._listener.settimeout(0.1)
         self.port = self._listener.getsockname()[1]
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -47,11 +49,11 @@ class FakeRtspCamera:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._thread.join(timeout=5)
         self._listener.close()
         with self._lock:
             for connection in self._connections:
                 connection.close()
-        self._thread.join(timeout=5)
 
     def url(self, path: str) -> str:
         return f"rtsp://{self.host}:{self.port}{path}"
@@ -65,8 +67,9 @@ class FakeRtspCamera:
         while not self._stopping.is_set():
             try:
                 connection, _ = self._listener.accept()
-            except OSError:
-                return
+            except TimeoutError:  # wakes to see stop(): closing the listener does not interrupt accept()
+                continue
+            connection.settimeout(None)
             with self._lock:
                 self._connections.append(connection)
             threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
@@ -88,6 +91,8 @@ class FakeRtspCamera:
                 }
                 with self._lock:
                     self._seen.append(SeenRtspRequest(method, url, headers.get("authorization")))
+                if method == "DESCRIBE" and urlsplit(url).path == "/hang":
+                    continue
                 connection.sendall(self._answer(method, url, headers.get("cseq", "0")))
         except OSError:
             return

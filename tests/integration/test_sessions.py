@@ -381,6 +381,28 @@ def test_session_over_two_cameras_survives_a_worker_restart(classroom: Classroom
     )
 
 
+def test_a_session_over_a_digest_camera_and_an_rtsp_camera_sees_who_they_show(
+    classroom: Classroom, apache_camera: Any, gst_camera: Any
+) -> None:
+    """Both real cameras show Obama (the Apache camera's snapshot behind Digest, GStreamer's H.264 stream)."""
+    from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, HIKVISION
+
+    system, people = classroom.system, classroom.people
+    client = system.client()
+    roster = make_roster(client, "real cameras", [people["obama"]])
+    cameras = [
+        apache_camera.url(HIKVISION, credentials=(CAMERA_USER, CAMERA_PASSWORD)),
+        gst_camera.url("/h264"),
+    ]
+    session = start_session(client, roster_id=roster, cameras=cameras, burst={"frames": 2, "over_s": 1})
+    state = wait_for_session(client, session["id"])
+
+    assert (state["status"], state["ticks"]["done"]) == ("finished", 2)
+    assert [(camera["frames"], camera["failures"]) for camera in state["cameras"]] == [(2, 0), (2, 0)]
+    assert (by_name(state)["obama"]["ticks_seen"], by_name(state)["obama"]["present"]) == (2, True)
+    assert CAMERA_PASSWORD not in str(state)
+
+
 # --- registered cameras ---
 
 

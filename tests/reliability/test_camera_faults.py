@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.cameras.rtsp_fakes import FakeRtspCamera
 from tests.conftest import wait_for_job
 from tests.reliability.conftest import Deployment, HoldingCamera, peak_rss_mib, submit
 from tests.sources.camera_server import CameraServer, closed_port
@@ -75,6 +76,45 @@ def test_a_bad_camera_fails_the_job_with_its_code_and_the_worker_serves_the_next
 ) -> None:
     path, code, logged = FAULTS[fault]
     url = bad_camera.url(path) if path is not None else f"http://127.0.0.1:{closed_port()}/shot.jpg"
+    _fails_in_time_and_the_worker_goes_on(fault, url, code, logged, shared, holding_camera, figures)
+
+
+# RTSP servers that misbehave (tests/cameras/rtsp_fakes.py): silent after PLAY, silent at DESCRIBE, a
+# redirect to the cloud metadata address (never followed: FFmpeg does not even see it).
+RTSP_FAULTS = {
+    "rtsp_no_frame_after_play": ("/mute", "camera_timeout", "camera_timeout"),
+    "rtsp_describe_never_answered": ("/hang", "camera_timeout", "camera_timeout"),
+    "rtsp_redirect_to_cloud_metadata": (
+        "/redirect?to=rtsp://169.254.169.254/live",
+        "camera_not_allowed",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(RTSP_FAULTS))
+def test_a_bad_rtsp_camera_fails_the_job_with_its_code_and_the_worker_serves_the_next(
+    fault: str,
+    shared: Deployment,
+    fake_rtsp: FakeRtspCamera,
+    holding_camera: HoldingCamera,
+    figures: dict[str, Any],
+) -> None:
+    path, code, logged = RTSP_FAULTS[fault]
+    _fails_in_time_and_the_worker_goes_on(
+        fault, fake_rtsp.url(path), code, logged, shared, holding_camera, figures
+    )
+
+
+def _fails_in_time_and_the_worker_goes_on(
+    fault: str,
+    url: str,
+    code: str,
+    logged: str | None,
+    shared: Deployment,
+    holding_camera: HoldingCamera,
+    figures: dict[str, Any],
+) -> None:
     worker = shared.workers[0]
     assert worker.process is not None
     client = shared.client()

@@ -2,6 +2,7 @@
 
 Paths: ``/photo.jpg`` ``/photo.png`` (real photos), ``/octet`` (octet-stream), ``/notype`` (no
 Content-Type), ``/mjpeg`` ``/mjpeg-nolength`` ``/mjpeg-dashed`` (endless MJPEG streams),
+``/mjpeg-slow`` (a frame every 5 s, parts without Content-Length),
 ``/trickle`` (one body byte a second), ``/trickle-headers`` (one header byte a second),
 ``/hang`` (never answers), ``/not-http`` (an SSH banner), ``/gzip``, ``/mjpeg-garbage``,
 ``/status/<code>``, ``/html``,
@@ -126,6 +127,12 @@ class _Handler(BaseHTTPRequestHandler):
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
+        elif path == "/mjpeg-slow":
+            self._head(200, "multipart/x-mixed-replace; boundary=rollcallframe", None)
+            while not camera.stopping.is_set():  # one frame every 5 s, each part ended only by the next
+                self.wfile.write(b"--rollcallframe\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n")
+                self.wfile.flush()
+                camera.stopping.wait(5.0)
         elif path in ("/mjpeg", "/mjpeg-nolength", "/mjpeg-dashed"):
             self._mjpeg(jpeg, with_length=path == "/mjpeg", dashed=path == "/mjpeg-dashed", camera=camera)
         else:

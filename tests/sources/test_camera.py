@@ -111,6 +111,15 @@ def test_mjpeg_stream_yields_its_first_frame_without_waiting_for_the_end(
     assert fetched.elapsed_s < 2.0  # the stream stays open: we stopped after one part
 
 
+def test_mjpeg_part_without_length_ends_at_its_jpeg_end_not_at_the_next_frame(camera: CameraServer) -> None:
+    """A camera sends the next boundary only with its next frame (here 5 s later): the part is complete
+    at the JPEG's end-of-image marker, so the fetch does not wait a frame interval."""
+    limits = replace(LIMITS, read_timeout_s=10.0, total_s=10.0)
+    fetched = fetch_url(camera.url("/mjpeg-slow"), ALLOW, limits)
+    assert fetched.data == shared_photo(JPEG_NAME)
+    assert fetched.elapsed_s < 2.5  # the next boundary comes after 5 s
+
+
 def test_localhost_is_reached_at_its_checked_addresses(camera: CameraServer) -> None:
     fetched = fetch_url(
         camera.url("/photo.jpg", host="localhost"), CameraAllowlist.parse("127.0.0.0/8,::1"), LIMITS

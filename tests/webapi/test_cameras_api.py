@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from ml.image import decode_image
 from settings import Settings
 from tests.conftest import JOBS_KEY, keyed_client, migrated_app
 from tests.images import shared_photo
@@ -73,6 +74,27 @@ def test_camera_failures_are_api_errors(camera_app: Any, name: str, status: int,
     response = keyed_client(camera_app, JOBS_KEY).get(f"/v1/cameras/{name}/frame")
     assert response.status_code == status
     assert response.get_json()["error"]["code"] == code
+
+
+def test_the_page_shows_digest_and_rtsp_cameras(
+    redis_server: Any, apache_camera: Any, gst_camera: Any
+) -> None:
+    from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, DAHUA
+
+    cameras = {
+        "dahua": apache_camera.url(DAHUA, credentials=(CAMERA_USER, CAMERA_PASSWORD)),
+        "hall": gst_camera.url("/h264"),
+        "wrong": apache_camera.url(DAHUA, credentials=(CAMERA_USER, "not-it")),
+    }
+    app = migrated_app(Settings(ui_cameras=",".join(f"{name}={url}" for name, url in cameras.items())))
+    client = keyed_client(app, JOBS_KEY)
+    for name in ("dahua", "hall"):
+        response = client.get(f"/v1/cameras/{name}/frame")
+        assert (response.status_code, response.mimetype) == (200, "image/jpeg"), response.get_data()[:200]
+        assert decode_image(response.data, 40_000_000).shape == (240, 320, 3)
+    wrong = client.get("/v1/cameras/wrong/frame")
+    assert (wrong.status_code, wrong.get_json()["error"]["code"]) == (502, "camera_auth_failed")
+    assert "not-it" not in wrong.get_data(as_text=True)
 
 
 def test_frames_obey_the_camera_allowlist(redis_server: Any, fake_camera: CameraServer) -> None:

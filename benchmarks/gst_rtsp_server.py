@@ -3,13 +3,14 @@
 Runs under the system's ``/usr/bin/python3`` (Debian's ``python3-gi`` and ``gir1.2-gst-rtsp-server-1.0``,
 installed by ``scripts/ensure_camera_servers.sh``), not the project's venv. Mounts:
 
-- ``/h264``, ``/h265``: the photo at 10 frames/s, a keyframe every ``--keyframe-interval`` frames
-  (10: one second, as cameras ship), open to anyone;
-- ``/secure/h264``: the same behind RTSP Digest authentication (``--user``/``--password``), as
-  Hikvision and Dahua cameras answer by default;
-- ``/silent``: a stream whose source never produces a frame (its ``DESCRIBE`` never completes).
+``/h264`` and ``/h265``: the photo at 10 frames/s, a keyframe every ``--keyframe-interval`` frames
+(10: one second, as cameras ship),
+on ``--port`` openly and on ``--secure-port`` behind RTSP Digest authentication (``--user``/``--password``),
+as Hikvision and Dahua cameras answer by default. (A mount whose source never produces a frame would
+hold the server's other clients while it waits to prepare it, so the silent servers are
+``tests/cameras/rtsp_fakes.py``'s.)
 
-Prints ``ready <port>`` once listening; stops on SIGTERM.
+Prints ``ready <port> <secure port>`` once listening; stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402 - after require_version
 
-SILENT = (
-    "( appsrc is-live=true format=time caps=video/x-h264,stream-format=byte-stream "
-    "! h264parse ! rtph264pay name=pay0 pt=96 )"
-)
 ENCODERS = {
     "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! rtph264pay name=pay0 pt=96",
     "h265": "x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} ! rtph265pay name=pay0 pt=96",
@@ -68,7 +65,6 @@ def _server(port: int, photo: str, gop: int, auth: GstRtspServer.RTSPAuth | None
     mounts = server.get_mount_points()
     for codec in ENCODERS:
         mounts.add_factory(f"/{codec}", _factory(_photo_pipeline(photo, codec, gop), roles))
-    mounts.add_factory("/silent", _factory(SILENT, roles))
     if server.attach(None) == 0:
         sys.exit(f"could not listen on 127.0.0.1:{port}")
     return server
