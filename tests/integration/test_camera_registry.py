@@ -3,7 +3,8 @@ password, and the password is found nowhere else: not in the job's message, Redi
 answer.
 
 The cameras are real loopback servers that challenge for HTTP Basic (``tests/sources/camera_server.py``'s
-``/basic/`` paths), so a frame arrives only if the worker answered with the registry's credentials.
+``/basic/`` paths) and Digest (Apache, ``tests/cameras``), so a frame arrives only if the worker answered
+with the registry's credentials.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import redis
 
+from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, HIKVISION, ApacheCamera, GstRtspCamera
 from tests.conftest import WorkerProcess, keyed_client, wait_for_job
 from tests.sources.camera_server import CameraServer
 
@@ -172,3 +174,43 @@ def test_legacy_routes_and_enrolment_take_a_registered_camera(
     enrolled = client.post(f"/v1/people/{person['id']}/faces", json={"camera": "reg-enrol"})
     assert enrolled.status_code == 201, enrolled.get_json()
     assert enrolled.get_json()["person_id"] == person["id"]
+
+
+def test_a_registered_digest_camera_gets_digest_answers_only(
+    client: Any, worker: WorkerProcess, apache_camera: ApacheCamera
+) -> None:
+    register(
+        client,
+        name="reg-digest",
+        url=apache_camera.url(HIKVISION),
+        username=CAMERA_USER,
+        password=CAMERA_PASSWORD,  # an "@" and a ":" in it
+    )
+    seen = len(apache_camera.requests())
+
+    job = wait_for_job(client, submit(client, "detect", {"camera": "reg-digest"}))
+    report = client.post("/v1/cameras/reg-digest/test").get_json()
+
+    assert job["state"] == "succeeded", job
+    assert sum(face["prob"] >= 0.99 for face in job["result"]["faces"]) == 1
+    sent = [auth for path, auth in apache_camera.requests()[seen:] if path == HIKVISION]
+    assert sent and all(auth == "-" or auth.startswith("Digest ") for auth in sent), sent
+    assert any(auth.startswith("Digest ") for auth in sent), "the credentials answered the challenge"
+    assert (report["ok"], report["auth"]) == (True, "digest-md5")
+    assert CAMERA_PASSWORD not in json.dumps(job) + json.dumps(report) + worker.log()
+
+
+def test_a_registered_rtsp_camera_behind_digest_streams_to_the_worker(
+    client: Any, worker: WorkerProcess, gst_camera: GstRtspCamera
+) -> None:
+    register(
+        client,
+        name="reg-rtsp",
+        url=gst_camera.url("/h265", secure=True, credentials=(CAMERA_USER, CAMERA_PASSWORD)),
+    )
+
+    job = wait_for_job(client, submit(client, "detect", {"camera": "reg-rtsp"}))
+
+    assert job["state"] == "succeeded", job
+    assert sum(face["prob"] >= 0.99 for face in job["result"]["faces"]) == 1
+    assert client.get("/v1/cameras/reg-rtsp").get_json()["url"] == gst_camera.url("/h265", secure=True)
