@@ -14,7 +14,7 @@ API fetches the snapshot for it, through the same allowlist, limits and DNS pinn
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import asdict
 from typing import Any, Literal, get_type_hints
 
 from flask import Blueprint, Response, jsonify, url_for
@@ -30,6 +30,7 @@ from facebank.limits import (
     MAX_CAMERA_USERNAME,
 )
 from facebank.records import Camera
+from facebank.schemas import Timestamp
 from sources.camera import FetchLimits, fetch_frame
 from sources.imagebytes import IMAGE_TYPES, sniff_content_type
 from sources.probe import CameraTestReport, probe_camera
@@ -42,6 +43,8 @@ bp = Blueprint("cameras", __name__, url_prefix="/v1/cameras")
 log = logging.getLogger("rollcall.api")
 NAME_PARAMETER = {"name": {"type": "string", "pattern": CAMERA_NAME}}
 SmallFaceMode = Literal["off", "auto", "on"]
+# What a jobs key does not see of a camera: a URL's path or query may hold a token.
+ADMIN_ONLY = ("url", "username", "tls_fingerprint_sha256", "tls_ca_pem")
 
 _URL: dict[str, Any] = {
     "max_length": MAX_CAMERA_URL,
@@ -118,8 +121,8 @@ class CameraOut(BaseModel):
     tls_fingerprint_sha256: str | None
     tls_ca_pem: str | None
     small_faces: SmallFaceMode | None
-    created_at: datetime | None
-    updated_at: datetime | None
+    created_at: Timestamp | None
+    updated_at: Timestamp | None
 
 
 # The probe's report (a dataclass of sources.probe) as a model of the OpenAPI document, field for field.
@@ -133,24 +136,19 @@ class CameraList(BaseModel):
     can_manage: bool = Field(description="Whether this API key may add, change, test and remove cameras.")
 
 
-def camera_json(camera: Camera) -> dict[str, Any]:
-    """The camera as this caller may see it (details for admin keys only); never a password."""
+def may_manage() -> bool:
+    """Whether this caller may see a camera's details and change the registry (an admin key, or the CLI)."""
     caller = current_caller()
-    admin = caller is None or caller.admin
-    return {
-        "name": camera.name,
-        "label": camera.label,
-        "source": camera.source,
-        "frame_url": url_for("cameras.camera_frame", name=camera.name),
-        "url": camera.url if admin else None,
-        "username": camera.username if admin else None,
-        "has_password": camera.has_password,
-        "tls_fingerprint_sha256": camera.tls_fingerprint_sha256 if admin else None,
-        "tls_ca_pem": camera.tls_ca_pem if admin else None,
-        "small_faces": camera.small_faces,
-        "created_at": camera.created_at.isoformat() if camera.created_at else None,
-        "updated_at": camera.updated_at.isoformat() if camera.updated_at else None,
-    }
+    return caller is None or caller.admin
+
+
+def camera_json(camera: Camera) -> dict[str, Any]:
+    """The camera as this caller may see it (details for admin keys only); a record holds no password."""
+    shown = asdict(camera)
+    if not may_manage():
+        shown.update(dict.fromkeys(ADMIN_ONLY))
+    frame_url = url_for("cameras.camera_frame", name=camera.name)
+    return CameraOut(**shown, frame_url=frame_url).model_dump(mode="json")
 
 
 def _registered(name: str) -> None:
@@ -167,9 +165,8 @@ def _registered(name: str) -> None:
     tag="cameras",
 )
 def list_cameras() -> Any:
-    caller = current_caller()
     items = [camera_json(camera) for camera in cameras().all()]
-    return jsonify({"items": items, "can_manage": caller is None or caller.admin})
+    return jsonify({"items": items, "can_manage": may_manage()})
 
 
 @bp.post("")
