@@ -48,46 +48,11 @@ ADMIN_ONLY = ("url", "username", "tls_fingerprint_sha256", "tls_ca_pem")
 
 _URL: dict[str, Any] = {
     "max_length": MAX_CAMERA_URL,
-    "description": "The camera's snapshot URL; a `user:password@` in it is split out into username and "
-    "password.",
+    "description": "The camera's URL (snapshot, MJPEG or RTSP stream: docs/cameras.md); a `user:password@` "
+    "in it is split out into username and password.",
     "examples": ["http://192.168.1.20/ISAPI/Streaming/channels/101/picture"],
     "json_schema_extra": {"pattern": CAMERA_URL_PATTERN},
 }
-_USERNAME: dict[str, Any] = {"min_length": 1, "max_length": MAX_CAMERA_USERNAME}
-_PASSWORD: dict[str, Any] = {
-    "max_length": MAX_CAMERA_PASSWORD,
-    "description": "Stored encrypted (ROLLCALL_SECRET_KEY) and never shown again: answers say "
-    "`has_password`.",
-    "json_schema_extra": {"writeOnly": True},
-}
-_FINGERPRINT: dict[str, Any] = {
-    "max_length": 200,
-    "description": "Trust an https camera by its certificate's SHA-256 (64 hex digits; colons and case "
-    "ignored); the host name is then not checked.",
-}
-_CA_PEM: dict[str, Any] = {
-    "max_length": MAX_CA_PEM_BYTES,
-    "description": "Trust an https camera by this CA bundle (PEM).",
-}
-_SMALL_FACES: dict[str, Any] = {
-    "description": "The camera's small-face mode; a job's own `small_faces` wins."
-}
-_LABEL: dict[str, Any] = {"min_length": 1, "max_length": MAX_CAMERA_LABEL, "json_schema_extra": VISIBLE_TEXT}
-
-
-class CameraCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: CameraName
-    url: str = Field(..., **_URL)
-    username: str | None = Field(None, **_USERNAME)
-    password: str | None = Field(None, **_PASSWORD)
-    tls_fingerprint_sha256: str | None = Field(None, **_FINGERPRINT)
-    tls_ca_pem: str | None = Field(None, **_CA_PEM)
-    small_faces: SmallFaceMode | None = Field(None, **_SMALL_FACES)
-    label: str | None = Field(None, **_LABEL)
-
-    _text = field_validator("username", "label")(storable_text)
 
 
 class CameraUpdate(BaseModel):
@@ -96,14 +61,36 @@ class CameraUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     url: str = Field(None, **_URL)
-    username: str | None = Field(None, **_USERNAME)
-    password: str | None = Field(None, **_PASSWORD)
-    tls_fingerprint_sha256: str | None = Field(None, **_FINGERPRINT)
-    tls_ca_pem: str | None = Field(None, **_CA_PEM)
-    small_faces: SmallFaceMode | None = Field(None, **_SMALL_FACES)
-    label: str | None = Field(None, **_LABEL)
+    username: str | None = Field(None, min_length=1, max_length=MAX_CAMERA_USERNAME)
+    password: str | None = Field(
+        None,
+        max_length=MAX_CAMERA_PASSWORD,
+        description="Stored encrypted (ROLLCALL_SECRET_KEY) and never shown again: answers say "
+        "`has_password`.",
+        json_schema_extra={"writeOnly": True},
+    )
+    tls_fingerprint_sha256: str | None = Field(
+        None,
+        max_length=200,
+        description="Trust an https or rtsps camera by its certificate's SHA-256 (64 hex digits; colons "
+        "and case ignored); the host name is then not checked.",
+    )
+    tls_ca_pem: str | None = Field(
+        None, max_length=MAX_CA_PEM_BYTES, description="Trust it by this CA bundle (PEM) instead."
+    )
+    small_faces: SmallFaceMode | None = Field(
+        None, description="The camera's small-face mode; a job's own `small_faces` wins."
+    )
+    label: str | None = Field(None, min_length=1, max_length=MAX_CAMERA_LABEL, json_schema_extra=VISIBLE_TEXT)
 
     _text = field_validator("username", "label")(storable_text)
+
+
+class CameraCreate(CameraUpdate):
+    """A new camera: its ``name`` and ``url``, and what else it needs."""
+
+    name: CameraName
+    url: str = Field(..., **_URL)
 
 
 class CameraOut(BaseModel):
