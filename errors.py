@@ -181,7 +181,7 @@ class CameraAuthFailed(RollcallError):
     """The camera refused the credentials, asked for some when none are set, or for an unknown scheme.
 
     HTTP 401/403 or RTSP 401 after rollcall answered the camera's challenge (Digest or Basic); the
-    message names the scheme and the user, never the password."""
+    message names the scheme, never the user or the password."""
 
     code, status = "camera_auth_failed", 502
 

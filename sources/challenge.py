@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+import errors
+
 # Strongest first: the hash a camera offering several challenges is answered with.
 _DIGEST_ALGORITHMS = {
     "SHA-256": hashlib.sha256,
@@ -104,6 +106,43 @@ def choose(challenges: Iterable[Challenge]) -> Challenge | None:
     if digests:
         return digests[0]
     return next((c for c in answerable if c.scheme == "basic"), None)
+
+
+def refusal(
+    origin: str,
+    challenges: list[Challenge],
+    *,
+    credentials: str,
+    answered_before: bool,
+    context: str = "",
+) -> errors.CameraAuthFailed | None:
+    """Why a camera's ``401`` cannot be answered, or None when ``choose(challenges)`` should answer it.
+
+    ``credentials``: ``"set"``, ``"none"`` (the endpoint has none) or ``"elsewhere"`` (they belong to
+    the camera a redirect came from); ``answered_before``: this request already carried an answer to a
+    fresh challenge, so the camera refused the credentials. The message never names a user or password.
+    """
+    offered = ", ".join(sorted({c.scheme for c in challenges})) or "no scheme"
+    chosen = choose(challenges)
+    if credentials == "elsewhere":
+        return errors.CameraAuthFailed(
+            f"camera {origin} asks for credentials ({offered}) after a redirect; a camera's credentials are "
+            "sent only to its own host and port"
+        )
+    if credentials == "none":
+        return errors.CameraAuthFailed(
+            f"camera {origin} asks for credentials ({offered}); none are set for it"
+        )
+    if chosen is None:
+        return errors.CameraAuthFailed(
+            f"camera {origin} asks for authentication rollcall cannot answer ({offered})"
+        )
+    if answered_before:
+        where = f", {context}" if context else ""
+        return errors.CameraAuthFailed(
+            f"camera {origin} refused the credentials ({chosen.label}{where}); check user and password"
+        )
+    return None
 
 
 def basic_authorization(username: str, password: str) -> str:

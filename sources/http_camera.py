@@ -29,7 +29,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 import errors
 from sources.authcache import CHALLENGES, CacheKey
-from sources.challenge import choose, parse_challenges
+from sources.challenge import choose, parse_challenges, refusal
 from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.netguard import CameraAllowlist, ResolvedTarget
@@ -64,7 +64,7 @@ def fetch_http(
         for _hop in range(limits.max_redirects + 1):
             target = home if current == endpoint.url else allowlist.check_url(current)
             # Credentials belong to the camera's own origin: a redirect elsewhere gets none.
-            credentials = endpoint if _same_origin(target, home) else None
+            credentials = endpoint if target.same_origin(home) else None
             with _authorised_exchange(
                 target, current, credentials, trust, limits, deadline, trace
             ) as response:
@@ -79,10 +79,6 @@ def fetch_http(
         raise errors.CameraProtocolError(
             f"camera {target.origin} redirected more than {limits.max_redirects} times"
         )
-
-
-def _same_origin(target: ResolvedTarget, home: ResolvedTarget) -> bool:
-    return (target.scheme, target.host, target.port) == (home.scheme, home.host, home.port)
 
 
 @contextmanager
@@ -117,26 +113,13 @@ def _authorised_exchange(
                 yield response
                 return
             challenges = parse_challenges(response.raw.headers.getlist("WWW-Authenticate"))
-        chosen = choose(challenges)
-        offered = ", ".join(sorted({c.scheme for c in challenges})) or "no scheme"
-        if credentials is None:
-            raise errors.CameraAuthFailed(
-                f"camera {target.origin} asks for credentials ({offered}) after a redirect; a camera's "
-                "credentials are sent only to its own host and port"
-            )
-        if not credentials.has_credentials:
-            raise errors.CameraAuthFailed(
-                f"camera {target.origin} asks for credentials ({offered}); none are set for it"
-            )
-        if chosen is None:
-            raise errors.CameraAuthFailed(
-                f"camera {target.origin} asks for authentication rollcall cannot answer ({offered})"
-            )
-        if attempt == 2:
+        have = "elsewhere" if credentials is None else "set" if credentials.has_credentials else "none"
+        failure = refusal(target.origin, challenges, credentials=have, answered_before=attempt == 2)
+        if failure is not None:
             CHALLENGES.forget(key)
-            raise errors.CameraAuthFailed(
-                f"camera {target.origin} refused the credentials of user {user!r} ({chosen.label})"
-            )
+            raise failure
+        chosen = choose(challenges)
+        assert chosen is not None  # refusal() found one to answer
         request.headers["Authorization"] = CHALLENGES.answer(key, chosen, "GET", uri, user, password)
         trace.auth = chosen.label  # type: ignore[assignment]  # a label is an AuthScheme
         log.info("camera %s asked for %s; answering", target.origin, chosen.label)

@@ -66,6 +66,10 @@ class ResolvedTarget:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
+    def same_origin(self, other: ResolvedTarget) -> bool:
+        """Same scheme, host and port: where a camera's credentials may go, and nowhere else."""
+        return (self.scheme, self.host, self.port) == (other.scheme, other.host, other.port)
+
 
 @dataclass(frozen=True)
 class CameraAllowlist:

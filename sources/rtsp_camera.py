@@ -66,7 +66,7 @@ def fetch_rtsp(
         for hop in range(limits.max_redirects + 1):
             target = home if hop == 0 else allowlist.check_url(current, RTSP_SCHEMES)
             credentials = None
-            if endpoint.has_credentials and _same_origin(target, home):
+            if endpoint.has_credentials and target.same_origin(home):
                 key = (target.scheme, target.host, target.port, target.addresses, endpoint.username or "")
                 credentials = RelayCredentials(endpoint.username or "", endpoint.password or "", key)
             upstream = _connect(target, trust, limits, deadline, trace)
@@ -100,10 +100,6 @@ def fetch_rtsp(
         raise errors.CameraProtocolError(
             f"camera {target.origin} redirected more than {limits.max_redirects} times"
         )
-
-
-def _same_origin(target: ResolvedTarget, home: ResolvedTarget) -> bool:
-    return (target.scheme, target.host, target.port) == (home.scheme, home.host, home.port)
 
 
 # --- the connection to the camera ---

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import errors
 from sources.authcache import CHALLENGES, CacheKey
-from sources.challenge import Challenge, choose, parse_challenges
+from sources.challenge import Challenge, choose, parse_challenges, refusal
 from sources.fetch import FetchTrace
 
 log = logging.getLogger(__name__)
@@ -269,29 +269,19 @@ class RtspRelay:
         challenges = parse_challenges(
             value.decode("latin-1") for value in _headers(headers, b"www-authenticate")
         )
-        offered = ", ".join(sorted({c.scheme for c in challenges})) or "no scheme"
-        chosen = choose(challenges)
         credentials = self._credentials
-        if credentials is None:
-            self.report.failure = errors.CameraAuthFailed(
-                f"camera {self._origin} asks for credentials ({offered}); none are set for it"
-            )
-        elif chosen is None:
-            self.report.failure = errors.CameraAuthFailed(
-                f"camera {self._origin} asks for authentication rollcall cannot answer ({offered})"
-            )
-        elif retried:
-            CHALLENGES.forget(credentials.cache_key)
-            self.report.failure = errors.CameraAuthFailed(
-                f"camera {self._origin} refused the credentials of user {credentials.username!r} "
-                f"({chosen.label}, RTSP {method})"
-            )
-        if (
-            self.report.failure is not None
-            or credentials is None
-            or chosen is None
-            or cseq not in self._pending
-        ):
+        failure = refusal(
+            self._origin,
+            challenges,
+            credentials="set" if credentials is not None else "none",
+            answered_before=retried,
+            context=f"RTSP {method}",
+        )
+        chosen = choose(challenges)
+        if failure is not None or credentials is None or chosen is None or cseq not in self._pending:
+            if credentials is not None:
+                CHALLENGES.forget(credentials.cache_key)
+            self.report.failure = self.report.failure or failure
             return False
         log.info("camera %s asked for %s; answering", self._origin, chosen.label)
         request_line, request_headers, body, _ = self._pending[cseq]

@@ -112,7 +112,7 @@ def test_wrong_password_with_an_unencoded_at_sign_is_auth_failed_and_never_shown
     with pytest.raises(errors.CameraAuthFailed) as caught:
         fetch_frame(CameraEndpoint(url), ALLOW, LIMITS)
     message = caught.value.message
-    assert "refused the credentials of user 'admin'" in message and "digest-md5" in message
+    assert "refused the credentials (digest-md5)" in message and "admin" not in message
     for fragment in ("wr0ng", "pa55word", "@pa55"):
         assert fragment not in message and fragment not in caplog.text
 

@@ -27,6 +27,7 @@ from sources.camera import fetch_frame
 from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.netguard import CameraAllowlist
+from sources.probe import probe_camera
 from sources.rtsp_relay import RtspRelay
 from tests.cameras.rtsp_fakes import FakeRtspCamera
 
@@ -81,7 +82,7 @@ def test_digest_rtsp_camera_with_credentials_in_the_url(gst_camera: GstRtspCamer
 def test_wrong_or_missing_rtsp_credentials_are_auth_failed(gst_camera: GstRtspCamera) -> None:
     url = gst_camera.url("/h264", secure=True).replace("rtsp://", "rtsp://admin:wr0ng@pa55@")
     error, _ = _fails(errors.CameraAuthFailed, CameraEndpoint(url))
-    assert "refused the credentials of user 'admin'" in error.message
+    assert "refused the credentials (digest-md5, RTSP DESCRIBE)" in error.message
     assert "wr0ng" not in error.message and "pa55" not in error.message
     error, _ = _fails(errors.CameraAuthFailed, CameraEndpoint(gst_camera.url("/h264", secure=True)))
     assert "none are set" in error.message
@@ -241,3 +242,13 @@ def test_the_relay_serves_only_its_own_process(fake_rtsp: FakeRtspCamera) -> Non
         with socket.create_connection(("127.0.0.1", port), timeout=3) as own:
             own.sendall(options)
             assert own.recv(100).startswith(b"RTSP/1.0 200 OK")
+
+
+def test_the_camera_test_report_of_an_rtsp_camera(gst_camera: GstRtspCamera) -> None:
+    endpoint = CameraEndpoint(gst_camera.url("/h265", secure=True, credentials=CREDENTIALS))
+    report = probe_camera(endpoint, ALLOW, LIMITS).to_dict()
+    assert (report["ok"], report["reachable"], report["protocol"]) == (True, True, "rtsp")
+    assert (report["auth"], report["tls"], report["codec"]) == ("digest-md5", "none", "hevc")
+    assert (report["width"], report["height"], report["content_type"]) == (320, 240, "image/jpeg")
+    assert report["first_frame_s"] is not None and report["round_trips"] >= 5
+    assert CAMERA_PASSWORD not in str(report)
