@@ -242,10 +242,6 @@ class CameraDirectory:
             return _configured(name, self._configured[name])
         raise _not_found(name)
 
-    def is_configured(self, name: str) -> bool:
-        """Whether ``name`` is one of ``ROLLCALL_UI_CAMERAS`` (and so not the API's to change)."""
-        return name in self._configured
-
     def resolve(self, name: str) -> ResolvedCamera:
         """The endpoint of the camera ``name``; ``CameraNotFound`` when neither source knows it."""
         registered = self.registry.resolve(name)
