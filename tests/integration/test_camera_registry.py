@@ -20,7 +20,9 @@ import redis
 
 from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, HIKVISION, ApacheCamera, GstRtspCamera
 from tests.conftest import WorkerProcess, keyed_client, wait_for_job
+from tests.integration.test_sessions import ChangingCamera
 from tests.sources.camera_server import CameraServer
+from tests.webapi.photos import one_face_photo
 
 pytestmark = pytest.mark.integration
 PASSWORD = "hunter2"  # the loopback camera's Basic password (user "admin")
@@ -163,17 +165,20 @@ def test_a_camera_deleted_before_the_worker_ran_fails_the_job_with_camera_not_fo
 
 
 def test_legacy_routes_and_enrolment_take_a_registered_camera(
-    client: Any, worker: WorkerProcess, camera: str, basic_job: dict[str, Any]
+    client: Any, worker: WorkerProcess, basic_job: dict[str, Any]
 ) -> None:
     boxes = client.get("/modelfr", query_string={"camera": "reg-basic"})
     assert boxes.status_code == 200, boxes.get_json()
     assert len(boxes.get_json()["box"]) == 1
 
-    register(client, name="reg-enrol", url=f"{camera}/datasets/facebank/biden/biden2.jpg")
-    person = client.post("/v1/people", json={"display_name": "Biden from a camera"}).get_json()
-    enrolled = client.post(f"/v1/people/{person['id']}/faces", json={"camera": "reg-enrol"})
+    photo = one_face_photo()  # fresh bytes: the session's facebank refuses a photo enrolled before
+    with ChangingCamera(photo, photo) as door:
+        register(client, name="reg-enrol", url=door.url)
+        person = client.post("/v1/people", json={"display_name": "Enrolled from a camera"}).get_json()
+        enrolled = client.post(f"/v1/people/{person['id']}/faces", json={"camera": "reg-enrol"})
     assert enrolled.status_code == 201, enrolled.get_json()
     assert enrolled.get_json()["person_id"] == person["id"]
+    assert door.requests == 1
 
 
 def test_a_registered_digest_camera_gets_digest_answers_only(
