@@ -103,7 +103,7 @@ def test_seed_route_reports_errors_instead_of_an_empty_list(
 ) -> None:
     response = client.get("/modelfr", query_string={"ip": f"{camera}/nothing-here.jpg"})
     assert response.status_code == 502
-    assert response.get_json()["error"]["code"] == "camera_unreachable"
+    assert response.get_json()["error"]["code"] == "camera_protocol_error"  # the camera answered 404
 
 
 def test_unknown_job_is_404(client: Any, redis_server: Any) -> None:
