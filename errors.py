@@ -87,7 +87,7 @@ class SessionNotFound(NotFound):
 
 
 class CameraNotFound(NotFound):
-    """No camera of that name in ``ROLLCALL_UI_CAMERAS``."""
+    """No camera of that name in the camera registry or ``ROLLCALL_UI_CAMERAS``."""
 
     code = "camera_not_found"
 
@@ -126,6 +126,12 @@ class DuplicateRoster(Conflict):
     """A roster of that name exists."""
 
     code = "duplicate_roster"
+
+
+class DuplicateCamera(Conflict):
+    """A camera of that name is registered already, or configured in ``ROLLCALL_UI_CAMERAS``."""
+
+    code = "duplicate_camera"
 
 
 class PayloadTooLarge(RollcallError):
@@ -288,6 +294,22 @@ class DatabaseUnavailable(RollcallError):
     """The facebank database does not answer."""
 
     code, status, retryable = "database_unavailable", 503, True
+
+
+class SecretKeyMissing(RollcallError):
+    """No ``ROLLCALL_SECRET_KEY`` here, so a camera password can be neither stored nor read.
+
+    The request is fine; the server is not configured for it (docs/operations.md, the secret key)."""
+
+    code, status = "secret_key_missing", 503
+
+
+class SecretKeyMismatch(RollcallError):
+    """A camera's stored password was encrypted with a key ``ROLLCALL_SECRET_KEY`` no longer holds.
+
+    Restore the old key (or add it after the new one), or set the camera's password again."""
+
+    code, status = "secret_key_mismatch", 503
 
 
 class JobTimeout(RollcallError):

@@ -22,6 +22,8 @@ import platformdirs
 from pydantic import AliasChoices, BeforeValidator, Field, PlainSerializer, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from facebank.limits import CAMERA_NAME
+from facebank.passwords import parse_keys
 from sources.netguard import CameraAllowlist
 from sources.urls import is_camera_url
 
@@ -33,7 +35,7 @@ EngineChoice = Literal["auto", "torch", "openvino", "onnxruntime"]
 SmallFaceMode = Literal["off", "auto", "on"]
 Role = Literal["jobs", "admin"]
 ROLES: tuple[Role, ...] = ("jobs", "admin")
-_CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CAMERA_NAME = re.compile(CAMERA_NAME)
 ParsedT = TypeVar("ParsedT")
 
 
@@ -124,6 +126,10 @@ ApiKeysSetting = Annotated[
     PlainSerializer(lambda keys: [f"**********:{key.role}" for key in keys], return_type=list[str]),
 ]
 UiCamerasSetting = Annotated[dict[str, UiCamera], NoDecode, _from_text(_parse_ui_cameras)]
+# Each key a SecretStr: the settings' repr and JSON show asterisks, never a key.
+SecretKeysSetting = Annotated[
+    tuple[SecretStr, ...], NoDecode, _from_text(lambda spec: tuple(map(SecretStr, parse_keys(spec))))
+]
 SmallFacesCamerasSetting = Annotated[
     dict[str, SmallFaceMode], NoDecode, _from_text(_parse_small_faces_cameras)
 ]
@@ -401,9 +407,16 @@ class Settings(BaseSettings):
     )
     ui_cameras: UiCamerasSetting = Field(
         "",  # type: ignore[arg-type]  # text, parsed (validate_default)
-        description="Cameras the browser page (`/ui/`) offers, `name=url` pairs separated by commas "
-        "(e.g. `room12=http://192.168.1.20/shot.jpg`); the API fetches their frames inside "
-        "`ROLLCALL_CAMERA_ALLOW` and never shows the URLs to the browser.",
+        description="Cameras read beside the camera registry (`/v1/cameras`, read only), `name=url` pairs "
+        "separated by commas (e.g. `room12=http://192.168.1.20/shot.jpg`); the page offers them, and jobs "
+        "name them like registered cameras (set it on the workers too). Fetched inside "
+        "`ROLLCALL_CAMERA_ALLOW`; the browser never sees their URLs.",
+    )
+    secret_key: SecretKeysSetting = Field(
+        "",  # type: ignore[arg-type]  # text, parsed (validate_default)
+        description="Fernet key that encrypts camera passwords in the camera registry; several, "
+        "comma-separated, for a rotation: the first encrypts, each decrypts (docs/operations.md). Empty = "
+        "the registry refuses passwords (`secret_key_missing`). `make run` makes one in `var/secret-key`.",
     )
     # --- access ---
     api_keys: ApiKeysSetting = Field(

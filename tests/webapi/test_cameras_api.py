@@ -23,14 +23,17 @@ def fake_camera() -> Iterator[CameraServer]:
 
 
 @pytest.fixture(scope="module")
-def camera_app(redis_server: Any, fake_camera: CameraServer) -> Any:
+def camera_app(redis_server: Any, fake_camera: CameraServer, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The app with these cameras of ``ROLLCALL_UI_CAMERAS``, on a facebank of its own (an empty registry)."""
+    database = tmp_path_factory.mktemp("ui-cameras") / "facebank.db"
     cameras = {
         "room12": fake_camera.url("/photo.jpg"),
         "login-page": fake_camera.url("/html"),
         "down": f"http://127.0.0.1:{closed_port()}/shot.jpg",
         "secret": fake_camera.url("/basic/photo.jpg").replace("http://", "http://admin:hunter2@"),
     }
-    return migrated_app(Settings(ui_cameras=",".join(f"{name}={url}" for name, url in cameras.items())))
+    spec = ",".join(f"{name}={url}" for name, url in cameras.items())
+    return migrated_app(Settings(ui_cameras=spec, database_url=f"sqlite:///{database}"))
 
 
 def test_cameras_are_listed_by_name_without_their_urls(camera_app: Any) -> None:
