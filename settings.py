@@ -19,10 +19,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import platformdirs
-from pydantic import AliasChoices, BeforeValidator, Field, PlainSerializer, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sources.netguard import CameraAllowlist
+from sources.ownservices import Listener, OwnServices, listener_of
 from sources.urls import is_http_url
 
 # The choices of the enumerated settings. ml keeps the same lists (ml.pipeline's embedders,
@@ -117,6 +126,9 @@ def _from_text(parse: Callable[[str], ParsedT]) -> BeforeValidator:
 CameraAllowSetting = Annotated[
     CameraAllowlist, NoDecode, _from_text(CameraAllowlist.parse), PlainSerializer(str, return_type=str)
 ]
+OwnServicesSetting = Annotated[
+    OwnServices, NoDecode, _from_text(OwnServices.parse), PlainSerializer(str, return_type=str)
+]
 ApiKeysSetting = Annotated[
     tuple[ApiKey, ...],
     NoDecode,
@@ -131,6 +143,9 @@ SmallFacesCamerasSetting = Annotated[
 # RFC 1918 private networks: where a school's or an office's cameras live. Loopback,
 # link-local (cloud metadata at 169.254.169.254) and public addresses are left out.
 DEFAULT_CAMERA_ALLOW = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+# The ports of the services a URL names when it names none (RabbitMQ's management API beside AMQP).
+_DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "postgresql": 5432}
+_RABBITMQ_MANAGEMENT_PORT = 15672
 
 
 def _default_model_dir() -> Path:
@@ -396,6 +411,14 @@ class Settings(BaseSettings):
         description="Largest request body the API accepts (an image sent as base64 inside it: about three "
         "quarters of this).",
     )
+    service_endpoints: OwnServicesSetting = Field(
+        "127.0.0.1:8000,127.0.0.1:5555",  # type: ignore[arg-type]  # text, parsed (validate_default)
+        description="The deployment's own listeners that camera and callback URLs may never reach, whatever "
+        "`ROLLCALL_CAMERA_ALLOW` says: `host:port` pairs separated by commas (the API, Flower, stream readers), "
+        "beside those the other settings name (broker, result backend, database, worker metrics). A loopback "
+        "host stands for every address of the machine; names are resolved at each check. Default: the API's "
+        "and Flower's ports under `make run`, which sets it to the ports it uses.",
+    )
     ui_cameras: UiCamerasSetting = Field(
         "",  # type: ignore[arg-type]  # text, parsed (validate_default)
         description="Cameras the browser page (`/ui/`) offers, `name=url` pairs separated by commas "
@@ -433,6 +456,27 @@ class Settings(BaseSettings):
     worker_metrics_addr: str = Field(
         "0.0.0.0", description="Address a worker's `/metrics` listens on (`127.0.0.1`: this machine only)."
     )
+
+    @model_validator(mode="after")
+    def _own_services_are_never_targets(self) -> Settings:
+        # Every camera and callback check goes through camera_allow (sources.netguard), the RTSP readers
+        # included: carrying the listeners there refuses them on every path, present and future.
+        allowlist = self.camera_allow.excluding(self.own_services())
+        object.__setattr__(self, "camera_allow", allowlist)  # frozen: set once, while validating
+        return self
+
+    def own_services(self) -> OwnServices:
+        """Every listener of this deployment: ``ROLLCALL_SERVICE_ENDPOINTS`` and those the other settings name."""
+        named: list[Listener | None] = []
+        for url in (self.broker_url, self.result_backend, self.database_url):
+            scheme = url.partition(":")[0].partition("+")[0].lower()
+            listener = listener_of(url, _DEFAULT_PORTS.get(scheme))
+            named.append(listener)
+            if listener is not None and scheme in ("amqp", "amqps"):
+                named.append(Listener(listener.host, _RABBITMQ_MANAGEMENT_PORT))
+        if self.worker_metrics_port:
+            named.append(Listener(self.worker_metrics_addr.strip("[]").lower(), self.worker_metrics_port))
+        return self.service_endpoints.union(listener for listener in named if listener is not None)
 
 
 @functools.cache
