@@ -21,7 +21,7 @@ from errors import InvalidInput
 from settings import Settings
 from sources.imagebytes import check_image_upload
 from sources.netguard import check_callback_url
-from webapi.auth import caller_fingerprint
+from webapi.auth import current_caller
 from webapi.jobclient import IdempotencyClaim
 from webapi.schemas import FrameSource, JobAccepted, check_tile_cost
 from webapi.services import current_settings, job_client
@@ -99,7 +99,9 @@ def idempotency_claim(key: str, request_body: dict[str, Any], settings: Settings
     """Where this caller's ``key`` lives in Redis, and a hash of the request it came with."""
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
-    scope = hashlib.sha256(f"{caller_fingerprint()}\0{key}".encode()).hexdigest()
+    caller = current_caller()
+    identity = caller.fingerprint if caller is not None else "anonymous"
+    scope = hashlib.sha256(f"{identity}\0{key}".encode()).hexdigest()
     canonical = json.dumps(request_body, sort_keys=True, separators=(",", ":"))
     return IdempotencyClaim(
         redis_key=f"rollcall:idempotency:{scope}",
