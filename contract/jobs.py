@@ -277,6 +277,18 @@ def result_json(answer: JobAnswer, envelope: JobEnvelope) -> dict[str, Any]:
     return {**answer.model_dump(mode="json"), **envelope.model_dump(mode="json", exclude_none=True)}
 
 
+# Envelope keys that name the deployment's insides (the worker's Celery node name and host): a job's
+# result shows them to admin keys only, since a host name is what Flower's control API takes.
+INTERNAL_RESULT_KEYS = frozenset({"worker"})
+
+
+def result_for(result: dict[str, Any] | None, admin: bool) -> dict[str, Any] | None:
+    """A stored result as its reader may see it: without ``INTERNAL_RESULT_KEYS`` unless ``admin``."""
+    if result is None or admin:
+        return result
+    return {key: value for key, value in result.items() if key not in INTERNAL_RESULT_KEYS}
+
+
 def read_result(model: type[AnswerT], result: dict[str, Any]) -> AnswerT:
     """A stored result as its answer model (the envelope's keys are ignored)."""
     return model.model_validate(result)

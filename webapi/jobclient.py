@@ -22,7 +22,7 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 import errors
-from contract.jobs import JOB_TYPES, SESSION_TICK, JobArgs, task_name, to_kwargs
+from contract.jobs import JOB_TYPES, SESSION_TICK, JobArgs, result_for, task_name, to_kwargs
 from contract.records import JobRecord, decode_record, encode_record, in_flight_key, job_record_key
 from errors import error_of  # Celery rebuilds a job's error from the JSON backend
 from settings import Settings
@@ -283,12 +283,13 @@ class JobClient:
             # A revoked job still queued stays PENDING in Celery until a worker discards it.
             mapped = "revoked"
             error = errors.JobRevoked("the job was cancelled").to_dict()
+        caller = current_caller()
         return JobStatus(
             job_id,
             record.type,
             mapped,
             record.submitted_at,
-            payload if mapped == "succeeded" else None,
+            result_for(payload, caller is None or caller.admin) if mapped == "succeeded" else None,
             error,
         )
 
