@@ -148,6 +148,13 @@ class TooManyJobsInFlight(RollcallError):
     retry_after_s = 1
 
 
+class TooManySessions(RollcallError):
+    """This API key has `ROLLCALL_MAX_LIVE_SESSIONS` sessions scheduled or running; stop one or wait."""
+
+    code, status, retryable = "too_many_sessions", 429, True
+    retry_after_s = 1
+
+
 # --- frames and cameras ---
 class CameraNotAllowed(RollcallError):
     """The URL (or an address it resolves or redirects to) is outside the camera allowlist."""
@@ -282,7 +289,7 @@ class JobTimeout(RollcallError):
 
 
 class JobRevoked(RollcallError):
-    """The job was cancelled with `DELETE /v1/jobs/<id>`."""
+    """The job was cancelled with `DELETE /v1/jobs/<id>` (a queued session frame: its session stopped)."""
 
     code, status = "job_revoked", 410
 

@@ -190,8 +190,14 @@ class Settings(BaseSettings):
     )
     bulk_queue: str = Field(
         "rollcall.bulk",
-        description="Queue of bulk model work (enrolment, rebuild, calibration, attendance sessions), apart "
-        "from the interactive jobs of the model queue; workers consume both (-Q).",
+        description="Queue of bulk model work (enrolment, rebuild, calibration, the ticks of attendance "
+        "sessions), apart from the interactive jobs of the model queue; workers consume both (-Q).",
+    )
+    session_queue: str = Field(
+        "rollcall.sessions",
+        description="Queue of attendance sessions' frames (model work), apart from the bulk queue: an "
+        "enrolment never waits behind sessions' frames, only behind those a worker is running; model "
+        "workers consume it too (-Q).",
     )
     job_soft_time_limit_s: float = Field(
         30.0, gt=0, description="Soft time limit of one job; the job fails with `job_timeout`."
@@ -267,6 +273,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Jobs one non-admin API key may have queued or running at once; more answer "
         "`429 too_many_jobs_in_flight`. 0 = no limit.",
+    )
+    max_live_sessions: int = Field(
+        4,
+        ge=0,
+        description="Attendance sessions one non-admin API key may have scheduled or running at once; more "
+        "answer `429 too_many_sessions` with `Retry-After` (when its first one ends). 0 = no limit.",
+    )
+    session_max_queued_frames: int = Field(
+        8,
+        ge=0,
+        description="Frames of attendance sessions one non-admin API key may have queued or running at once "
+        "(they also count against `ROLLCALL_MAX_JOBS_IN_FLIGHT`); a tick that would pass it is recorded with "
+        "the error `too_many_jobs_in_flight` instead of queued, which bounds how long another key's frame "
+        "waits. A tick with more cameras runs when none are in flight. 0 = no limit.",
     )
     small_faces_max_tile_cost: float = Field(
         16.0,
@@ -414,7 +434,8 @@ class Settings(BaseSettings):
     service_endpoints: OwnServicesSetting = Field(
         "127.0.0.1:8000,127.0.0.1:5555",  # type: ignore[arg-type]  # text, parsed (validate_default)
         description="The deployment's own listeners that camera and callback URLs may never reach, whatever "
-        "`ROLLCALL_CAMERA_ALLOW` says: `host:port` pairs separated by commas (the API, Flower, stream readers), "
+        "`ROLLCALL_CAMERA_ALLOW` says: `host:port` pairs separated by commas (the API, Flower, stream "
+        "readers), "
         "beside those the other settings name (broker, result backend, database, worker metrics). A loopback "
         "host stands for every address of the machine; names are resolved at each check. Default: the API's "
         "and Flower's ports under `make run`, which sets it to the ports it uses.",
@@ -457,6 +478,10 @@ class Settings(BaseSettings):
         "0.0.0.0", description="Address a worker's `/metrics` listens on (`127.0.0.1`: this machine only)."
     )
 
+    def visibility_timeout_s(self) -> int:
+        """``ROLLCALL_BROKER_VISIBILITY_TIMEOUT_S``, or its default: 4 × the hard job time limit + 60 s."""
+        return self.broker_visibility_timeout_s or int(self.job_time_limit_s * 4) + 60
+
     @model_validator(mode="after")
     def _own_services_are_never_targets(self) -> Settings:
         # Every camera and callback check goes through camera_allow (sources.netguard), the RTSP readers
@@ -466,7 +491,7 @@ class Settings(BaseSettings):
         return self
 
     def own_services(self) -> OwnServices:
-        """Every listener of this deployment: ``ROLLCALL_SERVICE_ENDPOINTS`` and those the other settings name."""
+        """Every listener of the deployment: ``ROLLCALL_SERVICE_ENDPOINTS`` and those other settings name."""
         named: list[Listener | None] = []
         for url in (self.broker_url, self.result_backend, self.database_url):
             scheme = url.partition(":")[0].partition("+")[0].lower()

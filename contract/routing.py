@@ -1,10 +1,13 @@
-"""Which queue each task goes to: interactive model jobs, bulk model work, network work.
+"""Which queue each task goes to: interactive model jobs, bulk model work, session frames, network work.
 
 Interactive jobs (detect, identify, attendance: what a person or a seed route waits for) go to
-``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration, attendance-session ticks and
-frames) to ``ROLLCALL_BULK_QUEUE``; callback deliveries to ``ROLLCALL_IO_QUEUE``. A worker that consumes
-several queues takes from them in turn, so a backlog of bulk work delays an interactive job by at
-most one bulk job per worker process; a worker that consumes only the model queue never runs bulk work.
+``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration, and the short tick, record and
+expire tasks of attendance sessions) to ``ROLLCALL_BULK_QUEUE``; the frames of attendance sessions to
+``ROLLCALL_SESSION_QUEUE``; callback deliveries to ``ROLLCALL_IO_QUEUE``. A worker that consumes several
+queues takes from them in turn (kombu rotates the queue it read last to the end), so a backlog in one
+queue delays work of another by at most the jobs its processes are running: an enrolment (admin) or a
+session's next tick never waits behind the sessions' queued frames, and those frames are bounded per
+API key (``contract.inflight``), so another key's frame waits behind a bounded number of them.
 Used by ``celeryconfig`` (workers) and ``webapi.celery_client`` (the API's client).
 """
 
@@ -15,7 +18,7 @@ from typing import Any
 from contract.jobs import CALIBRATE, ENROL_FACE, REBUILD_FACEBANK, SESSION_FRAME
 from settings import Settings
 
-BULK_TASKS = (ENROL_FACE, REBUILD_FACEBANK, CALIBRATE, SESSION_FRAME)
+BULK_TASKS = (ENROL_FACE, REBUILD_FACEBANK, CALIBRATE)
 
 
 def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -28,6 +31,7 @@ def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:
     publish = {"confirm_timeout": settings.broker_timeout_s}
     return {
         **{name: {"queue": settings.bulk_queue, **publish} for name in BULK_TASKS},
+        SESSION_FRAME: {"queue": settings.session_queue, **publish},
         "rollcall.sessions.*": {"queue": settings.bulk_queue, **publish},
         "rollcall.models.*": {"queue": settings.model_queue, **publish},
         "rollcall.io.*": {"queue": settings.io_queue, **publish},

@@ -87,7 +87,7 @@ class OwnServices:
 
 
 def listener_of(url: str, default_port: int | None = None) -> Listener | None:
-    """The ``host:port`` a service URL (``redis://…``, ``postgresql+psycopg://…``) points at; None without one."""
+    """The ``host:port`` a service URL (``redis://…``, ``postgresql+psycopg://…``) names; None if none."""
     try:
         parts = urlsplit(url)
         port = parts.port or default_port

@@ -71,10 +71,13 @@ class ModelTask(Task):
         model: type[ArgsT],
         kwargs: Mapping[str, Any],
         work: Callable[[ArgsT, Resources, StageTimer], JobAnswer],
+        when_revoked: Callable[[], JobAnswer] | None = None,
     ) -> dict[str, Any]:
         """Validate ``kwargs`` into ``model`` and run ``work`` on them, timed; the result's JSON.
 
-        A job revoked before it started is skipped (``Ignore``): its record says so.
+        A job revoked before it started is skipped: its record says so. It then answers
+        ``when_revoked()`` at once (a session frame, whose tick waits for every frame's answer), or is
+        dropped without a result (``Ignore``).
         """
         job = self.name.rsplit(".", 1)[-1]
         source = kwargs.get("source")
@@ -83,8 +86,10 @@ class ModelTask(Task):
         if records is not None and record is not None and record.revoked:
             log.info("%s", job_line(self.request.id, job, "revoked", source, None, {}))
             metrics.record_job(job, "revoked", {})
-            self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
             records.release_in_flight(self.request.id, record)
+            if when_revoked is not None:
+                return when_revoked().model_dump(mode="json")
+            self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
             raise Ignore()
         timer = StageTimer()
         outcome = RollcallError.code  # internal_error: anything not caught below is a bug

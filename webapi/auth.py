@@ -100,7 +100,7 @@ def install_auth(app: Flask, settings: Settings) -> None:
             return
         presented = _presented_key()
         role = role_of(presented, settings.api_keys) if presented is not None else None
-        # The identity that owns jobs and carries limits is a valid key's hash (never the key), else anonymous.
+        # Who owns jobs and carries limits: a valid key's hash (never the key), else the anonymous identity.
         fingerprint = hashlib.sha256(presented).hexdigest() if presented and role else anonymous_identity()
         g.rollcall_caller = Caller(fingerprint, admin=role == "admin")
         if settings.legacy_routes_open and request.endpoint in LEGACY_ENDPOINTS:

@@ -231,6 +231,7 @@ def create_session() -> Any:
         name=body.name,
         small_faces=body.small_faces.options() if body.small_faces is not None else None,
         owner=owner_of_new(),
+        max_live=current_settings().max_live_sessions,
     )
     try:
         job_client().start_session(state.id)
@@ -253,13 +254,17 @@ def get_session(session_id: int) -> Any:
 
 @bp.post("/<int:session_id>/stop")
 @documented(
-    "Stop a session: no tick starts after this (one already started is still recorded).",
+    "Stop a session: no tick starts after this, and its frames still queued are dropped (their cameras "
+    "show `job_revoked`); frames a worker is running are still recorded.",
     responses={200: SessionOut},
     tag="attendance sessions",
 )
 def stop_session(session_id: int) -> Any:
     visible_session(session_id)
-    return jsonify(session_json(attendance_sessions().stop(session_id, _now())))
+    store = attendance_sessions()
+    store.stop(session_id, _now())
+    job_client().drop_session_frames(session_id)  # after the stop: no tick queues frames any more
+    return jsonify(session_json(store.get(session_id)))
 
 
 @bp.get("/<int:session_id>/report")

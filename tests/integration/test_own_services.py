@@ -70,7 +70,8 @@ def attacked(system_factory: Any, tmp_path_factory: Any) -> Iterator[Attacked]:
     env = {**os.environ, **system.env, "FLOWER_UNAUTHENTICATED_API": "true", "FLOWER_LOGGING": "info"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "flower", "--address=127.0.0.1", f"--port={port}"],
+            [sys.executable, "-m", "celery", "-A", "tasks", "flower", "--address=127.0.0.1",
+             f"--port={port}"],
             cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     flower = OpenFlower(port, process, log)
@@ -150,7 +151,11 @@ def test_the_pages_camera_proxy_and_sessions_refuse_flower(attacked: Attacked) -
     roster = admin.post("/v1/rosters", json={"name": "own-services", "person_ids": [person]}).get_json()["id"]
     session = client.post(
         "/v1/attendance-sessions",
-        json={"roster_id": roster, "cameras": [attacked.flower.url("/api/workers")], "burst": {"frames": 2, "over_s": 2}},
+        json={
+            "roster_id": roster,
+            "cameras": [attacked.flower.url("/api/workers")],
+            "burst": {"frames": 2, "over_s": 2},
+        },
     )
     assert session.status_code == 403, session.get_json()
     assert session.get_json()["error"]["code"] == "camera_not_allowed"

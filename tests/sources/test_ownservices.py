@@ -1,4 +1,4 @@
-"""The deployment's own listeners are never targets: by resolved address and port, whatever the allowlist says.
+"""The deployment's own listeners are never targets: by resolved address and port, whatever the allowlist.
 
 The attack of issue 26: a camera URL or callback URL pointed at Flower (``/api/worker/shutdown/…``), the
 broker or a worker's metrics. Each spelling of "this machine" must be caught, not only the URL's text.
@@ -65,7 +65,8 @@ def test_the_machines_own_interface_address_reaches_a_loopback_named_service_too
     address = _own_interface_address()
     assert not address.startswith("127.")
     _refused(_flower_on_loopback(), f"http://{address}:{FLOWER}/api/workers")
-    assert EVERYTHING.check_url(f"http://{address}:{FLOWER}/").addresses == (address,), "only the rule refuses"
+    allowed = EVERYTHING.check_url(f"http://{address}:{FLOWER}/").addresses
+    assert allowed == (address,), "the allowlist alone lets it through: only the rule refuses it"
 
 
 def test_other_ports_of_this_machine_stay_cameras() -> None:

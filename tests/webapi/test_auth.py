@@ -156,7 +156,9 @@ def test_random_keys_on_open_legacy_routes_share_one_rate_budget_per_address(sys
     assert _legacy_detect(system, JOBS_KEY).status_code == 504, "a valid key is an identity of its own"
 
 
-def test_random_keys_on_open_legacy_routes_share_one_in_flight_budget_per_address(system_factory: Any) -> None:
+def test_random_keys_on_open_legacy_routes_share_one_in_flight_budget_per_address(
+    system_factory: Any,
+) -> None:
     system = system_factory(
         "anon-inflight",
         ROLLCALL_LEGACY_ROUTES_OPEN="true",
