@@ -190,14 +190,14 @@ class Settings(BaseSettings):
     )
     bulk_queue: str = Field(
         "rollcall.bulk",
-        description="Queue of bulk model work (enrolment, rebuild, calibration, the ticks of attendance "
-        "sessions), apart from the interactive jobs of the model queue; workers consume both (-Q).",
+        description="Queue of bulk model work (enrolment, rebuild, calibration), apart from the interactive "
+        "jobs of the model queue; workers consume both (-Q).",
     )
     session_queue: str = Field(
         "rollcall.sessions",
-        description="Queue of attendance sessions' frames (model work), apart from the bulk queue: an "
-        "enrolment never waits behind sessions' frames, only behind those a worker is running; model "
-        "workers consume it too (-Q).",
+        description="Queue of attendance sessions (their ticks and frames), apart from the bulk queue: an "
+        "enrolment never waits behind sessions, only behind the frames a worker is running; model workers "
+        "consume it too (-Q).",
     )
     job_soft_time_limit_s: float = Field(
         30.0, gt=0, description="Soft time limit of one job; the job fails with `job_timeout`."

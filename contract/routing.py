@@ -1,13 +1,13 @@
 """Which queue each task goes to: interactive model jobs, bulk model work, session frames, network work.
 
 Interactive jobs (detect, identify, attendance: what a person or a seed route waits for) go to
-``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration, and the short tick, record and
-expire tasks of attendance sessions) to ``ROLLCALL_BULK_QUEUE``; the frames of attendance sessions to
-``ROLLCALL_SESSION_QUEUE``; callback deliveries to ``ROLLCALL_IO_QUEUE``. A worker that consumes several
-queues takes from them in turn (kombu rotates the queue it read last to the end), so a backlog in one
-queue delays work of another by at most the jobs its processes are running: an enrolment (admin) or a
-session's next tick never waits behind the sessions' queued frames, and those frames are bounded per
-API key (``contract.inflight``), so another key's frame waits behind a bounded number of them.
+``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration) to ``ROLLCALL_BULK_QUEUE``;
+attendance sessions (their ticks, frames and records) to ``ROLLCALL_SESSION_QUEUE``; callback deliveries
+to ``ROLLCALL_IO_QUEUE``. A worker that consumes several queues takes from them in turn (kombu moves the
+queue it read last to the end), so a backlog in one queue delays another's work by at most the jobs
+its processes are running: an enrolment never waits behind sessions. Within the session queue, each
+API key's frames are bounded (``contract.inflight``: ``ROLLCALL_SESSION_MAX_QUEUED_FRAMES``), so another
+key's tick, and then its frame, each wait behind at most that many of them.
 Used by ``celeryconfig`` (workers) and ``webapi.celery_client`` (the API's client).
 """
 
@@ -32,7 +32,7 @@ def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         **{name: {"queue": settings.bulk_queue, **publish} for name in BULK_TASKS},
         SESSION_FRAME: {"queue": settings.session_queue, **publish},
-        "rollcall.sessions.*": {"queue": settings.bulk_queue, **publish},
+        "rollcall.sessions.*": {"queue": settings.session_queue, **publish},
         "rollcall.models.*": {"queue": settings.model_queue, **publish},
         "rollcall.io.*": {"queue": settings.io_queue, **publish},
     }
