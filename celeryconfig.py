@@ -69,14 +69,14 @@ task_time_limit = _settings.job_time_limit_s
 
 # Interactive model jobs, bulk model work, session frames and network work have a queue each
 # (contract.routing); every model worker of the documented deployments consumes the first three
-# (`-Q rollcall.models,rollcall.bulk,rollcall.sessions`) and a separate small threads worker takes
+# (`-Q rollcall.models,rollcall.bulk,rollcall.frames`) and a separate small threads worker takes
 # rollcall.io, so a slow callback receiver never holds a model slot.
 task_default_queue = _settings.model_queue
 task_routes = task_routes_for(_settings)
 # A worker started without -Q consumes all four.
 task_queues = tuple(
     Queue(name, Exchange(name), routing_key=name)
-    for name in (_settings.model_queue, _settings.bulk_queue, _settings.session_queue, _settings.io_queue)
+    for name in (_settings.model_queue, _settings.bulk_queue, _settings.frame_queue, _settings.io_queue)
 )
 
 # Events feed Flower's task list and its Prometheus metrics.

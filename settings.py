@@ -193,11 +193,11 @@ class Settings(BaseSettings):
         description="Queue of bulk model work (enrolment, rebuild, calibration), apart from the interactive "
         "jobs of the model queue; workers consume both (-Q).",
     )
-    session_queue: str = Field(
-        "rollcall.sessions",
-        description="Queue of attendance sessions (their ticks and frames), apart from the bulk queue: an "
-        "enrolment never waits behind sessions, only behind the frames a worker is running; model workers "
-        "consume it too (-Q).",
+    frame_queue: str = Field(
+        "rollcall.frames",
+        description="Queue of attendance sessions' frames, apart from the bulk queue: an enrolment never "
+        "waits behind them, only behind the frames a worker is running; model workers consume it too (-Q). "
+        "A session's ticks go to the model queue (milliseconds each), so they never wait behind frames.",
     )
     job_soft_time_limit_s: float = Field(
         30.0, gt=0, description="Soft time limit of one job; the job fails with `job_timeout`."

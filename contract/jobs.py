@@ -54,10 +54,16 @@ class JobArgs(_Args):
 
 
 class FrameSource(_Args):
-    """A camera snapshot URL, or an uploaded image in base64 (the API checks that exactly one is given)."""
+    """A camera snapshot URL, or an uploaded image (the API checks that exactly one is given).
+
+    The API sends an upload by reference: ``upload`` is the id of the job whose bytes it stored
+    (``contract.uploads``). ``image_b64`` (the image itself) is still read, for messages sent without
+    the API and those queued before uploads went by reference.
+    """
 
     url: str | None = None
     image_b64: str | None = None
+    upload: str | None = None
 
 
 class SmallFaces(_Args):

@@ -18,6 +18,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from contract.inflight import InFlight
+from contract.uploads import Uploads
 from settings import Settings
 
 # A worker retries a Redis read until Redis answers (as Celery stores results), at most this far apart.
@@ -57,9 +58,10 @@ class JobRecords:
     never fail because Redis blinked while it started or ended.
     """
 
-    def __init__(self, client: redis.Redis, in_flight: InFlight) -> None:
+    def __init__(self, client: redis.Redis, in_flight: InFlight, uploads: Uploads) -> None:
         self.client = client
         self.in_flight = in_flight
+        self.uploads = uploads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobRecords | None:
@@ -75,7 +77,7 @@ class JobRecords:
             retry=retry,
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
-        return cls(client, InFlight.of(client, settings))
+        return cls(client, InFlight.of(client, settings), Uploads(client, settings.result_expires_s))
 
     def get(self, job_id: str) -> JobRecord | None:
         """A job's record; None when there is none (a task sent without the API, or expired)."""

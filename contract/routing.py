@@ -1,13 +1,14 @@
 """Which queue each task goes to: interactive model jobs, bulk model work, session frames, network work.
 
-Interactive jobs (detect, identify, attendance: what a person or a seed route waits for) go to
-``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration) to ``ROLLCALL_BULK_QUEUE``;
-attendance sessions (their ticks, frames and records) to ``ROLLCALL_SESSION_QUEUE``; callback deliveries
-to ``ROLLCALL_IO_QUEUE``. A worker that consumes several queues takes from them in turn (kombu moves the
-queue it read last to the end), so a backlog in one queue delays another's work by at most the jobs
-its processes are running: an enrolment never waits behind sessions. Within the session queue, each
-API key's frames are bounded (``contract.inflight``: ``ROLLCALL_SESSION_MAX_QUEUED_FRAMES``), so another
-key's tick, and then its frame, each wait behind at most that many of them.
+Interactive jobs (detect, identify, attendance: what a person or a seed route waits for) and the
+attendance sessions' timers (``rollcall.sessions.*``: tick, record, expire, milliseconds each) go to
+``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration) to ``ROLLCALL_BULK_QUEUE``; the
+sessions' frames to ``ROLLCALL_FRAME_QUEUE``; callback deliveries to ``ROLLCALL_IO_QUEUE``. A worker that
+consumes several queues takes from them in turn (kombu moves the queue it read last to the end), so a
+backlog in one queue delays another's work by at most the jobs its processes are running: an enrolment
+and a session's tick never wait behind queued frames. In the frame queue each API key's frames are
+bounded (``contract.inflight``: ``ROLLCALL_SESSION_MAX_QUEUED_FRAMES``), so another key's frame waits
+behind at most that many of them.
 Used by ``celeryconfig`` (workers) and ``webapi.celery_client`` (the API's client).
 """
 
@@ -31,8 +32,8 @@ def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:
     publish = {"confirm_timeout": settings.broker_timeout_s}
     return {
         **{name: {"queue": settings.bulk_queue, **publish} for name in BULK_TASKS},
-        SESSION_FRAME: {"queue": settings.session_queue, **publish},
-        "rollcall.sessions.*": {"queue": settings.session_queue, **publish},
+        SESSION_FRAME: {"queue": settings.frame_queue, **publish},
+        "rollcall.sessions.*": {"queue": settings.model_queue, **publish},
         "rollcall.models.*": {"queue": settings.model_queue, **publish},
         "rollcall.io.*": {"queue": settings.io_queue, **publish},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -38,20 +39,32 @@ class Frame:
 
 
 def load_frame(
-    source: FrameSource, settings: Settings, allowlist: CameraAllowlist, timer: StageTimer
+    source: FrameSource,
+    settings: Settings,
+    allowlist: CameraAllowlist,
+    timer: StageTimer,
+    read_upload: Callable[[str], bytes] | None = None,
 ) -> Frame:
-    """Fetch (for a URL) and decode the frame a job names, timing ``fetch`` and ``decode``."""
+    """Fetch (for a URL) and decode the frame a job names, timing ``fetch`` and ``decode``.
+
+    ``read_upload`` reads an upload sent by reference (``contract.uploads``: the bytes under a job's id).
+    """
     if source.url is not None:
         url = source.url
         label = f"camera:{urlsplit(url).hostname}"
         with timer.stage("fetch"):
             fetched = _fetch_from_camera(url, label, allowlist, settings)
         data = fetched.data
+    elif source.upload is not None:
+        if read_upload is None:
+            raise InvalidInput("this worker has no result store to read uploads from")
+        with timer.stage("fetch"):
+            data, label = read_upload(source.upload), "upload"
     elif source.image_b64 is not None:
         with timer.stage("fetch"):
             data, label = decode_base64(source.image_b64, settings.max_upload_bytes), "upload"
     else:
-        raise InvalidInput("a frame source needs 'url' or 'image_b64'")
+        raise InvalidInput("a frame source needs 'url', 'upload' or 'image_b64'")
     with timer.stage("decode"):
         image = decode_image(data, settings.frame_max_pixels)
     return Frame(image=image, data=data, source=label)

@@ -68,7 +68,7 @@ fi
 $PY -m webapi.cli migrate
 # The model worker takes interactive jobs and bulk work (contract.routing); callback deliveries run on a
 # threads worker of their own, so a receiver that never answers never holds a model job's slot.
-ROLLCALL_WORKER_METRICS_PORT=$METRICS_PORT .venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.bulk,rollcall.sessions \
+ROLLCALL_WORKER_METRICS_PORT=$METRICS_PORT .venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.bulk,rollcall.frames \
   --loglevel INFO --hostname "rollcall-worker@%h" &
 pids+=($!)
 ROLLCALL_WORKER_METRICS_PORT=0 .venv/bin/celery -A tasks worker --pool threads --concurrency 16 -Q rollcall.io \

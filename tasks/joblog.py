@@ -42,7 +42,7 @@ def source_fields(source: object) -> dict[str, str | None]:
         return {"source": None}
     if "url" in source:
         return {"source": "camera", "camera": url_origin(str(source["url"]))}
-    if "image_b64" in source:
+    if "image_b64" in source or "upload" in source:
         return {"source": "upload"}
     return {"source": None}
 

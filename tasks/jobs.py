@@ -131,6 +131,8 @@ class ModelTask(Task):
         records = runtime.job_records()
         if records is None:
             return
+        if status != states.RETRY and isinstance(kwargs, dict) and (kwargs.get("source") or {}).get("upload"):
+            records.uploads.delete(kwargs["source"]["upload"])  # the outcome is stored: no one reads it again
         record = records.get(task_id)
         records.release_in_flight(task_id, record)
         if status == states.SUCCESS:
@@ -147,7 +149,9 @@ def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], ModelTask
 
 
 def _load(source: FrameSource, res: Resources, timer: StageTimer) -> Frame:
-    return load_frame(source, res.settings, res.settings.camera_allow, timer)
+    records = runtime.job_records()
+    read_upload = records.uploads.read if records is not None else None
+    return load_frame(source, res.settings, res.settings.camera_allow, timer, read_upload)
 
 
 def _tiling(frame: Frame, source: FrameSource, small_faces: SmallFaces | None, res: Resources) -> core.Tiling:

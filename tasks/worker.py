@@ -119,7 +119,7 @@ def _serves_models() -> bool:
 
     settings = get_settings()
     consumed = set(app.amqp.queues.consume_from or app.amqp.queues)
-    return bool(consumed & {settings.model_queue, settings.bulk_queue, settings.session_queue})
+    return bool(consumed & {settings.model_queue, settings.bulk_queue, settings.frame_queue})
 
 
 @celeryd_after_setup.connect
@@ -130,15 +130,15 @@ def _warn_about_a_queue_left_out(sender: str, instance: Any, **_: Any) -> None:
 
     settings = get_settings()
     consumed = set(app.amqp.queues.consume_from or app.amqp.queues)
-    if settings.bulk_queue in consumed and settings.session_queue not in consumed:
+    if settings.bulk_queue in consumed and settings.frame_queue not in consumed:
         log.warning(
             "this worker consumes %s but not %s: attendance sessions' frames need a worker that does "
             "(-Q %s,%s,%s)",
             settings.bulk_queue,
-            settings.session_queue,
+            settings.frame_queue,
             settings.model_queue,
             settings.bulk_queue,
-            settings.session_queue,
+            settings.frame_queue,
         )
 
 

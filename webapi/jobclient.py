@@ -23,10 +23,12 @@ from kombu.exceptions import OperationalError
 
 import errors
 from contract.inflight import InFlight
-from contract.jobs import JOB_TYPES, SESSION_TICK, JobArgs, result_for, task_name, to_kwargs
+from contract.jobs import JOB_TYPES, SESSION_TICK, FrameSource, JobArgs, result_for, task_name, to_kwargs
 from contract.records import JobRecord, decode_record, encode_record, job_record_key, session_frames_key
+from contract.uploads import Uploads
 from errors import error_of  # Celery rebuilds a job's error from the JSON backend
 from settings import Settings
+from sources.imagebytes import decode_base64
 from webapi.auth import current_caller, may_see, owner_of_new
 
 log = logging.getLogger("rollcall.jobclient")
@@ -96,6 +98,7 @@ class JobClient:
             socket_timeout=settings.broker_timeout_s,
         )
         self.in_flight = InFlight.of(self.redis, settings)
+        self.uploads = Uploads(self.redis, settings.result_expires_s)
 
     def _key(self, job_id: str) -> str:
         return job_record_key(job_id)
@@ -225,6 +228,7 @@ class JobClient:
             log.warning("could not release a job's in-flight entry: %s", exc)
 
     def _send(self, args: JobArgs, job_id: str) -> None:
+        args = self._upload_by_reference(args, job_id)
         try:
             self.celery.send_task(
                 task_name(args.job_type),
@@ -234,7 +238,26 @@ class JobClient:
                 retry_policy=SEND_RETRY,
             )
         except (redis.RedisError, OperationalError, OSError) as exc:
+            self._forget_upload(job_id)
             raise _unavailable(exc) from exc
+
+    def _upload_by_reference(self, args: JobArgs, job_id: str) -> JobArgs:
+        """Store an uploaded image once, under the job's id, and name it in the message instead."""
+        source = getattr(args, "source", None)
+        if not isinstance(source, FrameSource) or source.image_b64 is None:
+            return args
+        data = decode_base64(source.image_b64, self.settings.max_upload_bytes)
+        try:
+            self.uploads.put(job_id, data)
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from exc
+        return args.model_copy(update={"source": FrameSource(upload=job_id)})
+
+    def _forget_upload(self, job_id: str) -> None:
+        try:
+            self.uploads.delete(job_id)
+        except redis.RedisError as exc:  # it expires with the job's record
+            log.warning("could not delete the upload of a job that was never queued: %s", exc)
 
     def drop_session_frames(self, session_id: int) -> int:
         """Revoke a stopped session's frames still queued; return how many were in flight.

@@ -22,6 +22,7 @@ from facebank.records import SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, planned_ticks
 from sources.urls import is_http_url, without_credentials
 from webapi.auth import may_see, owner_of_new
+from webapi.names import normalised_name
 from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions, check_tile_cost
 from webapi.services import attendance_sessions, current_settings, job_client
 from webapi.validation import documented, parse_body, parse_query, storable_text
@@ -79,6 +80,7 @@ class SessionCreate(BaseModel):
         None, description="K frames over T seconds, instead of duration and interval."
     )
 
+    _name = field_validator("name", mode="before")(normalised_name)
     _text = field_validator("name")(storable_text)
 
     @field_validator("cameras")

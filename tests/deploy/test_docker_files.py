@@ -48,7 +48,7 @@ IO_QUEUE = Settings.model_fields["io_queue"].default  # callback deliveries (tas
 BULK_QUEUE = Settings.model_fields[
     "bulk_queue"
 ].default  # enrolment, rebuild, session ticks (contract.routing)
-SESSION_QUEUE = Settings.model_fields["session_queue"].default  # attendance sessions' frames
+FRAME_QUEUE = Settings.model_fields["frame_queue"].default  # attendance sessions' frames
 JOB_TIME_LIMIT_S = Settings.model_fields["job_time_limit_s"].default
 # A field's variable, and the names its aliases still read (ROLLCALL_SEED_WAIT_S: ROLLCALL_LEGACY_WAIT_S).
 SETTING_VARIABLES = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields} | {
@@ -463,7 +463,7 @@ def test_model_workers_consume_interactive_bulk_and_session_frames_and_a_threads
     """No model worker consumes the io queue: a callback receiver that hangs never holds a model slot."""
     for where, argv in worker_command_lines().items():
         queues = (option(argv, "-Q", "--queues") or "").split(",")
-        assert queues == [MODEL_QUEUE, BULK_QUEUE, SESSION_QUEUE], f"{where} consumes {queues}"
+        assert queues == [MODEL_QUEUE, BULK_QUEUE, FRAME_QUEUE], f"{where} consumes {queues}"
     for where, argv in io_worker_command_lines().items():
         assert argv[:4] == ["celery", "-A", "tasks", "worker"], where
         assert (option(argv, "-Q", "--queues"), option(argv, "-P", "--pool")) == (IO_QUEUE, "threads"), where
