@@ -118,8 +118,15 @@ class NameWarning(BaseModel):
 
 class PersonSaved(PersonOut):
     warnings: list[NameWarning] = Field(
-        default_factory=list, description="What to check in the name (webapi.names); empty for most names."
+        default_factory=list,
+        description="What to check in the name just saved (webapi.names); absent when nothing is to check.",
     )
+
+
+def with_warnings(person: dict[str, Any], display_name: str | None) -> dict[str, Any]:
+    """A created or changed person's answer, with ``warnings`` when its new name has something to check."""
+    warnings = lookalike_warnings("display_name", display_name)
+    return {**person, "warnings": warnings} if warnings else person
 
 
 class PeoplePage(RecordOut):
@@ -158,9 +165,8 @@ def face_json(face: Face, **extra: Any) -> dict[str, Any]:
 def create_person() -> Any:
     body = parse_body(PersonCreate)
     person = facebank().people.create(body.display_name, body.external_id, body.metadata)
-    warnings = lookalike_warnings("display_name", body.display_name)
     return (
-        jsonify({**PersonOut.json_of(person), "warnings": warnings}),
+        jsonify(with_warnings(PersonOut.json_of(person), body.display_name)),
         201,
         {"Location": url_for("people.get_person", person_id=person.id)},
     )
@@ -195,7 +201,7 @@ def update_person(person_id: int) -> Any:
     body = parse_body(PersonUpdate)
     changes = body.model_dump(exclude_unset=True)
     person = PersonOut.json_of(facebank().people.update(person_id, **changes))
-    return jsonify({**person, "warnings": lookalike_warnings("display_name", changes.get("display_name"))})
+    return jsonify(with_warnings(person, changes.get("display_name")))
 
 
 @bp.delete("/v1/people/<int:person_id>")

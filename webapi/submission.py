@@ -39,7 +39,10 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
     An uploaded image is checked here (base64, size, image signature), so a broken upload is
     refused with the request instead of failing its job later.
     """
-    if "image" not in request.files:
+    images = request.files.getlist("image")
+    if len(images) > 1:  # one would be ignored without a word: which one did the client mean?
+        raise InvalidInput(f"send one 'image' field; this request has {len(images)}")
+    if not images:
         body = parse_body(model)
     else:
         payload: dict[str, Any] = {}
@@ -48,7 +51,7 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
                 payload[key] = json.loads(value)
             except (json.JSONDecodeError, RecursionError):
                 payload[key] = value
-        payload["image_b64"] = base64.b64encode(request.files["image"].read()).decode("ascii")
+        payload["image_b64"] = base64.b64encode(images[0].read()).decode("ascii")
         body = parse_obj(model, payload)
     settings = current_settings()
     if body.image_b64 is not None:
