@@ -431,8 +431,8 @@ class Settings(BaseSettings):
         description="Largest request body the API accepts (an image sent as base64 inside it: about three "
         "quarters of this).",
     )
-    service_endpoints: OwnServicesSetting = Field(
-        "127.0.0.1:8000,127.0.0.1:5555",  # type: ignore[arg-type]  # text, parsed (validate_default)
+    service_endpoints: OwnServicesSetting = Field(  # type: ignore[assignment]  # text, parsed (validate_default)
+        "127.0.0.1:8000,127.0.0.1:5555",
         description="The deployment's own listeners that camera and callback URLs may never reach, whatever "
         "`ROLLCALL_CAMERA_ALLOW` says: `host:port` pairs separated by commas (the API, Flower, stream "
         "readers), "

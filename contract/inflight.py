@@ -72,7 +72,9 @@ class InFlight:
     def release(self, owner: str, job_id: str) -> None:
         """The work ended, or will never run: it counts no more (a frame leaves both sets)."""
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.zrem(in_flight_key(owner), job_id).zrem(frames_in_flight_key(owner), job_id).execute()
+            pipe.zrem(in_flight_key(owner), job_id)
+            pipe.zrem(frames_in_flight_key(owner), job_id)
+            pipe.execute()
 
     def _admit(self, keys: list[str], ids: Sequence[str], limits: list[int]) -> bool:
         if not ids:

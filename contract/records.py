@@ -93,7 +93,9 @@ class JobRecords:
         with self.client.pipeline() as pipe:
             for job_id in frame_ids:
                 pipe.set(job_record_key(job_id), encode_record(record), ex=expires_s)
-            pipe.sadd(frames, *frame_ids).expire(frames, expires_s).execute()
+            pipe.sadd(frames, *frame_ids)
+            pipe.expire(frames, expires_s)
+            pipe.execute()
 
     def release_in_flight(self, job_id: str, record: JobRecord | None) -> None:
         """A worker's part of the in-flight count: the job ended (or was skipped), so it counts no more.

@@ -35,13 +35,13 @@ class Uploads:
 
     def read(self, job_id: str) -> bytes:
         """The bytes uploaded for ``job_id``; ``UploadExpired`` when they are gone."""
-        data = self.client.get(upload_key(job_id))
+        data: bytes | None = self.client.get(upload_key(job_id))  # type: ignore[assignment]  # no decode_responses
         if data is None:
             raise UploadExpired(
                 "the uploaded image is no longer stored: the job waited longer than uploads are kept "
                 "(ROLLCALL_RESULT_EXPIRES_S); send the image again"
             )
-        return bytes(data)
+        return data
 
     def delete(self, job_id: str) -> None:
         self.client.delete(upload_key(job_id))
