@@ -123,9 +123,8 @@ def tick(session_id: int, number: int) -> None:
         chord(frames)(record.s(session_id, number))
     else:
         refused = TooManyJobsInFlight(
-            "the session's API key had its most frames queued or running "
-            "(ROLLCALL_SESSION_MAX_QUEUED_FRAMES, "
-            "ROLLCALL_MAX_JOBS_IN_FLIGHT), so this tick's frames were not taken"
+            "the session's API key had the most frames (ROLLCALL_SESSION_MAX_QUEUED_FRAMES) or jobs "
+            "(ROLLCALL_MAX_JOBS_IN_FLIGHT) queued or running that it may, so this tick was not taken"
         )
         log.warning("session %s tick %s: not taken (%s)", session_id, number, refused.code)
         failed = [CameraFrame(index, now, error=refused.to_dict()) for index in range(len(decision.cameras))]

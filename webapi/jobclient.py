@@ -259,8 +259,8 @@ class JobClient:
         except redis.RedisError as exc:  # it expires with the job's record
             log.warning("could not delete the upload of a job that was never queued: %s", exc)
 
-    def drop_session_frames(self, session_id: int) -> int:
-        """Revoke a stopped session's frames still queued; return how many were in flight.
+    def drop_session_frames(self, session_id: int) -> None:
+        """Revoke a stopped session's frames that are still queued.
 
         Each frame's record is marked revoked (the worker that takes it answers at once, without
         fetching or running a model, so its tick still completes) and leaves its key's work in flight now.
@@ -278,7 +278,6 @@ class JobClient:
             self.redis.delete(key)
         except redis.RedisError as exc:
             raise _unavailable(exc) from exc
-        return len(frame_ids)
 
     def start_session(self, session_id: int) -> None:
         """Queue an attendance session's first tick; the tick task itself waits for the start time."""

@@ -25,7 +25,7 @@ from webapi.auth import may_see, owner_of_new
 from webapi.names import normalised_name
 from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions, check_tile_cost
 from webapi.services import attendance_sessions, current_settings, job_client
-from webapi.validation import documented, parse_body, parse_query, storable_text
+from webapi.validation import VISIBLE_TEXT, documented, parse_body, parse_query, storable_text
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/attendance-sessions")
 MAX_DURATION_S = 7 * 24 * 3600.0
@@ -67,7 +67,7 @@ class SessionCreate(BaseModel):
         max_length=MAX_CAMERAS,
         description="Snapshot URLs, fetched at every tick (from the allowlist).",
     )
-    name: str | None = Field(None, min_length=1, max_length=MAX_SESSION_NAME)
+    name: str | None = Field(None, min_length=1, max_length=MAX_SESSION_NAME, json_schema_extra=VISIBLE_TEXT)
     start_at: Timestamp | None = Field(None, description="When the first tick is taken; default now.")
     duration_s: float | None = Field(None, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
     end_at: Timestamp | None = None
