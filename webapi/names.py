@@ -4,7 +4,7 @@ Two names that look the same in a list must be the same text, or say why not. So
 names and external ids, roster and session names) is stored in Unicode's NFKC form (a full-width
 "ｏｂａｍａ" is "obama", the ligature "ﬁ" is "fi"); characters that show nothing (``INVISIBLE``: zero-width
 joiners and spaces, the other default-ignorable code points, controls, line and paragraph separators,
-surrogates, private use, blank fillers) are refused; and a person's name in which one word mixes
+private use, blank fillers) are refused; and a person's name in which one word mixes
 scripts that hold look-alike letters ("оbama" with a Cyrillic "о" beside "obama") is accepted with a
 warning in the answer, since it displays like another spelling. Refusing it outright would refuse names
 no one meant harm with; the admin who created it sees the warning at once. Whole-script look-alikes
@@ -20,8 +20,9 @@ from confusable_homoglyphs import categories, confusables
 
 # What shows nothing, as code point ranges: Unicode's Default_Ignorable_Code_Point (soft hyphen, zero-width
 # space/joiners, bidi marks and controls, word joiner, variation selectors, BOM, tags …), C0 and C1
-# controls, the line and paragraph separators, surrogates, private use, and letters drawn blank (Hangul
-# fillers, the Braille blank). One table serves the check and the OpenAPI pattern (``text_pattern``).
+# controls, the line and paragraph separators, private use, and letters drawn blank (Hangul fillers, the
+# Braille blank). No surrogates: a pattern holding them compiles in no Unicode regex engine. One table
+# serves the check and the OpenAPI pattern (``text_pattern``).
 INVISIBLE: tuple[tuple[int, int], ...] = (
     (0x0000, 0x001F),
     (0x007F, 0x009F),
@@ -36,7 +37,6 @@ INVISIBLE: tuple[tuple[int, int], ...] = (
     (0x2060, 0x206F),
     (0x2800, 0x2800),
     (0x3164, 0x3164),
-    (0xD800, 0xDFFF),
     (0xE000, 0xF8FF),
     (0xFE00, 0xFE0F),
     (0xFEFF, 0xFEFF),

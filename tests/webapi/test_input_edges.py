@@ -12,6 +12,7 @@ import json
 import uuid
 from typing import Any
 
+import jsonschema_rs
 import pytest
 import redis
 
@@ -20,6 +21,8 @@ from errors import UploadExpired
 from tests.conftest import System
 from tests.shared_data import shared_dir
 from tests.webapi.test_people_api import assert_error, create
+from webapi.names import BIDI_CONTROLS, INVISIBLE, normalised_name
+from webapi.validation import VISIBLE_TEXT
 
 PHOTO = "oracles/mtcnn_facenet_pytorch/images/two_people.jpg"
 
@@ -142,3 +145,17 @@ def test_a_long_list_of_missing_ids_is_cut_short_in_the_message(client: Any) -> 
     )
     assert_error(roster, 404, "person_not_found")
     assert roster.get_json()["error"]["message"].endswith("and 9980 more")
+
+
+def test_the_openapi_pattern_refuses_exactly_what_the_api_refuses() -> None:
+    """One table (webapi.names.INVISIBLE) makes both; a validator that cannot compile a pattern ignores it."""
+    validator = jsonschema_rs.Draft202012Validator(VISIBLE_TEXT)  # what schemathesis checks answers with
+    for low, high in INVISIBLE:
+        for point in {low, high}:
+            text = f"a{chr(point)}b"
+            assert not validator.is_valid(text), f"U+{point:04X} passes the documented pattern"
+            if chr(point) != "\x00" and chr(point) not in BIDI_CONTROLS:  # refused with messages of their own
+                with pytest.raises(ValueError, match="invisible"):
+                    normalised_name(text)
+    for shown in ("obama", "Иван Smith", "山田はなこ", "x\U000d8eaf", "José"):
+        assert validator.is_valid(shown) and normalised_name(shown) == shown
