@@ -37,7 +37,7 @@ worker_proc_alive_timeout = 120.0
 # instead of holding gigabytes until the next restart (KiB; None: no ceiling).
 worker_max_memory_per_child = _settings.worker_max_memory_mib * 1024 or None
 # Redis redelivers unacknowledged jobs after this; it must exceed the longest job (hard limit) by a margin.
-_visibility_timeout = _settings.broker_visibility_timeout_s or int(_settings.job_time_limit_s * 4) + 60
+_visibility_timeout = _settings.visibility_timeout_s()
 broker_transport_options = {
     "visibility_timeout": _visibility_timeout,
     # Running workers look for the jobs of dead workers a few times per visibility timeout; kombu's
@@ -67,15 +67,16 @@ task_track_started = True  # "running" state visible to pollers
 task_soft_time_limit = _settings.job_soft_time_limit_s
 task_time_limit = _settings.job_time_limit_s
 
-# Interactive model jobs, bulk model work and network work have a queue each (contract.routing); every
-# worker of the documented deployments consumes the first two (`-Q rollcall.models,rollcall.bulk`) and a
-# separate small threads worker takes rollcall.io, so a slow callback receiver never holds a model slot.
+# Interactive model jobs, bulk model work, session frames and network work have a queue each
+# (contract.routing); every model worker of the documented deployments consumes the first three
+# (`-Q rollcall.models,rollcall.bulk,rollcall.frames`) and a separate small threads worker takes
+# rollcall.io, so a slow callback receiver never holds a model slot.
 task_default_queue = _settings.model_queue
 task_routes = task_routes_for(_settings)
-# A worker started without -Q consumes all three.
+# A worker started without -Q consumes all four.
 task_queues = tuple(
     Queue(name, Exchange(name), routing_key=name)
-    for name in (_settings.model_queue, _settings.bulk_queue, _settings.io_queue)
+    for name in (_settings.model_queue, _settings.bulk_queue, _settings.frame_queue, _settings.io_queue)
 )
 
 # Events feed Flower's task list and its Prometheus metrics.

@@ -9,7 +9,10 @@ worker to the API and rebuild the same class there.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
+# A message names at most this many ids: a roster of 10,000 unknown ids answered an 80 KB message.
+MAX_IDS_NAMED = 20
 _PYTHON_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
@@ -63,9 +66,17 @@ class JobNotFound(NotFound):
 
 
 class PersonNotFound(NotFound):
-    """No such person (the message lists missing ids)."""
+    """No such person (the message lists missing ids, the first 20 of a long list)."""
 
     code = "person_not_found"
+
+    @classmethod
+    def naming(cls, missing: Sequence[int]) -> PersonNotFound:
+        """The error for ids that are nobody: the first ``MAX_IDS_NAMED`` of them, then how many more."""
+        ids = sorted(missing)
+        named = ", ".join(map(str, ids[:MAX_IDS_NAMED]))
+        more = f" and {len(ids) - MAX_IDS_NAMED} more" if len(ids) > MAX_IDS_NAMED else ""
+        return cls(f"no person with id {named}{more}")
 
 
 class FaceNotFound(NotFound):
@@ -151,6 +162,13 @@ class TooManyJobsInFlight(RollcallError):
     """This API key has `ROLLCALL_MAX_JOBS_IN_FLIGHT` jobs queued or running; wait for one to end."""
 
     code, status, retryable = "too_many_jobs_in_flight", 429, True
+    retry_after_s = 1
+
+
+class TooManySessions(RollcallError):
+    """This API key has `ROLLCALL_MAX_LIVE_SESSIONS` sessions scheduled or running; stop one or wait."""
+
+    code, status, retryable = "too_many_sessions", 429, True
     retry_after_s = 1
 
 
@@ -318,8 +336,14 @@ class JobTimeout(RollcallError):
     code, status = "job_timeout", 504
 
 
+class UploadExpired(RollcallError):
+    """The job's uploaded image is no longer stored (kept `ROLLCALL_RESULT_EXPIRES_S`): send it again."""
+
+    code, status = "upload_expired", 410
+
+
 class JobRevoked(RollcallError):
-    """The job was cancelled with `DELETE /v1/jobs/<id>`."""
+    """The job was cancelled with `DELETE /v1/jobs/<id>` (a queued session frame: its session stopped)."""
 
     code, status = "job_revoked", 410
 

@@ -19,12 +19,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import platformdirs
-from pydantic import AliasChoices, BeforeValidator, Field, PlainSerializer, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from facebank.limits import CAMERA_NAME
 from facebank.passwords import parse_keys
 from sources.netguard import CameraAllowlist
+from sources.ownservices import Listener, OwnServices, listener_of
 from sources.urls import is_camera_url
 
 # The choices of the enumerated settings. ml keeps the same lists (ml.pipeline's embedders,
@@ -119,6 +128,9 @@ def _from_text(parse: Callable[[str], ParsedT]) -> BeforeValidator:
 CameraAllowSetting = Annotated[
     CameraAllowlist, NoDecode, _from_text(CameraAllowlist.parse), PlainSerializer(str, return_type=str)
 ]
+OwnServicesSetting = Annotated[
+    OwnServices, NoDecode, _from_text(OwnServices.parse), PlainSerializer(str, return_type=str)
+]
 ApiKeysSetting = Annotated[
     tuple[ApiKey, ...],
     NoDecode,
@@ -137,6 +149,9 @@ SmallFacesCamerasSetting = Annotated[
 # RFC 1918 private networks: where a school's or an office's cameras live. Loopback,
 # link-local (cloud metadata at 169.254.169.254) and public addresses are left out.
 DEFAULT_CAMERA_ALLOW = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+# The ports of the services a URL names when it names none (RabbitMQ's management API beside AMQP).
+_DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "postgresql": 5432}
+_RABBITMQ_MANAGEMENT_PORT = 15672
 
 
 def _default_model_dir() -> Path:
@@ -181,8 +196,14 @@ class Settings(BaseSettings):
     )
     bulk_queue: str = Field(
         "rollcall.bulk",
-        description="Queue of bulk model work (enrolment, rebuild, calibration, attendance sessions), apart "
-        "from the interactive jobs of the model queue; workers consume both (-Q).",
+        description="Queue of bulk model work (enrolment, rebuild, calibration), apart from the interactive "
+        "jobs of the model queue; workers consume both (-Q).",
+    )
+    frame_queue: str = Field(
+        "rollcall.frames",
+        description="Queue of attendance sessions' frames, apart from the bulk queue: an enrolment never "
+        "waits behind them, only behind the frames a worker is running; model workers consume it too (-Q). "
+        "A session's ticks go to the model queue (milliseconds each), so they never wait behind frames.",
     )
     job_soft_time_limit_s: float = Field(
         30.0, gt=0, description="Soft time limit of one job; the job fails with `job_timeout`."
@@ -258,6 +279,20 @@ class Settings(BaseSettings):
         ge=0,
         description="Jobs one non-admin API key may have queued or running at once; more answer "
         "`429 too_many_jobs_in_flight`. 0 = no limit.",
+    )
+    max_live_sessions: int = Field(
+        4,
+        ge=0,
+        description="Attendance sessions one non-admin API key may have scheduled or running at once; more "
+        "answer `429 too_many_sessions` with `Retry-After` (when its first one ends). 0 = no limit.",
+    )
+    session_max_queued_frames: int = Field(
+        8,
+        ge=0,
+        description="Frames of attendance sessions one non-admin API key may have queued or running at once "
+        "(they also count against `ROLLCALL_MAX_JOBS_IN_FLIGHT`); a tick that would pass it is recorded with "
+        "the error `too_many_jobs_in_flight` instead of queued, which bounds how long another key's frame "
+        "waits. A tick with more cameras runs when none are in flight. 0 = no limit.",
     )
     small_faces_max_tile_cost: float = Field(
         16.0,
@@ -405,6 +440,15 @@ class Settings(BaseSettings):
         description="Largest request body the API accepts (an image sent as base64 inside it: about three "
         "quarters of this).",
     )
+    service_endpoints: OwnServicesSetting = Field(  # type: ignore[assignment]  # text, parsed (validate_default)
+        "127.0.0.1:8000,127.0.0.1:5555",
+        description="The deployment's own listeners that camera and callback URLs may never reach, whatever "
+        "`ROLLCALL_CAMERA_ALLOW` says: `host:port` pairs separated by commas (the API, Flower, stream "
+        "readers), "
+        "beside those the other settings name (broker, result backend, database, worker metrics). A loopback "
+        "host stands for every address of the machine; names are resolved at each check. Default: the API's "
+        "and Flower's ports under `make run`, which sets it to the ports it uses.",
+    )
     ui_cameras: UiCamerasSetting = Field(
         "",  # type: ignore[arg-type]  # text, parsed (validate_default)
         description="Cameras read beside the camera registry (`/v1/cameras`, read only), `name=url` pairs "
@@ -449,6 +493,31 @@ class Settings(BaseSettings):
     worker_metrics_addr: str = Field(
         "0.0.0.0", description="Address a worker's `/metrics` listens on (`127.0.0.1`: this machine only)."
     )
+
+    def visibility_timeout_s(self) -> int:
+        """``ROLLCALL_BROKER_VISIBILITY_TIMEOUT_S``, or its default: 4 × the hard job time limit + 60 s."""
+        return self.broker_visibility_timeout_s or int(self.job_time_limit_s * 4) + 60
+
+    @model_validator(mode="after")
+    def _own_services_are_never_targets(self) -> Settings:
+        # Every camera and callback check goes through camera_allow (sources.netguard), the RTSP readers
+        # included: carrying the listeners there refuses them on every path, present and future.
+        allowlist = self.camera_allow.excluding(self.own_services())
+        object.__setattr__(self, "camera_allow", allowlist)  # frozen: set once, while validating
+        return self
+
+    def own_services(self) -> OwnServices:
+        """Every listener of the deployment: ``ROLLCALL_SERVICE_ENDPOINTS`` and those other settings name."""
+        named: list[Listener | None] = []
+        for url in (self.broker_url, self.result_backend, self.database_url):
+            scheme = url.partition(":")[0].partition("+")[0].lower()
+            listener = listener_of(url, _DEFAULT_PORTS.get(scheme))
+            named.append(listener)
+            if listener is not None and scheme in ("amqp", "amqps"):
+                named.append(Listener(listener.host, _RABBITMQ_MANAGEMENT_PORT))
+        if self.worker_metrics_port:
+            named.append(Listener(self.worker_metrics_addr.strip("[]").lower(), self.worker_metrics_port))
+        return self.service_endpoints.union(listener for listener in named if listener is not None)
 
 
 @functools.cache

@@ -28,7 +28,7 @@ import requests
 from benchmarks.frames import REPO_ROOT
 
 # Every queue of the default settings (contract.routing): interactive and bulk model jobs, callbacks.
-ALL_QUEUES = ("rollcall.models", "rollcall.bulk", "rollcall.io")
+ALL_QUEUES = ("rollcall.models", "rollcall.bulk", "rollcall.frames", "rollcall.io")
 WORKER_READY_TIMEOUT_S = 120.0
 MIGRATE_TIMEOUT_S = 120.0
 

@@ -54,12 +54,18 @@ class JobArgs(_Args):
 
 
 class FrameSource(_Args):
-    """A camera URL, a registered camera's name, or an uploaded image in base64 (the API checks that
-    exactly one is given). A camera travels by name only: the worker looks up its URL and credentials."""
+    """A camera URL, a registered camera's name, or an uploaded image (the API checks that exactly one
+    is given). A camera travels by name only: the worker looks up its URL and credentials.
+
+    The API sends an upload by reference: ``upload`` is the id of the job whose bytes it stored
+    (``contract.uploads``). ``image_b64`` (the image itself) is still read, for messages sent without
+    the API and those queued before uploads went by reference.
+    """
 
     url: str | None = None
     image_b64: str | None = None
     camera: str | None = None
+    upload: str | None = None
 
 
 class SmallFaces(_Args):
@@ -277,6 +283,18 @@ class JobEnvelope(_Json):
 def result_json(answer: JobAnswer, envelope: JobEnvelope) -> dict[str, Any]:
     """The JSON a job's result is stored as: the answer's keys and the envelope's, in one object."""
     return {**answer.model_dump(mode="json"), **envelope.model_dump(mode="json", exclude_none=True)}
+
+
+# Envelope keys that name the deployment's insides (the worker's Celery node name and host): a job's
+# result shows them to admin keys only, since a host name is what Flower's control API takes.
+INTERNAL_RESULT_KEYS = frozenset({"worker"})
+
+
+def result_for(result: dict[str, Any] | None, admin: bool) -> dict[str, Any] | None:
+    """A stored result as its reader may see it: without ``INTERNAL_RESULT_KEYS`` unless ``admin``."""
+    if result is None or admin:
+        return result
+    return {key: value for key, value in result.items() if key not in INTERNAL_RESULT_KEYS}
 
 
 def read_result(model: type[AnswerT], result: dict[str, Any]) -> AnswerT:

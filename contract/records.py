@@ -9,12 +9,17 @@ URL when the job ended.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 from pydantic import BaseModel
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+
+from contract.inflight import InFlight
+from contract.uploads import Uploads
+from settings import Settings
 
 # A worker retries a Redis read until Redis answers (as Celery stores results), at most this far apart.
 RETRY_CAP_S = 1.0
@@ -23,18 +28,19 @@ RETRY_CAP_S = 1.0
 class JobRecord(BaseModel):
     type: str
     submitted_at: float
-    owner: str | None = None  # the API key's fingerprint; None without authentication
+    owner: str | None = None  # the caller's identity (webapi.auth); None for admin keys and the CLI
     callback_url: str | None = None
     revoked: bool = False
+    session_id: int | None = None  # a session frame's session (its frames are dropped when it stops)
 
 
 def job_record_key(job_id: str) -> str:
     return f"rollcall:job:{job_id}"
 
 
-def in_flight_key(owner: str) -> str:
-    """The sorted set of one API key's jobs that are queued or running (``webapi.jobclient``)."""
-    return f"rollcall:inflight:{owner}"
+def session_frames_key(session_id: int) -> str:
+    """The set of an attendance session's frames (job ids) that are queued or running."""
+    return f"rollcall:session-frames:{session_id}"
 
 
 def encode_record(record: JobRecord) -> str:
@@ -52,12 +58,15 @@ class JobRecords:
     never fail because Redis blinked while it started or ended.
     """
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, in_flight: InFlight, uploads: Uploads) -> None:
         self.client = client
+        self.in_flight = in_flight
+        self.uploads = uploads
 
     @classmethod
-    def from_url(cls, url: str, timeout_s: float) -> JobRecords | None:
-        """Records in the Redis at ``url``; None when the result backend is not Redis (no records then)."""
+    def from_settings(cls, settings: Settings) -> JobRecords | None:
+        """Records in the result backend's Redis; None when it is not Redis (no records then)."""
+        url, timeout_s = settings.result_backend, settings.broker_timeout_s
         if not url.startswith(("redis://", "rediss://", "unix://")):
             return None
         retry = Retry(ExponentialBackoff(cap=RETRY_CAP_S, base=0.05), retries=-1)
@@ -68,7 +77,7 @@ class JobRecords:
             retry=retry,
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
-        return cls(client)
+        return cls(client, InFlight.of(client, settings), Uploads(client, settings.result_expires_s))
 
     def get(self, job_id: str) -> JobRecord | None:
         """A job's record; None when there is none (a task sent without the API, or expired)."""
@@ -76,13 +85,29 @@ class JobRecords:
             return None
         return decode_record(self.client.get(job_record_key(job_id)))
 
+    def add_session_frames(
+        self, session_id: int, frame_ids: Sequence[str], record: JobRecord, expires_s: int
+    ) -> None:
+        """Record a tick's frames (one record each) and list them under their session, for its stop."""
+        frames = session_frames_key(session_id)
+        with self.client.pipeline() as pipe:
+            for job_id in frame_ids:
+                pipe.set(job_record_key(job_id), encode_record(record), ex=expires_s)
+            pipe.sadd(frames, *frame_ids)
+            pipe.expire(frames, expires_s)
+            pipe.execute()
+
     def release_in_flight(self, job_id: str, record: JobRecord | None) -> None:
         """A worker's part of the in-flight count: the job ended (or was skipped), so it counts no more.
 
         ``record`` is the job's record as the caller read it (``get``), so one read serves every use.
         """
-        if record is not None and record.owner:
-            self.client.zrem(in_flight_key(record.owner), job_id)
+        if record is None:
+            return
+        if record.owner:
+            self.in_flight.release(record.owner, job_id)
+        if record.session_id is not None:
+            self.client.srem(session_frames_key(record.session_id), job_id)
 
 
 def job_json(

@@ -1,10 +1,14 @@
-"""Which queue each task goes to: interactive model jobs, bulk model work, network work.
+"""Which queue each task goes to: interactive model jobs, bulk model work, session frames, network work.
 
-Interactive jobs (detect, identify, attendance: what a person or a seed route waits for) go to
-``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration, attendance-session ticks and
-frames) to ``ROLLCALL_BULK_QUEUE``; callback deliveries to ``ROLLCALL_IO_QUEUE``. A worker that consumes
-several queues takes from them in turn, so a backlog of bulk work delays an interactive job by at
-most one bulk job per worker process; a worker that consumes only the model queue never runs bulk work.
+Interactive jobs (detect, identify, attendance: what a person or a seed route waits for) and the
+attendance sessions' timers (``rollcall.sessions.*``: tick, record, expire, milliseconds each) go to
+``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration) to ``ROLLCALL_BULK_QUEUE``; the
+sessions' frames to ``ROLLCALL_FRAME_QUEUE``; callback deliveries to ``ROLLCALL_IO_QUEUE``. A worker that
+consumes several queues takes from them in turn (kombu moves the queue it read last to the end), so a
+backlog in one queue delays another's work by at most the jobs its processes are running: an enrolment
+and a session's tick never wait behind queued frames. In the frame queue each API key's frames are
+bounded (``contract.inflight``: ``ROLLCALL_SESSION_MAX_QUEUED_FRAMES``), so another key's frame waits
+behind at most that many of them.
 Used by ``celeryconfig`` (workers) and ``webapi.celery_client`` (the API's client).
 """
 
@@ -15,7 +19,7 @@ from typing import Any
 from contract.jobs import CALIBRATE, ENROL_FACE, REBUILD_FACEBANK, SESSION_FRAME
 from settings import Settings
 
-BULK_TASKS = (ENROL_FACE, REBUILD_FACEBANK, CALIBRATE, SESSION_FRAME)
+BULK_TASKS = (ENROL_FACE, REBUILD_FACEBANK, CALIBRATE)
 
 
 def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -28,7 +32,8 @@ def task_routes(settings: Settings) -> dict[str, dict[str, Any]]:
     publish = {"confirm_timeout": settings.broker_timeout_s}
     return {
         **{name: {"queue": settings.bulk_queue, **publish} for name in BULK_TASKS},
-        "rollcall.sessions.*": {"queue": settings.bulk_queue, **publish},
+        SESSION_FRAME: {"queue": settings.frame_queue, **publish},
+        "rollcall.sessions.*": {"queue": settings.model_queue, **publish},
         "rollcall.models.*": {"queue": settings.model_queue, **publish},
         "rollcall.io.*": {"queue": settings.io_queue, **publish},
     }

@@ -138,14 +138,14 @@ def person_row(session: Session, person_id: int) -> tuple[models.Person, int]:
 
 
 def check_people_exist(session: Session, person_ids: Sequence[int]) -> None:
-    """Raise ``PersonNotFound`` naming every id that is nobody."""
+    """Raise ``PersonNotFound`` naming the ids that are nobody (the first ``MAX_IDS_NAMED`` of them)."""
     wanted = set(person_ids)
     if not wanted:
         return
     found = set(session.scalars(select(models.Person.id).where(models.Person.id.in_(wanted))))
     missing = sorted(wanted - found)
     if missing:
-        raise errors.PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
+        raise errors.PersonNotFound.naming(missing)
 
 
 def _face_count() -> Any:

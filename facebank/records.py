@@ -167,6 +167,7 @@ class TickDecision:
     roster: tuple[int, ...] = ()
     small_faces: dict[str, Any] | None = None
     next_due_at: datetime | None = None
+    owner: str | None = None  # whose work the frames are (a non-admin key's limits apply to them)
 
 
 @dataclass(frozen=True, slots=True)

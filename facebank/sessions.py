@@ -27,10 +27,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
 import errors
@@ -131,8 +131,12 @@ class AttendanceSessions:
         name: str | None = None,
         small_faces: dict[str, Any] | None = None,
         owner: str | None = None,
+        max_live: int = 0,
     ) -> SessionState:
-        """Plan a session over the roster's current members (kept as they are now for the whole session)."""
+        """Plan a session over the roster's current members (kept as they are now for the whole session).
+
+        ``max_live`` (0: no limit) bounds the sessions ``owner`` has scheduled or running, this one included.
+        """
         _check_plan(cameras, start_at, end_at, interval_s, kind, name)
         ticks = planned_ticks(start_at, end_at, interval_s)
         if ticks > MAX_TICKS:
@@ -140,6 +144,8 @@ class AttendanceSessions:
         if not 1 <= min_ticks <= ticks:
             raise errors.InvalidInput(f"min_ticks must be within 1..{ticks} (the ticks planned)")
         with transactions.write(self.engine, bump_revision=False) as session:
+            if owner is not None and max_live:
+                _check_live_sessions(session, owner, max_live, datetime.now(UTC))
             roster = session.get(models.Roster, roster_id)
             if roster is None:
                 raise errors.RosterNotFound(f"no roster with id {roster_id}")
@@ -302,6 +308,7 @@ class AttendanceSessions:
             roster=tuple(roster),
             small_faces=row.small_faces,
             next_due_at=None if last else _due(row, tick + 1),
+            owner=row.owner,
         )
 
     def mark_dispatched(self, session_id: int, tick: int) -> None:
@@ -364,6 +371,29 @@ class AttendanceSessions:
             session.flush()
             _finish_if_complete(session, row, now)
         return self.get(session_id)
+
+
+def _check_live_sessions(session: Session, owner: str, max_live: int, now: datetime) -> None:
+    """Refuse a new session of ``owner`` while it has ``max_live`` sessions scheduled or running.
+
+    Counted inside the write transaction: SQLite's IMMEDIATE transaction serialises writers, and on
+    PostgreSQL a lock per owner does, so concurrent requests cannot all pass one count.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:owner))"), {"owner": owner})
+    live, first_end = session.execute(
+        select(func.count(), func.min(models.AttendanceSession.end_at)).where(
+            models.AttendanceSession.owner == owner,
+            models.AttendanceSession.status.in_((SCHEDULED, RUNNING)),
+        )
+    ).one()
+    if live >= max_live:
+        refused = errors.TooManySessions(
+            f"this API key has {live} attendance sessions scheduled or running, the most allowed "
+            "(ROLLCALL_MAX_LIVE_SESSIONS); stop one, or wait until its first one ends"
+        )
+        refused.retry_after_s = max(1, math.ceil((as_utc(first_end) - now).total_seconds()))
+        raise refused
 
 
 def _check_plan(

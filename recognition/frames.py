@@ -52,12 +52,14 @@ def load_frame(
     allowlist: CameraAllowlist,
     timer: StageTimer,
     cameras: Callable[[], CameraDirectory] | None = None,
+    read_upload: Callable[[str], bytes] | None = None,
 ) -> Frame:
     """Fetch (for a URL or a camera name) and decode the frame a job names, timing ``fetch`` and ``decode``.
 
     ``cameras`` gives what resolves a camera's name (``camera_not_found`` when it was deleted since the
     job was submitted); it is called only for a camera's name, so other jobs never need the facebank.
-    The lookup counts as part of the fetch.
+    The lookup counts as part of the fetch. ``read_upload`` reads an upload sent by reference
+    (``contract.uploads``: the bytes under a job's id).
     """
     small_faces: str | None = None
     if source.url is not None:
@@ -76,11 +78,16 @@ def load_frame(
             fetched = _fetch_from_camera(camera.endpoint, allowlist, settings)
         small_faces = camera.small_faces or _host_mode(camera.endpoint.url, settings)
         data = fetched.data
+    elif source.upload is not None:
+        if read_upload is None:
+            raise InvalidInput("this worker has no result store to read uploads from")
+        with timer.stage("fetch"):
+            data, label = read_upload(source.upload), "upload"
     elif source.image_b64 is not None:
         with timer.stage("fetch"):
             data, label = decode_base64(source.image_b64, settings.max_upload_bytes), "upload"
     else:
-        raise InvalidInput("a frame source needs 'url', 'camera' or 'image_b64'")
+        raise InvalidInput("a frame source needs 'url', 'camera', 'upload' or 'image_b64'")
     with timer.stage("decode"):
         image = decode_image(data, settings.frame_max_pixels)
     return Frame(image=image, data=data, source=label, small_faces=small_faces)

@@ -8,8 +8,15 @@ PY=.venv/bin/python
 BROKER=${ROLLCALL_BROKER_URL:-redis://127.0.0.1:6379/0}
 API_PORT=${ROLLCALL_API_PORT:-8000}
 FLOWER_PORT=${ROLLCALL_FLOWER_PORT:-5555}
-export ROLLCALL_WORKER_METRICS_PORT=${ROLLCALL_WORKER_METRICS_PORT:-9808}
+# The model worker's /metrics; the callback worker serves none (it records no rollcall_* series), so the
+# two never race for one port.
+METRICS_PORT=${ROLLCALL_WORKER_METRICS_PORT:-9808}
 export ROLLCALL_WORKER_METRICS_ADDR=${ROLLCALL_WORKER_METRICS_ADDR:-127.0.0.1}
+# Every listener this script opens: no camera or callback URL may reach them (sources.ownservices), so a
+# jobs key cannot drive Flower's control API or read the metrics through a job.
+own="127.0.0.1:$API_PORT,127.0.0.1:$FLOWER_PORT"
+[ "$METRICS_PORT" = 0 ] || own="$own,$ROLLCALL_WORKER_METRICS_ADDR:$METRICS_PORT"
+export ROLLCALL_SERVICE_ENDPOINTS="${ROLLCALL_SERVICE_ENDPOINTS:+$ROLLCALL_SERVICE_ENDPOINTS,}$own"
 mkdir -p var/redis var/log
 pids=()
 stop() {
@@ -71,24 +78,43 @@ fi
 $PY -m webapi.cli migrate
 # The model worker takes interactive jobs and bulk work (contract.routing); callback deliveries run on a
 # threads worker of their own, so a receiver that never answers never holds a model job's slot.
-.venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.bulk --loglevel INFO --hostname "rollcall-worker@%h" &
+ROLLCALL_WORKER_METRICS_PORT=$METRICS_PORT .venv/bin/celery -A tasks worker -Q rollcall.models,rollcall.bulk,rollcall.frames \
+  --loglevel INFO --hostname "rollcall-worker@%h" &
 pids+=($!)
-.venv/bin/celery -A tasks worker --pool threads --concurrency 16 -Q rollcall.io --loglevel INFO \
-  --hostname "rollcall-io@%h" &
+ROLLCALL_WORKER_METRICS_PORT=0 .venv/bin/celery -A tasks worker --pool threads --concurrency 16 -Q rollcall.io \
+  --loglevel INFO --hostname "rollcall-io@%h" &
 pids+=($!)
-.venv/bin/flask --app webapi run --host 127.0.0.1 --port "$API_PORT" --with-threads &
+# gunicorn, as in docker/compose.yaml; Flask's development server only when asked for (it reloads, debugs).
+if [ "${ROLLCALL_API_DEV_SERVER:-false}" = "true" ]; then
+  .venv/bin/flask --app webapi run --host 127.0.0.1 --port "$API_PORT" --with-threads &
+  API_SERVER="Flask's development server"
+else
+  .venv/bin/gunicorn --bind "127.0.0.1:$API_PORT" --workers 2 --threads 8 --timeout 60 --access-logfile - \
+    'webapi:create_app()' &
+  API_SERVER=gunicorn
+fi
 pids+=($!)
-# Flower listens on loopback only, so its HTTP API (/api/workers, /api/tasks) answers without a login
-# here; set FLOWER_BASIC_AUTH=user:password to ask for one (then the UI and /api/* need it).
-if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then export FLOWER_UNAUTHENTICATED_API=${FLOWER_UNAUTHENTICATED_API:-true}; fi
+# Flower's control API can shut workers down: it always asks for a password (a generated one, kept in var/
+# like the API key, unless FLOWER_BASIC_AUTH=user:password is given), and with one set Flower also refuses
+# cross-site requests (Sec-Fetch-Site, Origin), so no web page a user visits can drive it.
+unset FLOWER_UNAUTHENTICATED_API
+if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then
+  [ -s var/flower-password ] || $PY -c "import secrets; print(secrets.token_urlsafe(18))" > var/flower-password
+  chmod 600 var/flower-password
+  export FLOWER_BASIC_AUTH="rollcall:$(cat var/flower-password)"
+  FLOWER_NOTE="user rollcall, password in var/flower-password:
+             curl -u \"rollcall:\$(cat var/flower-password)\" http://127.0.0.1:$FLOWER_PORT/api/workers"
+else
+  FLOWER_NOTE="user and password from FLOWER_BASIC_AUTH"
+fi
 .venv/bin/celery -A tasks flower --address=127.0.0.1 --port="$FLOWER_PORT" &
 pids+=($!)
 cat <<MSG
 
 rollcall is starting:
-  API        http://127.0.0.1:$API_PORT   (OpenAPI: http://127.0.0.1:$API_PORT/openapi.json, ready: /readyz)
-  Flower     http://127.0.0.1:$FLOWER_PORT   (API: curl http://127.0.0.1:$FLOWER_PORT/api/workers)
-  Metrics    http://$ROLLCALL_WORKER_METRICS_ADDR:$ROLLCALL_WORKER_METRICS_PORT/metrics   (worker; see docs/operations.md)
+  API        http://127.0.0.1:$API_PORT   ($API_SERVER; OpenAPI: /openapi.json, ready: /readyz)
+  Flower     http://127.0.0.1:$FLOWER_PORT   ($FLOWER_NOTE)
+  Metrics    http://$ROLLCALL_WORKER_METRICS_ADDR:$METRICS_PORT/metrics   (model worker; see docs/operations.md)
   $KEY_NOTE
   $SECRET_NOTE
 Press Ctrl-C to stop.

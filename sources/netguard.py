@@ -5,10 +5,13 @@ whoever submits jobs read the cloud metadata service, the worker's own loopback 
 internal web page. ``CameraAllowlist.check_url`` resolves the host once and checks every
 address it resolves to; ``sources.camera`` then connects only to those checked addresses, so a
 DNS answer that changes after the check (DNS rebinding) cannot move the connection elsewhere.
+The same check refuses the deployment's own listeners (``sources.ownservices``: Flower, the broker,
+the database, the API, worker metrics) by resolved address and port, whatever the allowlist says.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import socket
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 import errors
+from sources.ownservices import OwnServices
 from sources.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:  # settings parses ROLLCALL_CAMERA_ALLOW with this module
@@ -78,6 +82,8 @@ class CameraAllowlist:
     networks: tuple[IPNetwork, ...]
     names: frozenset[str]
     suffixes: tuple[str, ...]  # from ``*.school.lan`` entries, stored as ``.school.lan``
+    # Never targets, whatever the lists above say; ``settings`` adds the deployment's own listeners.
+    services: OwnServices = OwnServices()
 
     @classmethod
     def parse(cls, spec: str) -> CameraAllowlist:
@@ -106,8 +112,12 @@ class CameraAllowlist:
                 names.add(name.rstrip("."))
         return cls(networks=tuple(networks), names=frozenset(names), suffixes=tuple(suffixes))
 
+    def excluding(self, services: OwnServices) -> CameraAllowlist:
+        """This allowlist, refusing ``services`` (the deployment's own listeners) as well."""
+        return dataclasses.replace(self, services=self.services.union(services.listeners))
+
     def __str__(self) -> str:
-        """The allowlist as ``parse`` reads it (normalised)."""
+        """The allowlist as ``parse`` reads it (normalised; the services are settings of their own)."""
         entries = [str(network) for network in self.networks]
         entries += sorted(self.names) + [f"*{suffix}" for suffix in self.suffixes]
         return ",".join(entries)
@@ -135,6 +145,8 @@ class CameraAllowlist:
         addresses = (host,) if _is_canonical_address(host) else _resolve(host, port)
         target = ResolvedTarget(scheme=scheme, host=host, port=port, addresses=addresses)
         self.check_addresses(target.host, target.addresses)
+        effective = [_effective_address(ipaddress.ip_address(text)) for text in target.addresses]
+        self.services.refuse(target.host, effective, target.port)
         return target
 
     def check_addresses(self, host: str, addresses: Iterable[str]) -> None:

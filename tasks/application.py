@@ -1,7 +1,8 @@
 """rollcall's Celery application: built from ``celeryconfig``, and nothing else at import.
 
 Task names are ``rollcall.models.*`` so that ``task_routes`` in ``celeryconfig`` sends them to the
-model queue; the attendance sessions' scheduling tasks (``rollcall.sessions.*``) go to the bulk queue.
+model queue (enrolment, rebuild and calibration to the bulk queue, session frames to the frame queue:
+``contract.routing``); the attendance sessions' timers (``rollcall.sessions.*``) go to the model queue.
 Callback deliveries (``rollcall.io.callback``) go to the I/O queue, ``rollcall.io``. The task modules
 in ``include`` are imported when a worker starts, not here.
 """

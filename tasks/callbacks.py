@@ -28,7 +28,7 @@ from celery import Celery, Task
 from celery.utils.time import get_exponential_backoff_interval
 
 import errors
-from contract.jobs import CALLBACK
+from contract.jobs import CALLBACK, result_for
 from contract.records import JobRecord, job_json
 from settings import Settings, get_settings
 from sources.netguard import CameraAllowlist
@@ -67,10 +67,14 @@ def job_ended(
     result: dict[str, Any] | None,
     error: errors.RollcallError | None,
 ) -> None:
-    """Queue the callback of a job that ended, if its submitter gave a ``callback_url`` (in ``record``)."""
+    """Queue the callback of a job that ended, if its submitter gave a ``callback_url`` (in ``record``).
+
+    The body is what its submitter would read: a non-admin key's job (it has an owner) names no worker.
+    """
     if record is None or not record.callback_url:
         return
-    payload = job_json(job_id, record, state, result, error.to_dict() if error is not None else None)
+    shown = result_for(result, admin=record.owner is None)
+    payload = job_json(job_id, record, state, shown, error.to_dict() if error is not None else None)
     schedule_callback(task.app, record.callback_url, payload)
 
 

@@ -45,7 +45,7 @@ def source_fields(source: object) -> dict[str, str | None]:
         return {"source": "camera", "camera": url_origin(str(source["url"]))}
     if "camera" in source:
         return {"source": "registered camera", "camera": str(source["camera"])}
-    if "image_b64" in source:
+    if "image_b64" in source or "upload" in source:
         return {"source": "upload"}
     return {"source": None}
 

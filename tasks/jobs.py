@@ -71,10 +71,13 @@ class ModelTask(Task):
         model: type[ArgsT],
         kwargs: Mapping[str, Any],
         work: Callable[[ArgsT, Resources, StageTimer], JobAnswer],
+        when_revoked: Callable[[], JobAnswer] | None = None,
     ) -> dict[str, Any]:
         """Validate ``kwargs`` into ``model`` and run ``work`` on them, timed; the result's JSON.
 
-        A job revoked before it started is skipped (``Ignore``): its record says so.
+        A job revoked before it started is skipped: its record says so. It then answers
+        ``when_revoked()`` at once (a session frame, whose tick waits for every frame's answer), or is
+        dropped without a result (``Ignore``).
         """
         job = self.name.rsplit(".", 1)[-1]
         source = kwargs.get("source")
@@ -83,8 +86,10 @@ class ModelTask(Task):
         if records is not None and record is not None and record.revoked:
             log.info("%s", job_line(self.request.id, job, "revoked", source, None, {}))
             metrics.record_job(job, "revoked", {})
-            self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
             records.release_in_flight(self.request.id, record)
+            if when_revoked is not None:
+                return when_revoked().model_dump(mode="json")
+            self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
             raise Ignore()
         timer = StageTimer()
         outcome = RollcallError.code  # internal_error: anything not caught below is a bug
@@ -126,6 +131,8 @@ class ModelTask(Task):
         records = runtime.job_records()
         if records is None:
             return
+        if status != states.RETRY and isinstance(kwargs, dict) and (kwargs.get("source") or {}).get("upload"):
+            records.uploads.delete(kwargs["source"]["upload"])  # the outcome is stored: no one reads it again
         record = records.get(task_id)
         records.release_in_flight(task_id, record)
         if status == states.SUCCESS:
@@ -142,7 +149,11 @@ def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], ModelTask
 
 
 def _load(source: FrameSource, res: Resources, timer: StageTimer) -> Frame:
-    return load_frame(source, res.settings, res.settings.camera_allow, timer, lambda: res.cameras)
+    records = runtime.job_records()
+    read_upload = records.uploads.read if records is not None else None
+    return load_frame(
+        source, res.settings, res.settings.camera_allow, timer, lambda: res.cameras, read_upload=read_upload
+    )
 
 
 def _tiling(frame: Frame, small_faces: SmallFaces | None, res: Resources) -> core.Tiling:

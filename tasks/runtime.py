@@ -101,4 +101,4 @@ def snapshots() -> Snapshots:
 def job_records() -> JobRecords | None:
     """The job records (``contract.records``) in the result backend's Redis; None when it is not Redis."""
     settings = get_settings()
-    return JobRecords.from_url(settings.result_backend, settings.broker_timeout_s)
+    return JobRecords.from_settings(settings)

@@ -27,6 +27,8 @@ is queued for well after every frame could have come back, and gives up on ticks
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +46,8 @@ from contract.jobs import (
     SessionFrameResult,
     read_result,
 )
-from errors import DatabaseUnavailable, JobTimeout, RollcallError
+from contract.records import JobRecord
+from errors import DatabaseUnavailable, JobRevoked, JobTimeout, RollcallError, TooManyJobsInFlight
 from facebank.records import CameraFrame, camera_source
 from facebank.sessions import AttendanceSessions
 from ml.timing import StageTimer
@@ -106,17 +109,48 @@ def tick(session_id: int, number: int) -> None:
     else:
         give_up_at = now + _expire_after()
         _send_at(expire.si(session_id, give_up_at.isoformat()), give_up_at)
-    frames = group(
-        session_frame.s(
-            camera=index,
-            source=camera_source(camera),
-            roster=list(decision.roster),
-            small_faces=decision.small_faces,
+    frame_ids = [str(uuid.uuid4()) for _ in decision.cameras]
+    if _admit_frames(session_id, frame_ids, decision.owner):
+        frames = group(
+            session_frame.s(
+                camera=index,
+                source=camera_source(camera),
+                roster=list(decision.roster),
+                small_faces=decision.small_faces,
+            ).set(task_id=frame_id)
+            for (index, camera), frame_id in zip(enumerate(decision.cameras), frame_ids, strict=True)
         )
-        for index, camera in enumerate(decision.cameras)
-    )
-    chord(frames)(record.s(session_id, number))
+        chord(frames)(record.s(session_id, number))
+    else:
+        refused = TooManyJobsInFlight(
+            "the session's API key had the most frames (ROLLCALL_SESSION_MAX_QUEUED_FRAMES) or jobs "
+            "(ROLLCALL_MAX_JOBS_IN_FLIGHT) queued or running that it may, so this tick was not taken"
+        )
+        log.warning("session %s tick %s: not taken (%s)", session_id, number, refused.code)
+        failed = [CameraFrame(index, now, error=refused.to_dict()) for index in range(len(decision.cameras))]
+        _store().record_tick(session_id, number, failed, now)
     _store().mark_dispatched(session_id, number)
+
+
+def _admit_frames(session_id: int, frame_ids: list[str], owner: str | None) -> bool:
+    """Count a tick's frames as their key's work in flight and record them; False over its limits.
+
+    A non-admin key's frames count against ``ROLLCALL_MAX_JOBS_IN_FLIGHT`` and
+    ``ROLLCALL_SESSION_MAX_QUEUED_FRAMES``: the queue holds at most that many frames of one key, so
+    another key's frame waits behind a bounded number of them. Each frame gets a job record, which
+    its worker checks before it runs, so stopping the session drops those still queued.
+    """
+    records = runtime.job_records()
+    if records is None:  # no Redis result store: no records and no limits (Celery's chords need one)
+        return True
+    settings = get_settings()
+    if owner is not None and not records.in_flight.admit_frames(
+        owner, frame_ids, settings.max_jobs_in_flight, settings.session_max_queued_frames
+    ):
+        return False
+    frame = JobRecord(type="session_frame", submitted_at=time.time(), owner=owner, session_id=session_id)
+    records.add_session_frames(session_id, frame_ids, frame, settings.result_expires_s)
+    return True
 
 
 @model_task(SESSION_FRAME)
@@ -129,7 +163,15 @@ def session_frame(
 ) -> dict[str, Any]:
     """One camera's frame of one tick: who of the roster it shows (the attendance job's own logic)."""
     kwargs = {"camera": camera, "source": source, "roster": roster, "small_faces": small_faces}
-    return task.run_job(SessionFrameArgs, kwargs, run_session_frame)
+
+    def dropped() -> SessionFrameResult:
+        """The answer of a frame whose session stopped while it was queued: taken by nobody."""
+        error = JobRevoked("the session was stopped before this frame was taken").to_dict()
+        return SessionFrameResult(
+            camera=camera, captured_at=_now().isoformat(), present=[], unknown_faces=[], error=error
+        )
+
+    return task.run_job(SessionFrameArgs, kwargs, run_session_frame, when_revoked=dropped)
 
 
 def run_session_frame(args: SessionFrameArgs, res: Resources, timer: StageTimer) -> SessionFrameResult:

@@ -119,7 +119,27 @@ def _serves_models() -> bool:
 
     settings = get_settings()
     consumed = set(app.amqp.queues.consume_from or app.amqp.queues)
-    return bool(consumed & {settings.model_queue, settings.bulk_queue})
+    return bool(consumed & {settings.model_queue, settings.bulk_queue, settings.frame_queue})
+
+
+@celeryd_after_setup.connect
+def _warn_about_a_queue_left_out(sender: str, instance: Any, **_: Any) -> None:
+    # Session frames have their own queue since issue 26: a model worker started with the older
+    # `-Q rollcall.models,rollcall.bulk` runs the sessions' ticks but none of their frames.
+    from tasks import app
+
+    settings = get_settings()
+    consumed = set(app.amqp.queues.consume_from or app.amqp.queues)
+    if settings.bulk_queue in consumed and settings.frame_queue not in consumed:
+        log.warning(
+            "this worker consumes %s but not %s: attendance sessions' frames need a worker that does "
+            "(-Q %s,%s,%s)",
+            settings.bulk_queue,
+            settings.frame_queue,
+            settings.model_queue,
+            settings.bulk_queue,
+            settings.frame_queue,
+        )
 
 
 @worker_process_init.connect

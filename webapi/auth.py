@@ -34,18 +34,19 @@ def _presented_key() -> bytes | None:
     return header.encode() if header is not None else None
 
 
-def caller_fingerprint() -> str:
-    """Who is calling, for per-caller state (idempotency keys): a hash of the API key, never the key.
+def anonymous_identity() -> str:
+    """Who a caller without a valid key is: one identity per client address.
 
-    Without a key (auth disabled, trusted LAN) every caller is the same ``anonymous``.
+    Open legacy routes (``ROLLCALL_LEGACY_ROUTES_OPEN``) answer such callers; their rate and in-flight
+    limits are shared by everything sent from that address, so a new random key per request is not a
+    new budget (only a key the server knows is an identity of its own).
     """
-    presented = _presented_key()
-    return hashlib.sha256(presented).hexdigest() if presented is not None else "anonymous"
+    return f"anonymous@{request.remote_addr or 'unknown'}"
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent this request: the hash that owns their jobs and sessions, and whether they see all."""
+    """Who sent this request: the identity that owns their jobs and sessions, and whether they see all."""
 
     fingerprint: str
     admin: bool
@@ -56,7 +57,7 @@ def current_caller() -> Caller | None:
     if not has_request_context():
         return None
     caller: Caller | None = g.get("rollcall_caller")
-    return caller if caller is not None else Caller(caller_fingerprint(), admin=False)
+    return caller if caller is not None else Caller(anonymous_identity(), admin=False)
 
 
 def owner_of_new() -> str | None:
@@ -99,7 +100,9 @@ def install_auth(app: Flask, settings: Settings) -> None:
             return
         presented = _presented_key()
         role = role_of(presented, settings.api_keys) if presented is not None else None
-        g.rollcall_caller = Caller(caller_fingerprint(), admin=role == "admin")
+        # Who owns jobs and carries limits: a valid key's hash (never the key), else the anonymous identity.
+        fingerprint = hashlib.sha256(presented).hexdigest() if presented and role else anonymous_identity()
+        g.rollcall_caller = Caller(fingerprint, admin=role == "admin")
         if settings.legacy_routes_open and request.endpoint in LEGACY_ENDPOINTS:
             return
         needed = operation.role

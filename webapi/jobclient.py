@@ -22,10 +22,13 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 import errors
-from contract.jobs import JOB_TYPES, SESSION_TICK, JobArgs, task_name, to_kwargs
-from contract.records import JobRecord, decode_record, encode_record, in_flight_key, job_record_key
+from contract.inflight import InFlight
+from contract.jobs import JOB_TYPES, SESSION_TICK, FrameSource, JobArgs, result_for, task_name, to_kwargs
+from contract.records import JobRecord, decode_record, encode_record, job_record_key, session_frames_key
+from contract.uploads import Uploads
 from errors import error_of  # Celery rebuilds a job's error from the JSON backend
 from settings import Settings
+from sources.imagebytes import decode_base64
 from webapi.auth import current_caller, may_see, owner_of_new
 
 log = logging.getLogger("rollcall.jobclient")
@@ -33,15 +36,6 @@ log = logging.getLogger("rollcall.jobclient")
 CLAIM_TRIES = 3
 # One quick retry when sending: a broker that does not answer makes the API answer 503 promptly.
 SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0}
-# Add a job to its key's in-flight set unless the set is full; entries older than `stale` seconds are
-# dropped first (a job whose end no worker could report: killed at its hard limit, lost with its broker).
-ADMIT_IN_FLIGHT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
-"""
 _STATES = {
     "PENDING": "queued",
     "RECEIVED": "queued",
@@ -103,6 +97,8 @@ class JobClient:
             socket_connect_timeout=settings.broker_timeout_s,
             socket_timeout=settings.broker_timeout_s,
         )
+        self.in_flight = InFlight.of(self.redis, settings)
+        self.uploads = Uploads(self.redis, settings.result_expires_s)
 
     def _key(self, job_id: str) -> str:
         return job_record_key(job_id)
@@ -190,12 +186,8 @@ class JobClient:
         limit = self.settings.max_jobs_in_flight
         if owner is None or caller is None or caller.admin or limit == 0:
             return
-        stale = self.settings.broker_visibility_timeout_s or int(self.settings.job_time_limit_s * 4) + 60
-        stale += int(self.settings.job_time_limit_s)
         try:
-            admitted = self.redis.eval(
-                ADMIT_IN_FLIGHT, 1, in_flight_key(owner), time.time(), stale, limit, job_id
-            )
+            admitted = self.in_flight.admit_jobs(owner, [job_id], limit)
         except redis.RedisError as exc:
             raise _unavailable(exc) from exc
         if not admitted:
@@ -208,7 +200,7 @@ class JobClient:
     def _release(self, job_id: str, owner: str | None) -> None:
         """The job will never run (revoked, or never queued): it no longer counts as in flight."""
         if owner:
-            self.redis.zrem(in_flight_key(owner), job_id)
+            self.in_flight.release(owner, job_id)
 
     def _record_new(self, job_type: str, callback_url: str | None) -> str:
         """A new job id with its record (``contract.records``); the callback URL travels in the record.
@@ -236,6 +228,7 @@ class JobClient:
             log.warning("could not release a job's in-flight entry: %s", exc)
 
     def _send(self, args: JobArgs, job_id: str) -> None:
+        args = self._upload_by_reference(args, job_id)
         try:
             self.celery.send_task(
                 task_name(args.job_type),
@@ -245,6 +238,45 @@ class JobClient:
                 retry_policy=SEND_RETRY,
             )
         except (redis.RedisError, OperationalError, OSError) as exc:
+            self._forget_upload(job_id)
+            raise _unavailable(exc) from exc
+
+    def _upload_by_reference(self, args: JobArgs, job_id: str) -> JobArgs:
+        """Store an uploaded image once, under the job's id, and name it in the message instead."""
+        source = getattr(args, "source", None)
+        if not isinstance(source, FrameSource) or source.image_b64 is None:
+            return args
+        data = decode_base64(source.image_b64, self.settings.max_upload_bytes)
+        try:
+            self.uploads.put(job_id, data)
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from exc
+        return args.model_copy(update={"source": FrameSource(upload=job_id)})
+
+    def _forget_upload(self, job_id: str) -> None:
+        try:
+            self.uploads.delete(job_id)
+        except redis.RedisError as exc:  # it expires with the job's record
+            log.warning("could not delete the upload of a job that was never queued: %s", exc)
+
+    def drop_session_frames(self, session_id: int) -> None:
+        """Revoke a stopped session's frames that are still queued.
+
+        Each frame's record is marked revoked (the worker that takes it answers at once, without
+        fetching or running a model, so its tick still completes) and leaves its key's work in flight now.
+        """
+        key = session_frames_key(session_id)
+        try:
+            frame_ids = [raw.decode() for raw in self.redis.smembers(key)]
+            for job_id in frame_ids:
+                record = decode_record(self.redis.get(self._key(job_id)))
+                if record is None:
+                    continue
+                revoked = record.model_copy(update={"revoked": True})
+                self.redis.set(self._key(job_id), encode_record(revoked), ex=self.settings.result_expires_s)
+                self._release(job_id, record.owner)
+            self.redis.delete(key)
+        except redis.RedisError as exc:
             raise _unavailable(exc) from exc
 
     def start_session(self, session_id: int) -> None:
@@ -283,12 +315,13 @@ class JobClient:
             # A revoked job still queued stays PENDING in Celery until a worker discards it.
             mapped = "revoked"
             error = errors.JobRevoked("the job was cancelled").to_dict()
+        caller = current_caller()
         return JobStatus(
             job_id,
             record.type,
             mapped,
             record.submitted_at,
-            payload if mapped == "succeeded" else None,
+            result_for(payload, caller is None or caller.admin) if mapped == "succeeded" else None,
             error,
         )
 

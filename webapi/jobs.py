@@ -80,7 +80,7 @@ def submit_attendance() -> Any:
         bank = facebank()
         missing = sorted(set(roster) - {person.id for person in bank.people.get_many(roster)})
         if missing:
-            raise PersonNotFound(f"no person with id {', '.join(map(str, missing))}")
+            raise PersonNotFound.naming(missing)
     if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
         roster = list(facebank().rosters.get(body.roster_id).person_ids)
     args = AttendanceArgs(source=job_source(body), roster=roster, small_faces=small_faces(body))

@@ -20,6 +20,7 @@ from errors import FaceNotFound, RollcallError
 from facebank.limits import MAX_DISPLAY_NAME, MAX_EXTERNAL_ID, MAX_METADATA_BYTES
 from facebank.records import Face
 from facebank.schemas import FacebankStatsOut, FaceRecordOut, PersonOut, RecordOut
+from webapi.names import lookalike_warnings, normalised_name
 from webapi.schemas import FrameSource, JobAccepted
 from webapi.services import current_settings, facebank, job_client
 from webapi.submission import accepted, checked_callback_url, parse_frame_request
@@ -74,6 +75,7 @@ class PersonCreate(BaseModel):
         default_factory=dict, description=f"Any JSON object up to {MAX_METADATA_BYTES // 1024} KiB."
     )
 
+    _name = field_validator("display_name", "external_id", mode="before")(normalised_name)
     _text = field_validator("display_name", "external_id")(storable_text)
     _metadata = field_validator("metadata")(_storable_metadata)
 
@@ -90,6 +92,7 @@ class PersonUpdate(BaseModel):
         None, description=f"Any JSON object up to {MAX_METADATA_BYTES // 1024} KiB; replaces the old one."
     )
 
+    _name = field_validator("display_name", "external_id", mode="before")(normalised_name)
     _text = field_validator("display_name", "external_id")(storable_text)
     _metadata = field_validator("metadata")(_storable_metadata)
 
@@ -102,9 +105,28 @@ class PeopleQuery(BaseModel):
         json_schema_extra=NO_NUL,
     )
 
+    _name = field_validator("q", mode="before")(normalised_name)
     _text = field_validator("q")(storable_text)
     offset: int = Field(0, ge=0, le=10_000_000)
     limit: int = Field(50, ge=1, le=500)
+
+
+class NameWarning(BaseModel):
+    code: str = Field(description="`mixed_script`: a word mixes scripts whose letters look alike.")
+    message: str
+
+
+class PersonSaved(PersonOut):
+    warnings: list[NameWarning] = Field(
+        default_factory=list,
+        description="What to check in the name just saved (webapi.names); absent when nothing is to check.",
+    )
+
+
+def with_warnings(person: dict[str, Any], display_name: str | None) -> dict[str, Any]:
+    """A created or changed person's answer, with ``warnings`` when its new name has something to check."""
+    warnings = lookalike_warnings("display_name", display_name)
+    return {**person, "warnings": warnings} if warnings else person
 
 
 class PeoplePage(RecordOut):
@@ -133,13 +155,18 @@ def face_json(face: Face, **extra: Any) -> dict[str, Any]:
 
 @bp.post("/v1/people")
 @documented(
-    "Add a person.", body=PersonCreate, responses={201: PersonOut}, tag="people", role="admin", errors=(409,)
+    "Add a person.",
+    body=PersonCreate,
+    responses={201: PersonSaved},
+    tag="people",
+    role="admin",
+    errors=(409,),
 )
 def create_person() -> Any:
     body = parse_body(PersonCreate)
     person = facebank().people.create(body.display_name, body.external_id, body.metadata)
     return (
-        jsonify(PersonOut.json_of(person)),
+        jsonify(with_warnings(PersonOut.json_of(person), body.display_name)),
         201,
         {"Location": url_for("people.get_person", person_id=person.id)},
     )
@@ -165,7 +192,7 @@ def get_person(person_id: int) -> Any:
 @documented(
     "Change a person's name, external id or metadata.",
     body=PersonUpdate,
-    responses={200: PersonOut},
+    responses={200: PersonSaved},
     tag="people",
     role="admin",
     errors=(409,),
@@ -173,7 +200,8 @@ def get_person(person_id: int) -> Any:
 def update_person(person_id: int) -> Any:
     body = parse_body(PersonUpdate)
     changes = body.model_dump(exclude_unset=True)
-    return jsonify(PersonOut.json_of(facebank().people.update(person_id, **changes)))
+    person = PersonOut.json_of(facebank().people.update(person_id, **changes))
+    return jsonify(with_warnings(person, changes.get("display_name")))
 
 
 @bp.delete("/v1/people/<int:person_id>")

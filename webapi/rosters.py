@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from facebank.limits import MAX_ROSTER_NAME, MAX_ROSTER_SIZE
 from facebank.schemas import RosterOut
+from webapi.names import normalised_name
 from webapi.schemas import PersonId
 from webapi.services import facebank
 from webapi.validation import VISIBLE_TEXT, documented, parse_body, storable_text
@@ -37,6 +38,7 @@ class RosterCreate(BaseModel):
         description="Members; each must be an existing person.",
     )
 
+    _name = field_validator("name", mode="before")(normalised_name)
     _text = field_validator("name")(storable_text)
 
 
@@ -51,6 +53,7 @@ class RosterUpdate(BaseModel):
     add: Members = Field(default_factory=list, max_length=MAX_ROSTER_SIZE)
     remove: Members = Field(default_factory=list, max_length=MAX_ROSTER_SIZE)
 
+    _name = field_validator("name", mode="before")(normalised_name)
     _text = field_validator("name")(storable_text)
 
 

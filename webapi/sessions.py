@@ -22,10 +22,11 @@ from facebank.records import SessionCamera, SessionPerson, SessionState, Session
 from facebank.sessions import MAX_CAMERAS, planned_ticks
 from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
 from webapi.auth import may_see, owner_of_new
+from webapi.names import normalised_name
 from webapi.schemas import MAX_URL_LENGTH, CameraName, RosterId, SmallFaceOptions, check_tile_cost
 from webapi.services import attendance_sessions, current_settings, job_client
 from webapi.services import cameras as registered_cameras
-from webapi.validation import documented, parse_body, parse_query, storable_text
+from webapi.validation import VISIBLE_TEXT, documented, parse_body, parse_query, storable_text
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/attendance-sessions")
 MAX_DURATION_S = 7 * 24 * 3600.0
@@ -77,7 +78,7 @@ class SessionCreate(BaseModel):
         description="Camera URLs (HTTP(S) snapshots or MJPEG, RTSP(S) streams), or registered cameras as "
         '`{"camera": name}`, one frame each at every tick (inside the allowlist).',
     )
-    name: str | None = Field(None, min_length=1, max_length=MAX_SESSION_NAME)
+    name: str | None = Field(None, min_length=1, max_length=MAX_SESSION_NAME, json_schema_extra=VISIBLE_TEXT)
     start_at: Timestamp | None = Field(None, description="When the first tick is taken; default now.")
     duration_s: float | None = Field(None, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
     end_at: Timestamp | None = None
@@ -90,6 +91,7 @@ class SessionCreate(BaseModel):
         None, description="K frames over T seconds, instead of duration and interval."
     )
 
+    _name = field_validator("name", mode="before")(normalised_name)
     _text = field_validator("name")(storable_text)
 
     @field_validator("cameras")
@@ -250,6 +252,7 @@ def create_session() -> Any:
         name=body.name,
         small_faces=body.small_faces.options() if body.small_faces is not None else None,
         owner=owner_of_new(),
+        max_live=current_settings().max_live_sessions,
     )
     try:
         job_client().start_session(state.id)
@@ -272,13 +275,17 @@ def get_session(session_id: int) -> Any:
 
 @bp.post("/<int:session_id>/stop")
 @documented(
-    "Stop a session: no tick starts after this (one already started is still recorded).",
+    "Stop a session: no tick starts after this, and its frames still queued are dropped (their cameras "
+    "show `job_revoked`); frames a worker is running are still recorded.",
     responses={200: SessionOut},
     tag="attendance sessions",
 )
 def stop_session(session_id: int) -> Any:
     visible_session(session_id)
-    return jsonify(session_json(attendance_sessions().stop(session_id, _now())))
+    store = attendance_sessions()
+    store.stop(session_id, _now())
+    job_client().drop_session_frames(session_id)  # after the stop: no tick queues frames any more
+    return jsonify(session_json(store.get(session_id)))
 
 
 @bp.get("/<int:session_id>/report")

@@ -21,7 +21,7 @@ from errors import InvalidInput
 from settings import Settings
 from sources.imagebytes import check_image_upload
 from sources.netguard import check_callback_url
-from webapi.auth import caller_fingerprint
+from webapi.auth import current_caller
 from webapi.jobclient import IdempotencyClaim
 from webapi.schemas import FrameSource, JobAccepted, check_tile_cost
 from webapi.services import cameras, current_settings, job_client
@@ -39,7 +39,10 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
     An uploaded image is checked here (base64, size, image signature), so a broken upload is
     refused with the request instead of failing its job later.
     """
-    if "image" not in request.files:
+    images = request.files.getlist("image")
+    if len(images) > 1:  # one would be ignored without a word: which one did the client mean?
+        raise InvalidInput(f"send one 'image' field; this request has {len(images)}")
+    if not images:
         body = parse_body(model)
     else:
         payload: dict[str, Any] = {}
@@ -48,7 +51,7 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
                 payload[key] = json.loads(value)
             except (json.JSONDecodeError, RecursionError):
                 payload[key] = value
-        payload["image_b64"] = base64.b64encode(request.files["image"].read()).decode("ascii")
+        payload["image_b64"] = base64.b64encode(images[0].read()).decode("ascii")
         body = parse_obj(model, payload)
     settings = current_settings()
     if body.image_b64 is not None:
@@ -106,7 +109,9 @@ def idempotency_claim(key: str, request_body: dict[str, Any], settings: Settings
     """Where this caller's ``key`` lives in Redis, and a hash of the request it came with."""
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
-    scope = hashlib.sha256(f"{caller_fingerprint()}\0{key}".encode()).hexdigest()
+    caller = current_caller()
+    identity = caller.fingerprint if caller is not None else "anonymous"
+    scope = hashlib.sha256(f"{identity}\0{key}".encode()).hexdigest()
     canonical = json.dumps(request_body, sort_keys=True, separators=(",", ":"))
     return IdempotencyClaim(
         redis_key=f"rollcall:idempotency:{scope}",

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from errors import FaceNotFound, InvalidInput, NotFound, PersonNotFound, RosterNotFound, SessionNotFound
+from webapi.names import BIDI_CONTROLS, text_pattern
 from webapi.schemas import MAX_ID
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -24,11 +25,10 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-# The OpenAPI document states what the store enforces: no NUL, and names with a visible character.
-NO_NUL = {"pattern": r"^[^\u0000]*$"}
-VISIBLE_TEXT = {"pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$"}
-# Bidirectional controls reorder what a name shows: "x\u202eevil" displays as "xlive".
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The OpenAPI document states what the API enforces: nothing invisible (NUL, controls, zero-width
+# characters: webapi.names), and names with a visible character.
+NO_NUL = {"pattern": text_pattern(at_least_one_visible=False)}
+VISIBLE_TEXT = {"pattern": text_pattern(at_least_one_visible=True)}
 
 
 def storable_text(value: str | None) -> str | None:

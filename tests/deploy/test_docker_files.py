@@ -45,7 +45,10 @@ WORKER_TARGETS = ("worker-cpu", "worker-gpu")
 ONE_SHOT_SERVICES = {"migrate"}  # run to completion before the services that depend on them
 MODEL_QUEUE = Settings.model_fields["model_queue"].default
 IO_QUEUE = Settings.model_fields["io_queue"].default  # callback deliveries (tasks.callbacks)
-BULK_QUEUE = Settings.model_fields["bulk_queue"].default  # enrolment, rebuild, sessions (contract.routing)
+BULK_QUEUE = Settings.model_fields[
+    "bulk_queue"
+].default  # enrolment, rebuild, session ticks (contract.routing)
+FRAME_QUEUE = Settings.model_fields["frame_queue"].default  # attendance sessions' frames
 JOB_TIME_LIMIT_S = Settings.model_fields["job_time_limit_s"].default
 # A field's variable, and the names its aliases still read (ROLLCALL_SEED_WAIT_S: ROLLCALL_LEGACY_WAIT_S).
 SETTING_VARIABLES = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields} | {
@@ -454,17 +457,38 @@ def io_worker_command_lines() -> dict[str, list[str]]:
     }
 
 
-def test_model_workers_consume_interactive_and_bulk_and_a_threads_worker_takes_callbacks() -> None:
+def test_model_workers_consume_interactive_bulk_and_session_frames_and_a_threads_worker_takes_callbacks() -> (
+    None
+):
     """No model worker consumes the io queue: a callback receiver that hangs never holds a model slot."""
     for where, argv in worker_command_lines().items():
         queues = (option(argv, "-Q", "--queues") or "").split(",")
-        assert queues == [MODEL_QUEUE, BULK_QUEUE], f"{where} consumes {queues}"
+        assert queues == [MODEL_QUEUE, BULK_QUEUE, FRAME_QUEUE], f"{where} consumes {queues}"
     for where, argv in io_worker_command_lines().items():
         assert argv[:4] == ["celery", "-A", "tasks", "worker"], where
         assert (option(argv, "-Q", "--queues"), option(argv, "-P", "--pool")) == (IO_QUEUE, "threads"), where
     assert k8s_one("ConfigMap")["data"].get("ROLLCALL_MODEL_QUEUE", MODEL_QUEUE) == MODEL_QUEUE
     (trigger,) = k8s_one("ScaledObject")["spec"]["triggers"]
     assert trigger["metadata"]["listName"] == MODEL_QUEUE
+
+
+def test_each_worker_process_has_a_metrics_port_of_its_own_or_none() -> None:
+    """Issue 26: two workers given one port raced for it, and /metrics lost the model worker's series.
+
+    In compose each worker is one process in a container of its own: model workers serve 9808 there, the
+    callback worker (no rollcall_* series) serves none.
+    """
+    for name, spec in services().items():
+        env = spec.get("environment") or {}
+        command = " ".join(spec.get("command") or [])
+        if " worker " not in f" {command} ":
+            continue
+        port = int(env.get("ROLLCALL_WORKER_METRICS_PORT", 0))
+        if IO_QUEUE in command:
+            assert port == 0, f"compose {name}: the callback worker serves no /metrics"
+        else:
+            assert port == 9808, f"compose {name}: a model worker serves /metrics"
+            assert f"{name}:9808" in env["ROLLCALL_SERVICE_ENDPOINTS"], f"{name}: its /metrics is no target"
 
 
 def test_gpu_workers_own_exactly_one_gpu_and_use_the_solo_pool() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import WorkerProcess, wait_for_job
+from tests.conftest import WorkerProcess, wait_for_job, wait_until
 from tests.shared_data import shared_dir
 
 pytestmark = pytest.mark.integration
@@ -60,6 +60,8 @@ def test_detect_accepts_an_uploaded_image(client: Any, worker: WorkerProcess) ->
     assert job["state"] == "succeeded"
     assert sum(face["prob"] >= 0.99 for face in job["result"]["faces"]) == 2
     assert job["result"]["frame"]["source"] == "upload"
+    store = client.application.extensions["rollcall.jobs"].redis
+    wait_until(lambda: not store.exists(f"rollcall:upload:{job['job_id']}"), 10, "the upload to be deleted")
 
 
 def test_detect_accepts_base64(client: Any, worker: WorkerProcess) -> None:

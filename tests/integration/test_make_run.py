@@ -133,12 +133,10 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         names = sorted(person["display_name"] for person in people["items"])
         assert names == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"], names
 
-        # Flower's HTTP API, as the README and docs/operations.md describe it under make run.
-        workers = requests.get(
-            f"http://127.0.0.1:{flower_port}/api/workers", params={"refresh": 1}, timeout=30
-        )
-        assert workers.status_code == 200, workers.text
-        assert any(name.startswith("rollcall-worker@") for name in workers.json()), workers.json()
+        check_flower_asks_for_its_password_and_refuses_cross_site_requests(flower_port)
+        check_one_metrics_port_shows_the_model_workers_series(metrics_port, tmp_path / "make-run.log")
+        served_by = requests.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10).headers.get("Server", "")
+        assert served_by.startswith("gunicorn"), f"the API should be gunicorn, as in compose: {served_by!r}"
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -157,6 +155,38 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
     # like any command stopped by Ctrl-C); what must not appear is a failed recipe ("make: *** ... Error").
     assert "Error" not in output.split("rollcall stopped")[-1], output[-2000:]
     assert process.returncode in (0, -signal.SIGINT), process.returncode
+
+
+def check_flower_asks_for_its_password_and_refuses_cross_site_requests(flower_port: int) -> None:
+    """Issue 26: an open Flower API let a job (or any web page) shut the worker down or shrink its pool."""
+    api = f"http://127.0.0.1:{flower_port}/api"
+    password = (REPO_ROOT / "var/flower-password").read_text().strip()
+    assert requests.get(f"{api}/workers", timeout=30).status_code == 401, "Flower's API needs the password"
+    workers = requests.get(f"{api}/workers", params={"refresh": 1}, auth=("rollcall", password), timeout=30)
+    assert workers.status_code == 200, workers.text
+    node = next(name for name in workers.json() if name.startswith("rollcall-worker@"))
+    processes_before = len(workers.json()[node]["stats"]["pool"]["processes"])
+    # What a browser sends for a form POSTed from another site, with the Basic credentials it cached.
+    cross_site = requests.post(
+        f"{api}/worker/pool/shrink/{node}",
+        headers={"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"},
+        auth=("rollcall", password),
+        timeout=30,
+    )
+    assert cross_site.status_code == 403, cross_site.text
+    unauthenticated = requests.post(f"{api}/worker/pool/shrink/{node}", timeout=30)
+    assert unauthenticated.status_code == 401
+    after = requests.get(f"{api}/workers", params={"refresh": 1}, auth=("rollcall", password), timeout=30)
+    assert len(after.json()[node]["stats"]["pool"]["processes"]) == processes_before, "the pool was shrunk"
+
+
+def check_one_metrics_port_shows_the_model_workers_series(metrics_port: int, log_path: Any) -> None:
+    """Issue 26: both workers took the same port; when the callback worker won, no rollcall_* series."""
+    text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    assert "rollcall_model_load_seconds{" in text, "the model worker's series are not on the metrics port"
+    assert "rollcall_jobs_total{" in text, "the jobs run by the README example are counted"
+    log = log_path.read_text()
+    assert "Address already in use" not in log and "cannot serve metrics" not in log, log[-3000:]
 
 
 def readme_import_command() -> str:

@@ -6,6 +6,8 @@ Real API app, real Redis, real solo workers and models; the camera holds frames 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, keyed_client, wait_for_job, wait_until
 from tests.reliability.conftest import Deployment, HoldingCamera
+from tests.shared_data import shared_dir
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 ALICE = "fair-jobs-key-alice-0123456789"
@@ -121,4 +124,138 @@ def test_interactive_jobs_do_not_wait_behind_bulk_work(
     report.setdefault("fairness", {})["interactive_behind_bulk"] = {
         "bulk_queued": 8,
         "ran_first": bulk_before,
+    }
+
+
+# --- sessions (issue 26: one key's sessions starved everyone else) ---
+SESSION_CAP = 2  # ROLLCALL_SESSION_MAX_QUEUED_FRAMES in the test below
+
+
+def frame_lines(worker: Any, camera_origin: str) -> list[dict[str, Any]]:
+    """The job lines of session frames fetched from one camera (alice's and bob's cameras differ)."""
+    return [line for line in job_lines(worker, "session_frame") if line.get("camera") == camera_origin]
+
+
+def worker_log_lines(worker: Any) -> list[str]:
+    return worker.log().splitlines()
+
+
+def frames_ahead_of(worker: Any, session_id: int, own_camera: str, other_camera: str) -> list[int]:
+    """For each tick of ``session_id``: how many frames from ``other_camera`` ended between the tick
+    queuing its frame and that frame's own job line (the frames it waited behind, one running)."""
+    waited, pending = [], []  # pending: a count per tick whose frame has not ended yet, oldest first
+    for line in worker_log_lines(worker):
+        if f"session {session_id} tick " in line and ": capture (" in line:
+            pending.append(0)
+        elif "] job {" in line and pending:
+            fields = json.loads(line.split("] job ", 1)[1])
+            if fields["job"] != "session_frame":
+                continue
+            if fields.get("camera") == other_camera:
+                pending = [count + 1 for count in pending]
+            elif fields.get("camera") == own_camera:
+                waited.append(pending.pop(0))
+    return waited
+
+
+def test_one_keys_sessions_are_bounded_and_cannot_starve_another_keys_burst_or_an_enrolment(
+    deploy: Any, camera: str, holding_camera: HoldingCamera, report: dict[str, Any]
+) -> None:
+    """At most 2 live sessions and 2 queued frames per key; bob's frames and admin's enrolment wait
+    behind at most that many of alice's; stopping alice's sessions drops her queued frames at once."""
+    deployment: Deployment = deploy(
+        "fair-sessions",
+        ROLLCALL_API_KEYS=KEYS,
+        ROLLCALL_MAX_LIVE_SESSIONS="2",
+        ROLLCALL_SESSION_MAX_QUEUED_FRAMES=str(SESSION_CAP),
+    )
+    worker = deployment.start_worker("w1")
+    admin, alice, bob = (keyed_client(deployment.app, key) for key in (ADMIN_KEY, ALICE, BOB))
+    person = admin.post("/v1/people", json={"display_name": "obama"}).get_json()["id"]
+    roster = admin.post("/v1/rosters", json={"name": "fair", "person_ids": [person]}).get_json()["id"]
+    slow = f"{camera}/slow/1/oracles/mtcnn_facenet_pytorch/images/obama_small.jpg"  # 1 s per fetch
+    alice_camera = camera.removeprefix("http://")
+    # Two cameras: each tick queues two frames at once (a solo worker takes ticks between frames).
+    plan = {"roster_id": roster, "cameras": [slow, slow], "interval_s": 1, "duration_s": 300}
+
+    created = [alice.post("/v1/attendance-sessions", json=plan) for _ in range(3)]
+    assert [r.status_code for r in created] == [201, 201, 429], [r.get_json() for r in created]
+    assert created[2].get_json()["error"]["code"] == "too_many_sessions"
+    assert 1 <= int(created[2].headers["Retry-After"]) <= 301
+    alice_sessions = [r.get_json()["id"] for r in created[:2]]
+
+    records = deployment.app.extensions["rollcall.jobs"]
+    owner = hashlib.sha256(ALICE.encode()).hexdigest()
+    queued: list[int] = []
+
+    def alice_saturated() -> bool:
+        queued.append(records.redis.zcard(f"rollcall:inflight-frames:{owner}"))
+        return len(frame_lines(worker, alice_camera)) >= 2 and queued[-1] == SESSION_CAP
+
+    wait_until(alice_saturated, 60, "alice's sessions to fill her frames in flight")
+    assert max(queued) <= SESSION_CAP, queued
+    member = records.redis.zrange(f"rollcall:inflight:{owner}", 0, 0)[0].decode()
+    assert json.loads(records.redis.get(f"rollcall:job:{member}"))["type"] == "session_frame", (
+        "session frames count as the key's work in flight"
+    )
+
+    bob_url = holding_camera.url()
+    burst = bob.post(
+        "/v1/attendance-sessions",
+        json={"roster_id": roster, "cameras": [bob_url], "burst": {"frames": 2, "over_s": 2}},
+    )
+    assert burst.status_code == 201, burst.get_json()
+    bob_session = burst.get_json()["id"]
+    wait_until(
+        lambda: bob.get(f"/v1/attendance-sessions/{bob_session}").get_json()["status"] == "finished",
+        120,
+        "bob's burst to finish",
+    )
+    bob_camera = bob_url.removeprefix("http://").split("/")[0]
+    waited = frames_ahead_of(worker, bob_session, bob_camera, alice_camera)
+    assert len(waited) == 2 and max(waited) <= SESSION_CAP + 1, f"bob's frames waited behind {waited}"
+
+    before = len(frame_lines(worker, alice_camera))
+    photo = (shared_dir() / "datasets/facebank/obama/obama.jpg").read_bytes()
+    enrolled = admin.post(f"/v1/people/{person}/faces", data={"image": (io.BytesIO(photo), "obama.jpg")})
+    assert enrolled.status_code == 201, enrolled.get_json()
+    behind = len(frame_lines(worker, alice_camera)) - before
+    assert behind <= 2, f"the enrolment waited for {behind} of alice's frames"
+
+    # Stop while a tick's two frames are in flight: one running, one still queued.
+    wait_until(
+        lambda: records.redis.zcard(f"rollcall:inflight-frames:{owner}") == SESSION_CAP, 30, "frames queued"
+    )
+    in_flight = {raw.decode() for raw in records.redis.zrange(f"rollcall:inflight-frames:{owner}", 0, -1)}
+    for session_id in alice_sessions:
+        assert alice.post(f"/v1/attendance-sessions/{session_id}/stop").status_code == 200
+    assert records.redis.zcard(f"rollcall:inflight:{owner}") == 0, "a stopped session's frames count no more"
+
+    def outcomes() -> dict[str, str]:
+        return {line["job_id"]: line["outcome"] for line in frame_lines(worker, alice_camera)}
+
+    wait_until(lambda: in_flight <= set(outcomes()), 60, "the frames in flight at the stop to end")
+    ended = [outcomes()[job_id] for job_id in in_flight]
+    assert ended.count("succeeded") <= 1 and ended.count("revoked") >= 1, f"at the stop: {ended}"
+
+    def alice_frame_errors() -> set[str]:
+        """The error codes of alice's recorded frames: ticks refused over her limits, frames dropped."""
+        codes = set()
+        for session_id in alice_sessions:
+            for tick in alice.get(f"/v1/attendance-sessions/{session_id}/report").get_json()["ticks"]:
+                codes |= {frame["error"]["code"] for frame in tick["frames"] if frame.get("error")}
+        return codes
+
+    wait_until(
+        lambda: {"too_many_jobs_in_flight", "job_revoked"} <= alice_frame_errors(),
+        30,
+        "alice's ticks recorded",
+    )
+    report.setdefault("fairness", {})["sessions"] = {
+        "live_sessions_limit": 2,
+        "queued_frames_limit": SESSION_CAP,
+        "bob_frames_waited_behind": waited,
+        "enrolment_waited_behind": behind,
+        "frames_at_stop": sorted(ended),
+        "alice_frame_errors": sorted(alice_frame_errors()),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import secrets
 from typing import Any
 
 import pytest
@@ -124,3 +126,46 @@ def test_a_route_that_declares_no_role_refuses_every_request(redis_server: Any, 
         assert response.status_code == 403, (key, response.get_data(as_text=True))
         assert response.get_json()["error"]["code"] == "forbidden"
     assert keyed_client(fresh, None).get("/static/app.js").status_code == 200  # the page's script
+
+
+def _legacy_detect(system: Any, key: str | None, address: str = "127.0.0.1") -> Any:
+    client = system.client(key)
+    client.environ_base["REMOTE_ADDR"] = address
+    return client.get("/modelfr", query_string={"ip": "http://127.0.0.1:9/frame.jpg"})
+
+
+def test_random_keys_on_open_legacy_routes_share_one_rate_budget_per_address(system_factory: Any) -> None:
+    """Issue 26: a new random key per request was a new identity, so 12 of 12 passed a limit of 5."""
+    system = system_factory(
+        "anon-rate",
+        ROLLCALL_LEGACY_ROUTES_OPEN="true",
+        ROLLCALL_RATE_LIMIT_PER_MINUTE="5",
+        ROLLCALL_LEGACY_WAIT_S="0.1",  # no worker: an admitted request answers 504 after its short wait
+    )
+    statuses = []
+    for _ in range(11):  # two one-minute windows at most, should one end during the loop
+        response = _legacy_detect(system, secrets.token_urlsafe(24))  # a key nobody has, new each time
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            break
+    assert statuses[-1] == 429, statuses
+    assert response.get_json()["error"]["code"] == "rate_limited"
+    assert 5 <= len(statuses) - 1 <= 10, statuses
+    assert _legacy_detect(system, None).status_code == 429, "no key at all is the same anonymous caller"
+    assert _legacy_detect(system, secrets.token_urlsafe(24), "10.9.8.7").status_code == 504, "another address"
+    assert _legacy_detect(system, JOBS_KEY).status_code == 504, "a valid key is an identity of its own"
+
+
+def test_random_keys_on_open_legacy_routes_share_one_in_flight_budget_per_address(
+    system_factory: Any,
+) -> None:
+    system = system_factory(
+        "anon-inflight",
+        ROLLCALL_LEGACY_ROUTES_OPEN="true",
+        ROLLCALL_MAX_JOBS_IN_FLIGHT="2",
+        ROLLCALL_LEGACY_WAIT_S="3",  # no worker: each admitted job stays in flight while its request waits
+    )
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: _legacy_detect(system, secrets.token_urlsafe(24)), range(4)))
+    codes = sorted(answer.get_json()["error"]["code"] for answer in answers)
+    assert codes == ["job_timeout", "job_timeout", "too_many_jobs_in_flight", "too_many_jobs_in_flight"]
