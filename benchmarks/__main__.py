@@ -25,6 +25,7 @@ from typing import Any
 # API this process starts inherit it too.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PARTS = (
+    "int8",
     "pipeline",
     "seed",
     "peers",
@@ -135,6 +136,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--engine", help="inference engine of the CPU pipeline (default: ROLLCALL_ENGINE, i.e. auto)"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "int8"),
+        help="embedder precision of the in-process parts (default: ROLLCALL_EMBEDDER_PRECISION, i.e. "
+        "auto); part int8 prepares INT8 in a temporary model dir first",
+    )
     parser.add_argument("--photos", type=_words, help="scene photos to use (default: all 13)")
     parser.add_argument("--galleries", type=_numbers, help="synthetic facebank sizes (identities) for part 1")
     parser.add_argument("--seed-galleries", type=_numbers, help="facebank sizes for the seed comparison")
@@ -188,6 +195,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         classroom_attendance,
         engines,
         gpu,
+        int8,
         peers,
         pipeline,
         report,
@@ -207,6 +215,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         SeedWeights,
     )
     from benchmarks.versus_seed import SeedSide
+    from ml.engines import resolve_engine
     from ml.mtcnn import MTCNNParams
     from ml.pipeline import PipelineConfig, load_pipeline
     from ml.weights import ModelStore
@@ -229,16 +238,24 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     )
     identities = sorted(set(args.galleries) | (set(args.seed_galleries) if "seed" in parts else set()))
     rows = {}
+    int8_dir: Path | None = None
     if parts & {"pipeline", "seed", "gpu", "small_faces", "peers", "engines", "classroom"}:
         settings = get_settings()
         config = PipelineConfig(
             model_dir=model_dir,
             device="cpu",
             engine=args.engine or settings.engine,
+            embedder_precision=args.precision or settings.embedder_precision,
             min_face_prob=settings.min_face_prob,
             max_detect_side=settings.max_detect_side,
         )
+        on_openvino = resolve_engine(config.engine, torch.device("cpu")) == "openvino"
+        if "int8" in parts and config.embedder_precision != "float32" and on_openvino:
+            int8_dir = Path(tempfile.mkdtemp(prefix="rollcall-bench-int8-"))
+            result["int8"] = int8.run(config, shared_dir(), int8_dir)
+            config = dataclasses.replace(config, model_dir=int8_dir)
         pipe = load_pipeline(config)
+        result["embedder_precision"] = pipe.embedder.precision
         result["pipeline_load_s"] = round(pipe.load_seconds, 3)
         rows = {n: synthetic_rows(n, pipe.embedder.dim, seed=n) for n in identities}
         galleries = {n: synthetic_gallery(r, pipe.embedder.name, pipe.device) for n, r in rows.items()}
@@ -321,6 +338,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             if "modelfr" in parts:
                 result["modelfr"] = workers.modelfr_36mp(stage)
         shutil.rmtree(workdir)
+    if int8_dir is not None:
+        shutil.rmtree(int8_dir)
     result.update(report.speedups(result.get("seed")))
     result.update(report.headline(result))
     result["stage_medians_ms"] = report.stage_medians(result.get("pipeline"), result.get("seed"))
@@ -333,6 +352,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
 def human_summary(result: dict[str, Any]) -> str:
     lines = [f"rollcall benchmarks, commit {result['machine']['git_commit']}, {result['elapsed_s']} s"]
+    if "embedder_precision" in result:
+        lines.append(f"  embedder precision: {result['embedder_precision']}")
     for size, stages in result["stage_medians_ms"].items():
         lines.append(f"  {size:>9}: " + ", ".join(f"{k} {v:.1f} ms" for k, v in stages.items()))
     for key, value in result.items():

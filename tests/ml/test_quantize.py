@@ -17,6 +17,7 @@ import torch
 
 import errors
 import ml.quantize as quantize
+from benchmarks.int8 import linked_model_dir
 from evaluation.accuracy import evaluate
 from evaluation.lfw import parse_pairs
 from evaluation.lfw_substitute import build_substitute
@@ -35,16 +36,7 @@ MAX_ACCURACY_DROP = 0.002  # 0.2 points
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model dir of its own: the configured one's weights and float32 conversions, linked."""
-    source = get_settings().model_dir
-    target = tmp_path_factory.mktemp("int8-models")
-    (target / "converted").mkdir()
-    for path in source.iterdir():
-        if path.is_file():
-            (target / path.name).symlink_to(path)
-    for path in (source / "converted").glob("*"):
-        if path.is_file() and not path.name.startswith("."):
-            (target / "converted" / path.name).symlink_to(path)
-    return target
+    return linked_model_dir(get_settings().model_dir, tmp_path_factory.mktemp("int8-models"))
 
 
 @pytest.fixture(scope="module")
