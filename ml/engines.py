@@ -125,7 +125,7 @@ class EngineLoader:
             return _torch_runner(module)
         files = self._converted(module, spec)
         if self.engine == "openvino":
-            return _openvino_runner(files[0], self.threads, spec.channels_last)
+            return openvino_runner(files[0], self.threads, spec.channels_last)
         return _onnxruntime_runner(files[0], spec, self.threads)
 
     # --- conversion cache ---
@@ -167,10 +167,8 @@ class EngineLoader:
         """Make a derived model of ``spec`` (``make(tmp_dir, file names)`` writes its files there), hashed
         and cached beside the conversions under the same lock; made again each time this is called."""
         paths = self.converted_paths(spec, variant)
-        made = self._cache(
-            f"{spec.name} ({variant})", paths, lambda tmp: make(tmp, [p.name for p in paths]), again=True
-        )
-        return made
+        names = [p.name for p in paths]
+        return self._cache(f"{spec.name} ({variant})", paths, lambda tmp: make(tmp, names), again=True)
 
     def _converted(self, module: nn.Module, spec: NetSpec) -> list[Path]:
         """The verified conversion of ``module``; converts (once, under a file lock) when it is missing,
@@ -214,11 +212,6 @@ class EngineLoader:
 
 def _manifest_path(paths: Sequence[Path]) -> Path:
     return paths[0].with_suffix(".sha256.json")
-
-
-def openvino_runner(xml: Path, threads: int) -> Runner:
-    """A runner of an OpenVINO model file (e.g. a model derived from a conversion, ``ml.quantize``)."""
-    return _openvino_runner(xml, threads)
 
 
 def _verified(paths: Sequence[Path]) -> bool:
@@ -286,7 +279,8 @@ def _as_numpy(tensor: Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().cpu().numpy())
 
 
-def _openvino_runner(xml: Path, threads: int, channels_last: Sequence[int] = ()) -> Runner:
+def openvino_runner(xml: Path, threads: int, channels_last: Sequence[int] = ()) -> Runner:
+    """A runner of an OpenVINO model file: a conversion, or a model derived from one (``ml.quantize``)."""
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import importlib.metadata
 import json
 import statistics
@@ -167,8 +168,6 @@ def _measure(
 
 
 def _sha256(chips: np.ndarray) -> str:
-    import hashlib
-
     return hashlib.sha256(np.ascontiguousarray(chips).tobytes()).hexdigest()
 
 
