@@ -14,11 +14,13 @@ a CPU of this kind, float32 everywhere else (a GPU, another engine, a CPU never 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
 import json
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,11 +120,13 @@ def prepare_int8(
         import nncf
         import openvino as ov
 
-        quantized = nncf.quantize(
-            ov.Core().read_model(str(xml)),
-            nncf.Dataset([chip[None] for chip in calibration_chips]),
-            subset_size=len(calibration_chips),
-        )
+        # NNCF draws its progress bar on stdout, which belongs to the commands' results (one JSON line).
+        with contextlib.redirect_stdout(sys.stderr):
+            quantized = nncf.quantize(
+                ov.Core().read_model(str(xml)),
+                nncf.Dataset([chip[None] for chip in calibration_chips]),
+                subset_size=len(calibration_chips),
+            )
         model_xml = tmp / names[0]
         ov.save_model(quantized, str(model_xml), compress_to_fp16=False)
         int8 = openvino_runner(model_xml, loader.threads)
