@@ -38,17 +38,24 @@ def _resample_into(
     area-resampled to ``h``×``w`` and normalised."""
     height, width = out.shape[0], out.shape[1]
     rows, cols = bottom - top, right - left
+    # Column bins once (integer division is slow): offsets of their first and last table columns.
+    c0 = np.empty(width, dtype=np.int64)
+    c1 = np.empty(width, dtype=np.int64)
+    cols_in = np.empty(width, dtype=np.float32)
+    for j in range(width):
+        first = left + (j * cols) // width
+        last = left + ((j + 1) * cols + width - 1) // width
+        c0[j], c1[j], cols_in[j] = first * 3, last * 3, np.float32(last - first)
     for i in range(height):
-        r0 = start + (top + (i * rows) // height) * row_len
-        r1 = start + (top + ((i + 1) * rows + height - 1) // height) * row_len
-        rows_in = np.float32((r1 - r0) // row_len)
+        first = top + (i * rows) // height
+        last = top + ((i + 1) * rows + height - 1) // height
+        r0, r1 = start + first * row_len, start + last * row_len
+        rows_in = np.float32(last - first)
         for j in range(width):
-            c0 = (left + (j * cols) // width) * 3
-            c1 = (left + ((j + 1) * cols + width - 1) // width) * 3
-            cols_in = np.float32((c1 - c0) // 3)
+            a, b = c0[j], c1[j]
             for c in range(3):
-                total = tables[r1 + c1 + c] - tables[r0 + c1 + c] - tables[r1 + c0 + c] + tables[r0 + c0 + c]
-                out[i, j, c] = (np.float32(total) / rows_in / cols_in - _MEAN) * _SCALE
+                total = tables[r1 + b + c] - tables[r0 + b + c] - tables[r1 + a + c] + tables[r0 + a + c]
+                out[i, j, c] = (np.float32(total) / rows_in / cols_in[j] - _MEAN) * _SCALE
 
 
 @numba.njit(cache=True, nogil=True)
