@@ -33,6 +33,7 @@ test: setup lint
 	scripts/ensure_postgres.sh
 	scripts/ensure_chromium.sh
 	scripts/ensure_rabbitmq.sh
+	scripts/ensure_camera_servers.sh
 	$(VENV)/bin/pytest
 
 test-fast: setup

@@ -87,7 +87,7 @@ class SessionNotFound(NotFound):
 
 
 class CameraNotFound(NotFound):
-    """No camera of that name in ``ROLLCALL_UI_CAMERAS``."""
+    """No camera of that name in the camera registry or ``ROLLCALL_UI_CAMERAS``."""
 
     code = "camera_not_found"
 
@@ -128,6 +128,12 @@ class DuplicateRoster(Conflict):
     code = "duplicate_roster"
 
 
+class DuplicateCamera(Conflict):
+    """A camera of that name is registered already, or configured in ``ROLLCALL_UI_CAMERAS``."""
+
+    code = "duplicate_camera"
+
+
 class PayloadTooLarge(RollcallError):
     """The request body or upload is over `ROLLCALL_MAX_UPLOAD_BYTES`."""
 
@@ -156,29 +162,44 @@ class CameraNotAllowed(RollcallError):
 
 
 class CameraUnreachable(RollcallError):
-    """No frame came from the camera (refused, reset, silent, not HTTP, HTTP error, not an image).
+    """No connection to the camera: its name does not resolve, the port is closed, or it broke off.
 
-    Jobs answer this one code for every such failure, so that a caller cannot map which ports of the
-    allowed networks are closed, silent or web servers; the worker's log says which it was."""
+    Check the address, the port and that the camera is on (docs/cameras.md)."""
 
     code, status, retryable = "camera_unreachable", 502, True
 
 
 class CameraTimeout(RollcallError):
-    """The page's camera proxy: the camera sent no frame in time (jobs answer `camera_unreachable`).
+    """The camera did not answer, or sent no frame, within the camera budget (connect + read timeout).
 
-    Inside a job the worker logs this code and answers `camera_unreachable` (see that class)."""
+    A silent port or host, a stalled stream, a stream that never reaches a keyframe."""
 
     code, status, retryable = "camera_timeout", 504, True
 
 
-class CameraBadResponse(RollcallError):
-    """The page's camera proxy: the camera answered, but not with an image (jobs: `camera_unreachable`).
+class CameraAuthFailed(RollcallError):
+    """The camera refused the credentials, asked for some when none are set, or for an unknown scheme.
 
-    The proxy serves only the operator's own cameras (`ROLLCALL_UI_CAMERAS`), so it may say more; inside
-    a job the worker logs this code and answers `camera_unreachable`."""
+    HTTP 401/403 or RTSP 401 after rollcall answered the camera's challenge (Digest or Basic); the
+    message names the scheme, never the user or the password."""
 
-    code, status = "camera_bad_response", 502
+    code, status = "camera_auth_failed", 502
+
+
+class CameraTLSFailed(RollcallError):
+    """The camera's TLS certificate is not trusted (store, CA or pinned fingerprint) or the handshake failed.
+
+    A fingerprint mismatch shows the presented and the pinned SHA-256."""
+
+    code, status = "camera_tls_failed", 502
+
+
+class CameraProtocolError(RollcallError):
+    """The camera answered, but not with a frame: an HTTP error, HTML, not HTTP/RTSP, an undecodable stream.
+
+    Also an RTSP ``DESCRIBE`` refused (404: no stream at that path) or too many redirects."""
+
+    code, status = "camera_protocol_error", 502
 
 
 class FrameTooLarge(RollcallError):
@@ -273,6 +294,22 @@ class DatabaseUnavailable(RollcallError):
     """The facebank database does not answer."""
 
     code, status, retryable = "database_unavailable", 503, True
+
+
+class SecretKeyMissing(RollcallError):
+    """No ``ROLLCALL_SECRET_KEY`` here, so a camera password can be neither stored nor read.
+
+    The request is fine; the server is not configured for it (docs/operations.md, the secret key)."""
+
+    code, status = "secret_key_missing", 503
+
+
+class SecretKeyMismatch(RollcallError):
+    """A camera's stored password was encrypted with a key ``ROLLCALL_SECRET_KEY`` no longer holds.
+
+    Restore the old key (or add it after the new one), or set the camera's password again."""
+
+    code, status = "secret_key_mismatch", 503
 
 
 class JobTimeout(RollcallError):

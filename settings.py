@@ -22,8 +22,10 @@ import platformdirs
 from pydantic import AliasChoices, BeforeValidator, Field, PlainSerializer, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from facebank.limits import CAMERA_NAME
+from facebank.passwords import parse_keys
 from sources.netguard import CameraAllowlist
-from sources.urls import is_http_url
+from sources.urls import is_camera_url
 
 # The choices of the enumerated settings. ml keeps the same lists (ml.pipeline's embedders,
 # ml.engines.ENGINE_CHOICES, ml.quantize.PRECISIONS, ml.tiling.TilingMode); tests/unit/test_settings.py
@@ -35,7 +37,7 @@ PrecisionChoice = Literal["auto", "float32", "int8"]
 SmallFaceMode = Literal["off", "auto", "on"]
 Role = Literal["jobs", "admin"]
 ROLES: tuple[Role, ...] = ("jobs", "admin")
-_CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CAMERA_NAME = re.compile(CAMERA_NAME)
 ParsedT = TypeVar("ParsedT")
 
 
@@ -84,8 +86,8 @@ def _parse_ui_cameras(spec: str) -> dict[str, UiCamera]:
         name, sep, url = (part.strip() for part in entry.partition("="))
         if not sep or not _CAMERA_NAME.match(name):
             raise ValueError("entries must be name=url with a name of letters, digits, '.', '_' or '-'")
-        if not is_http_url(url):
-            raise ValueError(f"the URL of camera {name!r} must be http:// or https://")
+        if not is_camera_url(url):
+            raise ValueError(f"the URL of camera {name!r} must be http://, https://, rtsp:// or rtsps://")
         if name in cameras:
             raise ValueError(f"camera {name!r} is named twice")
         cameras[name] = UiCamera(name, url)
@@ -126,6 +128,10 @@ ApiKeysSetting = Annotated[
     PlainSerializer(lambda keys: [f"**********:{key.role}" for key in keys], return_type=list[str]),
 ]
 UiCamerasSetting = Annotated[dict[str, UiCamera], NoDecode, _from_text(_parse_ui_cameras)]
+# Each key a SecretStr: the settings' repr and JSON show asterisks, never a key.
+SecretKeysSetting = Annotated[
+    tuple[SecretStr, ...], NoDecode, _from_text(lambda spec: tuple(map(SecretStr, parse_keys(spec))))
+]
 SmallFacesCamerasSetting = Annotated[
     dict[str, SmallFaceMode], NoDecode, _from_text(_parse_small_faces_cameras)
 ]
@@ -396,7 +402,10 @@ class Settings(BaseSettings):
         40_000_000, gt=0, description="Largest decoded frame, in pixels (width × height)."
     )
     camera_retries: int = Field(
-        2, ge=0, description="Retries on transient network errors when fetching a frame."
+        2,
+        ge=0,
+        description="Retries after a camera's connect timeout (a refused or reset connection is answered "
+        "at once).",
     )
     max_upload_bytes: int = Field(
         20_000_000,
@@ -406,9 +415,16 @@ class Settings(BaseSettings):
     )
     ui_cameras: UiCamerasSetting = Field(
         "",  # type: ignore[arg-type]  # text, parsed (validate_default)
-        description="Cameras the browser page (`/ui/`) offers, `name=url` pairs separated by commas "
-        "(e.g. `room12=http://192.168.1.20/shot.jpg`); the API fetches their frames inside "
-        "`ROLLCALL_CAMERA_ALLOW` and never shows the URLs to the browser.",
+        description="Cameras read beside the camera registry (`/v1/cameras`, read only), `name=url` pairs "
+        "separated by commas (e.g. `room12=http://192.168.1.20/shot.jpg`); the page offers them, and jobs "
+        "name them like registered cameras (set it on the workers too). Fetched inside "
+        "`ROLLCALL_CAMERA_ALLOW`; the browser never sees their URLs.",
+    )
+    secret_key: SecretKeysSetting = Field(
+        "",  # type: ignore[arg-type]  # text, parsed (validate_default)
+        description="Fernet key that encrypts camera passwords in the camera registry; several, "
+        "comma-separated, for a rotation: the first encrypts, each decrypts (docs/operations.md). Empty = "
+        "the registry refuses passwords (`secret_key_missing`). `make run` makes one in `var/secret-key`.",
     )
     # --- access ---
     api_keys: ApiKeysSetting = Field(

@@ -37,6 +37,7 @@ PARTS = (
     "small_faces",
     "batching",
     "modelfr",
+    "cameras",
 )
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
@@ -340,6 +341,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         shutil.rmtree(workdir)
     if int8_dir is not None:
         shutil.rmtree(int8_dir)
+    if "cameras" in parts:
+        from benchmarks import cameras
+
+        result["cameras"] = cameras.run()
+        result["rtsp_first_frame_s"] = result["cameras"]["rtsp"]["h264"]["first_frame_s"]["median"]
+        result["rtsp_keyframe_interval_s"] = result["cameras"]["keyframe_interval_s"]
     result.update(report.speedups(result.get("seed")))
     result.update(report.headline(result))
     result["stage_medians_ms"] = report.stage_medians(result.get("pipeline"), result.get("seed"))

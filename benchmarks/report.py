@@ -260,4 +260,31 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
             else "modelfr part not run",
         )
     )
+    rows += _camera_goals(result.get("cameras"))
     return rows
+
+
+def _camera_goals(cameras: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """#22's goals: an RTSP frame within 1.5 s cold at a 1 s keyframe interval; Digest at most one
+    request more than Basic once the camera's nonce is known."""
+    first = cameras["rtsp"]["h264"]["first_frame_s"]["median"] if cameras else None
+    interval = cameras["keyframe_interval_s"] if cameras else None
+    extra = cameras["snapshot"]["digest_extra_requests_over_basic_after_the_first"] if cameras else None
+    return [
+        _goal(
+            f"RTSP job's first frame, cold, at a {interval or 1:g} s keyframe interval",
+            "<= 1.5 s",
+            first,
+            None if first is None else first <= 1.5,
+            "cameras.rtsp.h264.first_frame_s.median" if cameras else "cameras part not run",
+        ),
+        _goal(
+            "Digest snapshot: requests beyond Basic's, after the first fetch",
+            "<= 1",
+            extra,
+            None if extra is None else extra <= 1,
+            "cameras.snapshot.digest_extra_requests_over_basic_after_the_first"
+            if cameras
+            else "cameras part not run",
+        ),
+    ]

@@ -54,10 +54,12 @@ class JobArgs(_Args):
 
 
 class FrameSource(_Args):
-    """A camera snapshot URL, or an uploaded image in base64 (the API checks that exactly one is given)."""
+    """A camera URL, a registered camera's name, or an uploaded image in base64 (the API checks that
+    exactly one is given). A camera travels by name only: the worker looks up its URL and credentials."""
 
     url: str | None = None
     image_b64: str | None = None
+    camera: str | None = None
 
 
 class SmallFaces(_Args):

@@ -15,7 +15,7 @@ from typing import Any
 from celery.app.amqp import AMQP
 from celery.utils.saferepr import saferepr
 
-from sources.urls import is_http_url, url_origin
+from sources.urls import is_camera_url, url_origin
 
 REPR_MAX = 1024
 LONG_TEXT = 200
@@ -32,7 +32,7 @@ def redacted(value: Any, key: str | None = None) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(redacted(item) for item in value)
     if isinstance(value, str):
-        if is_http_url(value):
+        if is_camera_url(value):
             scheme = value.split(":", 1)[0].lower()
             return f"{scheme}://{url_origin(value) or '?'}/…"
         if len(value) > LONG_TEXT:

@@ -1,5 +1,5 @@
 """The facebank's tables as a typed SQLAlchemy 2 ORM: people, their face images, embeddings per model,
-rosters, and attendance sessions (their state: ``facebank.sessions``).
+rosters, attendance sessions (their state: ``facebank.sessions``) and the camera registry.
 
 The original image of every face is kept (``FaceImage.image``) so the whole facebank can be
 re-embedded when a new model is introduced; embeddings are keyed by (model_name, model_version)
@@ -26,6 +26,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -178,7 +179,8 @@ class AttendanceSession(Base):
     # The roster may be deleted later; its name and members (attendance_session_people) are kept.
     roster_id: Mapped[int | None] = mapped_column(ForeignKey("rosters.id", ondelete="SET NULL"), index=True)
     roster_name: Mapped[str] = mapped_column(String(200))
-    cameras: Mapped[list[str]] = mapped_column(JSONType)
+    # A URL, or {"camera": name} for a registered camera (facebank.records.SessionCamera).
+    cameras: Mapped[list[str | dict[str, str]]] = mapped_column(JSONType)
     small_faces: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -249,3 +251,27 @@ class MatchThreshold(Base):
     false_reject_rate: Mapped[float | None] = mapped_column(Float)
     calibration_job_id: Mapped[str | None] = mapped_column(String(64))
     applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Camera(Base):
+    """A registered camera: where it is, how to log in (the password encrypted) and how to trust its TLS.
+
+    ``url`` never holds credentials; ``password_token`` is a Fernet token (``facebank.passwords``),
+    never the password itself.
+    """
+
+    __tablename__ = "cameras"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    username: Mapped[str | None] = mapped_column(String(200))
+    password_token: Mapped[str | None] = mapped_column(Text)
+    # 64 lower-case hex digits, no colons.
+    tls_fingerprint_sha256: Mapped[str | None] = mapped_column(String(64))
+    tls_ca_pem: Mapped[str | None] = mapped_column(Text)
+    small_faces: Mapped[str | None] = mapped_column(String(8))  # off, auto, on; None: the server's default
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -116,6 +116,14 @@ class Roster:
 
 # --- attendance sessions (facebank.sessions) ---
 
+SessionCamera = str | dict[str, str]
+"""One camera of a session as stored: its URL, or ``{"camera": name}`` for a registered camera."""
+
+
+def camera_source(camera: SessionCamera) -> dict[str, str]:
+    """The frame source (``contract.jobs.FrameSource``'s fields) a session's camera stands for."""
+    return {"url": camera} if isinstance(camera, str) else {"camera": camera["camera"]}
+
 
 @dataclass(frozen=True, slots=True)
 class CameraFrame:
@@ -155,7 +163,7 @@ class TickDecision:
     reason: str
     tick: int
     due_at: datetime
-    cameras: tuple[str, ...] = ()
+    cameras: tuple[SessionCamera, ...] = ()
     roster: tuple[int, ...] = ()
     small_faces: dict[str, Any] | None = None
     next_due_at: datetime | None = None
@@ -207,7 +215,7 @@ class SessionState:
     status: str
     roster_id: int | None
     roster_name: str
-    cameras: tuple[str, ...]
+    cameras: tuple[SessionCamera, ...]
     small_faces: dict[str, Any] | None
     start_at: datetime
     end_at: datetime
@@ -241,3 +249,27 @@ class AppliedThreshold:
     false_reject_rate: float | None
     calibration_job_id: str | None
     applied_at: datetime
+
+
+# --- the camera registry (facebank.cameras) ---
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    """A camera as the API shows it: never its password (``has_password`` says whether there is one).
+
+    ``source`` is ``registry`` (managed through the API) or ``settings`` (``ROLLCALL_UI_CAMERAS``, read
+    only, no timestamps). ``url`` holds no credentials.
+    """
+
+    name: str
+    url: str
+    username: str | None
+    has_password: bool
+    tls_fingerprint_sha256: str | None
+    tls_ca_pem: str | None
+    small_faces: str | None
+    label: str | None
+    source: str
+    created_at: datetime | None
+    updated_at: datetime | None

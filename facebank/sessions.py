@@ -14,7 +14,12 @@ Aggregation rules, per roster member over every frame (one camera at one tick):
 - ``present``: ``ticks_seen >= min_ticks``; the others on the roster are absent.
 
 Each tick is recorded once (its state moves from ``capturing`` to ``done`` in the same transaction
-that adds its frames), so a redelivered aggregate message changes nothing.
+that adds its frames), so a redelivered aggregate message changes nothing. A tick whose every camera
+failed is ``failed``, not ``done``: it saw nobody, and the session's tick counts say so beside each
+camera's failures.
+
+A session's cameras are URLs or registered cameras (``SessionCamera``), the latter looked up by the
+worker at every tick, so a camera's new password or address applies to sessions already running.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from facebank.models import as_utc
 from facebank.records import (
     CameraFrame,
     CameraStats,
+    SessionCamera,
     SessionPerson,
     SessionState,
     SessionTick,
@@ -116,7 +122,7 @@ class AttendanceSessions:
         self,
         *,
         roster_id: int,
-        cameras: Sequence[str],
+        cameras: Sequence[SessionCamera],
         start_at: datetime,
         end_at: datetime,
         interval_s: float,
@@ -338,7 +344,8 @@ class AttendanceSessions:
                 ).all()
                 for person in people:
                     _add_sighting(person, sightings[person.person_id])
-            claimed.state, claimed.finished_at = DONE, now
+            every_camera_failed = all(frame.error is not None for frame in frames)
+            claimed.state, claimed.finished_at = (FAILED if every_camera_failed else DONE), now
             claimed.frames = [frame.to_json() for frame in frames]
             session.flush()
             _finish_if_complete(session, row, now)
@@ -360,7 +367,7 @@ class AttendanceSessions:
 
 
 def _check_plan(
-    cameras: Sequence[str],
+    cameras: Sequence[SessionCamera],
     start_at: datetime,
     end_at: datetime,
     interval_s: float,

@@ -2,9 +2,9 @@
 
 ``Facebank`` holds one aggregate per kind of thing, each a short class over the shared transaction
 helper (``facebank.transactions``): ``bank.people``, ``bank.faces``, ``bank.embeddings``,
-``bank.rosters``, ``bank.thresholds``. What spans them stays here: the revision every write that
-matters to matching bumps, and the counts. Duplicates are refused by unique constraints, never by
-a check-then-insert race.
+``bank.rosters``, ``bank.thresholds``, ``bank.cameras`` (the camera registry). What spans them
+stays here: the revision every write that matters to matching bumps, and the counts. Duplicates
+are refused by unique constraints, never by a check-then-insert race.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, func, select
 
 from facebank import db, models, transactions
+from facebank.cameras import Cameras
 from facebank.faces import Embeddings, Faces
+from facebank.passwords import PasswordCipher
 from facebank.people import People
 from facebank.records import FacebankStats, ModelCount
 from facebank.rosters import Rosters
@@ -22,20 +24,25 @@ _REVISION = select(models.FacebankState.revision).where(models.FacebankState.id 
 
 
 class Facebank:
-    """The people, faces, embeddings, rosters and thresholds stored in one database."""
+    """The people, faces, embeddings, rosters, thresholds and cameras stored in one database.
 
-    def __init__(self, engine: Engine) -> None:
+    ``cipher`` encrypts and decrypts camera passwords (``ROLLCALL_SECRET_KEY``); None: the registry
+    refuses passwords.
+    """
+
+    def __init__(self, engine: Engine, cipher: PasswordCipher | None = None) -> None:
         self.engine = engine
         self.people = People(engine)
         self.faces = Faces(engine)
         self.embeddings = Embeddings(engine)
         self.rosters = Rosters(engine)
         self.thresholds = Thresholds(engine)
+        self.cameras = Cameras(engine, cipher)
 
     @classmethod
-    def from_url(cls, url: str) -> Facebank:
+    def from_url(cls, url: str, cipher: PasswordCipher | None = None) -> Facebank:
         """A store on ``url`` (which must already be migrated with ``facebank.db.upgrade``)."""
-        return cls(db.make_engine(url))
+        return cls(db.make_engine(url), cipher)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import torch
@@ -24,7 +23,6 @@ from contract.jobs import (
     DetectResult,
     FaceBox,
     FaceHint,
-    FrameSource,
     IdentifiedFace,
     IdentifyResult,
     Presence,
@@ -55,12 +53,13 @@ class Tiling:
 
 
 def choose_tiling(
-    source: FrameSource,
+    camera_mode: str | None,
     options: SmallFaces | None,
     frame_pixels: int,
     settings: Settings,
 ) -> Tiling:
-    """The job's own small-face options, else its camera's mode, else the configured default.
+    """The job's own small-face options, else its camera's mode (``Frame.small_faces``: the registry's,
+    else ``ROLLCALL_SMALL_FACES_CAMERAS``'), else the configured default.
 
     Bounded by the settings: a tiling over the cost limit is refused (the API refuses it at
     submission already), and a frame too large for its tiles is tiled at a smaller scale, or not
@@ -68,8 +67,7 @@ def choose_tiling(
     """
     asked = options.options() if options is not None else {}
     if "mode" not in asked:
-        host = (urlsplit(source.url).hostname or "").lower() if source.url is not None else ""
-        asked["mode"] = settings.small_faces_cameras.get(host, settings.small_faces)
+        asked["mode"] = camera_mode or settings.small_faces
     params = TilingParams(**asked)
     if params.mode == "off":
         return Tiling(params)

@@ -17,6 +17,7 @@ lost. Takes minutes and ~7 GB of disk: it is not part of `make test`.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -169,6 +170,7 @@ class Deployment:
             POSTGRES_PASSWORD=secrets.token_urlsafe(16),
             API_KEYS=f"{self.key}:admin",
             FLOWER_BASIC_AUTH=":".join(self.flower_auth),
+            SECRET_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),  # a Fernet key
             CAMERA_ALLOW=f"{CAMERA.split(':')[0]}/32",
             API_PORT=str(self.api_port),
             FLOWER_PORT=str(self.flower_port),

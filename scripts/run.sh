@@ -56,6 +56,16 @@ if [ -z "${ROLLCALL_API_KEYS:-}" ] && [ "${ROLLCALL_AUTH_DISABLED:-false}" != "t
 else
   KEY_NOTE="API keys  from ROLLCALL_API_KEYS"
 fi
+if [ -z "${ROLLCALL_SECRET_KEY:-}" ]; then
+  # The camera registry's key for this machine, made once and kept in var/ (git-ignored, readable by this
+  # user only): camera passwords are stored encrypted with it. Back it up apart from the facebank
+  # (docs/operations.md, "The secret key").
+  [ -s var/secret-key ] || (umask 077; $PY -c "from facebank.passwords import new_key; print(new_key())" > var/secret-key)
+  export ROLLCALL_SECRET_KEY="$(cat var/secret-key)"
+  SECRET_NOTE="Secret key camera passwords encrypted with var/secret-key (back it up; docs/operations.md)"
+else
+  SECRET_NOTE="Secret key from ROLLCALL_SECRET_KEY"
+fi
 # The facebank's schema first: the API never migrates (a database that is down ends the script here, in
 # one line naming it).
 $PY -m webapi.cli migrate
@@ -80,6 +90,7 @@ rollcall is starting:
   Flower     http://127.0.0.1:$FLOWER_PORT   (API: curl http://127.0.0.1:$FLOWER_PORT/api/workers)
   Metrics    http://$ROLLCALL_WORKER_METRICS_ADDR:$ROLLCALL_WORKER_METRICS_PORT/metrics   (worker; see docs/operations.md)
   $KEY_NOTE
+  $SECRET_NOTE
 Press Ctrl-C to stop.
 
 MSG

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 import errors
+from sources.urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:  # settings parses ROLLCALL_CAMERA_ALLOW with this module
     from settings import Settings
@@ -47,7 +48,7 @@ _FORBIDDEN_NETWORKS: tuple[tuple[IPNetwork, str], ...] = tuple(
 _OPAQUE_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 _NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
 _HOST_LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
-_ALLOWED_SCHEMES = ("http", "https")
+HTTP_SCHEMES = ("http", "https")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class ResolvedTarget:
         """``host:port`` for messages and logs: never the path, query or credentials."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+    def same_origin(self, other: ResolvedTarget) -> bool:
+        """Same scheme, host and port: where a camera's credentials may go, and nowhere else."""
+        return (self.scheme, self.host, self.port) == (other.scheme, other.host, other.port)
 
 
 @dataclass(frozen=True)
@@ -111,12 +116,17 @@ class CameraAllowlist:
         """Whether ``host`` (normalised) is listed by name or under a ``*.`` wildcard."""
         return host in self.names or any(host.endswith(suffix) for suffix in self.suffixes)
 
-    def check_url(self, url: str) -> ResolvedTarget:
-        """Parse, resolve and check ``url``; raise ``CameraNotAllowed`` unless every address passes."""
+    def check_url(self, url: str, schemes: tuple[str, ...] = HTTP_SCHEMES) -> ResolvedTarget:
+        """Parse, resolve and check ``url``; raise ``CameraNotAllowed`` unless every address passes.
+
+        ``schemes``: the ones this caller can fetch (callbacks: http and https; cameras: RTSP too).
+        """
         parts = _split(url)
         scheme = parts.scheme.lower()
-        if scheme not in _ALLOWED_SCHEMES:
-            raise errors.CameraNotAllowed(f"camera URLs must be http or https, not {scheme or 'empty'!r}")
+        if scheme not in schemes:
+            raise errors.CameraNotAllowed(
+                f"these URLs must be {' or '.join(schemes)}, not {scheme or 'empty'!r}"
+            )
         if not parts.hostname:
             raise errors.InvalidInput("camera URL has no host")
         host = _normalise_host(parts)
@@ -184,10 +194,14 @@ def _port(parts: SplitResult, scheme: str) -> int:
     try:
         port = parts.port
     except ValueError as exc:
-        raise errors.InvalidInput(f"camera URL has an invalid port: {exc}") from exc
+        # The message leaves out the text: after an unencoded "/" or "#" in a password, the "port" is
+        # a piece of that password.
+        raise errors.InvalidInput(
+            "camera URL has an invalid port (a password with / # ? must be %-encoded)"
+        ) from exc
     if port == 0:
         raise errors.InvalidInput("camera URL has port 0")
-    return port if port is not None else (443 if scheme == "https" else 80)
+    return port if port is not None else DEFAULT_PORTS.get(scheme, 80)
 
 
 def _resolve(host: str, port: int) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 import errors
 from sources.netguard import CameraAllowlist, ResolvedTarget
+from sources.tls import TlsPolicy
 
 log = logging.getLogger(__name__)
 
@@ -114,39 +116,51 @@ class _PinnedConnectionMixin:
         super().__init__(*args, **kw)
 
     def _new_conn(self) -> socket.socket:
-        failure: OSError | None = None
-        for address in self._pinned_addresses:
-            try:
-                sock = self._connect_to(address)
-            except OSError as exc:  # try the next checked address; the last failure is reported
-                failure = exc
-                continue
-            self._on_socket(sock)
-            return sock
-        if isinstance(failure, TimeoutError):
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        try:
+            sock = connect_pinned(
+                self._pinned_addresses, self.port, timeout, self.socket_options, self.source_address
+            )
+        except TimeoutError as exc:
             raise ConnectTimeoutError(
                 cast(HTTPConnection, self), f"connection to {self.host} timed out"
-            ) from failure
-        raise NewConnectionError(
-            cast(HTTPConnection, self), f"failed to connect to {self.host}: {failure}"
-        ) from failure
+            ) from exc
+        except OSError as exc:
+            raise NewConnectionError(
+                cast(HTTPConnection, self), f"failed to connect to {self.host}: {exc}"
+            ) from exc
+        self._on_socket(sock)
+        return sock
 
-    def _connect_to(self, address: str) -> socket.socket:
-        """Connect to one literal address, with no name resolution at all."""
+
+def connect_pinned(
+    addresses: tuple[str, ...],
+    port: int,
+    timeout: float | None,
+    socket_options: Any = None,
+    source_address: tuple[str, int] | None = None,
+) -> socket.socket:
+    """A TCP connection to the first of the checked ``addresses`` that accepts; no name resolution at all.
+
+    Raises the last address's ``OSError`` (``TimeoutError`` for a connect timeout) when none accepts.
+    """
+    failure: OSError = OSError("no address to connect to")
+    for address in addresses:
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            for option in self.socket_options or ():
+            for option in socket_options or ():
                 sock.setsockopt(*option)
-            if isinstance(self.timeout, int | float):
-                sock.settimeout(self.timeout)
-            if self.source_address:
-                sock.bind(self.source_address)
-            sock.connect((address, self.port))
-        except OSError:
+            sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect((address, port))
+        except OSError as exc:  # try the next checked address; the last failure is reported
             sock.close()
-            raise
+            failure = exc
+            continue
         return sock
+    raise failure
 
 
 class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
@@ -154,7 +168,23 @@ class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
 
 
 class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
-    pass
+    """Also checks a pinned certificate fingerprint (``TlsPolicy.check_peer``) right after the handshake."""
+
+    def __init__(self, *args: Any, tls_policy: TlsPolicy, origin: str, **kw: Any) -> None:
+        self._tls_policy = tls_policy
+        self._origin = origin
+        super().__init__(*args, **kw)
+
+    def connect(self) -> None:
+        super().connect()
+        if self._tls_policy.fingerprint_sha256 is not None:
+            sock = cast(ssl.SSLSocket, self.sock)
+            try:
+                self._tls_policy.check_peer(sock.getpeercert(binary_form=True), self._origin)
+            except errors.CameraTLSFailed:
+                self.close()
+                raise
+            self.is_verified = True  # by fingerprint: urllib3 would warn of an unverified connection
 
 
 class _PinnedHTTPPool(HTTPConnectionPool):
@@ -173,14 +203,27 @@ class PinnedAdapter(HTTPAdapter):
         target: ResolvedTarget,
         deadline: Deadline,
         refuse: type[errors.RollcallError] = errors.CameraNotAllowed,
+        trust: TlsPolicy | None = None,
     ) -> None:
         super().__init__(max_retries=0)
         self._target = target
         self._refuse = refuse
-        pool_class = _PinnedHTTPSPool if target.scheme == "https" else _PinnedHTTPPool
-        self._pool = pool_class(
-            target.host, target.port, maxsize=1, pinned_addresses=target.addresses, on_socket=deadline.track
-        )
+        self._trust = trust or TlsPolicy()
+        pinned: dict[str, Any] = {"pinned_addresses": target.addresses, "on_socket": deadline.track}
+        self._pool: HTTPConnectionPool
+        if target.scheme == "https":
+            # ca_cert_data reaches each connection through the pool's connection keywords.
+            self._pool = _PinnedHTTPSPool(
+                target.host,
+                target.port,
+                maxsize=1,
+                tls_policy=self._trust,
+                origin=target.origin,
+                ca_cert_data=self._trust.ca_pem,
+                **pinned,
+            )
+        else:
+            self._pool = _PinnedHTTPPool(target.host, target.port, maxsize=1, **pinned)
 
     def get_connection_with_tls_context(
         self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
@@ -192,6 +235,17 @@ class PinnedAdapter(HTTPAdapter):
         if (parsed.scheme, host, port) != (self._target.scheme, self._target.host, self._target.port):
             raise self._refuse(f"the URL for {self._target.origin} is ambiguous")
         return self._pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """Apply the camera's ``TlsPolicy`` whatever ``verify`` says: no caller can turn checks off."""
+        if self._trust.ca_pem is not None:  # only the camera's CA, given to the pool above
+            conn.cert_reqs, conn.ca_certs, conn.ca_cert_dir = "CERT_REQUIRED", None, None
+        elif self._trust.fingerprint_sha256 is not None:
+            # The handshake accepts any certificate; the connection then compares its fingerprint.
+            conn.cert_reqs, conn.ca_certs, conn.ca_cert_dir = "CERT_NONE", None, None
+            conn.assert_hostname = False
+        else:
+            super().cert_verify(conn, url, True, cert)
 
     def close(self) -> None:
         self._pool.close()
@@ -218,7 +272,7 @@ def post(
         request = requests.Request("POST", url, data=body, headers=dict(headers)).prepare()
         adapter = PinnedAdapter(target, deadline, refuse)
         try:
-            response = adapter.send(request, stream=True, timeout=(timeout_s, timeout_s), verify=True)
+            response = adapter.send(request, stream=True, timeout=(timeout_s, timeout_s))
             response.close()
         finally:
             adapter.close()

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
+# Every scheme a camera URL may have, with the port each means when the URL names none.
+DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322}
+CAMERA_SCHEMES = tuple(DEFAULT_PORTS)
 
-def is_http_url(text: str) -> bool:
-    """Whether ``text`` starts with ``http://`` or ``https://`` (any case): the only schemes fetched."""
-    return text[:8].lower().startswith(("http://", "https://"))
+
+def is_camera_url(text: str) -> bool:
+    """Whether ``text`` starts with ``http://``, ``https://``, ``rtsp://`` or ``rtsps://`` (any case)."""
+    return text[:8].lower().startswith(tuple(f"{scheme}://" for scheme in CAMERA_SCHEMES))
 
 
 def url_origin(url: str) -> str | None:
     """``host:port`` of a URL, without credentials, path or query; None when it cannot be parsed."""
     try:
         parts = urlsplit(url.strip())
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
     except ValueError:
         return None
     host = parts.hostname

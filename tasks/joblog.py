@@ -3,8 +3,9 @@
     job {"job_id": "…", "job": "detect", "outcome": "succeeded", "source": "camera",
          "camera": "192.168.1.20:80", "faces": 2, "timings_ms": {"fetch": 41.2, …, "total": 380.5}}
 
-A camera is named by host and port only: its URL may carry a user and password, and its path or
-query a token. The line never holds frame bytes, base64 data or people's names.
+A camera URL is named by host and port only: it may carry a user and password, and its path or
+query a token. A registered camera is named by its name (``"source": "registered camera"``). The
+line never holds frame bytes, base64 data or people's names.
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ def job_line(
 
 
 def source_fields(source: object) -> dict[str, str | None]:
-    """Where the frame came from: ``camera`` with its host:port, ``upload``, or nothing."""
+    """Where the frame came from: ``camera`` with its host:port, a registered camera's name, ``upload``."""
     if not isinstance(source, Mapping):
         return {"source": None}
     if "url" in source:
         return {"source": "camera", "camera": url_origin(str(source["url"]))}
+    if "camera" in source:
+        return {"source": "registered camera", "camera": str(source["camera"])}
     if "image_b64" in source:
         return {"source": "upload"}
     return {"source": None}

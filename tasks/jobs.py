@@ -142,12 +142,12 @@ def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], ModelTask
 
 
 def _load(source: FrameSource, res: Resources, timer: StageTimer) -> Frame:
-    return load_frame(source, res.settings, res.settings.camera_allow, timer)
+    return load_frame(source, res.settings, res.settings.camera_allow, timer, lambda: res.cameras)
 
 
-def _tiling(frame: Frame, source: FrameSource, small_faces: SmallFaces | None, res: Resources) -> core.Tiling:
+def _tiling(frame: Frame, small_faces: SmallFaces | None, res: Resources) -> core.Tiling:
     height, width = frame.image.shape[:2]
-    return core.choose_tiling(source, small_faces, width * height, res.settings)
+    return core.choose_tiling(frame.small_faces, small_faces, width * height, res.settings)
 
 
 @model_task(DETECT)
@@ -160,7 +160,7 @@ def detect(
 
 def run_detect(args: DetectArgs, res: Resources, timer: StageTimer) -> DetectResult:
     frame = _load(args.source, res, timer)
-    return core.detect(frame, res.pipe, _tiling(frame, args.source, args.small_faces, res), timer)
+    return core.detect(frame, res.pipe, _tiling(frame, args.small_faces, res), timer)
 
 
 @model_task(IDENTIFY)
@@ -189,7 +189,7 @@ def attendance(
 
 def run_attendance(args: AttendanceArgs, res: Resources, timer: StageTimer) -> AttendanceResult:
     frame = _load(args.source, res, timer)
-    tiling = _tiling(frame, args.source, args.small_faces, res)
+    tiling = _tiling(frame, args.small_faces, res)
     bank = res.snapshot(args.roster)
     return core.attendance(frame, args.roster, res.pipe, bank, tiling, res.settings.match_flip, timer)
 

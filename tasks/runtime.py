@@ -11,7 +11,9 @@ import functools
 from dataclasses import dataclass
 
 from contract.records import JobRecords
+from facebank.cameras import CameraDirectory
 from facebank.db import upgrade
+from facebank.passwords import cipher_of
 from facebank.store import Facebank
 from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
@@ -37,6 +39,12 @@ class Resources:
     @property
     def snapshots(self) -> Snapshots:
         return snapshots()
+
+    @property
+    def cameras(self) -> CameraDirectory:
+        """The cameras a job may name: the registry's (passwords decrypted here) and ROLLCALL_UI_CAMERAS'."""
+        configured = {name: camera.url for name, camera in self.settings.ui_cameras.items()}
+        return CameraDirectory(self.facebank.cameras, configured)
 
     def snapshot(self, people: list[int] | None = None) -> FacebankSnapshot:
         """This job's facebank snapshot (naming ``people`` too); the gallery's size is exported."""
@@ -65,9 +73,9 @@ def pipeline() -> FacePipeline:
 
 @functools.cache
 def facebank() -> Facebank:
-    url = get_settings().database_url
-    upgrade(url)  # idempotent; concurrent upgrades are serialised by the facebank
-    return Facebank.from_url(url)
+    settings = get_settings()
+    upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
+    return Facebank.from_url(settings.database_url, cipher_of(settings.secret_key))
 
 
 @functools.cache

@@ -45,7 +45,7 @@ from contract.jobs import (
     read_result,
 )
 from errors import DatabaseUnavailable, JobTimeout, RollcallError
-from facebank.records import CameraFrame
+from facebank.records import CameraFrame, camera_source
 from facebank.sessions import AttendanceSessions
 from ml.timing import StageTimer
 from settings import get_settings
@@ -108,9 +108,12 @@ def tick(session_id: int, number: int) -> None:
         _send_at(expire.si(session_id, give_up_at.isoformat()), give_up_at)
     frames = group(
         session_frame.s(
-            camera=index, source={"url": url}, roster=list(decision.roster), small_faces=decision.small_faces
+            camera=index,
+            source=camera_source(camera),
+            roster=list(decision.roster),
+            small_faces=decision.small_faces,
         )
-        for index, url in enumerate(decision.cameras)
+        for index, camera in enumerate(decision.cameras)
     )
     chord(frames)(record.s(session_id, number))
     _store().mark_dispatched(session_id, number)

@@ -26,6 +26,14 @@ import pytest
 
 from benchmarks import processes
 from benchmarks.processes import WorkerProcess, free_port, port_open, start_worker
+from facebank.passwords import new_key
+from tests.cameras.fixtures import (  # noqa: F401 - session fixtures: the real camera servers
+    apache_camera,
+    fake_rtsp,
+    gst_camera,
+    lighttpd_camera,
+    rtsps_camera,
+)
 from tests.shared_data import shared_dir
 
 _STATE_DIR = Path(tempfile.mkdtemp(prefix="rollcall-tests-"))
@@ -52,6 +60,8 @@ def _configure_environment() -> None:
         ROLLCALL_LEGACY_WAIT_S="60",
         ROLLCALL_TEST_REDIS_PORT=str(port),
         ROLLCALL_API_KEYS=f"{ADMIN_KEY}:admin,{JOBS_KEY}:jobs",
+        # The camera registry's key: the API and every worker of the suite share it, as a deployment's do.
+        ROLLCALL_SECRET_KEY=new_key(),
     )
 
 

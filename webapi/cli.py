@@ -1,5 +1,5 @@
 """``flask --app webapi facebank ...`` (or ``python -m webapi.cli ...``): migrate, import, export and count
-the facebank from a shell.
+the facebank from a shell, and re-encrypt camera passwords after a new secret key.
 
 ``migrate`` is the one step that brings the database to the newest schema: ``make run`` and the
 compose file run it before the API starts (``create_app`` never migrates).
@@ -182,6 +182,14 @@ def stats_command(as_json: bool) -> None:
         )
     if not report["models"]:
         click.echo("embeddings 0")
+
+
+@facebank_cli.command("rotate-camera-passwords")
+@one_line_errors
+def rotate_camera_passwords_command() -> None:
+    """Re-encrypt every camera password under the first key of ROLLCALL_SECRET_KEY (key rotation)."""
+    count = facebank().cameras.rotate_passwords()
+    click.echo(f"{count} camera password{'' if count == 1 else 's'} re-encrypted under the first key")
 
 
 def main(args: list[str] | None = None) -> None:

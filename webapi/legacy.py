@@ -29,10 +29,18 @@ from contract.jobs import (
 from errors import InvalidInput, JobTimeout
 from webapi.schemas import LegacyDetectResponse, LegacyFrameQuery, LegacyIdentifyQuery, LegacyIdResponse
 from webapi.services import current_settings, job_client
+from webapi.submission import check_camera_exists
 from webapi.validation import JOB_ERRORS, documented, parse_query
 
 bp = Blueprint("legacy", __name__)
 UNKNOWN = "Unknown"
+
+
+def _source(query: LegacyFrameQuery) -> FrameSource:
+    """The query's frame source; a camera name is looked up now (``camera_not_found``: 404)."""
+    if query.camera is not None:
+        check_camera_exists(query.camera)
+    return FrameSource(**query.source())
 
 
 def _run(args: JobArgs) -> dict[str, Any]:
@@ -56,7 +64,7 @@ def _run(args: JobArgs) -> dict[str, Any]:
 )
 def modelfr() -> Any:
     query = parse_query(LegacyFrameQuery)
-    result = read_result(DetectResult, _run(DetectArgs(source=FrameSource(url=query.ip))))
+    result = read_result(DetectResult, _run(DetectArgs(source=_source(query))))
     boxes = []
     for face in result.faces:
         x1, y1, x2, y2 = face.box
@@ -80,7 +88,7 @@ def modelin() -> Any:
         landmarks = query.landmarks()
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
-    args = IdentifyArgs(source=FrameSource(url=query.ip), face=FaceHint(landmarks=landmarks))
+    args = IdentifyArgs(source=_source(query), face=FaceHint(landmarks=landmarks))
     person = read_result(IdentifyResult, _run(args)).person
     return jsonify({"id": [person.display_name if person else UNKNOWN]})
 
@@ -96,6 +104,6 @@ def modelin() -> Any:
 def modelat() -> Any:
     query = parse_query(LegacyFrameQuery)
     # Like the old system's attendance server, look for the back rows too (tiles when the frame is wide).
-    args = AttendanceArgs(source=FrameSource(url=query.ip), small_faces=SmallFaces(mode="auto"))
+    args = AttendanceArgs(source=_source(query), small_faces=SmallFaces(mode="auto"))
     result = read_result(AttendanceResult, _run(args))
     return jsonify({"id": [entry.person.display_name for entry in result.present]})

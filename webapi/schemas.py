@@ -10,11 +10,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from contract.tilecost import tile_cost
 from errors import InvalidInput
-from sources.urls import is_http_url
+from facebank.limits import CAMERA_NAME, MAX_CAMERA_NAME
+from sources.urls import is_camera_url
 
 MAX_URL_LENGTH = 2048
-# What an http(s) URL starts with, for the OpenAPI document (the models check it with a clearer message).
-HTTP_URL_PATTERN = "^[hH][tT][tT][pP][sS]?://"
+# What a camera URL starts with, for the OpenAPI document (the models check it with a clearer message).
+CAMERA_URL_PATTERN = "^([hH][tT][tT][pP][sS]?|[rR][tT][sS][pP][sS]?)://"
+CAMERA_URL_RULE = "must start with http://, https://, rtsp:// or rtsps://"
 # Facebank ids are INTEGER columns, 32-bit on PostgreSQL: a larger number names nobody.
 MAX_ID = 2**31 - 1
 # Pixel coordinates: finite, and far beyond any frame the pixel limit lets through.
@@ -43,40 +45,56 @@ CallbackUrl = Annotated[
 ]
 
 
-def _one_of(first: str, second: str, kind: str) -> list[dict[str, Any]]:
-    """JSON Schema for "``first`` or ``second`` must be given": the OpenAPI document states the rule too."""
-    return [{"required": [name], "properties": {name: {"type": kind}}} for name in (first, second)]
+def _one_of(*names: str, kind: str) -> list[dict[str, Any]]:
+    """JSON Schema for "one of ``names`` must be given": the OpenAPI document states the rule too."""
+    return [{"required": [name], "properties": {name: {"type": kind}}} for name in names]
+
+
+FRAME_SOURCES = ("url", "image_b64", "camera")
+CameraName = Annotated[
+    str,
+    Field(
+        max_length=MAX_CAMERA_NAME,
+        pattern=CAMERA_NAME,
+        description="A camera of the registry (`GET /v1/cameras`) by name; the worker looks up its URL "
+        "and credentials, so none travel with the job.",
+        examples=["room12"],
+    ),
+]
 
 
 class FrameSource(BaseModel):
-    """Where the frame comes from: a camera snapshot URL, or an image in base64 (one of the two)."""
+    """Where the frame comes from: a camera URL, a registered camera, or an image in base64 (one of them)."""
 
     model_config = ConfigDict(
         extra="forbid",
         strict=True,  # JSON types as documented: no "3" for 3, no true for 1
-        json_schema_extra={"oneOf": _one_of("url", "image_b64", "string")},
+        json_schema_extra={"oneOf": _one_of(*FRAME_SOURCES, kind="string")},
     )
 
     url: str | None = Field(
         None,
         max_length=MAX_URL_LENGTH,
-        description="HTTP(S) snapshot URL of a camera.",
+        description="A camera's URL: an HTTP(S) snapshot or MJPEG stream, or an RTSP(S) stream "
+        "(credentials as user:password@, percent-encoded).",
         examples=["http://192.168.1.20:8080/shot.jpg"],
-        json_schema_extra={"pattern": HTTP_URL_PATTERN},
+        json_schema_extra={"pattern": CAMERA_URL_PATTERN},
     )
     image_b64: str | None = Field(None, description="A JPEG or PNG image, base64-encoded.")
+    camera: CameraName | None = None
     callback_url: CallbackUrl | None = None
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> FrameSource:
-        if (self.url is None) == (self.image_b64 is None):
-            raise ValueError("give exactly one of 'url' or 'image_b64'")
-        if self.url is not None and not is_http_url(self.url):
-            raise ValueError("url must start with http:// or https://")
+        if sum(getattr(self, name) is not None for name in FRAME_SOURCES) != 1:
+            raise ValueError("give exactly one of 'url', 'image_b64' or 'camera'")
+        if self.url is not None and not is_camera_url(self.url):
+            raise ValueError(f"url {CAMERA_URL_RULE}")
         return self
 
     def source(self) -> dict[str, str]:
-        return {"url": self.url} if self.url is not None else {"image_b64": self.image_b64 or ""}
+        """The frame source of the job (``contract.jobs.FrameSource``'s fields)."""
+        return {name: value for name in FRAME_SOURCES if (value := getattr(self, name)) is not None}
 
 
 class SmallFaceOptions(BaseModel):
@@ -121,8 +139,8 @@ class IdentifyRequest(FrameSource):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "oneOf": _one_of("url", "image_b64", "string"),
-            "anyOf": _one_of("landmarks", "box", "array"),
+            "oneOf": _one_of(*FRAME_SOURCES, kind="string"),
+            "anyOf": _one_of("landmarks", "box", kind="array"),
         },
     )
 
@@ -150,7 +168,7 @@ class IdentifyRequest(FrameSource):
 class AttendanceRequest(DetectRequest):
     model_config = ConfigDict(
         json_schema_extra={
-            "oneOf": _one_of("url", "image_b64", "string"),
+            "oneOf": _one_of(*FRAME_SOURCES, kind="string"),
             # Not both 'roster' and 'roster_id' (either may be given as null).
             "not": {
                 "required": ["roster", "roster_id"],
@@ -190,19 +208,32 @@ class JobState(BaseModel):
 
 # --- the legacy v0 routes (the old system's, kept for existing frontends) ---
 class LegacyFrameQuery(BaseModel):
-    ip: str = Field(
-        ...,
+    """The v0 ``ip`` (a camera URL), or the ``camera`` of the registry by name: one of the two."""
+
+    ip: str | None = Field(
+        None,
         max_length=MAX_URL_LENGTH,
-        json_schema_extra={"pattern": HTTP_URL_PATTERN},
-        description="Camera snapshot URL (the v0 parameter name).",
+        json_schema_extra={"pattern": CAMERA_URL_PATTERN},
+        description="Camera URL: HTTP(S) snapshot or MJPEG, or RTSP(S) stream (the v0 parameter name).",
     )
+    camera: CameraName | None = None
 
     @field_validator("ip")
     @classmethod
-    def _http(cls, value: str) -> str:
-        if not is_http_url(value):
-            raise ValueError("ip must be an http:// or https:// URL")
+    def _camera_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_camera_url(value):
+            raise ValueError(f"ip {CAMERA_URL_RULE}")
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LegacyFrameQuery:
+        if (self.ip is None) == (self.camera is None):
+            raise ValueError("give exactly one of 'ip' or 'camera'")
+        return self
+
+    def source(self) -> dict[str, str]:
+        """The frame source of the job (``contract.jobs.FrameSource``'s fields)."""
+        return {"url": self.ip} if self.ip is not None else {"camera": self.camera or ""}
 
 
 class LegacyIdentifyQuery(LegacyFrameQuery):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from facebank.cameras import CameraDirectory
+from facebank.passwords import cipher_of
 from facebank.sessions import AttendanceSessions
 from facebank.store import Facebank
 from settings import Settings
@@ -20,7 +22,9 @@ def install_services(app: Flask, settings: Settings) -> None:
     """Create the app's services for ``settings`` (the facebank's schema must be current)."""
     app.extensions["rollcall.settings"] = settings
     app.extensions["rollcall.jobs"] = JobClient(celery_client(settings), settings)
-    app.extensions["rollcall.facebank"] = Facebank.from_url(settings.database_url)
+    app.extensions["rollcall.facebank"] = Facebank.from_url(
+        settings.database_url, cipher_of(settings.secret_key)
+    )
 
 
 def current_settings() -> Settings:
@@ -33,6 +37,12 @@ def facebank() -> Facebank:
     """The facebank: people, faces, rosters, thresholds."""
     bank: Facebank = current_app.extensions["rollcall.facebank"]
     return bank
+
+
+def cameras() -> CameraDirectory:
+    """The cameras a name stands for: the registry's and ``ROLLCALL_UI_CAMERAS``'."""
+    configured = {name: camera.url for name, camera in current_settings().ui_cameras.items()}
+    return CameraDirectory(facebank().cameras, configured)
 
 
 def job_client() -> JobClient:

@@ -18,12 +18,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.limits import MAX_SESSION_NAME
-from facebank.records import SessionPerson, SessionState, SessionTick
+from facebank.records import SessionCamera, SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, planned_ticks
-from sources.urls import is_http_url, without_credentials
+from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
 from webapi.auth import may_see, owner_of_new
-from webapi.schemas import MAX_URL_LENGTH, RosterId, SmallFaceOptions, check_tile_cost
+from webapi.schemas import MAX_URL_LENGTH, CameraName, RosterId, SmallFaceOptions, check_tile_cost
 from webapi.services import attendance_sessions, current_settings, job_client
+from webapi.services import cameras as registered_cameras
 from webapi.validation import documented, parse_body, parse_query, storable_text
 
 bp = Blueprint("sessions", __name__, url_prefix="/v1/attendance-sessions")
@@ -44,6 +45,7 @@ CSV_COLUMNS = (
     "last_seen_at",
     "best_score",
     "best_camera",
+    "camera",
 )
 
 
@@ -54,17 +56,26 @@ class Burst(BaseModel):
     over_s: float = Field(..., gt=0, le=60, allow_inf_nan=False, description="Over how many seconds (T).")
 
 
+class CameraRef(BaseModel):
+    """A registered camera (``GET /v1/cameras``), looked up by the worker at every tick."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    camera: CameraName
+
+
 class SessionCreate(BaseModel):
     """A session: ``duration_s`` or ``end_at``, and ``interval_s``; or a ``burst`` instead of all three."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     roster_id: RosterId
-    cameras: list[CameraUrl] = Field(
+    cameras: list[CameraUrl | CameraRef] = Field(
         ...,
         min_length=1,
         max_length=MAX_CAMERAS,
-        description="Snapshot URLs, fetched at every tick (from the allowlist).",
+        description="Camera URLs (HTTP(S) snapshots or MJPEG, RTSP(S) streams), or registered cameras as "
+        '`{"camera": name}`, one frame each at every tick (inside the allowlist).',
     )
     name: str | None = Field(None, min_length=1, max_length=MAX_SESSION_NAME)
     start_at: Timestamp | None = Field(None, description="When the first tick is taken; default now.")
@@ -83,10 +94,16 @@ class SessionCreate(BaseModel):
 
     @field_validator("cameras")
     @classmethod
-    def _http(cls, cameras: list[str]) -> list[str]:
-        if not all(is_http_url(url) for url in cameras):
-            raise ValueError("every camera must be an http:// or https:// URL")
+    def _camera_urls(cls, cameras: list[str | CameraRef]) -> list[str | CameraRef]:
+        if not all(is_camera_url(url) for url in cameras if isinstance(url, str)):
+            raise ValueError(
+                'every camera must be an http://, https://, rtsp:// or rtsps:// URL, or {"camera": name}'
+            )
         return cameras
+
+    def stored_cameras(self) -> list[SessionCamera]:
+        """The cameras as the session stores them: URLs, and registered cameras by name."""
+        return [camera if isinstance(camera, str) else {"camera": camera.camera} for camera in self.cameras]
 
     @model_validator(mode="after")
     def _one_plan(self) -> SessionCreate:
@@ -151,11 +168,13 @@ def visible_session(session_id: int) -> SessionState:
     return state
 
 
-def check_cameras_allowed(cameras: list[str]) -> None:
-    """Every camera inside ``ROLLCALL_CAMERA_ALLOW`` now, rather than a failed frame at every tick."""
-    for index, url in enumerate(cameras):
+def check_cameras_allowed(cameras: list[SessionCamera]) -> None:
+    """Every camera known and inside ``ROLLCALL_CAMERA_ALLOW`` now, not a failed frame at every tick."""
+    directory = registered_cameras()
+    for index, camera in enumerate(cameras):
+        url = camera if isinstance(camera, str) else directory.get(camera["camera"]).url
         try:
-            current_settings().camera_allow.check_url(url)
+            current_settings().camera_allow.check_url(url, CAMERA_SCHEMES)
         except CameraNotAllowed as exc:
             raise CameraNotAllowed(f"cameras[{index}]: {exc.message}") from exc
         except CameraUnreachable as exc:  # its name does not resolve: nothing to check it against
@@ -216,13 +235,13 @@ def create_session() -> Any:
     job_client().admit_submission()
     start, end, interval, kind = _plan(body, _now())
     check_session_cost(start, end, interval, kind, len(body.cameras))
-    check_cameras_allowed(body.cameras)
+    check_cameras_allowed(body.stored_cameras())
     if body.small_faces is not None:
         check_tile_cost(body.small_faces.options(), current_settings().small_faces_max_tile_cost)
     store = attendance_sessions()
     state = store.create(
         roster_id=body.roster_id,
-        cameras=body.cameras,
+        cameras=body.stored_cameras(),
         start_at=start,
         end_at=end,
         interval_s=interval,
@@ -317,17 +336,24 @@ def person_json(person: SessionPerson) -> dict[str, Any]:
     }
 
 
+def camera_label(camera: SessionCamera) -> str:
+    """How a report names a session's camera: its registered name, or its URL without credentials or query."""
+    return without_credentials(camera, keep_query=False) if isinstance(camera, str) else camera["camera"]
+
+
 def session_json(state: SessionState) -> dict[str, Any]:
     cameras = [
         {
             "camera": index,
-            "url": without_credentials(url, keep_query=False),
+            "name": None if isinstance(camera, str) else camera["camera"],
+            "url": without_credentials(camera, keep_query=False) if isinstance(camera, str) else None,
             "frames": stats.frames,
+            "failed_ticks": stats.failures,
             "failures": stats.failures,
             "unknown_faces": stats.unknown_faces,
             "last_error": stats.last_error,
         }
-        for index, (url, stats) in enumerate(zip(state.cameras, state.camera_stats, strict=True))
+        for index, (camera, stats) in enumerate(zip(state.cameras, state.camera_stats, strict=True))
     ]
     return {
         "id": state.id,
@@ -373,7 +399,7 @@ def _cell(value: Any) -> Any:
 
 
 def report_csv(state: SessionState) -> str:
-    """One row per roster member, present first."""
+    """One row per roster member, present first; ``camera`` names the camera of the best sighting."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -392,6 +418,7 @@ def report_csv(state: SessionState) -> str:
                 row["last_seen_at"],
                 row["best_score"],
                 person.best_camera,
+                camera_label(state.cameras[person.best_camera]) if person.best_camera is not None else None,
             )
         )
     return out.getvalue()

@@ -24,7 +24,7 @@ from sources.netguard import check_callback_url
 from webapi.auth import caller_fingerprint
 from webapi.jobclient import IdempotencyClaim
 from webapi.schemas import FrameSource, JobAccepted, check_tile_cost
-from webapi.services import current_settings, job_client
+from webapi.services import cameras, current_settings, job_client
 from webapi.validation import parse_body, parse_obj
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -53,10 +53,17 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
     settings = current_settings()
     if body.image_b64 is not None:
         check_image_upload(body.image_b64, settings.max_upload_bytes)
+    if body.camera is not None:
+        check_camera_exists(body.camera)
     small_faces = getattr(body, "small_faces", None)
     if small_faces is not None:
         check_tile_cost(small_faces.options(), settings.small_faces_max_tile_cost)
     return body
+
+
+def check_camera_exists(name: str) -> None:
+    """``camera_not_found`` now rather than a failed job later (one deleted meanwhile still fails it)."""
+    cameras().get(name)
 
 
 def accepted(job_id: str, replayed: bool = False) -> tuple[Response, int, dict[str, str]]:

@@ -190,6 +190,26 @@ def test_frames_aggregate_per_person_once_per_tick(
     assert [len(t.frames) for t in sessions.ticks(session_id)] == [2, 2, 2]
 
 
+def test_a_tick_whose_every_camera_failed_is_a_failed_tick(
+    facebank: Facebank, sessions: AttendanceSessions, people: dict[str, Person]
+) -> None:
+    session_id = plan(facebank, sessions, people, end_at=seconds(4))
+    down = {"code": "camera_unreachable", "message": "no route"}
+    sessions.begin_tick(session_id, 0, seconds(0), RECOVER)
+    sessions.record_tick(
+        session_id, 0, [CameraFrame(0, seconds(0.2), error=down)], seconds(1)
+    )  # 1 sent nothing
+    sessions.begin_tick(session_id, 1, seconds(2), RECOVER)
+    sessions.record_tick(
+        session_id, 1, [CameraFrame(0, seconds(2.2), error=down), CameraFrame(1, seconds(2.3))], seconds(3)
+    )
+
+    state = sessions.get(session_id)
+    assert (state.status, state.ticks_done, state.ticks_failed) == ("finished", 1, 1)
+    assert [(cam.frames, cam.failures) for cam in state.camera_stats] == [(0, 2), (1, 1)]
+    assert [tick.state for tick in sessions.ticks(session_id)] == ["failed", "done"]
+
+
 def test_merge_frames_counts_two_cameras_at_one_tick_as_two_frames() -> None:
     seen = merge_frames([CameraFrame(0, seconds(1), ((7, 0.6),)), CameraFrame(1, seconds(0.5), ((7, 0.9),))])
 
@@ -222,7 +242,9 @@ def test_ticks_that_cannot_start_until_long_after_the_end_are_missed(
 ) -> None:
     session_id = plan(facebank, sessions, people)
     sessions.begin_tick(session_id, 0, seconds(0), RECOVER)
-    sessions.record_tick(session_id, 0, [], seconds(1))
+    sessions.record_tick(
+        session_id, 0, [CameraFrame(0, seconds(0.5)), CameraFrame(1, seconds(0.5))], seconds(1)
+    )
 
     late = sessions.begin_tick(session_id, 1, seconds(6) + LATE_GRACE + timedelta(seconds=1), RECOVER)
 

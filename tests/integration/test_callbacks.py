@@ -91,7 +91,7 @@ def test_a_failed_job_posts_its_error(
     sent = json.loads(delivery.body)
     assert verify_signature(SECRET.encode(), delivery.headers, delivery.body)
     assert (sent["job_id"], sent["state"], sent["result"]) == (job_id, "failed", None)
-    assert sent["error"]["code"] == "camera_unreachable"
+    assert sent["error"]["code"] == "camera_protocol_error"  # the camera answered 404
 
 
 def test_a_receiver_that_fails_gets_retries_until_it_answers_2xx(

@@ -87,12 +87,12 @@ def test_camera_errors_fail_the_job_with_a_stable_code(
 ) -> None:
     missing = run_job(client, "detect", {"url": f"{camera}/no/such/frame.jpg"})
     assert missing["state"] == "failed"
-    assert missing["error"]["code"] == "camera_unreachable"
+    assert missing["error"]["code"] == "camera_protocol_error"  # the camera answered 404
     metadata = run_job(client, "detect", {"url": "http://169.254.169.254/latest/meta-data/"})
     assert metadata["error"]["code"] == "camera_not_allowed"
     not_image = run_job(client, "detect", {"url": f"{camera}/datasets/MANIFEST.md"})
     assert not_image["state"] == "failed"
-    assert not_image["error"]["code"] == "camera_unreachable"  # text/markdown: not an image type
+    assert not_image["error"]["code"] == "camera_protocol_error"  # text/markdown: not an image type
     # The worker goes on serving.
     after = run_job(client, "detect", {"url": f"{camera}/{SCENES}/obama_small.jpg"})
     assert after["state"] == "succeeded"
@@ -103,7 +103,7 @@ def test_seed_route_reports_errors_instead_of_an_empty_list(
 ) -> None:
     response = client.get("/modelfr", query_string={"ip": f"{camera}/nothing-here.jpg"})
     assert response.status_code == 502
-    assert response.get_json()["error"]["code"] == "camera_unreachable"
+    assert response.get_json()["error"]["code"] == "camera_protocol_error"  # the camera answered 404
 
 
 def test_unknown_job_is_404(client: Any, redis_server: Any) -> None:

@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import JOBS_KEY, System, WorkerProcess, migrated_app, wait_for_job, wait_until
 from tests.integration.test_recognition import enrol_folder
 from tests.shared_data import shared_dir
+from tests.sources.camera_server import closed_port
 
 pytestmark = pytest.mark.integration
 PROBES = "datasets/facebank_probe"
@@ -378,3 +379,93 @@ def test_session_over_two_cameras_survives_a_worker_restart(classroom: Classroom
         .get_json()
         == state
     )
+
+
+def test_a_session_over_a_digest_camera_and_an_rtsp_camera_sees_who_they_show(
+    classroom: Classroom, apache_camera: Any, gst_camera: Any
+) -> None:
+    """Both real cameras show Obama (the Apache camera's snapshot behind Digest, GStreamer's H.264 stream)."""
+    from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, HIKVISION
+
+    system, people = classroom.system, classroom.people
+    client = system.client()
+    roster = make_roster(client, "real cameras", [people["obama"]])
+    cameras = [
+        apache_camera.url(HIKVISION, credentials=(CAMERA_USER, CAMERA_PASSWORD)),
+        gst_camera.url("/h264"),
+    ]
+    session = start_session(client, roster_id=roster, cameras=cameras, burst={"frames": 2, "over_s": 1})
+    state = wait_for_session(client, session["id"])
+
+    assert (state["status"], state["ticks"]["done"]) == ("finished", 2)
+    assert [(camera["frames"], camera["failures"]) for camera in state["cameras"]] == [(2, 0), (2, 0)]
+    assert (by_name(state)["obama"]["ticks_seen"], by_name(state)["obama"]["present"]) == (2, True)
+    assert CAMERA_PASSWORD not in str(state)
+
+
+# --- registered cameras ---
+
+
+def test_a_session_over_registered_cameras_reports_each_cameras_failed_ticks(
+    classroom: Classroom, camera: str
+) -> None:
+    system, people = classroom.system, classroom.people
+    client = system.client()
+    roster = make_roster(client, "registered", [people["obama"], people["biden"]])
+    for name, url in (
+        ("sess-good", f"{camera}/{PROBES}/two_people.jpg"),
+        ("sess-dead", f"http://127.0.0.1:{closed_port()}/snap.jpg"),
+    ):
+        assert client.post("/v1/cameras", json={"name": name, "url": url}).status_code == 201
+
+    session = start_session(
+        client,
+        roster_id=roster,
+        cameras=[{"camera": "sess-good"}, {"camera": "sess-dead"}],
+        burst={"frames": 2, "over_s": 1},
+    )
+    state = wait_for_session(client, session["id"])
+
+    assert (state["status"], state["ticks"]["done"], state["ticks"]["failed"]) == ("finished", 2, 0)
+    good, dead = state["cameras"]
+    assert (good["name"], good["url"], good["frames"], good["failed_ticks"]) == ("sess-good", None, 2, 0)
+    assert (dead["name"], dead["frames"], dead["failed_ticks"]) == ("sess-dead", 0, 2)
+    assert dead["last_error"]["code"] == "camera_unreachable"
+    csv_text = client.get(f"/v1/attendance-sessions/{session['id']}/report?format=csv").get_data(as_text=True)
+    rows = {row["display_name"]: row for row in csv.DictReader(io.StringIO(csv_text))}
+    assert {name: (row["present"], row["camera"]) for name, row in rows.items()} == {
+        "obama": ("yes", "sess-good"),
+        "biden": ("yes", "sess-good"),
+    }
+
+
+def test_a_session_whose_only_camera_failed_every_tick_does_not_look_clean(classroom: Classroom) -> None:
+    system, people = classroom.system, classroom.people
+    client = system.client()
+    roster = make_roster(client, "dark room", [people["obama"]])
+    dead = {"name": "sess-dark", "url": f"http://127.0.0.1:{closed_port()}/snap.jpg"}
+    assert client.post("/v1/cameras", json=dead).status_code == 201
+
+    session = start_session(
+        client, roster_id=roster, cameras=[{"camera": "sess-dark"}], burst={"frames": 2, "over_s": 1}
+    )
+    state = wait_for_session(client, session["id"])
+    report = client.get(f"/v1/attendance-sessions/{session['id']}/report").get_json()
+
+    assert (state["status"], state["ticks"]["done"], state["ticks"]["failed"]) == ("finished", 0, 2)
+    assert state["cameras"][0]["failed_ticks"] == 2
+    assert [tick["state"] for tick in report["ticks"]] == ["failed", "failed"]
+    assert report["session"]["cameras"][0]["failed_ticks"] == 2
+    assert report["absent"][0]["person"]["display_name"] == "obama"
+
+
+def test_a_session_naming_an_unknown_camera_is_refused(classroom: Classroom) -> None:
+    client = classroom.system.client()
+    roster = make_roster(client, "nobody's camera", [classroom.people["obama"]])
+
+    response = client.post(
+        "/v1/attendance-sessions",
+        json={"roster_id": roster, "cameras": [{"camera": "nowhere"}], "burst": {"frames": 2, "over_s": 1}},
+    )
+
+    assert (response.status_code, response.get_json()["error"]["code"]) == (404, "camera_not_found")

@@ -51,7 +51,7 @@ def test_each_job_logs_one_line_with_camera_host_faces_and_timings_but_no_secret
     assert set(line["timings_ms"]) == {"fetch", "decode", "detect", "total"}
 
     line = lines[missing["job_id"]]
-    assert line["outcome"] == "camera_unreachable" and line["faces"] is None
+    assert line["outcome"] == "camera_protocol_error" and line["faces"] is None  # a 404
     assert line["camera"] == f"127.0.0.1:{port}"
     assert set(line["timings_ms"]) == {"fetch", "total"}
 

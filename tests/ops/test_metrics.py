@@ -40,14 +40,14 @@ def test_solo_worker_counts_every_job_by_stage_and_outcome(
     attendance = client.post("/v1/jobs/attendance", json={"url": f"{camera}/{FRAME}"})
     jobs.append(wait_for_job(client, attendance.get_json()["job_id"]))
     assert [job["state"] for job in jobs] == ["succeeded"] * 3 + ["failed", "succeeded"]
-    assert jobs[3]["error"]["code"] == "camera_unreachable"
+    assert jobs[3]["error"]["code"] == "camera_protocol_error"  # the camera answered 404
     after = scrape(ops_worker.metrics_url)
 
     def added(name: str, **labels: str) -> float:
         return sample(after, name, **labels) - sample(before, name, **labels)
 
     assert added("rollcall_jobs_total", job="detect", outcome="succeeded") == 3
-    assert added("rollcall_jobs_total", job="detect", outcome="camera_unreachable") == 1
+    assert added("rollcall_jobs_total", job="detect", outcome="camera_protocol_error") == 1
     assert added("rollcall_jobs_total", job="attendance", outcome="succeeded") == 1
     # The failed job was timed up to the stage that failed (fetch), not beyond.
     assert added("rollcall_stage_seconds_count", stage="fetch", job="detect") == 4

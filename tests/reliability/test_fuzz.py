@@ -32,7 +32,9 @@ EXAMPLES = int(os.environ.get("ROLLCALL_RELIABILITY_FUZZ_EXAMPLES", "25"))
 # Upstream failures the API documents as 5xx: what a client sees when a camera, Redis or a worker is away.
 DOCUMENTED_5XX = {
     "camera_unreachable",
-    "camera_bad_response",
+    "camera_protocol_error",
+    "camera_auth_failed",
+    "camera_tls_failed",
     "broker_unavailable",
     "database_unavailable",
     "weights_missing",
@@ -70,7 +72,9 @@ def beyond_json_schema(case: Any) -> bool:
     Such rules: an upload must be an image in base64; a box's corners are ordered; the seed's
     landmark is JSON text inside a query string; metadata holds no NUL anywhere; a callback URL
     must pass the camera allowlist; a threshold comes from a finished calibration job or with its
-    model; an attendance session's plan (duration or end, interval or burst) starts near now.
+    model; an attendance session's plan (duration or end, interval or burst) starts near now; a
+    camera's TLS trust fits its URL's scheme, its CA is a PEM certificate, its name is not taken; a
+    legacy route takes its ``ip`` or its ``camera`` (query parameters cannot say "one of").
     """
     body = case.body if isinstance(case.body, dict) else {}
     return (
@@ -79,6 +83,8 @@ def beyond_json_schema(case: Any) -> bool:
         or (case.path == "/v1/jobs/identify" and "box" in body)
         or case.path in ("/modelin", "/v1/facebank/threshold")
         or (case.path == "/v1/attendance-sessions" and case.method == "POST")
+        or (case.path.startswith("/v1/cameras") and case.method in ("POST", "PATCH"))
+        or (case.path in ("/modelfr", "/modelat") and len({"ip", "camera"} & set(case.query or {})) != 1)
         or "\\u0000" in json.dumps(body.get("metadata"))
     )
 

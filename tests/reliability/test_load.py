@@ -108,7 +108,7 @@ def test_every_job_accepted_under_load_reaches_a_final_state(
     assert accepted > 0
     assert not tally.rejected, f"the API refused jobs under load: {dict(tally.rejected)}"
     assert lost == 0 and not tally.unfinished, f"{lost} accepted jobs never ended: {tally.unfinished[:5]}"
-    assert tally.outcomes["failed:camera_unreachable"] == tally.expected_failures, dict(tally.outcomes)
+    assert tally.outcomes["failed:camera_protocol_error"] == tally.expected_failures, dict(tally.outcomes)
     assert tally.outcomes["succeeded"] == accepted - tally.expected_failures
     assert shared_api.process.poll() is None and shared.workers[0].alive()
     report["load"] = {

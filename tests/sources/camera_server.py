@@ -2,18 +2,21 @@
 
 Paths: ``/photo.jpg`` ``/photo.png`` (real photos), ``/octet`` (octet-stream), ``/notype`` (no
 Content-Type), ``/mjpeg`` ``/mjpeg-nolength`` ``/mjpeg-dashed`` (endless MJPEG streams),
+``/mjpeg-slow`` (a frame every 5 s, parts without Content-Length),
 ``/trickle`` (one body byte a second), ``/trickle-headers`` (one header byte a second),
 ``/hang`` (never answers), ``/not-http`` (an SSH banner), ``/gzip``, ``/mjpeg-garbage``,
 ``/status/<code>``, ``/html``,
 ``/truncated.jpg`` (half a JPEG, honest length), ``/cut.jpg`` (announces the whole JPEG, sends
 half, closes), ``/empty``, ``/huge`` (announces 50 MB; ``/huge/<bytes>`` that many),
 ``/endless`` (zeros until the client leaves, no length), ``/bomb.png`` (30,000×30,000 PNG),
-``/redirect?to=URL``, ``/chain/<n>`` (n ≥ 1 redirects, then the photo), ``/reset`` (TCP reset).
+``/redirect?to=URL``, ``/chain/<n>`` (n ≥ 1 redirects, then the photo), ``/reset`` (TCP reset),
+``/basic/<path>`` (``<path>`` behind HTTP Basic with the server's ``credentials``).
 Every request is recorded in ``requests`` so a test can see what reached the server.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import socket
 import ssl
@@ -48,6 +51,15 @@ class _Handler(BaseHTTPRequestHandler):
         camera = self.server.camera
         camera.record(SeenRequest(self.path, self.headers.get("Host"), self.headers.get("Authorization")))
         path, _, query = self.path.partition("?")
+        if path.startswith("/basic/"):
+            expected = base64.b64encode(":".join(camera.credentials).encode()).decode()
+            if self.headers.get("Authorization") != f"Basic {expected}":
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            path = path.removeprefix("/basic")
         try:
             self._route(path, parse_qs(query), camera)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
@@ -115,6 +127,12 @@ class _Handler(BaseHTTPRequestHandler):
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
+        elif path == "/mjpeg-slow":
+            self._head(200, "multipart/x-mixed-replace; boundary=rollcallframe", None)
+            while not camera.stopping.is_set():  # one frame every 5 s, each part ended only by the next
+                self.wfile.write(b"--rollcallframe\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n")
+                self.wfile.flush()
+                camera.stopping.wait(5.0)
         elif path in ("/mjpeg", "/mjpeg-nolength", "/mjpeg-dashed"):
             self._mjpeg(jpeg, with_length=path == "/mjpeg", dashed=path == "/mjpeg-dashed", camera=camera)
         else:
@@ -174,8 +192,15 @@ class _CameraHTTPServer(ThreadingHTTPServer):
 class CameraServer:
     """One fake camera: ``start()`` it, build URLs with ``url(path)``, ``stop()`` it."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] = ("admin", "hunter2"),
+    ) -> None:
         self.host = host
+        self.credentials = credentials
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._seen: list[SeenRequest] = []

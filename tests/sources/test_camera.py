@@ -14,7 +14,6 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import trustme
@@ -23,6 +22,7 @@ import errors
 from ml.image import decode_image
 from settings import DEFAULT_CAMERA_ALLOW, Settings
 from sources.camera import FetchedFrame, FetchLimits, fetch_frame
+from sources.endpoint import CameraEndpoint
 from sources.netguard import CameraAllowlist
 from tests.images import png_bomb, shared_photo
 from tests.sources.camera_server import JPEG_NAME, PNG_NAME, CameraServer, closed_port
@@ -32,6 +32,11 @@ LIMITS = FetchLimits(
     connect_timeout_s=2.0, read_timeout_s=3.0, total_s=6.0, max_bytes=5_000_000, retries=0, backoff_s=0.05
 )
 SLACK_S = 2.0
+
+
+def fetch_url(url: str, allowlist: CameraAllowlist, limits: FetchLimits, **trust: str) -> FetchedFrame:
+    """``fetch_frame`` for a plain URL, as a job names its camera (credentials in ``user:pass@``)."""
+    return fetch_frame(CameraEndpoint(url, **trust), allowlist, limits)
 
 
 @pytest.fixture
@@ -60,7 +65,7 @@ def _fails(
     """Fetch, expect ``error`` (checked by its code), and return it with the wall time it took."""
     started = time.monotonic()
     with pytest.raises(errors.RollcallError) as caught:
-        fetch_frame(url, allowlist, limits)
+        fetch_url(url, allowlist, limits)
     elapsed = time.monotonic() - started
     assert caught.value.code == error.code, caught.value.message
     bound = (within_s if within_s is not None else limits.total_s) + SLACK_S
@@ -70,7 +75,7 @@ def _fails(
 
 # --- frames that arrive ---
 def test_fetches_a_real_jpeg(camera: CameraServer) -> None:
-    fetched = fetch_frame(camera.url("/photo.jpg"), ALLOW, LIMITS)
+    fetched = fetch_url(camera.url("/photo.jpg"), ALLOW, LIMITS)
     assert isinstance(fetched, FetchedFrame)
     assert fetched.data == shared_photo(JPEG_NAME)
     assert fetched.content_type == "image/jpeg"
@@ -90,7 +95,7 @@ def test_fetches_a_real_jpeg(camera: CameraServer) -> None:
 def test_image_and_octet_stream_types_are_accepted(
     camera: CameraServer, path: str, name: str, content_type: str
 ) -> None:
-    fetched = fetch_frame(camera.url(path), ALLOW, LIMITS)
+    fetched = fetch_url(camera.url(path), ALLOW, LIMITS)
     assert fetched.data == shared_photo(name)
     assert fetched.content_type == content_type
 
@@ -100,14 +105,23 @@ def test_mjpeg_stream_yields_its_first_frame_without_waiting_for_the_end(
     camera: CameraServer, path: str
 ) -> None:
     limits = replace(LIMITS, read_timeout_s=10.0, total_s=10.0)
-    fetched = fetch_frame(camera.url(path), ALLOW, limits)
+    fetched = fetch_url(camera.url(path), ALLOW, limits)
     assert fetched.data == shared_photo(JPEG_NAME)
     assert fetched.content_type == "image/jpeg"
     assert fetched.elapsed_s < 2.0  # the stream stays open: we stopped after one part
 
 
+def test_mjpeg_part_without_length_ends_at_its_jpeg_end_not_at_the_next_frame(camera: CameraServer) -> None:
+    """A camera sends the next boundary only with its next frame (here 5 s later): the part is complete
+    at the JPEG's end-of-image marker, so the fetch does not wait a frame interval."""
+    limits = replace(LIMITS, read_timeout_s=10.0, total_s=10.0)
+    fetched = fetch_url(camera.url("/mjpeg-slow"), ALLOW, limits)
+    assert fetched.data == shared_photo(JPEG_NAME)
+    assert fetched.elapsed_s < 2.5  # the next boundary comes after 5 s
+
+
 def test_localhost_is_reached_at_its_checked_addresses(camera: CameraServer) -> None:
-    fetched = fetch_frame(
+    fetched = fetch_url(
         camera.url("/photo.jpg", host="localhost"), CameraAllowlist.parse("127.0.0.0/8,::1"), LIMITS
     )
     assert fetched.data == shared_photo(JPEG_NAME)
@@ -116,21 +130,23 @@ def test_localhost_is_reached_at_its_checked_addresses(camera: CameraServer) -> 
 
 def test_ipv6_loopback_camera() -> None:
     with _running(CameraServer(host="::1")) as camera6:
-        fetched = fetch_frame(f"http://[::1]:{camera6.port}/photo.jpg", CameraAllowlist.parse("::1"), LIMITS)
+        fetched = fetch_url(f"http://[::1]:{camera6.port}/photo.jpg", CameraAllowlist.parse("::1"), LIMITS)
         assert fetched.data == shared_photo(JPEG_NAME)
         assert camera6.requests[-1].host_header == f"[::1]:{camera6.port}"
 
 
-def test_credentials_are_sent_but_never_returned_or_logged(
+def test_credentials_wait_for_a_challenge_and_are_never_returned_or_logged(
     camera: CameraServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A camera that asks for nothing gets no credentials; one that answers 401 without saying how
+    to authenticate is ``camera_auth_failed``, and the password appears nowhere."""
     caplog.set_level(logging.DEBUG)
     url = camera.url("/photo.jpg").replace("http://", "http://admin:s3cret-pw@")
-    fetched = fetch_frame(url, ALLOW, LIMITS)
-    assert camera.requests[-1].authorization == "Basic " + base64.b64encode(b"admin:s3cret-pw").decode()
+    fetched = fetch_url(url, ALLOW, LIMITS)
+    assert camera.requests[-1].authorization is None
     assert "s3cret-pw" not in fetched.final_url and fetched.final_url == camera.url("/photo.jpg")
-    error, _ = _fails(errors.CameraBadResponse, url.replace("/photo.jpg", "/status/401"))
-    assert "401" in error.message and "s3cret-pw" not in error.message
+    error, _ = _fails(errors.CameraAuthFailed, url.replace("/photo.jpg", "/status/401"))
+    assert "s3cret-pw" not in error.message and camera.requests[-1].authorization is None
     assert "s3cret-pw" not in caplog.text
     assert base64.b64encode(b"admin:s3cret-pw").decode() not in caplog.text
 
@@ -189,11 +205,11 @@ def test_redirect_to_a_loopback_address_outside_the_list_never_reaches_it(camera
 
 
 def test_redirects_are_followed_up_to_three(camera: CameraServer) -> None:
-    relative = fetch_frame(camera.url("/redirect?to=/photo.jpg"), ALLOW, LIMITS)
+    relative = fetch_url(camera.url("/redirect?to=/photo.jpg"), ALLOW, LIMITS)
     assert relative.data == shared_photo(JPEG_NAME) and relative.final_url == camera.url("/photo.jpg")
-    assert fetch_frame(camera.url("/chain/3"), ALLOW, LIMITS).final_url == camera.url("/photo.jpg")
+    assert fetch_url(camera.url("/chain/3"), ALLOW, LIMITS).final_url == camera.url("/photo.jpg")
     seen = len(camera.requests)
-    error, _ = _fails(errors.CameraBadResponse, camera.url("/chain/4"))
+    error, _ = _fails(errors.CameraProtocolError, camera.url("/chain/4"))
     assert "redirected more than 3" in error.message
     assert len(camera.requests) - seen == 4  # the fourth redirect is not followed
 
@@ -218,7 +234,7 @@ def test_dns_rebinding_cannot_move_the_connection(
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
     with _running(CameraServer(host="127.0.0.2", port=camera.port)) as internal:
-        fetched = fetch_frame(camera.url("/photo.jpg", host="rebind.attacker.test"), ALLOW, LIMITS)
+        fetched = fetch_url(camera.url("/photo.jpg", host="rebind.attacker.test"), ALLOW, LIMITS)
         assert fetched.data == shared_photo(JPEG_NAME)
         assert camera.requests[-1].host_header == f"rebind.attacker.test:{camera.port}"
         assert internal.requests == []
@@ -236,37 +252,43 @@ def test_dns_rebinding_cannot_move_the_connection(
 
 
 # --- answers that are not frames ---
-@pytest.mark.parametrize("status", [404, 500, 401, 304])
-def test_http_errors_are_bad_responses_and_not_retried(camera: CameraServer, status: int) -> None:
-    error, _ = _fails(errors.CameraBadResponse, camera.url(f"/status/{status}"), replace(LIMITS, retries=2))
+@pytest.mark.parametrize("status", [404, 500, 304])
+def test_http_errors_are_protocol_errors_and_not_retried(camera: CameraServer, status: int) -> None:
+    error, _ = _fails(errors.CameraProtocolError, camera.url(f"/status/{status}"), replace(LIMITS, retries=2))
     assert str(status) in error.message
     assert camera.paths() == [f"/status/{status}"]
 
 
-def test_html_login_page_is_a_bad_response(camera: CameraServer) -> None:
-    error, _ = _fails(errors.CameraBadResponse, camera.url("/html"), replace(LIMITS, retries=2))
+@pytest.mark.parametrize("status", [401, 403])
+def test_http_401_and_403_are_auth_failures_and_not_retried(camera: CameraServer, status: int) -> None:
+    error, _ = _fails(errors.CameraAuthFailed, camera.url(f"/status/{status}"), replace(LIMITS, retries=2))
+    assert camera.paths() == [f"/status/{status}"]
+
+
+def test_html_login_page_is_a_protocol_error(camera: CameraServer) -> None:
+    error, _ = _fails(errors.CameraProtocolError, camera.url("/html"), replace(LIMITS, retries=2))
     assert "text/html" in error.message
     assert camera.paths() == ["/html"]
 
 
-def test_compressed_body_is_a_bad_response(camera: CameraServer) -> None:
+def test_compressed_body_is_a_protocol_error(camera: CameraServer) -> None:
     """We ask for identity; a gzip body would have to be inflated, which is how gzip bombs work."""
-    error, _ = _fails(errors.CameraBadResponse, camera.url("/gzip"))
+    error, _ = _fails(errors.CameraProtocolError, camera.url("/gzip"))
     assert "gzip" in error.message
 
 
-def test_mjpeg_stream_without_part_headers_is_a_bad_response(camera: CameraServer) -> None:
-    _, elapsed = _fails(errors.CameraBadResponse, camera.url("/mjpeg-garbage"))
+def test_mjpeg_stream_without_part_headers_is_a_protocol_error(camera: CameraServer) -> None:
+    _, elapsed = _fails(errors.CameraProtocolError, camera.url("/mjpeg-garbage"))
     assert elapsed < 2.0
 
 
-def test_empty_body_is_a_bad_response(camera: CameraServer) -> None:
-    error, _ = _fails(errors.CameraBadResponse, camera.url("/empty"))
+def test_empty_body_is_a_protocol_error(camera: CameraServer) -> None:
+    error, _ = _fails(errors.CameraProtocolError, camera.url("/empty"))
     assert "empty" in error.message
 
 
 def test_truncated_jpeg_arrives_and_then_is_not_an_image(camera: CameraServer) -> None:
-    fetched = fetch_frame(camera.url("/truncated.jpg"), ALLOW, LIMITS)
+    fetched = fetch_url(camera.url("/truncated.jpg"), ALLOW, LIMITS)
     with pytest.raises(errors.NotAnImage) as caught:
         decode_image(fetched.data, 40_000_000)
     assert caught.value.code == "not_an_image"
@@ -278,7 +300,7 @@ def test_connection_closed_mid_frame_is_unreachable(camera: CameraServer) -> Non
 
 
 def test_png_bomb_arrives_small_and_is_refused_by_size_before_decoding(camera: CameraServer) -> None:
-    fetched = fetch_frame(camera.url("/bomb.png"), ALLOW, LIMITS)
+    fetched = fetch_url(camera.url("/bomb.png"), ALLOW, LIMITS)
     assert fetched.data == png_bomb(30_000, 30_000)
     started = time.monotonic()
     with pytest.raises(errors.FrameTooLarge) as caught:
@@ -331,16 +353,17 @@ def test_camera_that_never_answers_hits_the_total_budget(camera: CameraServer) -
 
 
 # --- network failures and retries ---
-def test_connection_refused_is_unreachable_after_backoff_retries() -> None:
+def test_connection_refused_is_unreachable_at_once_without_retries() -> None:
+    """A closed port answers as fast as any other failure that is not a silence (#26): no retries."""
     limits = replace(LIMITS, retries=2, backoff_s=0.1)
     error, elapsed = _fails(errors.CameraUnreachable, f"http://127.0.0.1:{closed_port()}/snap.jpg", limits)
     assert "refused" in error.message.lower()
-    assert elapsed >= 0.3  # pauses of 0.1 s and 0.2 s: both retries happened
+    assert elapsed < 0.1  # no pause of 0.1 s: refused connections are not retried
 
 
-def test_connection_reset_is_retried_then_unreachable(camera: CameraServer) -> None:
+def test_connection_reset_is_unreachable_and_not_retried(camera: CameraServer) -> None:
     _fails(errors.CameraUnreachable, camera.url("/reset"), replace(LIMITS, retries=2))
-    assert camera.wait_for_requests(3) and camera.paths() == ["/reset"] * 3
+    assert camera.paths() == ["/reset"]
 
 
 @contextlib.contextmanager
@@ -393,44 +416,43 @@ def _tls_camera(ca: trustme.CA, name: str, server_names: list[str | None]) -> Ca
     return CameraServer(tls=context)
 
 
-def test_https_connects_to_the_checked_address_but_verifies_the_host_name(
-    tls_ca: trustme.CA, tmp_path: Path
-) -> None:
+def test_https_connects_to_the_checked_address_but_verifies_the_host_name(tls_ca: trustme.CA) -> None:
     """The certificate names only ``localhost`` (no IP): it verifies only if SNI and the check use it."""
-    bundle = tmp_path / "ca.pem"
-    tls_ca.cert_pem.write_to_path(str(bundle))
+    ca_pem = tls_ca.cert_pem.bytes().decode()
     server_names: list[str | None] = []
     with _running(_tls_camera(tls_ca, "localhost", server_names)) as camera:
-        limits = replace(LIMITS, ca_bundle=str(bundle))
-        fetched = fetch_frame(
-            camera.url("/photo.jpg", host="localhost"), CameraAllowlist.parse("127.0.0.1,::1"), limits
+        fetched = fetch_url(
+            camera.url("/photo.jpg", host="localhost"),
+            CameraAllowlist.parse("127.0.0.1,::1"),
+            LIMITS,
+            tls_ca_pem=ca_pem,
         )
         assert fetched.data == shared_photo(JPEG_NAME)
         assert server_names[-1] == "localhost"
-        error, _ = _fails(errors.CameraBadResponse, camera.url("/photo.jpg"), limits)
-        assert "certificate" in error.message
+        with pytest.raises(errors.CameraTLSFailed) as caught:
+            fetch_url(camera.url("/photo.jpg"), ALLOW, LIMITS, tls_ca_pem=ca_pem)
+        assert "certificate" in caught.value.message
         _fails(
-            errors.CameraBadResponse,
+            errors.CameraTLSFailed,
             camera.url("/photo.jpg", host="localhost"),
             LIMITS,
             allowlist=CameraAllowlist.parse("127.0.0.1,::1"),
         )
 
 
-def test_https_certificate_for_another_name_is_refused(tls_ca: trustme.CA, tmp_path: Path) -> None:
-    bundle = tmp_path / "ca.pem"
-    tls_ca.cert_pem.write_to_path(str(bundle))
+def test_https_certificate_for_another_name_is_refused(tls_ca: trustme.CA) -> None:
     with _running(_tls_camera(tls_ca, "camera.school.lan", [])) as camera:
-        limits = replace(LIMITS, ca_bundle=str(bundle))
-        _fails(
-            errors.CameraBadResponse,
-            camera.url("/photo.jpg", host="localhost"),
-            limits,
-            CameraAllowlist.parse("127.0.0.1,::1"),
-        )
+        with pytest.raises(errors.CameraTLSFailed) as caught:
+            fetch_url(
+                camera.url("/photo.jpg", host="localhost"),
+                CameraAllowlist.parse("127.0.0.1,::1"),
+                LIMITS,
+                tls_ca_pem=tls_ca.cert_pem.bytes().decode(),
+            )
+        assert "not valid for 'localhost'" in caught.value.message
 
 
-def test_a_service_that_does_not_speak_http_is_a_bad_response_and_not_retried(camera: CameraServer) -> None:
-    error, _ = _fails(errors.CameraBadResponse, camera.url("/not-http"), replace(LIMITS, retries=2))
+def test_a_service_that_does_not_speak_http_is_a_protocol_error_and_not_retried(camera: CameraServer) -> None:
+    error, _ = _fails(errors.CameraProtocolError, camera.url("/not-http"), replace(LIMITS, retries=2))
     assert "did not answer HTTP" in error.message
     assert camera.paths() == ["/not-http"]

@@ -47,3 +47,16 @@ def test_malformed_arguments_are_invalid_input() -> None:
         parse_args(IdentifyArgs, source={"url": "http://cam/x"}, face={}, top_k="many")
     with pytest.raises(InvalidInput, match="small_faces"):
         parse_args(DetectArgs, source={"url": "http://cam/x"}, small_faces={"mode": "sideways"})
+
+
+@pytest.mark.parametrize("scheme", ["http", "https", "rtsp", "rtsps", "RTSP"])
+def test_camera_urls_of_every_scheme_are_shown_without_credentials_path_or_query(scheme: str) -> None:
+    from contract.redaction import redacted_repr
+
+    shown = redacted_repr(
+        {"source": {"url": f"{scheme}://admin:p%40ss@cam.lan:8554/Streaming/101?token=t0k"}}
+    )
+    port = "8554"
+    assert f"{scheme.lower()}://cam.lan:{port}/…" in shown
+    for secret in ("admin", "p%40ss", "Streaming", "t0k"):
+        assert secret not in shown

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from ml.image import decode_image
 from settings import Settings
 from tests.conftest import JOBS_KEY, keyed_client, migrated_app
 from tests.images import shared_photo
@@ -22,14 +23,17 @@ def fake_camera() -> Iterator[CameraServer]:
 
 
 @pytest.fixture(scope="module")
-def camera_app(redis_server: Any, fake_camera: CameraServer) -> Any:
+def camera_app(redis_server: Any, fake_camera: CameraServer, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The app with these cameras of ``ROLLCALL_UI_CAMERAS``, on a facebank of its own (an empty registry)."""
+    database = tmp_path_factory.mktemp("ui-cameras") / "facebank.db"
     cameras = {
         "room12": fake_camera.url("/photo.jpg"),
         "login-page": fake_camera.url("/html"),
         "down": f"http://127.0.0.1:{closed_port()}/shot.jpg",
-        "secret": fake_camera.url("/photo.jpg").replace("http://", "http://admin:hunter2@"),
+        "secret": fake_camera.url("/basic/photo.jpg").replace("http://", "http://admin:hunter2@"),
     }
-    return migrated_app(Settings(ui_cameras=",".join(f"{name}={url}" for name, url in cameras.items())))
+    spec = ",".join(f"{name}={url}" for name, url in cameras.items())
+    return migrated_app(Settings(ui_cameras=spec, database_url=f"sqlite:///{database}"))
 
 
 def test_cameras_are_listed_by_name_without_their_urls(camera_app: Any) -> None:
@@ -55,14 +59,17 @@ def test_a_frame_is_the_cameras_bytes_unchanged(camera_app: Any, fake_camera: Ca
     assert response.mimetype == "image/jpeg"
     assert response.data == shared_photo(JPEG_NAME)
     assert response.headers["Cache-Control"] == "no-store"
-    assert fake_camera.requests[-1].authorization is not None  # the URL's credentials reach the camera
+
+    # The URL's credentials reach the camera, after its challenge only.
+    assert fake_camera.requests[-2].authorization is None
+    assert fake_camera.requests[-1].authorization is not None
 
 
 @pytest.mark.parametrize(
     ("name", "status", "code"),
     [
         ("down", 502, "camera_unreachable"),
-        ("login-page", 502, "camera_bad_response"),
+        ("login-page", 502, "camera_protocol_error"),
         ("nobody", 404, "camera_not_found"),
     ],
 )
@@ -70,6 +77,27 @@ def test_camera_failures_are_api_errors(camera_app: Any, name: str, status: int,
     response = keyed_client(camera_app, JOBS_KEY).get(f"/v1/cameras/{name}/frame")
     assert response.status_code == status
     assert response.get_json()["error"]["code"] == code
+
+
+def test_the_page_shows_digest_and_rtsp_cameras(
+    redis_server: Any, apache_camera: Any, gst_camera: Any
+) -> None:
+    from benchmarks.camera_servers import CAMERA_PASSWORD, CAMERA_USER, DAHUA
+
+    cameras = {
+        "dahua": apache_camera.url(DAHUA, credentials=(CAMERA_USER, CAMERA_PASSWORD)),
+        "hall": gst_camera.url("/h264"),
+        "wrong": apache_camera.url(DAHUA, credentials=(CAMERA_USER, "not-it")),
+    }
+    app = migrated_app(Settings(ui_cameras=",".join(f"{name}={url}" for name, url in cameras.items())))
+    client = keyed_client(app, JOBS_KEY)
+    for name in ("dahua", "hall"):
+        response = client.get(f"/v1/cameras/{name}/frame")
+        assert (response.status_code, response.mimetype) == (200, "image/jpeg"), response.get_data()[:200]
+        assert decode_image(response.data, 40_000_000).shape == (240, 320, 3)
+    wrong = client.get("/v1/cameras/wrong/frame")
+    assert (wrong.status_code, wrong.get_json()["error"]["code"]) == (502, "camera_auth_failed")
+    assert "not-it" not in wrong.get_data(as_text=True)
 
 
 def test_frames_obey_the_camera_allowlist(redis_server: Any, fake_camera: CameraServer) -> None:
@@ -94,11 +122,13 @@ def test_malformed_camera_settings_stop_the_api(spec: str) -> None:
 
 def test_camera_settings_parse_names_and_urls() -> None:
     cameras = Settings(
-        ui_cameras=" room12 = http://192.168.1.20/shot.jpg?x=1 , lab.2=https://cam.lan/a "
+        ui_cameras=" room12 = http://192.168.1.20/shot.jpg?x=1 , lab.2=https://cam.lan/a ,"
+        "hall=rtsp://admin:pw@192.168.1.30:554/Streaming/Channels/101"
     ).ui_cameras
     assert {name: camera.url for name, camera in cameras.items()} == {
         "room12": "http://192.168.1.20/shot.jpg?x=1",
         "lab.2": "https://cam.lan/a",
+        "hall": "rtsp://admin:pw@192.168.1.30:554/Streaming/Channels/101",
     }
 
 

@@ -253,6 +253,7 @@ def test_face_enrolment_validates_its_source(client: Any, tag: str) -> None:
         client.post(url, json={"image_b64": "eA==", "url": "http://10.0.0.1/x.jpg"}), 400, "invalid_input"
     )
     assert_error(client.post(url, json={"url": "ftp://10.0.0.1/x.jpg"}), 400, "invalid_input")
+    assert_error(client.post(url, json={"url": "rtspx://10.0.0.1/x"}), 400, "invalid_input")
 
 
 def test_face_of_another_person_answers_404(client: Any, worker: WorkerProcess, tag: str) -> None:

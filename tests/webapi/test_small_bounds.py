@@ -51,6 +51,12 @@ def test_session_cameras_outside_the_allowlist_are_refused_at_creation(client: A
     )
     assert_error(refused, 403, "camera_not_allowed")
     assert "cameras[1]" in refused.get_json()["error"]["message"]
+    rtsp = client.post(
+        "/v1/attendance-sessions",
+        json={**body, "cameras": ["rtsp://127.0.0.1:9/live", "rtsps://169.254.169.254/live"]},
+    )
+    assert_error(rtsp, 403, "camera_not_allowed")
+    assert "cameras[1]" in rtsp.get_json()["error"]["message"]
 
 
 def test_bidirectional_controls_are_refused_in_names_and_external_ids(client: Any) -> None:

@@ -2,6 +2,7 @@
 
 import { api, apiKey, describeError, saveApiKey } from "./api.js";
 import { AttendancePanel } from "./attendance.js";
+import { CamerasPage } from "./cameras.js";
 import { FacePanel } from "./face.js";
 import { LiveView } from "./live.js";
 import { PeoplePage } from "./people.js";
@@ -33,6 +34,8 @@ async function loadCameras(select) {
 
 function main() {
   const people = new PeoplePage($("#view-people"));
+  const cameraSelect = $("#camera-select");
+  const camerasPage = new CamerasPage($("#view-cameras"), () => loadCameras(cameraSelect).catch(showBanner));
   const attendance = new AttendancePanel($("#attendance-panel"));
   const facePanel = new FacePanel($("#face-panel"), () => people.refresh());
   const attendanceButton = $("#attendance-button");
@@ -51,7 +54,6 @@ function main() {
       attendanceButton.disabled = !snapshot;
     },
   );
-  const cameraSelect = $("#camera-select");
   const liveToggle = $("#live-toggle");
 
   function setLive(on) {
@@ -92,6 +94,7 @@ function main() {
         $(`#view-${other.dataset.view}`).hidden = !active;
       }
       if (tab.dataset.view === "people") people.refresh();
+      if (tab.dataset.view === "cameras") camerasPage.refresh();
     });
   }
 
@@ -132,6 +135,7 @@ function main() {
       }
     }
     if (!$("#view-people").hidden) people.refresh();
+    if (!$("#view-cameras").hidden) camerasPage.refresh();
   }
   $("#key-form").addEventListener("submit", (event) => {
     event.preventDefault();

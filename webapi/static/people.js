@@ -2,38 +2,10 @@
 // person's enrolled photos (fetched with the API key and shown through blob URLs).
 
 import { api, apiBlob, describeError } from "./api.js";
+import { button, confirmButton } from "./controls.js";
 
 const $ = (root, selector) => root.querySelector(selector);
 const SEARCH_DELAY_MS = 250;
-const CONFIRM_MS = 4000;
-
-function button(text, className, onClick) {
-  const element = document.createElement("button");
-  element.type = "button";
-  element.className = className;
-  element.textContent = text;
-  element.addEventListener("click", onClick);
-  return element;
-}
-
-/** A button that asks for a second click before it acts (removals cannot be undone). */
-function confirmButton(text, onConfirm) {
-  const element = button(text, "small danger-outline", async () => {
-    if (element.dataset.armed !== "1") {
-      element.dataset.armed = "1";
-      element.textContent = "Confirm remove";
-      setTimeout(() => {
-        element.dataset.armed = "";
-        element.textContent = text;
-      }, CONFIRM_MS);
-      return;
-    }
-    element.disabled = true;
-    await onConfirm();
-    element.disabled = false;
-  });
-  return element;
-}
 
 export class PeoplePage {
   constructor(root) {
