@@ -14,6 +14,7 @@ cache keeps the machine code beside this file when the folder is writable).
 
 from __future__ import annotations
 
+import cv2
 import numba
 import numpy as np
 
@@ -79,8 +80,6 @@ class SummedAreaTables:
     sums below 2**31, else float64 (exact to 2**53)."""
 
     def __init__(self, frames_rgb: list[np.ndarray]) -> None:
-        import cv2
-
         wide = max(f.shape[0] * f.shape[1] for f in frames_rgb) * 255 >= 2**31
         tables = [cv2.integral(f, sdepth=cv2.CV_64F if wide else cv2.CV_32S) for f in frames_rgb]
         self.flat = (
