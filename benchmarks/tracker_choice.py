@@ -10,7 +10,8 @@ and the tracker's own time per frame.
 The candidates that are not rollcall dependencies are installed beside it, never into the venv:
 
     .venv/bin/pip install --no-deps --target /tmp/trk/norfair norfair==2.3.0 filterpy==1.4.5
-    .venv/bin/pip install --no-deps --target /tmp/trk/trackers trackers==2.6.1 supervision==0.31.2
+    .venv/bin/pip install --no-deps --target /tmp/trk/trackers trackers==2.6.1 supervision==0.31.2 \
+        pydeprecate==0.13.0 tqdm defusedxml
     .venv/bin/python -m benchmarks.tracker_choice \\
         --candidate norfair=/tmp/trk/norfair --candidate bytetrack=/tmp/trk/trackers \\
         --candidate norfair-enough=
@@ -185,9 +186,7 @@ def _identity_scores(history: dict[str, list[int | None]]) -> dict[str, Any]:
         switches += sum(1 for a, b in itertools.pairwise(seen) if a != b)
         tracked = [i is not None for i in ids]
         first = tracked.index(True) if True in tracked else len(tracked)
-        fragments += sum(
-            1 for a, b in itertools.pairwise(tracked[first:]) if a and not b
-        )
+        fragments += sum(1 for a, b in itertools.pairwise(tracked[first:]) if a and not b)
         if tracked and not tracked[-1] and True in tracked:
             fragments -= 1  # lost at the end is not a fragment
     return {
@@ -225,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                 "--detections",
                 str(saved),
             ]
-            done = subprocess.run(child, env=env, capture_output=True, text=True, check=True)
+            done = subprocess.run(child, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"scoring {name} failed:\n{done.stderr[-3000:]}")
             results[name] = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps(results, indent=2))
     return 0

@@ -7,9 +7,10 @@ weighting their vote by it would let one lucky match outvote several clear misse
 heaviest key of the last ``window`` votes; a named track takes another name only once that name holds
 ``switch_votes`` votes and outweighs the current one, so no single frame ever flips it.
 
-A decision is *settled* when its latest vote agrees with it and that vote's similarity is clear of
-the threshold by ``margin``; a borderline one is settled once ``switch_votes`` votes in a row agree.
-The processor re-embeds an unsettled track often and a settled one rarely.
+A name is *settled* when its latest vote agrees with it and that vote's similarity is clear of the
+threshold by ``margin``; a borderline name, and "nobody known" always, is settled once ``switch_votes``
+votes in a row agree (one clear miss may be one bad frame of someone enrolled: a face turning, half out
+of the picture). The processor re-embeds an unsettled track often and a settled one rarely.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class IdentityVote:
         latest = self.votes[-1]
         if latest.person_id != self.person_id:
             return False
-        if abs(latest.score - threshold) >= self.rules.margin:
+        if latest.person_id is not NOBODY and abs(latest.score - threshold) >= self.rules.margin:
             return True
         recent = list(self.votes)[-self.rules.switch_votes :]
         return len(recent) >= self.rules.switch_votes and all(v.person_id == self.person_id for v in recent)

@@ -39,6 +39,9 @@ from settings import Settings
 
 # A face's crop kept for people to see ("unknown person N"): its box and this much of its size around it.
 _CROP_MARGIN = 0.3
+# A face whose box reaches further than this fraction of its size past the frame's edge is cut off: its
+# landmarks are guesses and its embedding a poor vote (someone walking in, half in the picture).
+_CUT_OFF = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +191,7 @@ class LiveProcessor:
             faces = self._tracker.update(detections, period=self.params.detect_every)
             self._end_tracks(self._tracker.live_ids())
         records = [self._record(face, ts) for face in faces]
-        self._identify(frame, [(f, r) for f, r in zip(faces, records, strict=True) if self._due(f, r, ts)])
+        self._identify(frame, [(f, r) for f, r in zip(faces, records, strict=True) if self._due(f, r, frame)])
         named = {r.person_id: r.name or "" for r in records if r.person_id is not None}
         presence = self._presence.update(ts, named)
         event = LiveEvent(
@@ -235,11 +238,12 @@ class LiveProcessor:
         record.last_seen = ts
         return record
 
-    def _due(self, face: TrackedFace, record: TrackRecord, ts: float) -> bool:
-        """Whether this face should be embedded now: detected on this frame (exact landmarks), and never
-        embedded yet, or past its interval (short while its identity is uncertain)."""
-        if not face.detected:
+    def _due(self, face: TrackedFace, record: TrackRecord, frame: _Frame) -> bool:
+        """Whether this face should be embedded now: detected on this frame (exact landmarks), whole in
+        the picture, and never embedded yet or past its interval (short while its identity is uncertain)."""
+        if not face.detected or _cut_off(face.box, frame.image.shape):
             return False
+        ts = frame.ts
         if record.last_embedded is None:
             return True
         settled = self._threshold is not None and record.vote.settled(self._threshold)
@@ -303,6 +307,12 @@ def _track_out(face: TrackedFace, record: TrackRecord, embedded: bool) -> LiveTr
         confidence=round(confidence, 4) if confidence is not None else None,
         embedded=embedded,
     )
+
+
+def _cut_off(box: np.ndarray, shape: tuple[int, ...]) -> bool:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx, my = (x2 - x1) * _CUT_OFF, (y2 - y1) * _CUT_OFF
+    return x1 < -mx or y1 < -my or x2 > shape[1] + mx or y2 > shape[0] + my
 
 
 def _face_score(quality: FaceQuality) -> float:
