@@ -30,15 +30,13 @@ if TYPE_CHECKING:
 FRAME_SIZE = (640, 480)
 ORACLE = "oracles/mtcnn_facenet_pytorch"
 UNKNOWN = "unknown"
-# (photo, index of the face in the oracle's reference.json, who): faces of enrolled people from photos
-# other than their enrolment photos, and people nobody enrols.
+# (photo, index of the face in the oracle's reference.json, who): faces of enrolled people cut from
+# photos other than their enrolment photos.
 FACES: dict[str, tuple[str, int, str]] = {
     "obama": ("obama_and_biden.jpg", 1, "obama"),
     "biden": ("obama_and_biden.jpg", 0, "biden"),
     "kit_harington": ("kit_with_rose.jpg", 0, "kit_harington"),
     "rose_leslie": ("kit_with_rose.jpg", 1, "rose_leslie"),
-    "miranda": ("lin-manuel-miranda.png", 0, UNKNOWN),
-    "siegel": ("kate_siegel.jpg", 0, UNKNOWN),
 }
 _CONTEXT = 0.6  # margin kept around a cut face, as a fraction of its box: hair, ears, neck
 

@@ -152,7 +152,8 @@ class LiveProcessor:
     ``bank`` answers the current facebank snapshot (``recognition.snapshot.Snapshots.take`` in a reader);
     it is called only on frames that embed a face. ``fps`` is the rate the reader decodes at, which
     turns ``track_keep_s`` into frames. ``on_track_end`` receives each track that ended (lost for good,
-    or every open one at ``close``).
+    or every open one at ``close``). Processors sharing a pipeline must not run ``process`` at the same
+    time: its OpenVINO networks hold one inference request each.
     """
 
     def __init__(
