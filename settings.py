@@ -26,6 +26,8 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -573,6 +575,17 @@ class Settings(BaseSettings):
     worker_metrics_addr: str = Field(
         "0.0.0.0", description="Address a worker's `/metrics` listens on (`127.0.0.1`: this machine only)."
     )
+
+    @field_validator("live_switch_votes")
+    @classmethod
+    def _switch_votes_fit_the_vote(cls, votes: int, info: ValidationInfo) -> int:
+        window = info.data.get("live_vote_embeddings")
+        if window is not None and votes > window:
+            raise ValueError(
+                f"must be at most ROLLCALL_LIVE_VOTE_EMBEDDINGS ({window}): a named track could never "
+                "change name"
+            )
+        return votes
 
     def visibility_timeout_s(self) -> int:
         """``ROLLCALL_BROKER_VISIBILITY_TIMEOUT_S``, or its default: 4 × the hard job time limit + 60 s."""

@@ -41,8 +41,8 @@ class IdentityVote:
     """The votes of one track and the name they decided (``decided``: False until the first vote)."""
 
     def __init__(self, rules: VoteRules) -> None:
-        if rules.window < 1 or rules.switch_votes < 1:
-            raise ValueError(f"a vote needs a window and switch votes of at least 1, got {rules}")
+        if not 1 <= rules.switch_votes <= rules.window:
+            raise ValueError(f"a vote needs 1 <= switch votes <= window, got {rules}")
         self.rules = rules
         self.votes: deque[Vote] = deque(maxlen=rules.window)
         self.decided = False

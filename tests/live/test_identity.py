@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import settings
 from live.identity import IdentityVote, Vote, VoteRules
 
 THRESHOLD = 0.9
@@ -73,3 +74,16 @@ def test_a_contrary_latest_vote_unsettles_the_name() -> None:
 def test_the_rules_need_a_window_and_switch_votes() -> None:
     with pytest.raises(ValueError):
         IdentityVote(VoteRules(window=0, switch_votes=2, margin=0.0))
+
+
+def test_more_switch_votes_than_the_vote_holds_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROLLCALL_LIVE_VOTE_EMBEDDINGS", "3")
+    monkeypatch.setenv("ROLLCALL_LIVE_SWITCH_VOTES", "4")
+    settings.get_settings.cache_clear()
+    try:
+        with pytest.raises(settings.InvalidSettings, match=r"^ROLLCALL_LIVE_SWITCH_VOTES: must be at most "):
+            settings.get_settings()
+    finally:
+        settings.get_settings.cache_clear()
+    with pytest.raises(ValueError, match="switch votes"):
+        IdentityVote(VoteRules(window=3, switch_votes=4, margin=0.0))
