@@ -26,6 +26,8 @@ from pydantic import (
     PlainSerializer,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -425,6 +427,86 @@ class Settings(BaseSettings):
         description="Cosine similarity a new photo needs to at least one of the person's enrolled faces "
         "(`outlier_face` below); empty = the match threshold in use.",
     )
+    # --- live cameras: tracking and naming (docs/live.md) ---
+    live_min_face_px: int = Field(
+        40,
+        ge=8,
+        description="Smallest face the live detector looks for on a streaming camera's frames, in pixels "
+        "(the detection's cost falls with it: docs/live.md).",
+    )
+    live_min_face_prob: float = Field(
+        0.9, ge=0, le=1, description="Face probability a detection on a live camera needs to be tracked."
+    )
+    live_detect_every: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Detect faces on every Nth frame of a live camera; the tracker predicts where they are "
+        "in between (2 halves the detection cost).",
+    )
+    live_track_keep_s: float = Field(
+        1.5,
+        gt=0,
+        description="Seconds a face no longer detected keeps its track (hidden for a moment, it comes "
+        "back under the same track and name).",
+    )
+    live_identify_min_face_px: int = Field(
+        40, ge=0, description="Shortest side a tracked face's box needs before it is embedded and named."
+    )
+    live_identify_min_sharpness: float = Field(
+        20.0,
+        ge=0,
+        description="Variance of the Laplacian of the aligned grey chip a tracked face needs before it is "
+        "embedded (blurred by motion: wait for a sharper frame).",
+    )
+    live_identify_max_yaw: float = Field(
+        0.5,
+        gt=0,
+        description="Largest head turn (nose offset in eye distances) at which a tracked face is embedded.",
+    )
+    live_identify_max_roll_deg: float = Field(
+        35.0, gt=0, le=180, description="Largest head tilt, in degrees, at which a tracked face is embedded."
+    )
+    live_vote_embeddings: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="A track's name is the similarity-weighted vote of its last this many embeddings.",
+    )
+    live_switch_votes: int = Field(
+        2,
+        ge=1,
+        description="Embeddings that must vote for another name before a named track changes name "
+        "(a track never flips on one frame).",
+    )
+    live_uncertain_margin: float = Field(
+        0.03,
+        ge=0,
+        le=1,
+        description="A track's identity is uncertain while its last similarity lies within this margin of "
+        "the match threshold, or its votes disagree: it is re-embedded every "
+        "`ROLLCALL_LIVE_UNCERTAIN_EMBED_S`.",
+    )
+    live_uncertain_embed_s: float = Field(
+        0.5, gt=0, description="Seconds between two embeddings of a track whose identity is uncertain."
+    )
+    live_reembed_s: float = Field(
+        4.0,
+        gt=0,
+        description="Seconds between two embeddings of a track whose identity is settled (named or unknown).",
+    )
+    live_arrive_s: float = Field(
+        2.0,
+        ge=0,
+        description="Seconds a known person must stay named on a camera before their `arrived` presence "
+        "event.",
+    )
+    live_leave_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a present person must stay unseen on a camera before their `left` presence "
+        "event.",
+    )
     # --- cameras and frames ---
     camera_allow: CameraAllowSetting = Field(  # type: ignore[assignment]  # text, parsed (validate_default)
         DEFAULT_CAMERA_ALLOW,
@@ -501,6 +583,17 @@ class Settings(BaseSettings):
     worker_metrics_addr: str = Field(
         "0.0.0.0", description="Address a worker's `/metrics` listens on (`127.0.0.1`: this machine only)."
     )
+
+    @field_validator("live_switch_votes")
+    @classmethod
+    def _switch_votes_fit_the_vote(cls, votes: int, info: ValidationInfo) -> int:
+        window = info.data.get("live_vote_embeddings")
+        if window is not None and votes > window:
+            raise ValueError(
+                f"must be at most ROLLCALL_LIVE_VOTE_EMBEDDINGS ({window}): a named track could never "
+                "change name"
+            )
+        return votes
 
     def visibility_timeout_s(self) -> int:
         """``ROLLCALL_BROKER_VISIBILITY_TIMEOUT_S``, or its default: 4 × the hard job time limit + 60 s."""

@@ -38,10 +38,11 @@ PARTS = (
     "batching",
     "modelfr",
     "cameras",
+    "live",
 )
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
-        "parts": ["pipeline", "seed", "peers", "engines", "classroom"],
+        "parts": ["pipeline", "seed", "peers", "engines", "classroom", "live"],
         "sizes": ["640x480"],
         "galleries": [10],
         "seed_galleries": [10],
@@ -56,6 +57,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batches": [1, 8],
         "batch_sizes": [1, 4],
         "batch_jobs": 8,
+        "live_frames": 20,
     },
     "quick": {
         "parts": list(PARTS),
@@ -75,6 +77,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batches": [1, 8, 32, 128],
         "batch_sizes": [1, 4, 8],
         "batch_jobs": 24,
+        "live_frames": 100,
     },
     "full": {
         "parts": list(PARTS),
@@ -92,6 +95,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batches": [1, 8, 32, 128],
         "batch_sizes": [1, 4, 8],
         "batch_jobs": 96,
+        "live_frames": 300,
     },
 }
 NOTES = [
@@ -110,6 +114,8 @@ NOTES = [
     "--wait); queue overhead = latency - the worker's timings_ms.total, so with more clients than "
     "workers it includes the time a job waits behind others; server_overhead leaves out HTTP and "
     "the client's wait",
+    "live: one camera's frames through the live processor in this process (benchmarks/live.py); "
+    "live_cameras_at_5fps is an in-process estimate (live_fps_640x480 / 5), before decoding and readers",
     "wall-clock times on a possibly shared machine: compare ratios measured in one run; "
     "see machine.load_average_*",
 ]
@@ -160,6 +166,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="jobs one worker batches (ROLLCALL_WORKER_BATCH_SIZE), part batching",
     )
     parser.add_argument("--batch-jobs", type=int, help="measured jobs per batch size (part batching)")
+    parser.add_argument("--live-frames", type=int, help="frames of each live scene (part live, 10 frames/s)")
     parser.add_argument(
         "--wait",
         choices=("notify", "poll"),
@@ -240,7 +247,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     identities = sorted(set(args.galleries) | (set(args.seed_galleries) if "seed" in parts else set()))
     rows = {}
     int8_dir: Path | None = None
-    if parts & {"pipeline", "seed", "gpu", "small_faces", "peers", "engines", "classroom"}:
+    if parts & {"pipeline", "seed", "gpu", "small_faces", "peers", "engines", "classroom", "live"}:
         settings = get_settings()
         config = PipelineConfig(
             model_dir=model_dir,
@@ -302,6 +309,11 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             result["small_faces"] = small_faces.run(
                 pipe, shared_dir(), max(2, args.repeats // 3), args.warmup
             )
+        if "live" in parts:
+            from benchmarks import live
+
+            result["live"] = live.run(pipe, args.live_frames)
+            result.update({k: result["live"][k] for k in live.HEADLINE})
         if "gpu" in parts:
             result["gpu"] = gpu.run(
                 model_dir,
@@ -367,6 +379,13 @@ def human_summary(result: dict[str, Any]) -> str:
         if key.startswith("speedup_vs_seed_") and key != "speedup_vs_seed_identities":
             if not key.endswith(("_engine", "_ceiling")):
                 lines.append(f"  {key}: {value}x ({result.get(f'{key}_engine', 'torch')})")
+    for key, unit in (
+        ("live_fps_640x480", " frames/s"),
+        ("live_embeddings_per_track_s", " per track-second"),
+        ("live_cameras_at_5fps", " (in-process estimate)"),
+    ):
+        if key in result:
+            lines.append(f"  {key}: {result[key]}{unit} ({result['live']['engine']})")
     for key, unit in (
         ("detect_vs_facenet_pytorch_640x480", "x"),
         ("detect_network_share_640x480", ""),

@@ -263,7 +263,32 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
         )
     )
     rows += _camera_goals(result.get("cameras"))
+    rows += _live_goals(result.get("live"))
     return rows
+
+
+def _live_goals(live: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """#23's goals for one process: a 640x480 camera at 10 frames/s with at most one embedding per track
+    per second, and (estimated from that cost) 4 cameras at 5 frames/s on the machine."""
+    fps = live["live_fps_640x480"] if live else None
+    per_track = live["live_embeddings_per_track_s"] if live else None
+    cameras = live["live_cameras_at_5fps"] if live else None
+    return [
+        _goal(
+            "one 640x480 camera through the live processor, with <= 1 embedding per track per second",
+            ">= 10 frames/s",
+            fps,
+            None if fps is None or per_track is None else fps >= 10 and per_track <= 1,
+            "live.live_fps_640x480, live.live_embeddings_per_track_s" if live else "live part not run",
+        ),
+        _goal(
+            "640x480 cameras kept at 5 frames/s on this machine (in-process estimate)",
+            ">= 4",
+            cameras,
+            None if cameras is None else cameras >= 4,
+            "live.live_cameras_at_5fps (live_fps_640x480 / 5)" if live else "live part not run",
+        ),
+    ]
 
 
 def _camera_goals(cameras: dict[str, Any] | None) -> list[dict[str, Any]]:

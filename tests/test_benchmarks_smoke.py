@@ -85,7 +85,17 @@ def test_tiny_benchmark_prints_the_headline_figures_as_its_last_line(tmp_path: P
         "< 5 s",
         "<= 1.5 s",
         "<= 1",
+        ">= 10 frames/s",
+        ">= 4",
     ]
+    live = result["live"]
+    assert set(live["variants"]) == {"defaults", "min_face_20", "min_face_60", "detect_every_2"}
+    assert result["live_fps_640x480"] == live["variants"]["defaults"]["fps"] > 0
+    assert 0 < result["live_embeddings_per_track_s"] <= 1
+    assert live["variants"]["defaults"]["identity"]["obama_and_biden"] == {
+        key: {"track_ids": 1, "frames_named_right": 1.0}
+        for key in ("obama_and_biden.jpg#0", "obama_and_biden.jpg#1")
+    }
     assert json.loads((tmp_path / "benchmarks.json").read_text()) == result
     assert (tmp_path / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
