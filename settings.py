@@ -462,6 +462,69 @@ class Settings(BaseSettings):
         "comma-separated, for a rotation: the first encrypts, each decrypts (docs/operations.md). Empty = "
         "the registry refuses passwords (`secret_key_missing`). `make run` makes one in `var/secret-key`.",
     )
+    # --- live cameras: stream readers (docs/operations.md, "Stream readers") ---
+    live_queue: str = Field(
+        "rollcall.live",
+        description="Queue that makes a worker a stream reader (`celery -A tasks worker -Q rollcall.live`): "
+        "it reads its share of the live cameras continuously instead of running jobs.",
+    )
+    live_fps: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Frames per second a stream reader hands on per live camera (shared through Redis, "
+        "processed); a camera sending more is still read in full (an RTSP stream is decoded frame by frame), "
+        "the others are skipped. A snapshot camera is asked this often.",
+    )
+    live_lease_ttl_s: float = Field(
+        5.0,
+        ge=1,
+        le=60,
+        description="Seconds a reader's lease on a camera and its heartbeat last unless renewed (every third "
+        "of it, at most every second); a reader that dies hands its cameras over within this and a second.",
+    )
+    live_max_cameras: int = Field(
+        16,
+        ge=0,
+        description="Most cameras one stream reader reads at once (it takes no more than its fair share "
+        "while other readers run); 0 = no limit but the share.",
+    )
+    live_frame_ttl_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a live camera's newest shared frame stays in Redis after it was written.",
+    )
+    live_frame_fresh_s: float = Field(
+        2.0,
+        ge=0,
+        description="Age up to which a job by camera name and `GET /v1/cameras/<name>/frame` take the "
+        "camera's shared frame instead of fetching one (seconds since its reader wrote it, by Redis' clock).",
+    )
+    live_frame_max_bytes: int = Field(
+        2_000_000,
+        gt=0,
+        description="Largest shared frame (JPEG) a stream reader writes to Redis; a larger one is not "
+        "shared.",
+    )
+    live_watch_ttl_s: float = Field(
+        5.0,
+        ge=1,
+        le=60,
+        description="Seconds one `GET /v1/cameras/<name>/frame` keeps the camera live (it counts as a "
+        "watcher), and a `POST /v1/cameras/<name>/watch` without `ttl_s`.",
+    )
+    live_reconnect_max_s: float = Field(
+        30.0,
+        ge=1,
+        description="Longest pause before a stream reader connects again to a camera whose stream failed "
+        "(from 1 s, doubling).",
+    )
+    live_processor: str = Field(
+        "",
+        pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="What a stream reader does with each frame it hands on: `module:function` making a "
+        "`live.processing.FrameProcessor` per camera (`live.factory`); empty = share frames only.",
+    )
     # --- access ---
     api_keys: ApiKeysSetting = Field(
         "",  # type: ignore[arg-type]  # text, parsed (validate_default)
