@@ -54,6 +54,7 @@ class FeedConfig:
     status_ttl_s: float  # how long a status report lives (the lease's TTL: a dead reader's fades with it)
     allowlist: CameraAllowlist
     limits: FetchLimits
+    resolve_every_s: float = RESOLVE_EVERY_S
 
 
 class CameraFeed:
@@ -174,7 +175,7 @@ class CameraFeed:
         interval = 1 / self._config.fps
         tolerance = interval / 4  # a frame arriving a little early still counts for its slot
         due = 0.0
-        check_at = time.monotonic() + RESOLVE_EVERY_S
+        check_at = time.monotonic() + self._config.resolve_every_s
         decoded = live_metrics().frames.labels(camera=self.camera, outcome="decoded")
         for frame in stream.frames():
             if self._stopping.is_set():
@@ -182,7 +183,7 @@ class CameraFeed:
             decoded.inc()
             now = time.monotonic()
             if now >= check_at:
-                check_at = now + RESOLVE_EVERY_S
+                check_at = now + self._config.resolve_every_s
                 if self._changed(endpoint):
                     return
             if now + tolerance < due:

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import redis
 
+import errors
 from benchmarks.camera_servers import GstRtspCamera
 from live import keys
 from live.demand import Demand
@@ -48,6 +49,7 @@ def config(reader_id: str, **changes: object) -> ReaderConfig:
         status_ttl_s=3.0,
         allowlist=CameraAllowlist.parse("127.0.0.1/32"),
         limits=LIMITS,
+        resolve_every_s=0.5,
     )
     base = ReaderConfig(feed=feed, lease_ttl_s=3.0, max_cameras=0, frame_ttl_s=3.0, frame_max_bytes=2_000_000)
     return replace(base, **changes)  # type: ignore[arg-type]
@@ -147,6 +149,35 @@ def test_a_failing_camera_is_retried_and_its_status_names_the_error(
     assert status is not None and status.error_code == "camera_unreachable"
     assert status.retry_at is not None and status.retry_at > status.since
     assert "127.0.0.1" in (status.error_message or "")
+
+
+def test_a_camera_changed_in_the_registry_is_connected_again_and_a_deleted_one_let_go(
+    live_redis: redis.Redis,
+    readers: Callable[..., Reader],
+    mjpeg_camera: CameraServer,
+    proxy: Callable[[int], CountingProxy],
+) -> None:
+    old, new = proxy(mjpeg_camera.port), proxy(mjpeg_camera.port)
+    registry = {"room12": f"http://127.0.0.1:{old.port}/mjpeg-live"}
+
+    def resolve(name: str) -> CameraEndpoint:
+        if name not in registry:
+            raise errors.CameraNotFound(f"no camera named {name!r}")
+        return CameraEndpoint(registry[name])
+
+    reader = Reader(live_redis, config("reader-a"), resolve).start()
+    try:
+        Demand(live_redis).watch("room12", "page", 30)
+        wait_until(lambda: old.open_now == 1, 10, "the reader to connect")
+        registry["room12"] = f"http://127.0.0.1:{new.port}/mjpeg-live"  # an admin changed its URL
+        wait_until(lambda: new.open_now == 1 and old.open_now == 0, 5, "the reader to move to the new URL")
+        del registry["room12"]  # then deleted it
+        wait_until(lambda: new.open_now == 0, 5, "the reader to let the deleted camera go")
+        wait_until(lambda: reader.leases.holder("room12") is None, 3, "its lease to be released")
+        assert "room12" not in reader.describe()["cameras"]
+        assert (old.accepted, new.accepted) == (1, 1)
+    finally:
+        reader.stop()
 
 
 class FrameSizes:
