@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
 from errors import BrokerUnavailable, InvalidInput
@@ -89,7 +89,7 @@ class WatchOut(BaseModel):
     path=NAME_PARAMETER,
 )
 def watch_camera(name: str) -> Any:
-    body = parse_body(WatchRequest) if request.content_length else WatchRequest()
+    body = parse_body(WatchRequest)
     cameras().get(name)  # camera_not_found for a name nobody knows
     watcher_id = body.watcher_id or secrets.token_urlsafe(12)
     ttl_s = body.ttl_s or current_settings().live_watch_ttl_s
@@ -122,6 +122,7 @@ def watch_camera(name: str) -> Any:
     path=WATCH_PARAMETERS,
 )
 def leave_camera(name: str, watcher_id: str) -> Any:
+    cameras().get(name)  # camera_not_found for a name nobody knows
     if re.match(WATCHER_ID, watcher_id) is None:
         raise InvalidInput("watcher_id: letters, digits, '.', '_' or '-', 1 to 64 of them")
     try:

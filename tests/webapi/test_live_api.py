@@ -56,8 +56,8 @@ def test_watching_makes_a_camera_live_until_the_watch_is_left(live_app: Any, dem
     assert "hall" not in demand.live_cameras()
 
 
-def test_a_watch_without_a_body_gets_an_id_and_the_default_time(live_app: Any, demand: Demand) -> None:
-    response = keyed_client(live_app, JOBS_KEY).post("/v1/cameras/gym/watch")
+def test_an_empty_watch_gets_an_id_and_the_default_time(live_app: Any, demand: Demand) -> None:
+    response = keyed_client(live_app, JOBS_KEY).post("/v1/cameras/gym/watch", json={})
     assert response.status_code == 200, response.get_json()
     answer = response.get_json()
     assert answer["ttl_s"] == 5.0 and len(answer["watcher_id"]) >= 12
@@ -90,9 +90,13 @@ def test_a_bad_watch_is_refused_with_the_field_named(live_app: Any, body: dict[s
 
 
 def test_watching_a_camera_nobody_knows_is_not_found(live_app: Any, demand: Demand) -> None:
-    response = keyed_client(live_app, JOBS_KEY).post("/v1/cameras/nowhere/watch", json={})
-    assert response.status_code == 404
-    assert response.get_json()["error"]["code"] == "camera_not_found"
+    client = keyed_client(live_app, JOBS_KEY)
+    for response in (
+        client.post("/v1/cameras/nowhere/watch", json={}),
+        client.delete("/v1/cameras/no%20w/watch/a"),
+    ):
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "camera_not_found"
     assert "nowhere" not in demand.live_cameras()
 
 
