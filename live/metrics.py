@@ -32,8 +32,7 @@ def live_metrics() -> LiveMetrics:
     return LiveMetrics(
         cameras=Gauge(
             "rollcall_live_cameras",
-            "Live cameras this reader holds the lease of (reads), and live cameras no reader could take "
-            "(unread: every reader is at ROLLCALL_LIVE_MAX_CAMERAS).",
+            "Live cameras this reader holds the lease of and reads (state held).",
             ["state"],
             multiprocess_mode="livesum",
         ),

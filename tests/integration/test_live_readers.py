@@ -166,11 +166,12 @@ def test_a_job_by_camera_name_and_the_frame_endpoint_take_the_shared_frame(
 
     holder = _holder(live_store, "live-job")
     reader = next(reader for reader in live_readers if reader.node == holder)
-    replies = celery_client(get_settings()).control.broadcast(
-        "rollcall_live", destination=[reader.node], reply=True, timeout=10
-    )
-    answer = next(reply[reader.node] for reply in replies if reader.node in reply)
-    assert answer["cameras"]["live-job"]["state"] == "reading"
+    control = celery_client(get_settings()).control
+    for command in ("rollcall_live", "stats"):  # Flower shows a worker's stats
+        replies = control.broadcast(command, destination=[reader.node], reply=True, timeout=10)
+        answer = next(reply[reader.node] for reply in replies if reader.node in reply)
+        live = answer if command == "rollcall_live" else answer["live"]
+        assert live["cameras"]["live-job"]["state"] == "reading", command
     port = reader.env["ROLLCALL_WORKER_METRICS_PORT"]
     samples = scrape(f"http://127.0.0.1:{port}/metrics")
     assert sample(samples, "rollcall_live_frames_total", camera="live-job", outcome="shared") > 0
