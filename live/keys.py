@@ -1,4 +1,4 @@
-"""Where live cameras' state lives in Redis: every key and channel name, in one place.
+"""Where live cameras' state lives in Redis: the connection, and every key and channel name.
 
 All of it is in the result backend's Redis (``ROLLCALL_RESULT_BACKEND``), beside the job records:
 readers, the API and model workers all reach it, and every key expires by itself (a lease, a
@@ -8,6 +8,10 @@ registry's (letters, digits, ``.``, ``_``, ``-``), so they are safe inside a key
 
 from __future__ import annotations
 
+import redis
+
+from settings import Settings
+
 PREFIX = "rollcall:live"
 # Sorted set: reader id → when its heartbeat runs out (ms, Redis' clock). Readers alive share cameras.
 READERS = f"{PREFIX}:readers"
@@ -15,6 +19,16 @@ READERS = f"{PREFIX}:readers"
 DEMANDED = f"{PREFIX}:demanded"
 # Stream: one entry per lease taken, taken over from a reader that died, released or lost (capped).
 LEASE_LOG = f"{PREFIX}:lease-log"
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client of the Redis live state is kept in; it gives up after ``ROLLCALL_BROKER_TIMEOUT_S``, so a
+    Redis that does not answer delays a reader's round, a job or a request by that much at most."""
+    return redis.Redis.from_url(
+        settings.result_backend,
+        socket_timeout=settings.broker_timeout_s,
+        socket_connect_timeout=settings.broker_timeout_s,
+    )
 
 
 def lease(camera: str) -> str:

@@ -19,11 +19,11 @@ import functools
 import logging
 from typing import Any
 
-import redis
 from celery import bootsteps
 from celery.worker.control import inspect_command
 
 from facebank.cameras import CameraDirectory
+from live import keys
 from live.factory import ProcessorFactory, ReaderContext, load_factory
 from live.processing import FrameProcessor
 from live.reader import Reader, ReaderConfig
@@ -52,13 +52,8 @@ class StreamReaderStep(bootsteps.StartStopStep):
     def create(self, worker: Any) -> Reader:
         settings = get_settings()
         factory = load_factory(settings.live_processor)
-        client = redis.Redis.from_url(
-            settings.result_backend,
-            socket_timeout=settings.broker_timeout_s,
-            socket_connect_timeout=settings.broker_timeout_s,
-        )
         reader = Reader(
-            client,
+            keys.connect(settings),
             ReaderConfig.from_settings(settings, worker.hostname),
             resolve=functools.partial(_resolve, settings),
             processors=functools.partial(_new_processor, factory, settings) if factory is not None else None,

@@ -18,6 +18,7 @@ from facebank.cameras import CameraDirectory
 from facebank.db import upgrade
 from facebank.passwords import cipher_of
 from facebank.store import Facebank
+from live import keys
 from live.framestore import FrameStore
 from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
@@ -121,12 +122,7 @@ def snapshots() -> Snapshots:
 def live_frames() -> FrameStore:
     """The live cameras' shared frames (``live.framestore``) in the result backend's Redis."""
     settings = get_settings()
-    client = redis.Redis.from_url(
-        settings.result_backend,
-        socket_timeout=settings.broker_timeout_s,
-        socket_connect_timeout=settings.broker_timeout_s,
-    )
-    return FrameStore(client, settings.live_frame_ttl_s, settings.live_frame_max_bytes)
+    return FrameStore(keys.connect(settings), settings.live_frame_ttl_s, settings.live_frame_max_bytes)
 
 
 @functools.cache

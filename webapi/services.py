@@ -18,6 +18,7 @@ from facebank.cameras import CameraDirectory
 from facebank.passwords import cipher_of
 from facebank.sessions import AttendanceSessions
 from facebank.store import Facebank
+from live import keys
 from live.demand import Demand
 from live.framestore import FrameStore, SharedFrame
 from live.status import StatusBoard
@@ -38,11 +39,7 @@ class LiveCameras:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> LiveCameras:
-        client = redis.Redis.from_url(
-            settings.result_backend,
-            socket_timeout=settings.broker_timeout_s,
-            socket_connect_timeout=settings.broker_timeout_s,
-        )
+        client = keys.connect(settings)
         frames = FrameStore(client, settings.live_frame_ttl_s, settings.live_frame_max_bytes)
         return cls(Demand(client), frames, StatusBoard(client))
 
