@@ -152,6 +152,9 @@ DEFAULT_CAMERA_ALLOW = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 # The ports of the services a URL names when it names none (RabbitMQ's management API beside AMQP).
 _DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "postgresql": 5432}
 _RABBITMQ_MANAGEMENT_PORT = 15672
+# The longest a watch keeps a camera live unrenewed: a watcher that vanished keeps a camera (and a reader's
+# connection to it) busy this long at most.
+MAX_WATCH_TTL_S = 60.0
 
 
 def _default_model_dir() -> Path:
@@ -509,7 +512,7 @@ class Settings(BaseSettings):
     live_watch_ttl_s: float = Field(
         5.0,
         ge=1,
-        le=60,
+        le=MAX_WATCH_TTL_S,
         description="Seconds one `GET /v1/cameras/<name>/frame` keeps the camera live (it counts as a "
         "watcher), and a `POST /v1/cameras/<name>/watch` without `ttl_s`.",
     )

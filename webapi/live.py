@@ -19,15 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from errors import BrokerUnavailable, InvalidInput
 from facebank.limits import CAMERA_NAME
+from settings import MAX_WATCH_TTL_S
 from webapi.auth import current_caller
 from webapi.services import cameras, current_settings, live_cameras
 from webapi.validation import documented, parse_body
 
 bp = Blueprint("live", __name__, url_prefix="/v1/cameras")
 WATCHER_ID = r"^[A-Za-z0-9._-]{1,64}$"
-MAX_WATCH_TTL_S = (
-    60.0  # a watcher that vanished keeps a camera (and a reader's connection) busy this long at most
-)
 NAME_PARAMETER = {"name": {"type": "string", "pattern": CAMERA_NAME}}
 WATCH_PARAMETERS = {**NAME_PARAMETER, "watcher_id": {"type": "string", "pattern": WATCHER_ID}}
 
