@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ import redis
 
 import errors
 from benchmarks.camera_servers import GstRtspCamera
+from benchmarks.processes import free_port
 from live import keys
 from live.demand import Demand
 from live.feed import FeedConfig
@@ -34,7 +36,7 @@ from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchLimits
 from sources.netguard import CameraAllowlist
 from tests.cameras.proxy import CountingProxy
-from tests.conftest import wait_until
+from tests.conftest import RedisServer, wait_until
 from tests.sources.camera_server import CameraServer, closed_port
 
 LIMITS = FetchLimits(connect_timeout_s=2.0, read_timeout_s=3.0, total_s=5.0, max_bytes=5_000_000, retries=0)
@@ -237,3 +239,27 @@ def test_processed_frames_are_published_as_events_and_presence_changes(
     demand.leave("room12", "page")
     wait_until(lambda: closed == ["room12"], 5, "the camera's processor to be closed")
     subscriber.close()
+
+
+def test_a_reader_that_loses_redis_stops_reading_before_its_lease_can_run_out(
+    tmp_path: Path, gst_camera: GstRtspCamera, proxy: Callable[[int], CountingProxy]
+) -> None:
+    """Redis away: the reader cannot renew, so it closes the camera before Redis could give the lease to
+    another reader (the lease's TTL after its last renewal): never two readers, even then."""
+    server = RedisServer(free_port(), tmp_path / "redis")
+    server.start()
+    client = redis.Redis.from_url(server.url, socket_timeout=1, socket_connect_timeout=1)
+    front = proxy(gst_camera.port)
+    settings = config("reader-a")
+    reader = Reader(client, settings, lambda name: CameraEndpoint(f"rtsp://127.0.0.1:{front.port}/h264"))
+    reader.start()
+    try:
+        Demand(client).watch("room12", "page", 60)
+        frames = FrameStore(client, 3, 2_000_000)
+        wait_until(lambda: frames.latest("room12", 1) is not None, 15, "the first shared frame")
+        server.stop()  # Redis goes away: no renewal can be confirmed from now on
+        gone = time.monotonic()
+        wait_until(lambda: front.open_now == 0, settings.lease_ttl_s + 2, "the reader to close the camera")
+        assert (front.last_closed() or 0) - gone < settings.lease_ttl_s
+    finally:
+        reader.stop()
