@@ -28,9 +28,9 @@ from tests.conftest import wait_until
 from tests.sources.camera_server import CameraServer, closed_port
 
 ALLOW = CameraAllowlist.parse("127.0.0.1/32")
-# A first frame within 3 s, and at most 200 kB before it: both lifted once the stream runs. (The test
+# A first frame within 4 s, and at most 200 kB before it: both lifted once the stream runs. (The test
 # server's keyframe is ~140 kB, then ~30 kB a second: measured through the relay's byte count.)
-LIMITS = FetchLimits(connect_timeout_s=2.0, read_timeout_s=2.0, total_s=3.0, max_bytes=200_000, retries=0)
+LIMITS = FetchLimits(connect_timeout_s=2.0, read_timeout_s=3.0, total_s=4.0, max_bytes=200_000, retries=0)
 
 
 def _take(stream: FrameStream, count: int) -> list[StreamFrame]:
@@ -49,7 +49,8 @@ def _is_the_photo(image: np.ndarray) -> None:
 
 
 def _closes_promptly(stream: FrameStream, front: CountingProxy) -> None:
-    """Closing from another thread ends ``frames`` and the camera's connection within a second."""
+    """Closing from another thread ends ``frames`` and the camera's connection at once (well inside the
+    read timeout that would otherwise notice)."""
     iterating = threading.Event()
     ended = threading.Event()
 
@@ -64,7 +65,7 @@ def _closes_promptly(stream: FrameStream, front: CountingProxy) -> None:
     stream.close()
     assert ended.wait(2), "frames() did not end after close()"
     wait_until(lambda: front.open_now == 0, 2, "the camera's connection to close")
-    assert (front.last_closed() or 0) - closed_at < 1.0
+    assert (front.last_closed() or 0) - closed_at < 2.0
 
 
 @pytest.mark.parametrize(("path", "secure"), [("/h264", False), ("/h265", True)])
@@ -78,7 +79,7 @@ def test_an_rtsp_camera_is_read_on_one_connection_past_its_first_frame_limits(
     endpoint = CameraEndpoint(f"rtsp://{credentials}127.0.0.1:{front.port}{path}")
     stream = open_stream(endpoint, ALLOW, LIMITS, poll_interval_s=0.2)
     started = time.monotonic()
-    frames = _take(stream, 40)  # 10 frames/s: 4 s, past the 3 s budget and the 200 kB
+    frames = _take(stream, 50)  # 10 frames/s: 5 s at the camera's own pace, past the 4 s budget and 200 kB
     elapsed = time.monotonic() - started
     stream.close()
     assert elapsed > LIMITS.total_s

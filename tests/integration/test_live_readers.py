@@ -86,7 +86,7 @@ def test_a_reader_killed_mid_stream_hands_its_camera_over_and_never_two_read_it(
     _register(client, "live-kill", front)
     _watch(client, "live-kill", ttl_s=60)
     frames = FrameStore(live_store, 5, 2_000_000)
-    wait_until(lambda: frames.latest("live-kill", 1) is not None, 20, "the camera's first shared frame")
+    wait_until(lambda: frames.latest("live-kill", 1) is not None, 30, "the camera's first shared frame")
     holder = _holder(live_store, "live-kill")
     victim = next(reader for reader in live_readers if reader.node == holder)
     survivor = next(reader for reader in live_readers if reader is not victim)
@@ -148,7 +148,7 @@ def test_a_job_by_camera_name_and_the_frame_endpoint_take_the_shared_frame(
     fetched = client.get("/v1/cameras/live-job/frame")  # nobody reads it yet: fetched, and now watched
     assert fetched.status_code == 200 and fetched.headers["X-Frame-Source"] == "camera"
     frames = FrameStore(live_store, 5, 2_000_000)
-    wait_until(lambda: frames.latest("live-job", 1) is not None, 20, "the camera's first shared frame")
+    wait_until(lambda: frames.latest("live-job", 1) is not None, 30, "the camera's first shared frame")
     connections = front.accepted
     assert connections == 2  # the endpoint's own fetch, then the reader
 

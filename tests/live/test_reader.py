@@ -82,7 +82,7 @@ def test_a_watched_camera_is_read_at_the_rate_and_let_go_when_nobody_watches(
     reader = readers("reader-a", {"room12": f"rtsp://127.0.0.1:{front.port}/h264"})
     demand, frames, board = Demand(live_redis), FrameStore(live_redis, 3, 2_000_000), StatusBoard(live_redis)
     demand.watch("room12", "page", 30)
-    wait_until(lambda: frames.latest("room12", 1) is not None, 15, "the first shared frame")
+    wait_until(lambda: frames.latest("room12", 1) is not None, 30, "the first shared frame")
     first = frames.latest("room12", 1)
     time.sleep(2.0)
     later = frames.latest("room12", 1)
@@ -256,7 +256,7 @@ def test_a_reader_that_loses_redis_stops_reading_before_its_lease_can_run_out(
     try:
         Demand(client).watch("room12", "page", 60)
         frames = FrameStore(client, 3, 2_000_000)
-        wait_until(lambda: frames.latest("room12", 1) is not None, 15, "the first shared frame")
+        wait_until(lambda: frames.latest("room12", 1) is not None, 30, "the first shared frame")
         server.stop()  # Redis goes away: no renewal can be confirmed from now on
         gone = time.monotonic()
         wait_until(lambda: front.open_now == 0, settings.lease_ttl_s + 2, "the reader to close the camera")
