@@ -16,7 +16,6 @@ model worker does (``tasks.runtime``), and hands them to the factory with the fa
 from __future__ import annotations
 
 import functools
-import logging
 from typing import Any
 
 from celery import bootsteps
@@ -30,8 +29,6 @@ from live.reader import Reader, ReaderConfig
 from settings import Settings, get_settings
 from sources.endpoint import CameraEndpoint
 from tasks import app, runtime
-
-log = logging.getLogger("rollcall.live")
 
 
 def consumes_live_queue(worker: Any) -> bool:
