@@ -8,7 +8,6 @@ from the camera) when Redis does not answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,16 +21,9 @@ from tests.sources.camera_server import JPEG_NAME, CameraServer, closed_port
 
 
 @pytest.fixture(scope="module")
-def watch_camera() -> Iterator[CameraServer]:
-    server = CameraServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def live_app(system_factory: Any, watch_camera: CameraServer) -> Any:
+def live_app(system_factory: Any, mjpeg_camera: CameraServer) -> Any:
     """The app with cameras of ``ROLLCALL_UI_CAMERAS``, its live state in Redis databases of its own."""
-    cameras = f"hall={watch_camera.url('/photo.jpg')},gym={watch_camera.url('/photo.jpg')}"
+    cameras = f"hall={mjpeg_camera.url('/photo.jpg')},gym={mjpeg_camera.url('/photo.jpg')}"
     return system_factory("live-api", ROLLCALL_UI_CAMERAS=cameras).app
 
 
@@ -115,12 +107,12 @@ def test_a_frame_request_keeps_the_camera_live_and_fetches_while_no_reader_share
 
 
 def test_without_redis_the_frame_endpoint_still_fetches_and_watching_is_unavailable(
-    watch_camera: CameraServer, tmp_path_factory: pytest.TempPathFactory
+    mjpeg_camera: CameraServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     database = tmp_path_factory.mktemp("live-api-no-redis") / "facebank.db"
     app = migrated_app(
         Settings(
-            ui_cameras=f"hall={watch_camera.url('/photo.jpg')}",
+            ui_cameras=f"hall={mjpeg_camera.url('/photo.jpg')}",
             database_url=f"sqlite:///{database}",
             result_backend=f"redis://127.0.0.1:{closed_port()}/1",
         )
