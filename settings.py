@@ -156,6 +156,9 @@ DEFAULT_CAMERA_ALLOW = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 # The ports of the services a URL names when it names none (RabbitMQ's management API beside AMQP).
 _DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "postgresql": 5432}
 _RABBITMQ_MANAGEMENT_PORT = 15672
+# The longest a watch keeps a camera live unrenewed: a watcher that vanished keeps a camera (and a reader's
+# connection to it) busy this long at most.
+MAX_WATCH_TTL_S = 60.0
 
 
 def _default_model_dir() -> Path:
@@ -551,6 +554,69 @@ class Settings(BaseSettings):
         description="Fernet key that encrypts camera passwords in the camera registry; several, "
         "comma-separated, for a rotation: the first encrypts, each decrypts (docs/operations.md). Empty = "
         "the registry refuses passwords (`secret_key_missing`). `make run` makes one in `var/secret-key`.",
+    )
+    # --- live cameras: stream readers (docs/operations.md, "Stream readers") ---
+    live_queue: str = Field(
+        "rollcall.live",
+        description="Queue that makes a worker a stream reader (`celery -A tasks worker -Q rollcall.live`): "
+        "it reads its share of the live cameras continuously instead of running jobs.",
+    )
+    live_fps: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Frames per second a stream reader hands on per live camera (shared through Redis, "
+        "processed); a camera sending more is still read in full (an RTSP stream is decoded frame by frame), "
+        "the others are skipped. A snapshot camera is asked this often.",
+    )
+    live_lease_ttl_s: float = Field(
+        5.0,
+        ge=1,
+        le=60,
+        description="Seconds a reader's lease on a camera and its heartbeat last unless renewed (every third "
+        "of it, at most every second); a reader that dies hands its cameras over within this and a second.",
+    )
+    live_max_cameras: int = Field(
+        16,
+        ge=0,
+        description="Most cameras one stream reader reads at once (it takes no more than its fair share "
+        "while other readers run); 0 = no limit but the share.",
+    )
+    live_frame_ttl_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a live camera's newest shared frame stays in Redis after it was written.",
+    )
+    live_frame_fresh_s: float = Field(
+        2.0,
+        ge=0,
+        description="Age up to which a job by camera name and `GET /v1/cameras/<name>/frame` take the "
+        "camera's shared frame instead of fetching one (seconds since its reader wrote it, by Redis' clock).",
+    )
+    live_frame_max_bytes: int = Field(
+        2_000_000,
+        gt=0,
+        description="Largest shared frame (JPEG) a stream reader writes to Redis; a larger one is not "
+        "shared.",
+    )
+    live_watch_ttl_s: float = Field(
+        5.0,
+        ge=1,
+        le=MAX_WATCH_TTL_S,
+        description="Seconds one `GET /v1/cameras/<name>/frame` keeps the camera live (it counts as a "
+        "watcher), and a `POST /v1/cameras/<name>/watch` without `ttl_s`.",
+    )
+    live_reconnect_max_s: float = Field(
+        30.0,
+        ge=1,
+        description="Longest pause before a stream reader connects again to a camera whose stream failed "
+        "(from 1 s, doubling).",
+    )
+    live_processor: str = Field(
+        "",
+        pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="What a stream reader does with each frame it hands on: `module:function` making a "
+        "`live.processing.FrameProcessor` per camera (`live.factory`); empty = share frames only.",
     )
     # --- access ---
     api_keys: ApiKeysSetting = Field(

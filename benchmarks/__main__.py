@@ -39,6 +39,7 @@ PARTS = (
     "modelfr",
     "cameras",
     "live",
+    "readers",
 )
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
@@ -359,6 +360,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         result["cameras"] = cameras.run()
         result["rtsp_first_frame_s"] = result["cameras"]["rtsp"]["h264"]["first_frame_s"]["median"]
         result["rtsp_keyframe_interval_s"] = result["cameras"]["keyframe_interval_s"]
+    if "readers" in parts:
+        from benchmarks import readers
+
+        result["readers"] = readers.run()
+        result["live_shared_frame_ms"] = result["readers"]["frame"]["shared_median_ms"]
+        result["live_handover_s_max"] = max(result["readers"]["handover_s"])
     result.update(report.speedups(result.get("seed")))
     result.update(report.headline(result))
     result["stage_medians_ms"] = report.stage_medians(result.get("pipeline"), result.get("seed"))

@@ -302,8 +302,9 @@ class GstRtspCamera:
 
     KEYFRAME_INTERVAL_S = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, photo: Path | None = None) -> None:
         self.port, self.secure_port = free_port(), free_port()
+        self.photo = photo  # None: the shared photo (320×240)
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GstRtspCamera:
@@ -324,7 +325,7 @@ class GstRtspCamera:
                 str(GST_SCRIPT),
                 f"--port={self.port}",
                 f"--secure-port={self.secure_port}",
-                f"--photo={photo_path()}",
+                f"--photo={self.photo or photo_path()}",
                 f"--keyframe-interval={int(10 * self.KEYFRAME_INTERVAL_S)}",
                 f"--user={CAMERA_USER}",
                 f"--password={CAMERA_PASSWORD}",

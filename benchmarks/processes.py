@@ -179,6 +179,26 @@ def start_worker(
     return worker
 
 
+# --- stream readers ---
+LIVE_QUEUE = "rollcall.live"  # the default ROLLCALL_LIVE_QUEUE: a worker consuming it is a stream reader
+
+
+@dataclass
+class ReaderProcess(WorkerProcess):
+    """A stream reader: ``celery -A tasks worker -Q rollcall.live``; ready once its reader runs."""
+
+    def ready(self) -> bool:
+        text = self.log_path.read_bytes() if self.log_path.exists() else b""
+        return b"ready." in text and b"stream reader" in text and b"started" in text
+
+
+def start_reader(name: str, env: dict[str, str], log_dir: Path) -> ReaderProcess:
+    """Start one stream reader (solo pool, the live queue only), logging to ``log_dir/name.log``."""
+    reader = ReaderProcess(name, worker_argv(name, queues=(LIVE_QUEUE,)), env, log_dir / f"{name}.log")
+    reader.start()
+    return reader
+
+
 # --- the API ---
 def migrate(env: dict[str, str]) -> None:
     """``python -m webapi.cli migrate``: every start-up path runs it before the API, which never migrates."""

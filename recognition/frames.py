@@ -53,13 +53,15 @@ def load_frame(
     timer: StageTimer,
     cameras: Callable[[], CameraDirectory] | None = None,
     read_upload: Callable[[str], bytes] | None = None,
+    shared_frame: Callable[[str], bytes | None] | None = None,
 ) -> Frame:
     """Fetch (for a URL or a camera name) and decode the frame a job names, timing ``fetch`` and ``decode``.
 
     ``cameras`` gives what resolves a camera's name (``camera_not_found`` when it was deleted since the
     job was submitted); it is called only for a camera's name, so other jobs never need the facebank.
     The lookup counts as part of the fetch. ``read_upload`` reads an upload sent by reference
-    (``contract.uploads``: the bytes under a job's id).
+    (``contract.uploads``: the bytes under a job's id). ``shared_frame`` gives a live camera's fresh
+    shared frame (``live.framestore``), or None: then the camera is fetched as for any job.
     """
     small_faces: str | None = None
     if source.url is not None:
@@ -75,9 +77,13 @@ def load_frame(
         label = f"camera:{source.camera}"
         with timer.stage("fetch"):
             camera = cameras().resolve(source.camera)
-            fetched = _fetch_from_camera(camera.endpoint, allowlist, settings)
+            shared = shared_frame(source.camera) if shared_frame is not None else None
+            data = (
+                shared
+                if shared is not None
+                else _fetch_from_camera(camera.endpoint, allowlist, settings).data
+            )
         small_faces = camera.small_faces or _host_mode(camera.endpoint.url, settings)
-        data = fetched.data
     elif source.upload is not None:
         if read_upload is None:
             raise InvalidInput("this worker has no result store to read uploads from")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: Redis (the configured one if it answers, else a local one), the facebank migrated, the
-# workers, the API and Flower on localhost, in the foreground. Ctrl-C (or SIGTERM) stops everything this script started and
-# ends it with status 0; it ends with 1 when one of its processes exits by itself.
+# workers, a stream reader, the API and Flower on localhost, in the foreground. Ctrl-C (or SIGTERM) stops
+# everything this script started and ends it with status 0; it ends with 1 when one of its processes exits
+# by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -11,11 +12,14 @@ FLOWER_PORT=${ROLLCALL_FLOWER_PORT:-5555}
 # The model worker's /metrics; the callback worker serves none (it records no rollcall_* series), so the
 # two never race for one port.
 METRICS_PORT=${ROLLCALL_WORKER_METRICS_PORT:-9808}
+# The stream reader's /metrics (a worker too: one port per worker process).
+READER_METRICS_PORT=${ROLLCALL_READER_METRICS_PORT:-9809}
 export ROLLCALL_WORKER_METRICS_ADDR=${ROLLCALL_WORKER_METRICS_ADDR:-127.0.0.1}
 # Every listener this script opens: no camera or callback URL may reach them (sources.ownservices), so a
 # jobs key cannot drive Flower's control API or read the metrics through a job.
 own="127.0.0.1:$API_PORT,127.0.0.1:$FLOWER_PORT"
 [ "$METRICS_PORT" = 0 ] || own="$own,$ROLLCALL_WORKER_METRICS_ADDR:$METRICS_PORT"
+[ "$READER_METRICS_PORT" = 0 ] || own="$own,$ROLLCALL_WORKER_METRICS_ADDR:$READER_METRICS_PORT"
 export ROLLCALL_SERVICE_ENDPOINTS="${ROLLCALL_SERVICE_ENDPOINTS:+$ROLLCALL_SERVICE_ENDPOINTS,}$own"
 mkdir -p var/redis var/log
 pids=()
@@ -84,6 +88,11 @@ pids+=($!)
 ROLLCALL_WORKER_METRICS_PORT=0 .venv/bin/celery -A tasks worker --pool threads --concurrency 16 -Q rollcall.io \
   --loglevel INFO --hostname "rollcall-io@%h" &
 pids+=($!)
+# One stream reader (tasks.live): it reads the cameras someone watches (the page's live view) and shares their
+# newest frame through Redis; more readers, anywhere, share the cameras (docs/operations.md, "Stream readers").
+ROLLCALL_WORKER_METRICS_PORT=$READER_METRICS_PORT .venv/bin/celery -A tasks worker --pool solo -Q rollcall.live \
+  --loglevel INFO --hostname "rollcall-reader@%h" &
+pids+=($!)
 # gunicorn, as in docker/compose.yaml; Flask's development server only when asked for (it reloads, debugs).
 if [ "${ROLLCALL_API_DEV_SERVER:-false}" = "true" ]; then
   .venv/bin/flask --app webapi run --host 127.0.0.1 --port "$API_PORT" --with-threads &
@@ -115,6 +124,7 @@ rollcall is starting:
   API        http://127.0.0.1:$API_PORT   ($API_SERVER; OpenAPI: /openapi.json, ready: /readyz)
   Flower     http://127.0.0.1:$FLOWER_PORT   ($FLOWER_NOTE)
   Metrics    http://$ROLLCALL_WORKER_METRICS_ADDR:$METRICS_PORT/metrics   (model worker; see docs/operations.md)
+             http://$ROLLCALL_WORKER_METRICS_ADDR:$READER_METRICS_PORT/metrics   (stream reader)
   $KEY_NOTE
   $SECRET_NOTE
 Press Ctrl-C to stop.

@@ -20,6 +20,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urljoin
 
@@ -57,28 +58,56 @@ def fetch_http(
 ) -> FetchedFrame:
     """Download one frame from an ``http``/``https`` endpoint or raise a ``RollcallError`` (see
     ``sources.camera.fetch_frame`` for the codes)."""
-    trust = TlsPolicy.of(endpoint)
     with Deadline(limits.total_s) as deadline:
-        current = endpoint.url
-        home = allowlist.check_url(current)
-        for _hop in range(limits.max_redirects + 1):
-            target = home if current == endpoint.url else allowlist.check_url(current)
-            # Credentials belong to the camera's own origin: a redirect elsewhere gets none.
-            credentials = endpoint if target.same_origin(home) else None
-            with _authorised_exchange(
-                target, current, credentials, trust, limits, deadline, trace
-            ) as response:
-                location = _redirect_location(response, target)
-                if location is None:
-                    data, content_type = _read_frame(response, target, limits, deadline)
-                    elapsed = deadline.elapsed()
-                    log.info("fetched %d bytes from camera %s in %.3f s", len(data), target.origin, elapsed)
-                    return FetchedFrame(data, content_type, without_credentials(current), elapsed)
-            log.info("camera %s redirects (HTTP %d)", target.origin, response.status_code)
-            current = without_credentials(urljoin(current, location))
-        raise errors.CameraProtocolError(
-            f"camera {target.origin} redirected more than {limits.max_redirects} times"
-        )
+        with open_http(endpoint, allowlist, limits, trace, deadline) as answer:
+            data, content_type = _read_frame(answer, limits, deadline)
+        elapsed = deadline.elapsed()
+        log.info("fetched %d bytes from camera %s in %.3f s", len(data), answer.target.origin, elapsed)
+        return FetchedFrame(data, content_type, answer.url, elapsed)
+
+
+@dataclass(frozen=True)
+class CameraAnswer:
+    """A camera's answer to the GET of a frame, its status checked: a snapshot or an MJPEG stream."""
+
+    response: requests.Response
+    target: ResolvedTarget
+    url: str  # the URL after redirects, without user:password
+    media: str  # the Content-Type's media type, lower case
+    boundary: bytes | None  # an MJPEG stream's part boundary; None for a snapshot
+
+
+@contextmanager
+def open_http(
+    endpoint: CameraEndpoint,
+    allowlist: CameraAllowlist,
+    limits: FetchLimits,
+    trace: FetchTrace,
+    deadline: Deadline,
+) -> Iterator[CameraAnswer]:
+    """The camera's answer (redirects followed, its challenge answered), open for the ``with`` block.
+
+    The one way into an HTTP camera, for a job's one frame (``fetch_http``) and for a live reader's
+    stream (``sources.http_stream``).
+    """
+    trust = TlsPolicy.of(endpoint)
+    current = endpoint.url
+    home = allowlist.check_url(current)
+    for _hop in range(limits.max_redirects + 1):
+        target = home if current == endpoint.url else allowlist.check_url(current)
+        # Credentials belong to the camera's own origin: a redirect elsewhere gets none.
+        credentials = endpoint if target.same_origin(home) else None
+        with _authorised_exchange(target, current, credentials, trust, limits, deadline, trace) as response:
+            location = _redirect_location(response, target)
+            if location is None:
+                media, boundary = _frame_media(response, target, limits)
+                yield CameraAnswer(response, target, without_credentials(current), media, boundary)
+                return
+        log.info("camera %s redirects (HTTP %d)", target.origin, response.status_code)
+        current = without_credentials(urljoin(current, location))
+    raise errors.CameraProtocolError(
+        f"camera {target.origin} redirected more than {limits.max_redirects} times"
+    )
 
 
 @contextmanager
@@ -254,10 +283,10 @@ def _redirect_location(response: requests.Response, target: ResolvedTarget) -> s
     return location
 
 
-def _read_frame(
-    response: requests.Response, target: ResolvedTarget, limits: FetchLimits, deadline: Deadline
-) -> tuple[bytes, str]:
-    """Check status, type and size, then read the frame: the whole body, or an MJPEG stream's first part."""
+def _frame_media(
+    response: requests.Response, target: ResolvedTarget, limits: FetchLimits
+) -> tuple[str, bytes | None]:
+    """Check status, encoding, type and announced size; the media type, and an MJPEG stream's boundary."""
     origin, status = target.origin, response.status_code
     if status in (401, 403):
         raise errors.CameraAuthFailed(f"camera {origin} answered HTTP {status}: it refuses this user")
@@ -271,12 +300,11 @@ def _read_frame(
     header = Message()
     header["Content-Type"] = response.headers.get("Content-Type", "application/octet-stream")
     media = header.get_content_type()
-    chunks = _chunks(response, target, limits, deadline)
     if media == _MJPEG:
         boundary = header.get_param("boundary")
         if not isinstance(boundary, str) or not boundary:
             raise errors.CameraProtocolError(f"camera {origin} sent an MJPEG stream without a boundary")
-        return _first_part(chunks, boundary.encode("latin-1"), target, limits)
+        return media, boundary.encode("latin-1")
     if not (media.startswith("image/") or media == "application/octet-stream"):
         raise errors.CameraProtocolError(f"camera {origin} answered {media}, not an image")
     declared = response.headers.get("Content-Length")
@@ -284,6 +312,20 @@ def _read_frame(
         raise errors.FrameTooLarge(
             f"camera {origin} announced {int(declared)} bytes; the limit is {limits.max_bytes}"
         )
+    return media, None
+
+
+def _read_frame(answer: CameraAnswer, limits: FetchLimits, deadline: Deadline) -> tuple[bytes, str]:
+    """The frame: the whole body of a snapshot, or an MJPEG stream's first part."""
+    chunks = body_chunks(answer, limits, deadline)
+    if answer.boundary is not None:
+        return next(mjpeg_parts(chunks, answer.boundary, answer.target, limits))
+    return read_snapshot(chunks, answer, limits)
+
+
+def read_snapshot(chunks: Iterator[bytes], answer: CameraAnswer, limits: FetchLimits) -> tuple[bytes, str]:
+    """A snapshot's whole body, within the byte limit."""
+    origin = answer.target.origin
     body = bytearray()
     for chunk in chunks:
         body += chunk
@@ -291,14 +333,12 @@ def _read_frame(
             raise errors.FrameTooLarge(f"camera {origin} sent more than {limits.max_bytes} bytes")
     if not body:
         raise errors.CameraProtocolError(f"camera {origin} answered with an empty body")
-    return bytes(body), media
+    return bytes(body), answer.media
 
 
-def _chunks(
-    response: requests.Response, target: ResolvedTarget, limits: FetchLimits, deadline: Deadline
-) -> Iterator[bytes]:
+def body_chunks(answer: CameraAnswer, limits: FetchLimits, deadline: Deadline) -> Iterator[bytes]:
     """The body as it arrives (``read1``: whatever is there, not a full chunk), within the budget."""
-    origin = target.origin
+    response, origin = answer.response, answer.target.origin
     received = 0
     while True:
         if deadline.expired:
@@ -325,31 +365,38 @@ def _chunks(
         yield chunk
 
 
-def _first_part(
+def mjpeg_parts(
     chunks: Iterator[bytes], boundary: bytes, target: ResolvedTarget, limits: FetchLimits
-) -> tuple[bytes, str]:
-    """The first part of a ``multipart/x-mixed-replace`` (MJPEG) stream, which never ends by itself."""
-    stream = _FirstPart(boundary, target.origin)
+) -> Iterator[tuple[bytes, str]]:
+    """The parts of a ``multipart/x-mixed-replace`` (MJPEG) stream as each completes: ``(body, type)``.
+
+    A stream never ends by itself: a job takes the first part, a live reader every part it wants.
+    """
+    stream = _MjpegParts(boundary, target.origin)
+    parts = 0
     for chunk in chunks:
-        part = stream.feed(chunk)
-        if part is not None:
-            data, content_type = part
+        for data, content_type in stream.feed(chunk):
             if len(data) > limits.max_bytes:
-                break
+                raise errors.FrameTooLarge(
+                    f"camera {target.origin} sent an MJPEG frame over {limits.max_bytes} bytes"
+                )
             if not data or not content_type.startswith("image/"):
                 raise errors.CameraProtocolError(
                     f"camera {target.origin} sent an MJPEG part that is not an image"
                 )
-            return data, content_type
+            parts += 1
+            yield data, content_type
         if stream.size > limits.max_bytes:
-            break
-    else:
-        raise errors.CameraProtocolError(f"camera {target.origin}: MJPEG stream ended before its first frame")
-    raise errors.FrameTooLarge(f"camera {target.origin} sent an MJPEG frame over {limits.max_bytes} bytes")
+            raise errors.FrameTooLarge(
+                f"camera {target.origin} sent an MJPEG frame over {limits.max_bytes} bytes"
+            )
+    which = "first" if parts == 0 else "next"
+    raise errors.CameraProtocolError(f"camera {target.origin}: MJPEG stream ended before its {which} frame")
 
 
-class _FirstPart:
-    """Collects an MJPEG stream until its first part is complete (by Content-Length, else next boundary)."""
+class _MjpegParts:
+    """Splits an MJPEG stream into its parts (each ended by its Content-Length, its JPEG end, or the next
+    boundary), keeping only the bytes of the part not yet complete."""
 
     def __init__(self, boundary: bytes, origin: str) -> None:
         self._origin = origin
@@ -362,9 +409,16 @@ class _FirstPart:
     def size(self) -> int:
         return len(self._buffer)
 
-    def feed(self, chunk: bytes) -> tuple[bytes, str] | None:
-        """Add ``chunk``; return ``(body, content type)`` once the first part is complete."""
+    def feed(self, chunk: bytes) -> list[tuple[bytes, str]]:
+        """Add ``chunk``; return every part it completed, as ``(body, content type)``."""
         self._buffer += chunk
+        parts = []
+        while (part := self._next_part()) is not None:
+            parts.append(part)
+        return parts
+
+    def _next_part(self) -> tuple[bytes, str] | None:
+        """The first complete part in the buffer (removed from it), or None."""
         buffer = self._buffer
         found = sorted((buffer.find(d), d) for d in self._delimiters if buffer.find(d) >= 0)
         if not found:
@@ -388,13 +442,13 @@ class _FirstPart:
         if length.isdigit():
             if len(buffer) < body_start + int(length):
                 return None
-            return bytes(buffer[body_start : body_start + int(length)]), content_type
+            return self._take(body_start, body_start + int(length), content_type)
         if content_type == "image/jpeg":
             # No length: a JPEG ends itself (EOI), so the part is complete without waiting for the next
             # boundary, which a camera sends only with its next frame (a whole frame interval later).
             jpeg_end = _jpeg_end(buffer, body_start)
             if jpeg_end is not None:
-                return bytes(buffer[body_start:jpeg_end]), content_type
+                return self._take(body_start, jpeg_end, content_type)
         closing = b"\n" + delimiter
         end = buffer.find(closing, max(body_start, self._scanned))
         if end < 0:
@@ -402,7 +456,14 @@ class _FirstPart:
             return None
         if end > body_start and buffer[end - 1] == ord("\r"):
             end -= 1
-        return bytes(buffer[body_start:end]), content_type
+        return self._take(body_start, end, content_type)
+
+    def _take(self, start: int, end: int, content_type: str) -> tuple[bytes, str]:
+        """The part's body at ``start:end``; everything up to its end leaves the buffer."""
+        body = bytes(self._buffer[start:end])
+        del self._buffer[:end]
+        self._scanned = 0
+        return body, content_type
 
     def _check_preamble(self, size: int) -> None:
         """Refuse a stream whose first boundary or part headers do not come within the first 16 KiB."""

@@ -10,6 +10,7 @@ hold a worker past it. Camera fetches (``sources.camera``) and callback deliveri
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import ssl
 import threading
@@ -68,6 +69,21 @@ class Deadline:
     @property
     def expired(self) -> bool:
         return self._expired or self.remaining() <= 0
+
+    def lift(self) -> None:
+        """End the budget without closing anything: a stream that delivered its first frame reads on.
+
+        The live readers' streams (``sources.stream``) spend the budget on connecting and the first
+        frame only; from then on each read's own timeout is what notices a camera that fell silent.
+        """
+        self._timer.cancel()
+        with self._lock:
+            self._end = math.inf
+
+    def cut(self) -> None:
+        """Shut every tracked socket down now (from any thread): a blocked read wakes up and fails."""
+        self._timer.cancel()
+        self._expire()
 
     def track(self, sock: socket.socket) -> None:
         """Keep a duplicate of ``sock`` (it outlives a TLS wrap of the original) to shut down later."""

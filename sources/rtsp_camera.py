@@ -21,12 +21,14 @@ import logging
 import socket
 import ssl
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import av
+import av.container
 import av.error
-import cv2
-import numpy as np
 
 import errors
 from sources.endpoint import CameraEndpoint
@@ -34,13 +36,13 @@ from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.netguard import CameraAllowlist, ResolvedTarget
 from sources.pinned import Deadline, connect_pinned
 from sources.rtsp_relay import RelayCredentials, RelayReport, RtspRelay
+from sources.stream import encode_jpeg
 from sources.tls import TlsPolicy
 from sources.urls import without_credentials
 
 log = logging.getLogger(__name__)
 
 RTSP_SCHEMES = ("rtsp", "rtsps")
-JPEG_QUALITY = 95  # the frame goes on as a JPEG (jobs, the page's proxy): nearly lossless, ~10x smaller
 # FFmpeg's options: TCP interleaved (one connection, through the relay); nothing probed beyond the SDP;
 # no input buffering; only the video track set up; only the relay's loopback TCP may be opened.
 FFMPEG_OPTIONS = {
@@ -59,47 +61,88 @@ def fetch_rtsp(
     """One frame from an ``rtsp``/``rtsps`` endpoint, or a ``RollcallError`` (codes: see
     ``sources.camera.fetch_frame``). Redirects are checked like the first URL and followed up to
     ``limits.max_redirects``; credentials go only to the endpoint's own origin."""
-    trust = TlsPolicy.of(endpoint)
     with Deadline(limits.total_s) as deadline:
-        current = endpoint.url
-        home = allowlist.check_url(current, RTSP_SCHEMES)
-        for hop in range(limits.max_redirects + 1):
-            target = home if hop == 0 else allowlist.check_url(current, RTSP_SCHEMES)
-            credentials = None
-            if endpoint.has_credentials and target.same_origin(home):
-                key = (target.scheme, target.host, target.port, target.addresses, endpoint.username or "")
-                credentials = RelayCredentials(endpoint.username or "", endpoint.password or "", key)
-            upstream = _connect(target, trust, limits, deadline, trace)
-            parts = urlsplit(without_credentials(current))
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            relay = RtspRelay(
-                upstream,
-                f"{parts.scheme}://{parts.netloc}",
-                credentials,
-                limits.max_bytes,
-                trace,
-                target.origin,
-            )
-            with relay:
-                try:
-                    frame = _newest_frame(relay.loopback_url(path), target, limits, deadline, trace)
-                except (av.error.FFmpegError, _NoFrame) as exc:
-                    frame = None
-                    failure: BaseException = exc
-            if frame is not None:
-                data = _jpeg(frame, target, limits)
-                elapsed = deadline.elapsed()
-                log.info("fetched a %s frame from camera %s in %.3f s", trace.codec, target.origin, elapsed)
-                return FetchedFrame(data, "image/jpeg", without_credentials(current), elapsed)
-            if relay.report.redirect is None:
-                raise _stream_error(failure, relay.report, target, limits, deadline) from failure
-            if not relay.report.redirect:
-                raise errors.CameraProtocolError(f"camera {target.origin} redirected without a Location")
-            log.info("camera %s redirects (RTSP %d)", target.origin, relay.report.statuses[-1][1])
-            current = without_credentials(urljoin(current, relay.report.redirect))
-        raise errors.CameraProtocolError(
-            f"camera {target.origin} redirected more than {limits.max_redirects} times"
+        with open_rtsp(endpoint, allowlist, limits, trace, deadline) as opened:
+            frame = _newest_frame(opened, limits, deadline, trace)
+        data = _jpeg(frame, opened.target, limits)
+        elapsed = deadline.elapsed()
+        log.info("fetched a %s frame from camera %s in %.3f s", trace.codec, opened.target.origin, elapsed)
+        return FetchedFrame(data, "image/jpeg", opened.url, elapsed)
+
+
+@dataclass(frozen=True)
+class OpenedRtsp:
+    """An RTSP stream FFmpeg has opened through the relay: its container and video track, and where."""
+
+    container: av.container.InputContainer
+    stream: av.VideoStream
+    target: ResolvedTarget
+    url: str  # the URL after redirects, without user:password
+    relay: RtspRelay
+
+
+@contextmanager
+def open_rtsp(
+    endpoint: CameraEndpoint,
+    allowlist: CameraAllowlist,
+    limits: FetchLimits,
+    trace: FetchTrace,
+    deadline: Deadline,
+) -> Iterator[OpenedRtsp]:
+    """The camera's video stream, opened through the relay (redirects followed), for the ``with`` block.
+
+    The one way into an RTSP camera, for a job's one frame (``fetch_rtsp``) and for a live reader's
+    stream (``sources.rtsp_stream``). An FFmpeg failure inside the block becomes the camera error code
+    the relay's report points to; a ``RollcallError`` raised inside passes as it is.
+    """
+    trust = TlsPolicy.of(endpoint)
+    current = endpoint.url
+    home = allowlist.check_url(current, RTSP_SCHEMES)
+    for hop in range(limits.max_redirects + 1):
+        target = home if hop == 0 else allowlist.check_url(current, RTSP_SCHEMES)
+        credentials = None
+        if endpoint.has_credentials and target.same_origin(home):
+            key = (target.scheme, target.host, target.port, target.addresses, endpoint.username or "")
+            credentials = RelayCredentials(endpoint.username or "", endpoint.password or "", key)
+        upstream = _connect(target, trust, limits, deadline, trace)
+        parts = urlsplit(without_credentials(current))
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        relay = RtspRelay(
+            upstream,
+            f"{parts.scheme}://{parts.netloc}",
+            credentials,
+            limits.max_bytes,
+            trace,
+            target.origin,
         )
+        read: BaseException | None = None  # how the block's reading failed, if it did
+        with relay:
+            try:
+                container = _open(relay.loopback_url(path), target, limits, deadline, trace)
+            except av.error.FFmpegError as exc:
+                failure: BaseException = exc
+            else:
+                with container:
+                    url = without_credentials(current)
+                    opened = OpenedRtsp(container, container.streams.video[0], target, url, relay)
+                    try:
+                        yield opened
+                    except (av.error.FFmpegError, NoFrame) as exc:
+                        read = exc
+                if read is None:
+                    return
+        # The relay has closed (its report is complete): what it saw tells the code.
+        if read is not None:
+            raise _stream_error(read, relay.report, target, limits, deadline) from read
+        if relay.report.redirect is None:
+            raise _stream_error(failure, relay.report, target, limits, deadline) from failure
+        if not relay.report.redirect:
+            raise errors.CameraProtocolError(f"camera {target.origin} redirected without a Location")
+        log.info("camera %s redirects (RTSP %d)", target.origin, relay.report.statuses[-1][1])
+        current = without_credentials(urljoin(current, relay.report.redirect))
+    raise errors.CameraProtocolError(
+        f"camera {target.origin} redirected more than {limits.max_redirects} times"
+    )
 
 
 # --- the connection to the camera ---
@@ -156,40 +199,50 @@ def _tls(sock: socket.socket, target: ResolvedTarget, trust: TlsPolicy) -> ssl.S
 
 
 # --- the frame ---
-class _NoFrame(Exception):
-    """The stream ended, or the budget did, before any frame decoded."""
+class NoFrame(Exception):
+    """The stream ended, or the budget did, before any frame decoded (``open_rtsp`` turns it into a code)."""
+
+
+def _open(
+    url: str, target: ResolvedTarget, limits: FetchLimits, deadline: Deadline, trace: FetchTrace
+) -> av.container.InputContainer:
+    """FFmpeg's input on ``url`` (the relay), checked to hold a video track of an allowed size."""
+    read_timeout = min(limits.read_timeout_s, max(deadline.remaining(), 0.01))
+    container = av.open(url, options=FFMPEG_OPTIONS, timeout=(max(deadline.remaining(), 0.01), read_timeout))
+    if not container.streams.video:
+        container.close()
+        raise errors.CameraProtocolError(f"camera {target.origin}'s stream has no video track")
+    context = container.streams.video[0].codec_context
+    trace.codec = context.name
+    try:
+        check_pixels(context.width, context.height, target, limits)
+    except errors.FrameTooLarge:
+        container.close()
+        raise
+    return container
 
 
 def _newest_frame(
-    url: str, target: ResolvedTarget, limits: FetchLimits, deadline: Deadline, trace: FetchTrace
+    opened: OpenedRtsp, limits: FetchLimits, deadline: Deadline, trace: FetchTrace
 ) -> av.VideoFrame:
-    """Open ``url`` (the relay) and decode until a frame arrives at the stream's own pace."""
-    read_timeout = min(limits.read_timeout_s, max(deadline.remaining(), 0.01))
-    with av.open(
-        url, options=FFMPEG_OPTIONS, timeout=(max(deadline.remaining(), 0.01), read_timeout)
-    ) as container:
-        if not container.streams.video:
-            raise errors.CameraProtocolError(f"camera {target.origin}'s stream has no video track")
-        stream = container.streams.video[0]
-        context = stream.codec_context
-        trace.codec = context.name
-        _check_pixels(context.width, context.height, target, limits)
-        latest: av.VideoFrame | None = None
-        previous: tuple[float, int] | None = None  # (arrival, pts) of the last packet
-        for packet in container.demux(stream):
-            if deadline.expired:
-                break
-            arrival = time.monotonic()
-            if packet.size == 0:  # the demuxer's end-of-stream flush
-                continue
-            for frame in packet.decode():
-                _check_pixels(frame.width, frame.height, target, limits)
-                latest = frame
-            live = _at_stream_pace(previous, arrival, packet, stream.time_base)
-            previous = (arrival, packet.pts) if packet.pts is not None else None
-            if latest is not None and live:
-                return latest
-        raise _NoFrame()
+    """Decode until a frame arrives at the stream's own pace."""
+    stream = opened.stream
+    latest: av.VideoFrame | None = None
+    previous: tuple[float, int] | None = None  # (arrival, pts) of the last packet
+    for packet in opened.container.demux(stream):
+        if deadline.expired:
+            break
+        arrival = time.monotonic()
+        if packet.size == 0:  # the demuxer's end-of-stream flush
+            continue
+        for frame in packet.decode():
+            check_pixels(frame.width, frame.height, opened.target, limits)
+            latest = frame
+        live = _at_stream_pace(previous, arrival, packet, stream.time_base)
+        previous = (arrival, packet.pts) if packet.pts is not None else None
+        if latest is not None and live:
+            return latest
+    raise NoFrame()
 
 
 def _at_stream_pace(
@@ -206,7 +259,8 @@ def _at_stream_pace(
     return arrival - previous[0] >= 0.5 * step
 
 
-def _check_pixels(width: int, height: int, target: ResolvedTarget, limits: FetchLimits) -> None:
+def check_pixels(width: int, height: int, target: ResolvedTarget, limits: FetchLimits) -> None:
+    """``frame_too_large`` for a stream whose frames are over ``limits.max_pixels``."""
     if width * height > limits.max_pixels:
         raise errors.FrameTooLarge(
             f"camera {target.origin} streams {width}×{height} pixels; the limit is {limits.max_pixels} pixels"
@@ -214,11 +268,7 @@ def _check_pixels(width: int, height: int, target: ResolvedTarget, limits: Fetch
 
 
 def _jpeg(frame: av.VideoFrame, target: ResolvedTarget, limits: FetchLimits) -> bytes:
-    image: np.ndarray = frame.to_ndarray(format="bgr24")
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise errors.CameraProtocolError(f"camera {target.origin}'s frame could not be encoded as JPEG")
-    data = encoded.tobytes()
+    data = encode_jpeg(frame.to_ndarray(format="bgr24"))
     if len(data) > limits.max_bytes:
         raise errors.FrameTooLarge(f"camera {target.origin}'s frame is over {limits.max_bytes} bytes as JPEG")
     return data
@@ -252,7 +302,7 @@ def _stream_error(
         return errors.CameraTimeout(f"camera {origin} sent no frame for {limits.read_timeout_s:g} s")
     if report.closed_by_camera and not report.statuses:
         return errors.CameraUnreachable(f"camera {origin} closed the connection without answering")
-    if isinstance(failure, _NoFrame):
+    if isinstance(failure, NoFrame):
         return errors.CameraProtocolError(f"camera {origin}'s stream ended before a decodable frame")
     return errors.CameraProtocolError(
         f"camera {origin}'s stream could not be read ({type(failure).__name__})"

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -116,6 +117,10 @@ class RtspRelay:
         for sock in (self._listener, self._client, self._upstream):
             if sock is not None:
                 sock.close()
+
+    def lift_byte_limit(self) -> None:
+        """Stop counting bytes against the limit: a frame decoded, and a live stream reads on for hours."""
+        self._max_bytes = sys.maxsize
 
     def loopback_url(self, path_and_query: str) -> str:
         return f"rtsp://127.0.0.1:{self._port}{path_and_query}"

@@ -15,7 +15,14 @@ from celery.signals import import_modules
 
 app = Celery(
     "rollcall",
-    include=["tasks.jobs", "tasks.calibration", "tasks.callbacks", "tasks.sessions", "tasks.worker"],
+    include=[
+        "tasks.jobs",
+        "tasks.calibration",
+        "tasks.callbacks",
+        "tasks.sessions",
+        "tasks.worker",
+        "tasks.live",
+    ],
     amqp="contract.redaction:RedactingAMQP",  # no camera password or upload in Flower's task list
 )
 app.config_from_object("celeryconfig")

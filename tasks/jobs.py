@@ -152,7 +152,13 @@ def _load(source: FrameSource, res: Resources, timer: StageTimer) -> Frame:
     records = runtime.job_records()
     read_upload = records.uploads.read if records is not None else None
     return load_frame(
-        source, res.settings, res.settings.camera_allow, timer, lambda: res.cameras, read_upload=read_upload
+        source,
+        res.settings,
+        res.settings.camera_allow,
+        timer,
+        lambda: res.cameras,
+        read_upload=read_upload,
+        shared_frame=res.shared_frame,
     )
 
 

@@ -8,18 +8,25 @@ long as the worker process, and reach a job as one ``Resources`` value (``tasks.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
+
+import redis
 
 from contract.records import JobRecords
 from facebank.cameras import CameraDirectory
 from facebank.db import upgrade
 from facebank.passwords import cipher_of
 from facebank.store import Facebank
+from live import keys
+from live.framestore import FrameStore
 from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
 from recognition.snapshot import FacebankSnapshot, Snapshots
 from settings import Settings, get_settings
 from tasks import metrics
+
+log = logging.getLogger("rollcall.jobs")
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +52,20 @@ class Resources:
         """The cameras a job may name: the registry's (passwords decrypted here) and ROLLCALL_UI_CAMERAS'."""
         configured = {name: camera.url for name, camera in self.settings.ui_cameras.items()}
         return CameraDirectory(self.facebank.cameras, configured)
+
+    def shared_frame(self, camera: str) -> bytes | None:
+        """The live camera's fresh shared frame (``ROLLCALL_LIVE_FRAME_FRESH_S``), or None: fetch it then.
+
+        A Redis that does not answer is no reason to fail the job: it fetches from the camera instead.
+        """
+        try:
+            shared = live_frames().latest(camera, self.settings.live_frame_fresh_s)
+        except redis.RedisError as exc:
+            log.warning(
+                "shared frame of camera %s not read (Redis: %s); fetching from the camera", camera, exc
+            )
+            return None
+        return shared.data if shared is not None else None
 
     def snapshot(self, people: list[int] | None = None) -> FacebankSnapshot:
         """This job's facebank snapshot (naming ``people`` too); the gallery's size is exported."""
@@ -96,6 +117,13 @@ def snapshots() -> Snapshots:
         configured_threshold=settings.match_threshold,
         default_threshold=pipe.embedder.default_threshold,
     )
+
+
+@functools.cache
+def live_frames() -> FrameStore:
+    """The live cameras' shared frames (``live.framestore``) in the result backend's Redis."""
+    settings = get_settings()
+    return FrameStore(keys.connect(settings), settings.live_frame_ttl_s, settings.live_frame_max_bytes)
 
 
 @functools.cache

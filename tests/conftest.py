@@ -32,6 +32,8 @@ from tests.cameras.fixtures import (  # noqa: F401 - session fixtures: the real 
     fake_rtsp,
     gst_camera,
     lighttpd_camera,
+    mjpeg_camera,
+    proxy,
     rtsps_camera,
 )
 from tests.shared_data import shared_dir

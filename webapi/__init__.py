@@ -35,7 +35,7 @@ def create_app(config: Settings | None = None) -> Flask:
     It opens no connection: the facebank must already be migrated (``python -m webapi.cli migrate``),
     and a database that is down answers 503 ``database_unavailable`` on the routes that need it.
     """
-    from webapi import calibration, cameras, health, jobs, legacy, people, rosters, sessions, ui
+    from webapi import calibration, cameras, health, jobs, legacy, live, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
     from webapi.cli import facebank_cli
@@ -60,6 +60,7 @@ def create_app(config: Settings | None = None) -> Flask:
         rosters.bp,
         sessions.bp,
         cameras.bp,
+        live.bp,
         legacy.bp,
         health.bp,
         ui.bp,

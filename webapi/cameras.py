@@ -36,7 +36,7 @@ from sources.imagebytes import IMAGE_TYPES, sniff_content_type
 from sources.probe import CameraTestReport, probe_camera
 from webapi.auth import current_caller
 from webapi.schemas import CAMERA_URL_PATTERN, CameraName
-from webapi.services import cameras, current_settings
+from webapi.services import cameras, current_settings, live_cameras
 from webapi.validation import VISIBLE_TEXT, ErrorResponse, documented, parse_body, storable_text
 
 bp = Blueprint("cameras", __name__, url_prefix="/v1/cameras")
@@ -228,7 +228,9 @@ def test_camera(name: str) -> Any:
 
 @bp.get("/<name>/frame")
 @documented(
-    "The camera's current frame (JPEG or PNG as the camera sent it), fetched inside the allowlist.",
+    "The camera's current frame (JPEG or PNG as the camera sent it), fetched inside the allowlist, or its "
+    "live reader's shared frame when one is fresh (`X-Frame-Source: live`). Each request keeps the camera "
+    "live for ROLLCALL_LIVE_WATCH_TTL_S seconds.",
     responses={200: None, 502: ErrorResponse, 504: ErrorResponse},
     tag="cameras",
     path=NAME_PARAMETER,
@@ -236,11 +238,26 @@ def test_camera(name: str) -> Any:
 def camera_frame(name: str) -> Any:
     settings = current_settings()
     camera = cameras().resolve(name)
+    caller = current_caller()
+    viewer = caller.fingerprint if caller is not None else "cli"
+    shared = live_cameras().frame_for_viewer(name, viewer, settings)
+    if shared is not None:
+        headers = {
+            "Cache-Control": "no-store",
+            "X-Frame-Source": "live",
+            "X-Frame-Age-Ms": f"{shared.age_s * 1000:.0f}",
+            "X-Frame-Number": str(shared.frame_no),
+        }
+        return Response(shared.data, mimetype="image/jpeg", headers=headers)
     fetched = fetch_frame(camera.endpoint, settings.camera_allow, FetchLimits.from_settings(settings))
     content_type = sniff_content_type(fetched.data)
     if content_type not in IMAGE_TYPES:
         raise CameraProtocolError(
             f"camera {name!r} sent something that is not a JPEG, PNG, WebP or BMP image"
         )
-    headers = {"Cache-Control": "no-store", "X-Fetch-Ms": f"{fetched.elapsed_s * 1000:.0f}"}
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Frame-Source": "camera",
+        "X-Fetch-Ms": f"{fetched.elapsed_s * 1000:.0f}",
+    }
     return Response(fetched.data, mimetype=content_type, headers=headers)

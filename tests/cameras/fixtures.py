@@ -3,7 +3,7 @@ suite (imported into ``tests/conftest.py``): each starts once per test session, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -14,7 +14,9 @@ from benchmarks.camera_servers import (
     SelfSignedCertificate,
     TlsFront,
 )
+from tests.cameras.proxy import CountingProxy
 from tests.cameras.rtsp_fakes import FakeRtspCamera
+from tests.sources.camera_server import CameraServer
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +54,27 @@ def fake_rtsp() -> Iterator[FakeRtspCamera]:
     camera = FakeRtspCamera().start()
     yield camera
     camera.stop()
+
+
+@pytest.fixture(scope="session")
+def mjpeg_camera() -> Iterator[CameraServer]:
+    """The loopback camera server (``tests/sources/camera_server.py``); ``/mjpeg-live`` is its endless
+    10 frames/s MJPEG stream."""
+    server = CameraServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def proxy() -> Iterator[Callable[[int], CountingProxy]]:
+    """Put a counting proxy in front of a camera's port: the camera's own view of its connections."""
+    started: list[CountingProxy] = []
+
+    def make(port: int) -> CountingProxy:
+        front = CountingProxy(port).start()
+        started.append(front)
+        return front
+
+    yield make
+    for front in started:
+        front.stop()

@@ -49,6 +49,7 @@ BULK_QUEUE = Settings.model_fields[
     "bulk_queue"
 ].default  # enrolment, rebuild, session ticks (contract.routing)
 FRAME_QUEUE = Settings.model_fields["frame_queue"].default  # attendance sessions' frames
+LIVE_QUEUE = Settings.model_fields["live_queue"].default  # what makes a worker a stream reader
 JOB_TIME_LIMIT_S = Settings.model_fields["job_time_limit_s"].default
 # A field's variable, and the names its aliases still read (ROLLCALL_SEED_WAIT_S: ROLLCALL_LEGACY_WAIT_S).
 SETTING_VARIABLES = {f"ROLLCALL_{name.upper()}" for name in Settings.model_fields} | {
@@ -103,8 +104,20 @@ def k8s_one(kind: str) -> dict[str, Any]:
     return found[0]
 
 
-def k8s_containers() -> dict[str, dict[str, Any]]:
-    containers = k8s_one("Deployment")["spec"]["template"]["spec"]["containers"]
+def k8s_deployment(component: str) -> dict[str, Any]:
+    """The Deployment of one component (``worker-gpu``, ``reader``)."""
+    found = [
+        doc
+        for doc in k8s_documents()
+        if doc["kind"] == "Deployment"
+        and doc["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
+    assert len(found) == 1, f"expected one {component} Deployment in docker/k8s, found {len(found)}"
+    return found[0]
+
+
+def k8s_containers(component: str = "worker-gpu") -> dict[str, dict[str, Any]]:
+    containers = k8s_deployment(component)["spec"]["template"]["spec"]["containers"]
     return {container["name"]: container for container in containers}
 
 
@@ -238,6 +251,10 @@ def all_commands() -> list[Command]:
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         if probe in container:
             found += [Command(f"k8s worker {probe}", tuple(c)) for c in probe_commands(container, probe)]
+    reader = k8s_containers("reader")["reader"]
+    found.append(Command("k8s reader command", tuple(reader["command"])))
+    for probe in ("readinessProbe", "livenessProbe"):
+        found += [Command(f"k8s reader {probe}", tuple(c)) for c in probe_commands(reader, probe)]
     return found
 
 
@@ -491,6 +508,30 @@ def test_each_worker_process_has_a_metrics_port_of_its_own_or_none() -> None:
             assert f"{name}:9808" in env["ROLLCALL_SERVICE_ENDPOINTS"], f"{name}: its /metrics is no target"
 
 
+def test_stream_readers_consume_only_the_live_queue_and_are_probed_by_their_own_name() -> None:
+    """A reader is a worker of the live queue alone (tasks.live): no job ever waits behind its cameras."""
+    compose_reader = service_command("reader")
+    (health,) = service_healthcheck("reader")
+    k8s_reader = k8s_containers("reader")["reader"]
+    for where, argv in {"compose reader": compose_reader, "k8s reader": k8s_reader["command"]}.items():
+        assert argv[:4] == ["celery", "-A", "tasks", "worker"], where
+        assert (option(argv, "-Q", "--queues"), option(argv, "-P", "--pool")) == (LIVE_QUEUE, "solo"), where
+        assert option(argv, "-n", "--hostname") == "rollcall-reader@%h", where
+    assert health == ["python", "-m", "tasks.health", "--node", "rollcall-reader@%h"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        (ping,) = probe_commands(k8s_reader, probe)
+        assert ping[:5] == ["celery", "-A", "tasks", "inspect", "ping"]
+        assert option(ping, "-d", "--destination") == "rollcall-reader@$HOSTNAME"
+    env = {entry["name"]: entry["value"] for entry in k8s_reader["env"]}
+    assert env["ROLLCALL_WORKER_METRICS_PORT"] == "9808"
+    sources = {next(iter(s)): next(iter(s.values()))["name"] for s in k8s_reader["envFrom"]}
+    assert sources == {
+        "configMapRef": k8s_one("ConfigMap")["metadata"]["name"],
+        "secretRef": "rollcall-secrets",
+    }
+    assert "deploy" not in services()["reader"], "readers reserve no GPU"
+
+
 def test_gpu_workers_own_exactly_one_gpu_and_use_the_solo_pool() -> None:
     for where, argv in worker_command_lines().items():
         expected = "solo" if "gpu" in where else "prefork"
@@ -547,13 +588,21 @@ def grace_seconds(value: str | int) -> float:
 def test_stopping_a_worker_leaves_it_time_to_finish_its_job() -> None:
     for name in ("worker-cpu", "worker-gpu"):
         assert grace_seconds(services()[name]["stop_grace_period"]) > JOB_TIME_LIMIT_S, name
-    pod = k8s_one("Deployment")["spec"]["template"]["spec"]
+    pod = k8s_deployment("worker-gpu")["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] > JOB_TIME_LIMIT_S
 
 
 # --- compose ---
 def test_compose_builds_from_the_repository_with_existing_targets() -> None:
-    assert set(built_services()) == {"migrate", "api", "worker-gpu", "worker-cpu", "worker-io", "flower"}
+    assert set(built_services()) == {
+        "migrate",
+        "api",
+        "worker-gpu",
+        "worker-cpu",
+        "worker-io",
+        "reader",
+        "flower",
+    }
     for name, spec in built_services().items():
         build = spec["build"]
         context = (DOCKER_DIR / build["context"]).resolve()
@@ -641,7 +690,7 @@ def test_no_secret_is_committed() -> None:
 
 # --- Kubernetes ---
 def test_k8s_worker_deployment_takes_settings_from_the_configmap_and_secret() -> None:
-    deployment = k8s_one("Deployment")
+    deployment = k8s_deployment("worker-gpu")
     spec = deployment["spec"]
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
     container = k8s_worker_container()
@@ -659,7 +708,7 @@ def test_k8s_worker_deployment_takes_settings_from_the_configmap_and_secret() ->
 def test_keda_scales_the_gpu_deployment_on_the_model_queue() -> None:
     scaled = k8s_one("ScaledObject")
     assert scaled["apiVersion"].startswith("keda.sh/")
-    assert scaled["spec"]["scaleTargetRef"]["name"] == k8s_one("Deployment")["metadata"]["name"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == k8s_deployment("worker-gpu")["metadata"]["name"]
     assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"]
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["type"] == "redis"

@@ -54,6 +54,7 @@ def ctrl_c_as_in_a_terminal() -> None:
 
 def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, probe_camera: int) -> None:
     redis_port, api_port, flower_port, metrics_port = free_port(), free_port(), free_port(), free_port()
+    reader_metrics_port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("ROLLCALL_")}
     env.update(
         ROLLCALL_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
@@ -63,6 +64,7 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         ROLLCALL_API_PORT=str(api_port),
         ROLLCALL_FLOWER_PORT=str(flower_port),
         ROLLCALL_WORKER_METRICS_PORT=str(metrics_port),
+        ROLLCALL_READER_METRICS_PORT=str(reader_metrics_port),
     )
     log = (tmp_path / "make-run.log").open("wb")
     process = subprocess.Popen(
@@ -85,7 +87,7 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         wait_until(lambda: ready() or process.poll() is not None, 240, "make run to be ready")
         output = (tmp_path / "make-run.log").read_text()
         assert process.poll() is None, output
-        for port in (api_port, flower_port, metrics_port):
+        for port in (api_port, flower_port, metrics_port, reader_metrics_port):
             assert f"http://127.0.0.1:{port}" in output
         assert f"starting one on 127.0.0.1:{redis_port}" in output, "make run should start its own Redis"
 
@@ -135,6 +137,9 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
 
         check_flower_asks_for_its_password_and_refuses_cross_site_requests(flower_port)
         check_one_metrics_port_shows_the_model_workers_series(metrics_port, tmp_path / "make-run.log")
+        wait_until(lambda: port_open(reader_metrics_port), 60, "the stream reader's /metrics")
+        reader_metrics = requests.get(f"http://127.0.0.1:{reader_metrics_port}/metrics", timeout=10).text
+        assert 'rollcall_live_cameras{state="held"} 0.0' in reader_metrics, "make run starts a stream reader"
         served_by = requests.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10).headers.get("Server", "")
         assert served_by.startswith("gunicorn"), f"the API should be gunicorn, as in compose: {served_by!r}"
     finally:
@@ -145,7 +150,11 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail("make run did not stop on Ctrl-C within 60 s")
     wait_until(
-        lambda: not any(port_open(p) for p in (api_port, flower_port, redis_port, metrics_port)),
+        lambda: (
+            not any(
+                port_open(p) for p in (api_port, flower_port, redis_port, metrics_port, reader_metrics_port)
+            )
+        ),
         30,
         "every process started by make run to stop",
     )

@@ -1,5 +1,7 @@
-"""The live tests' shared parts: the real pipeline, a real facebank with the shared people enrolled, and a
-runner that feeds a scene's frames to a processor and keeps what came out."""
+"""The live tests' shared parts: the real pipeline, a real facebank with the shared people enrolled, a
+runner that feeds a scene's frames to a processor and keeps what came out, and a Redis of the live tests'
+own, so heartbeats and watches of one test never count in another's (the camera servers and counting
+proxies are ``tests/cameras/fixtures.py``'s)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 
 from benchmarks.live_scenes import Scene, Truth, enrol_shared_people, match_truth, shared_people
+from benchmarks.processes import free_port
 from facebank.db import upgrade
 from facebank.store import Facebank
 from live.processing import PresenceChange
@@ -18,6 +22,7 @@ from live.processor import LiveParams, LiveProcessor, TrackRecord
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
 from recognition.snapshot import Snapshots
 from settings import Settings, get_settings
+from tests.conftest import RedisServer
 
 # The scenes' clock: frame i of a scene is decoded at START + i / fps (seconds since the epoch).
 START = 1_767_225_600.0
@@ -117,3 +122,20 @@ def run_scene(
         run.presence.extend(out.presence)
     processor.close()
     return run
+
+
+@pytest.fixture(scope="session")
+def live_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("live-redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def live_redis(live_redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A client of an empty Redis."""
+    client = redis.Redis.from_url(live_redis_server.url)
+    client.flushall()
+    yield client
+    client.close()

@@ -80,3 +80,28 @@ def test_urls_and_uploads_never_open_the_registry(basic_camera: CameraServer) ->
 
     assert (uploaded.source, uploaded.small_faces) == ("upload", None)
     assert (fetched.source, fetched.small_faces) == ("camera:127.0.0.1", "auto")
+
+
+def test_a_live_cameras_shared_frame_is_taken_instead_of_a_fetch(
+    keyed: Facebank, basic_camera: CameraServer
+) -> None:
+    """A stream reader shares the camera's newest frame (``live.framestore``): the job takes it and the
+    camera sees no request; without a fresh one the job fetches as before."""
+    keyed.cameras.create("lab", basic_camera.url("/photo.png"), small_faces="on")
+    directory = CameraDirectory(keyed.cameras, {})
+    shared = shared_photo(JPEG_NAME)
+    before = len(basic_camera.requests)
+
+    frame = load_frame(
+        FrameSource(camera="lab"), SETTINGS, SETTINGS.camera_allow, StageTimer(), lambda: directory,
+        shared_frame={"lab": shared}.get,
+    )  # fmt: skip
+    assert frame.data == shared and frame.image.shape[2] == 3
+    assert (frame.source, frame.small_faces) == ("camera:lab", "on")
+    assert len(basic_camera.requests) == before, "the camera was asked although a shared frame was fresh"
+
+    fetched = load_frame(
+        FrameSource(camera="lab"), SETTINGS, SETTINGS.camera_allow, StageTimer(), lambda: directory,
+        shared_frame=lambda name: None,
+    )  # fmt: skip
+    assert fetched.data[:4] == b"\x89PNG" and len(basic_camera.requests) == before + 1

@@ -2,7 +2,8 @@
 
 Paths: ``/photo.jpg`` ``/photo.png`` (real photos), ``/octet`` (octet-stream), ``/notype`` (no
 Content-Type), ``/mjpeg`` ``/mjpeg-nolength`` ``/mjpeg-dashed`` (endless MJPEG streams),
-``/mjpeg-slow`` (a frame every 5 s, parts without Content-Length),
+``/mjpeg-slow`` (a frame every 5 s, parts without Content-Length), ``/mjpeg-live`` (10 frames/s until
+the client leaves, alternately with and without Content-Length),
 ``/trickle`` (one body byte a second), ``/trickle-headers`` (one header byte a second),
 ``/hang`` (never answers), ``/not-http`` (an SSH banner), ``/gzip``, ``/mjpeg-garbage``,
 ``/status/<code>``, ``/html``,
@@ -133,6 +134,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"--rollcallframe\r\nContent-Type: image/jpeg\r\n\r\n" + jpeg + b"\r\n")
                 self.wfile.flush()
                 camera.stopping.wait(5.0)
+        elif path == "/mjpeg-live":
+            self._head(200, "multipart/x-mixed-replace; boundary=rollcallframe", None)
+            sent = 0
+            while not camera.stopping.is_set():
+                length = f"Content-Length: {len(jpeg)}\r\n".encode() if sent % 2 == 0 else b""
+                self.wfile.write(
+                    b"--rollcallframe\r\nContent-Type: image/jpeg\r\n" + length + b"\r\n" + jpeg + b"\r\n"
+                )
+                self.wfile.flush()
+                sent += 1
+                camera.stopping.wait(0.1)
         elif path in ("/mjpeg", "/mjpeg-nolength", "/mjpeg-dashed"):
             self._mjpeg(jpeg, with_length=path == "/mjpeg", dashed=path == "/mjpeg-dashed", camera=camera)
         else:

@@ -1,0 +1,142 @@
+"""Processing live frames: each camera's ``FrameProcessor`` run on its newest frame, one at a time.
+
+The feeds hand frames on at the configured rate; one thread runs the processors, always taking the
+camera whose waiting frame is oldest, so cameras take turns and the models run one call at a time
+(a reader's cores are shared by its cameras, as Frigate's detector is). A camera keeps only its
+newest frame waiting: when the processor falls behind, the older waiting frame is dropped (counted),
+so the events stay current instead of lagging further and further behind the camera.
+
+Each ``ProcessedFrame``'s event is published as JSON on the camera's events channel and each presence
+change on its presence channel (``live.keys``), for the event stream, MQTT and webhooks to fan out.
+A processor is made (by the factory) when its camera's first frame comes, and closed here, on this
+thread, when the camera stops being read: its tracks never see a frame from another reader's time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import redis
+
+from live import keys
+from live.metrics import live_metrics
+from live.processing import FrameProcessor, ProcessedFrame
+
+log = logging.getLogger("rollcall.live")
+
+NewProcessor = Callable[[str], FrameProcessor]  # camera name → a new processor for it (a bound live.factory)
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    image: np.ndarray
+    ts: float
+    frame_no: int
+
+
+class EventPublisher:
+    """Publishes a processed frame's event and presence changes on the camera's channels."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def publish(self, camera: str, processed: ProcessedFrame) -> None:
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.publish(keys.events_channel(camera), json.dumps(processed.event))
+            for change in processed.presence:
+                pipe.publish(keys.presence_channel(camera), json.dumps(asdict(change)))
+            pipe.execute()
+
+
+class Dispatcher:
+    """Runs the processors of a reader's cameras on one thread, newest frame per camera."""
+
+    def __init__(self, factory: NewProcessor, publisher: EventPublisher) -> None:
+        self._factory = factory
+        self._publisher = publisher
+        self._ready = threading.Condition()
+        self._waiting: dict[str, _Waiting] = {}
+        self._closing: set[str] = set()
+        self._processors: dict[str, FrameProcessor] = {}
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="live-dispatch", daemon=True)
+
+    def start(self) -> Dispatcher:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Close every processor and end the thread (after the frame being processed, if any)."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify()
+        self._thread.join(timeout_s)
+
+    def offer(self, camera: str, image: np.ndarray, ts: float, frame_no: int) -> None:
+        """``camera``'s newest frame (a ``live.feed.FrameSink``); replaces one still waiting."""
+        with self._ready:
+            if camera in self._waiting:
+                live_metrics().frames.labels(camera=camera, outcome="dropped").inc()
+            self._waiting[camera] = _Waiting(image, ts, frame_no)
+            self._ready.notify()
+
+    def close_camera(self, camera: str) -> None:
+        """``camera`` stopped being read here: its waiting frame is dropped and its processor closed."""
+        with self._ready:
+            self._waiting.pop(camera, None)
+            self._closing.add(camera)
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not (self._waiting or self._closing or self._stopping):
+                    self._ready.wait()
+                closing, self._closing = self._closing, set()
+                if self._stopping:
+                    closing |= set(self._processors)
+                    self._waiting.clear()
+                item = None
+                if self._waiting:
+                    camera = min(self._waiting, key=lambda name: self._waiting[name].ts)
+                    item = (camera, self._waiting.pop(camera))
+            for name in closing:
+                self._close(name)
+            if self._stopping:
+                return
+            if item is not None:
+                self._process(*item)
+
+    def _process(self, camera: str, waiting: _Waiting) -> None:
+        counts = live_metrics().frames
+        try:
+            processor = self._processors.get(camera)
+            if processor is None:
+                processor = self._processors[camera] = self._factory(camera)
+            processed = processor.process(waiting.image, waiting.ts)
+            self._publisher.publish(camera, processed)
+        except redis.RedisError as exc:
+            log.warning("live camera %s: event not published (Redis: %s)", camera, exc)
+            counts.labels(camera=camera, outcome="failed").inc()
+            return
+        except Exception:  # one camera's processor failing must not stop the others': logged, counted
+            log.exception("live camera %s: processing frame %d failed", camera, waiting.frame_no)
+            counts.labels(camera=camera, outcome="failed").inc()
+            return
+        counts.labels(camera=camera, outcome="processed").inc()
+        live_metrics().event_latency.observe(time.time() - waiting.ts)
+
+    def _close(self, camera: str) -> None:
+        processor = self._processors.pop(camera, None)
+        if processor is None:
+            return
+        try:
+            processor.close()
+        except Exception:  # a processor's bug on closing: logged; the camera is closed here either way
+            log.exception("live camera %s: closing its processor failed", camera)
