@@ -14,8 +14,8 @@ from typing import Any
 from benchmarks.frames import Frame
 from benchmarks.inprocess import FrameTiming, timed_frame
 from benchmarks.stats import summarize
-from facebank.gallery import Gallery
 from ml.pipeline import FacePipeline
+from recognition.gallery import Gallery
 
 log = logging.getLogger("benchmarks.pipeline")
 

@@ -234,7 +234,7 @@ class SessionState:
     owner: str | None = None  # hash of the non-admin API key that created it (None: shared)
 
 
-# --- applied match thresholds (facebank.calibration) ---
+# --- applied match thresholds (recognition.calibration) ---
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The recognition core: detect, identify and attendance as plain functions over one decoded frame.
 
-Each takes the frame, the loaded pipeline and (to name people) one ``FacebankSnapshot``, times its
-stages in the job's ``StageTimer`` and returns the job's answer (``contract.jobs``). Detection and
-embedding go through ``recognition.batching``, which batches them with other jobs' when it is on.
+Each takes the frame, the loaded pipeline behind its batching front (``recognition.batching``, which
+batches detection and embedding with other jobs' when it is on) and, to name people, one
+``FacebankSnapshot``; it times its stages in the job's ``StageTimer`` and returns the job's answer
+(``contract.jobs``). Enrolment (``recognition.enrolment``) finds its face here too.
 Celery jobs (``tasks.jobs``), attendance-session frames (``tasks.sessions``) and the in-process
 benchmarks (``benchmarks.inprocess``) all call these.
 """
@@ -30,13 +31,12 @@ from contract.jobs import (
 )
 from contract.tilecost import fitted_scale, tile_cost
 from errors import InvalidInput, NoFaceFound
-from facebank.gallery import Assignment, assign_faces, match_faces
 from ml.mtcnn import Detections
-from ml.pipeline import FacePipeline
 from ml.tiling import TilingParams
 from ml.timing import StageTimer
-from recognition import batching
+from recognition.batching import BatchedPipeline
 from recognition.frames import Frame
+from recognition.gallery import Assignment, assign_faces, match_faces
 from recognition.snapshot import FacebankSnapshot
 from settings import Settings
 
@@ -85,7 +85,7 @@ def choose_tiling(
 
 
 def find_faces(
-    pipe: FacePipeline,
+    models: BatchedPipeline,
     image: np.ndarray,
     tiling: Tiling,
     timer: StageTimer,
@@ -99,21 +99,21 @@ def find_faces(
     with timer.stage("detect"):
         if tiling.params.mode == "off":
             if cascade is not None:
-                found = pipe.detect([image], cascade)[0]
+                found = models.pipe.detect([image], cascade)[0]
             else:
-                found = batching.detect(pipe, image)
+                found = models.detect(image)
             return found, {"mode": "off", "tiled": False, **bounded}
-        small = pipe.detect_small_faces(image, tiling.params)
+        small = models.pipe.detect_small_faces(image, tiling.params)
     report = {"mode": small.mode, "tiled": small.tiled, "tiles": small.tiles, "timings_ms": small.timings_ms}
     return small.detections, {**report, **bounded}
 
 
 def embed_faces(
-    pipe: FacePipeline, image: np.ndarray, landmarks: np.ndarray, flip: bool, timer: StageTimer
+    models: BatchedPipeline, image: np.ndarray, landmarks: np.ndarray, flip: bool, timer: StageTimer
 ) -> np.ndarray:
     """Embeddings [N, D] of the faces at ``landmarks`` (batched with other jobs' when batching is on)."""
     with timer.stage("embed"):
-        return batching.embed(pipe, image, landmarks, flip)
+        return models.embed(image, landmarks, flip)
 
 
 def assign(vectors: np.ndarray, bank: FacebankSnapshot, roster: Sequence[int] | None) -> Assignment:
@@ -122,9 +122,9 @@ def assign(vectors: np.ndarray, bank: FacebankSnapshot, roster: Sequence[int] | 
     return assign_faces(vectors, bank.gallery, bank.threshold, restrict_to=restrict)
 
 
-def detect(frame: Frame, pipe: FacePipeline, tiling: Tiling, timer: StageTimer) -> DetectResult:
+def detect(frame: Frame, models: BatchedPipeline, tiling: Tiling, timer: StageTimer) -> DetectResult:
     """Where are the faces: boxes, probabilities and 5 landmarks per face."""
-    detections, mode = find_faces(pipe, frame.image, tiling, timer)
+    detections, mode = find_faces(models, frame.image, tiling, timer)
     return DetectResult(frame=frame.describe(), faces=face_boxes(detections), small_faces=mode)
 
 
@@ -132,7 +132,7 @@ def identify(
     frame: Frame,
     face: FaceHint,
     top_k: int,
-    pipe: FacePipeline,
+    models: BatchedPipeline,
     bank: FacebankSnapshot,
     flip: bool,
     timer: StageTimer,
@@ -142,7 +142,7 @@ def identify(
         landmarks = given_landmarks(face.landmarks, frame)
         box = face.box
     elif face.box is not None:
-        detections, _ = find_faces(pipe, frame.image, Tiling(WHOLE_FRAME), timer)
+        detections, _ = find_faces(models, frame.image, Tiling(WHOLE_FRAME), timer)
         index = _best_overlap(detections.boxes, np.asarray(face.box, dtype=np.float32))
         if index is None:
             raise NoFaceFound(f"no face found inside the box {face.box}")
@@ -150,7 +150,7 @@ def identify(
         box = [round(float(v), 2) for v in detections.boxes[index]]
     else:
         raise InvalidInput("identify needs the face's 'landmarks' or 'box'")
-    vectors = embed_faces(pipe, frame.image, landmarks, flip, timer)
+    vectors = embed_faces(models, frame.image, landmarks, flip, timer)
     with timer.stage("match"):
         match = match_faces(vectors, bank.gallery, bank.threshold, top_k=top_k)[0]
     people = bank.people
@@ -169,7 +169,7 @@ def identify(
 def attendance(
     frame: Frame,
     roster: Sequence[int] | None,
-    pipe: FacePipeline,
+    models: BatchedPipeline,
     bank: FacebankSnapshot,
     tiling: Tiling,
     flip: bool,
@@ -179,8 +179,8 @@ def attendance(
 
     People deleted since the job was submitted (or since the snapshot was read) are left out.
     """
-    detections, mode = find_faces(pipe, frame.image, tiling, timer)
-    vectors = embed_faces(pipe, frame.image, detections.landmarks, flip, timer)
+    detections, mode = find_faces(models, frame.image, tiling, timer)
+    vectors = embed_faces(models, frame.image, detections.landmarks, flip, timer)
     with timer.stage("match"):
         assignment = assign(vectors, bank, roster)
     faces = face_boxes(detections)

@@ -1,6 +1,6 @@
 """``rollcall.models.calibrate``: propose a match threshold from the enrolled faces of the loaded model.
 
-The job only proposes (``facebank.calibration`` has the method); an operator reads the counts it
+The job only proposes (``recognition.calibration`` has the method); an operator reads the counts it
 rests on and applies the threshold with ``POST /v1/facebank/threshold``.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from contract.jobs import CALIBRATE, CalibrateArgs, CalibrateResult
-from facebank.calibration import calibrate as propose_threshold
 from ml.timing import StageTimer
+from recognition.calibration import calibrate as propose_threshold
 from tasks.jobs import ModelTask, model_task
-from tasks.runtime import Resources
+from tasks.runtime import Runtime
 
 
 @model_task(CALIBRATE)
@@ -21,7 +21,7 @@ def calibrate(task: ModelTask, target_far: float = 0.001) -> dict[str, Any]:
     return task.run_job(CalibrateArgs, {"target_far": target_far}, run_calibrate)
 
 
-def run_calibrate(args: CalibrateArgs, res: Resources, timer: StageTimer) -> CalibrateResult:
+def run_calibrate(args: CalibrateArgs, res: Runtime, timer: StageTimer) -> CalibrateResult:
     embedder = res.pipe.embedder
     with timer.stage("load"):
         rows = res.facebank.embeddings.gallery_rows(embedder.name, embedder.version)

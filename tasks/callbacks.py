@@ -30,11 +30,11 @@ from celery.utils.time import get_exponential_backoff_interval
 import errors
 from contract.jobs import CALLBACK, result_for
 from contract.records import JobRecord, job_json
-from settings import Settings, get_settings
+from settings import Settings
 from sources.netguard import CameraAllowlist
 from sources.pinned import post
 from sources.urls import without_credentials
-from tasks import app
+from tasks import app, runtime
 
 log = logging.getLogger("rollcall.callbacks")
 
@@ -109,7 +109,7 @@ def _host(url: str) -> str:
 @app.task(name=CALLBACK, bind=True, ignore_result=True, throws=(errors.RollcallError,))
 def deliver_callback(self: Task, url: str, payload: dict[str, Any]) -> None:
     """Deliver one callback; retry a failed attempt up to ``ROLLCALL_CALLBACK_MAX_RETRIES`` times."""
-    settings = get_settings()
+    settings = runtime.current().settings
     job = payload.get("job_id", "?")
     attempt = self.request.retries + 1
     try:

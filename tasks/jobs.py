@@ -14,7 +14,6 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import numpy as np
 from celery import Task, states
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 
@@ -42,21 +41,16 @@ from contract.jobs import (
     parse_args,
     result_json,
 )
-from errors import JobTimeout, MultipleFacesFound, NoFaceFound, RollcallError, error_of
-from facebank.schemas import FaceRecordOut
+from errors import JobTimeout, RollcallError, error_of
 from ml.image import decode_image
-from ml.quality import measure_face
 from ml.timing import StageTimer
-from recognition import batching, core
+from recognition import core, enrolment
 from recognition.frames import Frame, load_frame
-from settings import get_settings
-from tasks import app, callbacks, enrolment, metrics, runtime
+from tasks import app, callbacks, metrics, runtime
 from tasks.joblog import job_line
-from tasks.runtime import Resources
+from tasks.runtime import Runtime
 
 log = logging.getLogger("rollcall.jobs")
-# An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.
-ENROL_MIN_PROB = 0.95
 ArgsT = TypeVar("ArgsT", bound=JobArgs)
 
 
@@ -70,7 +64,7 @@ class ModelTask(Task):
         self,
         model: type[ArgsT],
         kwargs: Mapping[str, Any],
-        work: Callable[[ArgsT, Resources, StageTimer], JobAnswer],
+        work: Callable[[ArgsT, Runtime, StageTimer], JobAnswer],
         when_revoked: Callable[[], JobAnswer] | None = None,
     ) -> dict[str, Any]:
         """Validate ``kwargs`` into ``model`` and run ``work`` on them, timed; the result's JSON.
@@ -81,7 +75,8 @@ class ModelTask(Task):
         """
         job = self.name.rsplit(".", 1)[-1]
         source = kwargs.get("source")
-        records = runtime.job_records()
+        res = runtime.current()
+        records = res.records
         record = records.get(self.request.id) if records is not None else None
         if records is not None and record is not None and record.revoked:
             log.info("%s", job_line(self.request.id, job, "revoked", source, None, {}))
@@ -96,14 +91,13 @@ class ModelTask(Task):
         answer: JobAnswer | None = None
         batched_with: dict[str, int] = {}
         try:
-            with batching.running_job():
-                res = runtime.resources()
+            with res.models.running_job() as running:
                 answer = work(parse_args(model, **kwargs), res, timer)
-                batched_with = batching.batch_sizes()
+            batched_with = running.batch_sizes
             outcome = "succeeded"
         except SoftTimeLimitExceeded as exc:
             outcome = JobTimeout.code
-            limit = get_settings().job_soft_time_limit_s
+            limit = res.settings.job_soft_time_limit_s
             raise JobTimeout(f"job exceeded its time limit of {limit} s") from exc
         except RollcallError as exc:
             outcome = exc.code
@@ -128,7 +122,7 @@ class ModelTask(Task):
         Only ended jobs call back: a revoked one does not (whoever revoked it knows). Either way the job
         no longer counts against its API key's jobs in flight.
         """
-        records = runtime.job_records()
+        records = runtime.current().records
         if records is None:
             return
         if status != states.RETRY and isinstance(kwargs, dict) and (kwargs.get("source") or {}).get("upload"):
@@ -148,15 +142,14 @@ def model_task(name: str) -> Callable[[Callable[..., dict[str, Any]]], ModelTask
     return task
 
 
-def _load(source: FrameSource, res: Resources, timer: StageTimer) -> Frame:
-    records = runtime.job_records()
-    read_upload = records.uploads.read if records is not None else None
+def _load(source: FrameSource, res: Runtime, timer: StageTimer) -> Frame:
+    read_upload = res.records.uploads.read if res.records is not None else None
     return load_frame(
         source, res.settings, res.settings.camera_allow, timer, lambda: res.cameras, read_upload=read_upload
     )
 
 
-def _tiling(frame: Frame, small_faces: SmallFaces | None, res: Resources) -> core.Tiling:
+def _tiling(frame: Frame, small_faces: SmallFaces | None, res: Runtime) -> core.Tiling:
     height, width = frame.image.shape[:2]
     return core.choose_tiling(frame.small_faces, small_faces, width * height, res.settings)
 
@@ -169,9 +162,9 @@ def detect(
     return task.run_job(DetectArgs, {"source": source, "small_faces": small_faces}, run_detect)
 
 
-def run_detect(args: DetectArgs, res: Resources, timer: StageTimer) -> DetectResult:
+def run_detect(args: DetectArgs, res: Runtime, timer: StageTimer) -> DetectResult:
     frame = _load(args.source, res, timer)
-    return core.detect(frame, res.pipe, _tiling(frame, args.small_faces, res), timer)
+    return core.detect(frame, res.models, _tiling(frame, args.small_faces, res), timer)
 
 
 @model_task(IDENTIFY)
@@ -180,10 +173,10 @@ def identify(task: ModelTask, source: dict[str, Any], face: dict[str, Any], top_
     return task.run_job(IdentifyArgs, {"source": source, "face": face, "top_k": top_k}, run_identify)
 
 
-def run_identify(args: IdentifyArgs, res: Resources, timer: StageTimer) -> IdentifyResult:
+def run_identify(args: IdentifyArgs, res: Runtime, timer: StageTimer) -> IdentifyResult:
     frame = _load(args.source, res, timer)
     flip = res.settings.match_flip
-    return core.identify(frame, args.face, args.top_k, res.pipe, res.snapshot(), flip, timer)
+    return core.identify(frame, args.face, args.top_k, res.models, res.snapshot(), flip, timer)
 
 
 @model_task(ATTENDANCE)
@@ -198,63 +191,26 @@ def attendance(
     return task.run_job(AttendanceArgs, kwargs, run_attendance)
 
 
-def run_attendance(args: AttendanceArgs, res: Resources, timer: StageTimer) -> AttendanceResult:
+def run_attendance(args: AttendanceArgs, res: Runtime, timer: StageTimer) -> AttendanceResult:
     frame = _load(args.source, res, timer)
     tiling = _tiling(frame, args.small_faces, res)
     bank = res.snapshot(args.roster)
-    return core.attendance(frame, args.roster, res.pipe, bank, tiling, res.settings.match_flip, timer)
+    return core.attendance(frame, args.roster, res.models, bank, tiling, res.settings.match_flip, timer)
 
 
 @model_task(ENROL_FACE)
 def enrol_face(task: ModelTask, person_id: int, source: dict[str, Any]) -> dict[str, Any]:
     """Add one photo of one face to a person: detect (exactly one face), check, embed, store atomically.
 
-    The checks are ``tasks.enrolment``'s quality gate; the result reports what they measured.
+    The checks are ``recognition.enrolment``'s quality gate; the result reports what they measured.
     """
     return task.run_job(EnrolFaceArgs, {"person_id": person_id, "source": source}, run_enrol_face)
 
 
-def run_enrol_face(args: EnrolFaceArgs, res: Resources, timer: StageTimer) -> EnrolFaceResult:
+def run_enrol_face(args: EnrolFaceArgs, res: Runtime, timer: StageTimer) -> EnrolFaceResult:
     frame = _load(args.source, res, timer)
-    pipe, settings = res.pipe, res.settings
-    detections, _ = core.find_faces(pipe, frame.image, core.Tiling(core.WHOLE_FRAME), timer)
-    confident = int((detections.probs >= ENROL_MIN_PROB).sum())
-    if confident == 0:
-        raise NoFaceFound("no face found in the image; enrol a photo with one clear face")
-    if confident > 1:
-        raise MultipleFacesFound(f"{confident} faces found; enrol a photo with exactly one face (or crop it)")
-    index = int(np.argmax(detections.probs))
-    bank = res.snapshot()
-    limits = enrolment.QualityLimits.from_settings(settings, bank.threshold)
-    with timer.stage("quality"):
-        chips = pipe.align(frame.image, detections.landmarks[index : index + 1])
-        quality = measure_face(detections.boxes[index], detections.landmarks[index], chips[0])
-        enrolment.check_face(quality, limits)
-    with timer.stage("embed"):
-        vector = pipe.embed_chips(chips, flip=settings.enrol_flip)[0]
-    with timer.stage("match"):
-        resemblance = enrolment.resemblance(vector, args.person_id, bank.gallery)
-        enrolment.check_resemblance(resemblance, limits)
-    height, width = frame.image.shape[:2]
-    with timer.stage("store"):
-        face = res.facebank.faces.add(
-            args.person_id,
-            image_bytes=frame.data,
-            content_type=frame.content_type,
-            width=width,
-            height=height,
-            box=detections.boxes[index].tolist(),
-            landmarks=detections.landmarks[index].reshape(-1).tolist(),
-            embedding=vector,
-            model_name=pipe.embedder.name,
-            model_version=pipe.embedder.version,
-        )
-    return EnrolFaceResult(
-        face_id=face.id,
-        face=FaceRecordOut.model_validate(face),
-        quality={"faces": confident, **quality.to_json(), **resemblance.to_json()},
-        flip=settings.enrol_flip,
-    )
+    bank, faces = res.snapshot(), res.facebank.faces
+    return enrolment.enrol_face(frame, args.person_id, res.models, bank, faces, res.settings, timer)
 
 
 @model_task(REBUILD_FACEBANK)
@@ -263,7 +219,7 @@ def rebuild_facebank(task: ModelTask) -> dict[str, Any]:
     return task.run_job(RebuildArgs, {}, run_rebuild)
 
 
-def run_rebuild(args: RebuildArgs, res: Resources, timer: StageTimer) -> RebuildResult:
+def run_rebuild(args: RebuildArgs, res: Runtime, timer: StageTimer) -> RebuildResult:
     pipe, bank, settings = res.pipe, res.facebank, res.settings
     embedded = failed = 0
     for item in bank.embeddings.pending(pipe.embedder.name, pipe.embedder.version):

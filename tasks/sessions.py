@@ -51,10 +51,9 @@ from errors import DatabaseUnavailable, JobRevoked, JobTimeout, RollcallError, T
 from facebank.records import CameraFrame, camera_source
 from facebank.sessions import AttendanceSessions
 from ml.timing import StageTimer
-from settings import get_settings
 from tasks import app, runtime
 from tasks.jobs import ModelTask, model_task, run_attendance
-from tasks.runtime import Resources
+from tasks.runtime import Runtime
 
 log = logging.getLogger("rollcall.sessions")
 # A claimed tick whose frames were not queued this long after is taken to have lost its task.
@@ -74,7 +73,7 @@ def _now() -> datetime:
 
 
 def _store() -> AttendanceSessions:
-    return AttendanceSessions(runtime.facebank().engine)
+    return AttendanceSessions(runtime.current().facebank.engine)
 
 
 def _visibility_timeout_s() -> float:
@@ -83,7 +82,7 @@ def _visibility_timeout_s() -> float:
 
 def _expire_after() -> timedelta:
     """When every frame of the last tick has surely come back: redelivery plus two hard job limits."""
-    return timedelta(seconds=_visibility_timeout_s() + 2 * get_settings().job_time_limit_s)
+    return timedelta(seconds=_visibility_timeout_s() + 2 * runtime.current().settings.job_time_limit_s)
 
 
 def _send_at(signature: Signature, when: datetime) -> None:
@@ -140,10 +139,10 @@ def _admit_frames(session_id: int, frame_ids: list[str], owner: str | None) -> b
     another key's frame waits behind a bounded number of them. Each frame gets a job record, which
     its worker checks before it runs, so stopping the session drops those still queued.
     """
-    records = runtime.job_records()
+    res = runtime.current()
+    records, settings = res.records, res.settings
     if records is None:  # no Redis result store: no records and no limits (Celery's chords need one)
         return True
-    settings = get_settings()
     if owner is not None and not records.in_flight.admit_frames(
         owner, frame_ids, settings.max_jobs_in_flight, settings.session_max_queued_frames
     ):
@@ -174,7 +173,7 @@ def session_frame(
     return task.run_job(SessionFrameArgs, kwargs, run_session_frame, when_revoked=dropped)
 
 
-def run_session_frame(args: SessionFrameArgs, res: Resources, timer: StageTimer) -> SessionFrameResult:
+def run_session_frame(args: SessionFrameArgs, res: Runtime, timer: StageTimer) -> SessionFrameResult:
     """The attendance job's steps on the camera's frame (``tasks.jobs.run_attendance``).
 
     A camera that fails (unreachable, not an image, too slow) is part of the answer, not a failure of

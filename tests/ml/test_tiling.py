@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from benchmarks.classroom import build_classroom, score_detections
-from facebank.gallery import Gallery, match_faces
 from facebank.records import GalleryRows
 from ml.mtcnn import Detections, MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
 from ml.tiling import Tile, TilingParams, merge_detections, tile_grid, wants_tiles
+from recognition.gallery import Gallery, match_faces
 from settings import get_settings
 from tests.shared_data import shared_dir
 
