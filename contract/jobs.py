@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from contract.people import FaceRecordOut, PersonOut
 from errors import InvalidInput
-from facebank.schemas import FaceRecordOut, PersonOut
 
 DETECT = "rollcall.models.detect"
 IDENTIFY = "rollcall.models.identify"

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from contract.people import PersonOut
 from facebank.gallery import Gallery
-from facebank.schemas import PersonOut
 from facebank.store import Facebank
 
 

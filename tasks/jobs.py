@@ -42,8 +42,8 @@ from contract.jobs import (
     parse_args,
     result_json,
 )
+from contract.people import FaceRecordOut
 from errors import JobTimeout, MultipleFacesFound, NoFaceFound, RollcallError, error_of
-from facebank.schemas import FaceRecordOut
 from ml.image import decode_image
 from ml.quality import measure_face
 from ml.timing import StageTimer

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validat
 from contract.jobs import CalibrateArgs
 from errors import InvalidInput
 from facebank.limits import MAX_MODEL_NAME
-from facebank.schemas import AppliedThresholdOut
+from facebank.records import AppliedThreshold
 from webapi.schemas import CallbackUrl, JobAccepted
 from webapi.services import facebank, job_client
 from webapi.submission import submit_job
@@ -82,7 +82,7 @@ class ApplyThreshold(BaseModel):
 
 
 class AppliedThresholds(BaseModel):
-    items: list[AppliedThresholdOut]
+    items: list[AppliedThreshold]
 
 
 @bp.post("/calibrate")
@@ -103,7 +103,7 @@ def calibrate() -> Any:
 @documented(
     "Apply a threshold: a calibration job's proposal, or a value by hand (workers use it at once).",
     body=ApplyThreshold,
-    responses={200: AppliedThresholdOut},
+    responses={200: AppliedThreshold},
     tag="people",
     role="admin",
 )
@@ -112,7 +112,7 @@ def apply_threshold() -> Any:
     if body.calibration_job_id is None:
         assert body.threshold is not None and body.model_name and body.model_version
         applied = facebank().thresholds.apply(body.model_name, body.model_version, body.threshold)
-        return jsonify(AppliedThresholdOut.json_of(applied))
+        return jsonify(applied.model_dump(mode="json"))
     client = job_client()
     job = client.status(body.calibration_job_id)
     if job.type != "calibrate" or job.state != "succeeded" or job.result is None:
@@ -131,15 +131,13 @@ def apply_threshold() -> Any:
         false_reject_rate=proposal["false_reject_rate"],
         calibration_job_id=job.job_id,
     )
-    return jsonify(AppliedThresholdOut.json_of(applied))
+    return jsonify(applied.model_dump(mode="json"))
 
 
 @bp.get("/threshold")
 @documented("The thresholds applied per model version.", responses={200: AppliedThresholds}, tag="people")
 def list_thresholds() -> Any:
-    return jsonify(
-        {"items": [AppliedThresholdOut.json_of(applied) for applied in facebank().thresholds.all()]}
-    )
+    return jsonify({"items": [applied.model_dump(mode="json") for applied in facebank().thresholds.all()]})
 
 
 @bp.delete("/threshold/<model_name>/<model_version>")

@@ -20,6 +20,7 @@ from typing import Any, Literal, get_type_hints
 from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from contract.people import Timestamp
 from errors import CameraProtocolError, Conflict
 from facebank.limits import (
     CAMERA_NAME,
@@ -30,7 +31,6 @@ from facebank.limits import (
     MAX_CAMERA_USERNAME,
 )
 from facebank.records import Camera
-from facebank.schemas import Timestamp
 from sources.camera import FetchLimits, fetch_frame
 from sources.imagebytes import IMAGE_TYPES, sniff_content_type
 from sources.probe import CameraTestReport, probe_camera

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 import errors
 from contract.jobs import EnrolFaceArgs, EnrolFaceResult, FrameSource, read_result
+from contract.people import FaceRecordOut
 from facebank.records import Person
-from facebank.schemas import FaceRecordOut
 from facebank.store import Facebank
 from webapi.jobclient import JobClient, JobStatus
 

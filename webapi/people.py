@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.jobs import EnrolFaceArgs, EnrolFaceResult, RebuildArgs, read_result
 from contract.jobs import FrameSource as JobSource
+from contract.people import FaceRecordOut, PersonOut, RecordOut
 from errors import FaceNotFound, RollcallError
 from facebank.limits import MAX_DISPLAY_NAME, MAX_EXTERNAL_ID, MAX_METADATA_BYTES
 from facebank.records import Face
-from facebank.schemas import FacebankStatsOut, FaceRecordOut, PersonOut, RecordOut
 from webapi.names import lookalike_warnings, normalised_name
-from webapi.schemas import FrameSource, JobAccepted
+from webapi.schemas import FacebankStatsOut, FrameSource, JobAccepted
 from webapi.services import current_settings, facebank, job_client
 from webapi.submission import accepted, checked_callback_url, parse_frame_request
 from webapi.validation import (

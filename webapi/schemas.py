@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from contract.people import RecordOut, Timestamp
 from contract.tilecost import tile_cost
 from errors import InvalidInput
 from facebank.limits import CAMERA_NAME, MAX_CAMERA_NAME
@@ -281,6 +282,28 @@ class LegacyDetectResponse(BaseModel):
 
 class LegacyIdResponse(BaseModel):
     id: list[str]
+
+
+class RosterOut(RecordOut):
+    id: int
+    name: str
+    person_ids: list[int]
+    member_count: int
+    created_at: Timestamp
+
+
+class ModelCountOut(RecordOut):
+    model_name: str
+    model_version: str
+    dim: int
+    embeddings: int
+
+
+class FacebankStatsOut(RecordOut):
+    revision: int
+    people: int
+    faces: int
+    models: list[ModelCountOut]
 
 
 class Health(BaseModel):
