@@ -38,7 +38,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from contract.jobs import (
     SESSION_EXPIRE,
-    SESSION_FRAME,
     SESSION_RECORD,
     SESSION_TICK,
     AttendanceArgs,
@@ -53,7 +52,8 @@ from facebank.sessions import AttendanceSessions
 from ml.timing import StageTimer
 from settings import get_settings
 from tasks import app, runtime
-from tasks.jobs import ModelTask, model_task, run_attendance
+from tasks.jobs import run_attendance
+from tasks.registry import register
 from tasks.runtime import Resources
 
 log = logging.getLogger("rollcall.sessions")
@@ -153,29 +153,17 @@ def _admit_frames(session_id: int, frame_ids: list[str], owner: str | None) -> b
     return True
 
 
-@model_task(SESSION_FRAME)
-def session_frame(
-    task: ModelTask,
-    camera: int,
-    source: dict[str, Any],
-    roster: list[int],
-    small_faces: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One camera's frame of one tick: who of the roster it shows (the attendance job's own logic)."""
-    kwargs = {"camera": camera, "source": source, "roster": roster, "small_faces": small_faces}
-
-    def dropped() -> SessionFrameResult:
-        """The answer of a frame whose session stopped while it was queued: taken by nobody."""
-        error = JobRevoked("the session was stopped before this frame was taken").to_dict()
-        return SessionFrameResult(
-            camera=camera, captured_at=_now().isoformat(), present=[], unknown_faces=[], error=error
-        )
-
-    return task.run_job(SessionFrameArgs, kwargs, run_session_frame, when_revoked=dropped)
+def dropped_frame(args: SessionFrameArgs) -> SessionFrameResult:
+    """The answer of a frame whose session stopped while it was queued: taken by nobody."""
+    error = JobRevoked("the session was stopped before this frame was taken").to_dict()
+    return SessionFrameResult(
+        camera=args.camera, captured_at=_now().isoformat(), present=[], unknown_faces=[], error=error
+    )
 
 
 def run_session_frame(args: SessionFrameArgs, res: Resources, timer: StageTimer) -> SessionFrameResult:
-    """The attendance job's steps on the camera's frame (``tasks.jobs.run_attendance``).
+    """One camera's frame of one tick: who of the roster it shows (the attendance job's own steps,
+    ``tasks.jobs.run_attendance``).
 
     A camera that fails (unreachable, not an image, too slow) is part of the answer, not a failure of
     the task: the tick is still recorded, and the session's camera statistics show the error.
@@ -201,6 +189,9 @@ def run_session_frame(args: SessionFrameArgs, res: Resources, timer: StageTimer)
     return SessionFrameResult(
         camera=args.camera, captured_at=captured_at, present=[], unknown_faces=[], error=error
     )
+
+
+session_frame = register(SessionFrameArgs, run_session_frame, when_revoked=dropped_frame)
 
 
 def camera_frame(result: dict[str, Any]) -> CameraFrame:

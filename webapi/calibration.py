@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from contract.jobs import CalibrateArgs
+from contract.jobs import CalibrateArgs, CalibrateOptions
 from errors import InvalidInput
 from facebank.limits import MAX_MODEL_NAME
 from facebank.records import AppliedThreshold
-from webapi.schemas import CallbackUrl, JobAccepted
+from webapi.schemas import STRICT, CallbackUrl, JobAccepted, job_args
 from webapi.services import facebank, job_client
 from webapi.submission import submit_job
 from webapi.validation import documented, parse_body
@@ -24,12 +24,9 @@ from webapi.validation import documented, parse_body
 bp = Blueprint("calibration", __name__, url_prefix="/v1/facebank")
 
 
-class CalibrateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class CalibrateRequest(CalibrateOptions):
+    model_config = STRICT
 
-    target_far: float = Field(
-        0.001, gt=0, lt=1, description="False-accept rate to aim for: the share of two-person pairs matched."
-    )
     callback_url: CallbackUrl | None = None
 
 
@@ -96,7 +93,7 @@ class AppliedThresholds(BaseModel):
 )
 def calibrate() -> Any:
     body = parse_body(CalibrateRequest)
-    return submit_job(CalibrateArgs(target_far=body.target_far), body)
+    return submit_job(job_args(CalibrateArgs, body), body)
 
 
 @bp.post("/threshold")

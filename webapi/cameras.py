@@ -20,6 +20,7 @@ from typing import Any, Literal, get_type_hints
 from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from contract.fields import CAMERA_URL_PATTERN, CameraName
 from contract.people import Timestamp
 from errors import CameraProtocolError, Conflict
 from facebank.limits import (
@@ -35,7 +36,6 @@ from sources.camera import FetchLimits, fetch_frame
 from sources.imagebytes import IMAGE_TYPES, sniff_content_type
 from sources.probe import CameraTestReport, probe_camera
 from webapi.auth import current_caller
-from webapi.schemas import CAMERA_URL_PATTERN, CameraName
 from webapi.services import cameras, current_settings
 from webapi.validation import VISIBLE_TEXT, ErrorResponse, documented, parse_body, storable_text
 

@@ -23,7 +23,7 @@ from kombu.exceptions import OperationalError
 
 import errors
 from contract.inflight import InFlight
-from contract.jobs import JOB_TYPES, SESSION_TICK, FrameSource, JobArgs, result_for, task_name, to_kwargs
+from contract.jobs import SESSION_TICK, FrameSource, JobArgs, result_for, to_kwargs
 from contract.records import JobRecord, decode_record, encode_record, job_record_key, session_frames_key
 from contract.uploads import Uploads
 from errors import error_of  # Celery rebuilds a job's error from the JSON backend
@@ -207,8 +207,6 @@ class JobClient:
 
         The caller's limits are checked first: submissions per minute and jobs in flight (429).
         """
-        if job_type not in JOB_TYPES:
-            raise errors.InvalidInput(f"unknown job type {job_type!r}")
         self.admit_submission()
         job_id = str(uuid.uuid4())
         owner = owner_of_new()
@@ -231,7 +229,7 @@ class JobClient:
         args = self._upload_by_reference(args, job_id)
         try:
             self.celery.send_task(
-                task_name(args.job_type),
+                args.task_name(),
                 kwargs=to_kwargs(args),
                 task_id=job_id,
                 retry=True,

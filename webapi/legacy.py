@@ -40,7 +40,7 @@ def _source(query: LegacyFrameQuery) -> FrameSource:
     """The query's frame source; a camera name is looked up now (``camera_not_found``: 404)."""
     if query.camera is not None:
         check_camera_exists(query.camera)
-    return FrameSource(**query.source())
+    return query.frame_source()
 
 
 def _run(args: JobArgs) -> dict[str, Any]:

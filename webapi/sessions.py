@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract.fields import MAX_URL_LENGTH, CameraName
+from contract.jobs import SmallFaces
 from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.limits import MAX_SESSION_NAME
 from facebank.records import SessionCamera, SessionPerson, SessionState, SessionTick
@@ -23,7 +25,7 @@ from facebank.sessions import MAX_CAMERAS, planned_ticks
 from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
 from webapi.auth import may_see, owner_of_new
 from webapi.names import normalised_name
-from webapi.schemas import MAX_URL_LENGTH, CameraName, RosterId, SmallFaceOptions, check_tile_cost
+from webapi.schemas import RosterId
 from webapi.services import attendance_sessions, current_settings, job_client
 from webapi.services import cameras as registered_cameras
 from webapi.validation import VISIBLE_TEXT, documented, parse_body, parse_query, storable_text
@@ -86,7 +88,7 @@ class SessionCreate(BaseModel):
         None, ge=1, le=3600, allow_inf_nan=False, description="Seconds between ticks (at least 1)."
     )
     min_ticks: int = Field(1, ge=1, description="Present when seen in at least this many ticks.")
-    small_faces: SmallFaceOptions | None = None
+    small_faces: SmallFaces | None = None
     burst: Burst | None = Field(
         None, description="K frames over T seconds, instead of duration and interval."
     )
@@ -239,7 +241,7 @@ def create_session() -> Any:
     check_session_cost(start, end, interval, kind, len(body.cameras))
     check_cameras_allowed(body.stored_cameras())
     if body.small_faces is not None:
-        check_tile_cost(body.small_faces.options(), current_settings().small_faces_max_tile_cost)
+        body.small_faces.check_cost(current_settings().small_faces_max_tile_cost)
     store = attendance_sessions()
     state = store.create(
         roster_id=body.roster_id,
@@ -250,7 +252,7 @@ def create_session() -> Any:
         min_ticks=body.min_ticks,
         kind=kind,
         name=body.name,
-        small_faces=body.small_faces.options() if body.small_faces is not None else None,
+        small_faces=body.small_faces.model_dump(exclude_unset=True) if body.small_faces is not None else None,
         owner=owner_of_new(),
         max_live=current_settings().max_live_sessions,
     )

@@ -16,24 +16,24 @@ from typing import Any, TypeVar
 from flask import Response, jsonify, request, url_for
 from pydantic import BaseModel
 
-from contract.jobs import JobArgs
+from contract.jobs import JobArgs, SmallFaces
 from errors import InvalidInput
 from settings import Settings
 from sources.imagebytes import check_image_upload
 from sources.netguard import check_callback_url
 from webapi.auth import current_caller
 from webapi.jobclient import IdempotencyClaim
-from webapi.schemas import FrameSource, JobAccepted, check_tile_cost
+from webapi.schemas import FrameRequest, JobAccepted
 from webapi.services import cameras, current_settings, job_client
 from webapi.validation import parse_body, parse_obj
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
-SourceT = TypeVar("SourceT", bound=FrameSource)
+RequestT = TypeVar("RequestT", bound=FrameRequest)
 
 
-def parse_frame_request(model: type[SourceT]) -> SourceT:
+def parse_frame_request(model: type[RequestT]) -> RequestT:
     """A JSON body, or a multipart upload (file field ``image``; other fields as JSON strings).
 
     An uploaded image is checked here (base64, size, image signature), so a broken upload is
@@ -58,9 +58,9 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
         check_image_upload(body.image_b64, settings.max_upload_bytes)
     if body.camera is not None:
         check_camera_exists(body.camera)
-    small_faces = getattr(body, "small_faces", None)
+    small_faces: SmallFaces | None = getattr(body, "small_faces", None)
     if small_faces is not None:
-        check_tile_cost(small_faces.options(), settings.small_faces_max_tile_cost)
+        small_faces.check_cost(settings.small_faces_max_tile_cost)
     return body
 
 
