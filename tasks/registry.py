@@ -59,7 +59,7 @@ class ModelTask(Task):
         if records is not None and record is not None and record.revoked:
             log.info("%s", job_line(self.request.id, job, "revoked", source, None, {}))
             metrics.record_job(job, "revoked", {})
-            records.release_in_flight(self.request.id, record)
+            records.ended(self.request.id, record)
             if when_revoked is not None:
                 return when_revoked(parse_args(model, **kwargs)).model_dump(mode="json")
             self.backend.mark_as_revoked(self.request.id, reason="revoked before it started")
@@ -107,7 +107,7 @@ class ModelTask(Task):
         if status != states.RETRY and isinstance(kwargs, dict) and (kwargs.get("source") or {}).get("upload"):
             records.uploads.delete(kwargs["source"]["upload"])  # the outcome is stored: no one reads it again
         record = records.get(task_id)
-        records.release_in_flight(task_id, record)
+        records.ended(task_id, record)
         if status == states.SUCCESS:
             callbacks.job_ended(self, task_id, record, "succeeded", retval, None)
         elif status == states.FAILURE:

@@ -143,13 +143,10 @@ def _admit_frames(session_id: int, frame_ids: list[str], owner: str | None) -> b
     records = runtime.job_records()
     if records is None:  # no Redis result store: no records and no limits (Celery's chords need one)
         return True
-    settings = get_settings()
-    if owner is not None and not records.in_flight.admit_frames(
-        owner, frame_ids, settings.max_jobs_in_flight, settings.session_max_queued_frames
-    ):
+    if not records.admission.admit_frames(owner, frame_ids):
         return False
     frame = JobRecord(type="session_frame", submitted_at=time.time(), owner=owner, session_id=session_id)
-    records.add_session_frames(session_id, frame_ids, frame, settings.result_expires_s)
+    records.add_session_frames(session_id, frame_ids, frame)
     return True
 
 

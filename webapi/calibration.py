@@ -16,6 +16,7 @@ from contract.jobs import CalibrateArgs, CalibrateOptions
 from errors import InvalidInput
 from facebank.limits import MAX_MODEL_NAME
 from facebank.records import AppliedThreshold
+from webapi.auth import current_caller
 from webapi.schemas import STRICT, CallbackUrl, JobAccepted, job_args
 from webapi.services import facebank, job_client
 from webapi.submission import submit_job
@@ -111,7 +112,7 @@ def apply_threshold() -> Any:
         applied = facebank().thresholds.apply(body.model_name, body.model_version, body.threshold)
         return jsonify(applied.model_dump(mode="json"))
     client = job_client()
-    job = client.status(body.calibration_job_id)
+    job = client.status(body.calibration_job_id, current_caller())
     if job.type != "calibrate" or job.state != "succeeded" or job.result is None:
         raise InvalidInput(
             f"job {body.calibration_job_id} is a {job.type} job in state {job.state}; "

@@ -124,9 +124,8 @@ class CameraList(BaseModel):
 
 
 def may_manage() -> bool:
-    """Whether this caller may see a camera's details and change the registry (an admin key, or the CLI)."""
-    caller = current_caller()
-    return caller is None or caller.admin
+    """Whether this request's caller may see a camera's details and change the registry (an admin key)."""
+    return current_caller().admin
 
 
 def camera_json(camera: Camera) -> dict[str, Any]:

@@ -8,8 +8,10 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from contract.jobs import AttendanceArgs, DetectArgs, IdentifyArgs
+from contract.records import JobState
 from errors import InvalidInput, PersonNotFound
-from webapi.schemas import AttendanceRequest, DetectRequest, IdentifyRequest, JobAccepted, JobState, job_args
+from webapi.auth import current_caller
+from webapi.schemas import AttendanceRequest, DetectRequest, IdentifyRequest, JobAccepted, job_args
 from webapi.services import facebank, job_client
 from webapi.submission import parse_frame_request, submit_job
 from webapi.validation import documented
@@ -77,7 +79,7 @@ def _job_id(job_id: str) -> str:
 @bp.get("/<job_id>")
 @documented("A job's state, with its result or error.", responses={200: JobState}, path=JOB_ID_PARAMETER)
 def get_job(job_id: str) -> Any:
-    return jsonify(job_client().status(_job_id(job_id)).to_json())
+    return jsonify(job_client().status(_job_id(job_id), current_caller()).model_dump(mode="json"))
 
 
 @bp.delete("/<job_id>")
@@ -87,4 +89,4 @@ def get_job(job_id: str) -> Any:
     path=JOB_ID_PARAMETER,
 )
 def revoke_job(job_id: str) -> Any:
-    return jsonify(job_client().revoke(_job_id(job_id)).to_json())
+    return jsonify(job_client().revoke(_job_id(job_id), current_caller()).model_dump(mode="json"))

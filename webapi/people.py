@@ -19,6 +19,7 @@ from contract.people import FaceRecordOut, PersonOut, RecordOut
 from errors import FaceNotFound, RollcallError
 from facebank.limits import MAX_DISPLAY_NAME, MAX_EXTERNAL_ID, MAX_METADATA_BYTES
 from facebank.records import Face
+from webapi.auth import current_caller
 from webapi.names import lookalike_warnings, normalised_name
 from webapi.schemas import FacebankStatsOut, FrameRequest, JobAccepted
 from webapi.services import current_settings, facebank, job_client
@@ -232,7 +233,7 @@ def add_face(person_id: int) -> Any:
     facebank().people.get(person_id)  # 404 now rather than from the worker
     client = job_client()
     args = EnrolFaceArgs(person_id=person_id, source=body.frame_source())
-    job_id = client.submit(args, checked_callback_url(body))
+    job_id = client.submit(args, current_caller(), checked_callback_url(body))
     try:
         waited = client.wait(job_id, current_settings().legacy_wait_s)
     except RollcallError as exc:
@@ -268,7 +269,7 @@ def delete_face(person_id: int, face_id: int) -> Any:
     role="admin",
 )
 def rebuild() -> Any:
-    return accepted(job_client().submit(RebuildArgs()))
+    return accepted(job_client().submit(RebuildArgs(), current_caller()))
 
 
 @bp.get("/v1/facebank/stats")

@@ -128,15 +128,6 @@ class JobAccepted(BaseModel):
     status_url: str
 
 
-class JobState(BaseModel):
-    job_id: str
-    type: str
-    state: Literal["queued", "running", "succeeded", "failed", "revoked"]
-    submitted_at: float
-    result: dict[str, Any] | None
-    error: dict[str, str] | None
-
-
 # --- the legacy v0 routes (the old system's, kept for existing frontends) ---
 class LegacyFrameQuery(BaseModel):
     """The v0 ``ip`` (a camera URL), or the ``camera`` of the registry by name: one of the two."""
