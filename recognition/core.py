@@ -29,10 +29,8 @@ from contract.jobs import (
     Presence,
     SmallFaces,
 )
-from contract.tilecost import fitted_scale, tile_cost
 from errors import InvalidInput, NoFaceFound
 from ml.mtcnn import Detections
-from ml.tiling import TilingParams
 from ml.timing import StageTimer
 from recognition.batching import BatchedPipeline
 from recognition.frames import Frame
@@ -41,14 +39,14 @@ from recognition.snapshot import FacebankSnapshot
 from settings import Settings
 
 # The whole frame only: how identify and enrolment detect, and the benchmarks' in-process attendance.
-WHOLE_FRAME = TilingParams(mode="off")
+WHOLE_FRAME = SmallFaces(mode="off")
 
 
 @dataclasses.dataclass(frozen=True)
 class Tiling:
     """The small-face mode a job runs with, and the scale it was lowered to to fit the frame (or None)."""
 
-    params: TilingParams
+    params: SmallFaces
     lowered_scale: float | None = None
 
 
@@ -61,27 +59,19 @@ def choose_tiling(
     """The job's own small-face options, else its camera's mode (``Frame.small_faces``: the registry's,
     else ``ROLLCALL_SMALL_FACES_CAMERAS``'), else the configured default.
 
-    Bounded by the settings: a tiling over the cost limit is refused (the API refuses it at
-    submission already), and a frame too large for its tiles is tiled at a smaller scale, or not
-    at all.
+    Bounded by the settings: a frame too large for its tiles is tiled at a smaller scale, or not at
+    all (``ROLLCALL_SMALL_FACES_MAX_TILE_PIXELS``). The cost limit per frame pixel is the submitter's
+    check (``SmallFaces.check_cost``: the API's, at submission and at a session's creation).
     """
-    asked = options.options() if options is not None else {}
-    if "mode" not in asked:
-        asked["mode"] = camera_mode or settings.small_faces
-    params = TilingParams(**asked)
+    params = options if options is not None else SmallFaces(mode=camera_mode or settings.small_faces)
     if params.mode == "off":
         return Tiling(params)
-    fields = {"scale": params.scale, "overlap": params.overlap, "min_face_size": params.min_face_size}
-    if tile_cost({**fields, "mode": "on"}) > settings.small_faces_max_tile_cost:
-        raise InvalidInput(
-            f"small_faces costs more than this server's limit of {settings.small_faces_max_tile_cost:g}"
-        )
-    scale = fitted_scale(fields, frame_pixels, settings.small_faces_max_tile_pixels)
+    scale = params.fitted_scale(frame_pixels, settings.small_faces_max_tile_pixels)
     if scale >= params.scale:
         return Tiling(params)
     if scale < 1.0:  # even unenlarged tiles would be too many pixels: the whole frame alone
-        return Tiling(dataclasses.replace(params, mode="off"), scale)
-    return Tiling(dataclasses.replace(params, scale=round(scale, 3)), round(scale, 3))
+        return Tiling(params.model_copy(update={"mode": "off"}), scale)
+    return Tiling(params.model_copy(update={"scale": round(scale, 3)}), round(scale, 3))
 
 
 def find_faces(

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from contract.jobs import EnrolFaceResult
+from contract.people import FaceRecordOut
 from errors import (
     DuplicateFace,
     FaceTooSmall,
@@ -33,7 +34,6 @@ from errors import (
     TooBlurry,
 )
 from facebank.faces import Faces
-from facebank.schemas import FaceRecordOut
 from ml.quality import FaceQuality, measure_face
 from ml.timing import StageTimer
 from recognition.batching import BatchedPipeline

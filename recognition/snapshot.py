@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from facebank.schemas import PersonOut
+from contract.people import PersonOut
 from facebank.store import Facebank
 from recognition.gallery import Gallery
 

@@ -29,7 +29,7 @@ from celery.utils.time import get_exponential_backoff_interval
 
 import errors
 from contract.jobs import CALLBACK, result_for
-from contract.records import JobRecord, job_json
+from contract.records import JobRecord, JobState, StateName
 from settings import Settings
 from sources.netguard import CameraAllowlist
 from sources.pinned import post
@@ -63,7 +63,7 @@ def job_ended(
     task: Task,
     job_id: str,
     record: JobRecord | None,
-    state: str,
+    state: StateName,
     result: dict[str, Any] | None,
     error: errors.RollcallError | None,
 ) -> None:
@@ -74,8 +74,8 @@ def job_ended(
     if record is None or not record.callback_url:
         return
     shown = result_for(result, admin=record.owner is None)
-    payload = job_json(job_id, record, state, shown, error.to_dict() if error is not None else None)
-    schedule_callback(task.app, record.callback_url, payload)
+    ended = JobState.of(job_id, record, state, shown, error.to_dict() if error is not None else None)
+    schedule_callback(task.app, record.callback_url, ended.model_dump(mode="json"))
 
 
 def deliver(url: str, payload: dict[str, Any], settings: Settings, allowlist: CameraAllowlist) -> int:

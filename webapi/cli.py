@@ -22,9 +22,9 @@ from flask.cli import AppGroup
 
 import errors
 from facebank import db
-from facebank.schemas import FacebankStatsOut
 from webapi import facebank_io
 from webapi.facebank_io import ImportSummary, MatchedBy, Outcome
+from webapi.schemas import FacebankStatsOut
 from webapi.services import current_settings, facebank, job_client
 
 facebank_cli = AppGroup("facebank", help="Manage the facebank: migrate, import, export, stats.")

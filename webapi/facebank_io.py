@@ -23,11 +23,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 import errors
+from contract.callers import OPERATOR
 from contract.jobs import EnrolFaceArgs, EnrolFaceResult, FrameSource, read_result
+from contract.people import FaceRecordOut
+from contract.records import JobState
 from facebank.records import Person
-from facebank.schemas import FaceRecordOut
 from facebank.store import Facebank
-from webapi.jobclient import JobClient, JobStatus
+from webapi.jobclient import JobClient
 
 log = logging.getLogger("rollcall.facebank_io")
 
@@ -364,7 +366,7 @@ def _submit(client: JobClient, photo: PhotoJob, max_bytes: int) -> str | PhotoRe
         too_large = errors.PayloadTooLarge(f"the file is larger than the {max_bytes} bytes a job accepts")
         return _failed(photo, too_large)
     source = FrameSource(image_b64=base64.b64encode(data).decode("ascii"))
-    return client.submit(EnrolFaceArgs(person_id=photo.person_id, source=source))
+    return client.submit(EnrolFaceArgs(person_id=photo.person_id, source=source), OPERATOR)
 
 
 def _finish(client: JobClient, photo: PhotoJob, job_id: str, timeout_s: float) -> PhotoResult:
@@ -383,7 +385,7 @@ def _finish(client: JobClient, photo: PhotoJob, job_id: str, timeout_s: float) -
     return PhotoResult(photo.relative, outcome, photo.person_id, code=error["code"], reason=error["message"])
 
 
-def await_job(client: JobClient, job_id: str, timeout_s: float) -> JobStatus:
+def await_job(client: JobClient, job_id: str, timeout_s: float) -> JobState:
     """Poll the job until it ends; ``JobTimeout`` when no worker finished it within ``timeout_s``.
 
     Polled rather than ``JobClient.wait``: a timed-out Celery ``get()`` stays subscribed to the
@@ -393,7 +395,7 @@ def await_job(client: JobClient, job_id: str, timeout_s: float) -> JobStatus:
     deadline = time.monotonic() + timeout_s
     interval = POLL_MIN_S
     while True:
-        status = client.status(job_id)
+        status = client.status(job_id, OPERATOR)
         if status.state in ("succeeded", "failed", "revoked"):
             return status
         if time.monotonic() >= deadline:
@@ -410,7 +412,7 @@ def _revoke(client: JobClient, job_ids: Sequence[str]) -> None:
     """Cancel the jobs an interrupted import leaves queued (best effort: the broker may be gone)."""
     for index, job_id in enumerate(job_ids):
         try:
-            client.revoke(job_id)
+            client.revoke(job_id, OPERATOR)
         except errors.BrokerUnavailable as exc:
             log.warning("could not cancel %d queued enrol jobs: %s", len(job_ids) - index, exc.message)
             return
