@@ -180,12 +180,6 @@ class AttendanceOptions(DetectOptions):
     roster: list[PersonId] | None = Field(
         None, max_length=10_000, description="Restrict matching to these person ids; absentees are listed."
     )
-    min_face_prob: float | None = Field(
-        None,
-        ge=0.0,
-        le=1.0,
-        description="Leave out faces less sure than this (ROLLCALL_MIN_FACE_PROB still applies).",
-    )
 
 
 class AttendanceArgs(AttendanceOptions, JobArgs):

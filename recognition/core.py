@@ -31,7 +31,6 @@ from contract.jobs import (
     SmallFaces,
 )
 from errors import InvalidInput, NoFaceFound
-from ml.bounded import at_least
 from ml.mtcnn import Detections
 from ml.timing import StageTimer
 from recognition.batching import BatchedPipeline
@@ -174,8 +173,6 @@ def attendance(
     """
     roster = args.roster
     detections, mode = find_faces(models, frame.image, tiling, timer)
-    if args.min_face_prob is not None:
-        detections = at_least(detections, args.min_face_prob)
     vectors = embed_faces(models, frame.image, detections.landmarks, flip, timer)
     with timer.stage("match"):
         assignment = assign(vectors, bank, roster)

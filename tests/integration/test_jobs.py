@@ -159,16 +159,3 @@ def test_jobs_accept_the_small_face_mode_and_report_it(
     }
     refused = client.post("/v1/jobs/detect", json={"url": url, "small_faces": {"mode": "always"}})
     assert refused.status_code == 400
-
-
-def test_an_attendance_job_leaves_out_faces_under_its_own_face_probability(
-    client: Any, worker: WorkerProcess, camera: str
-) -> None:
-    url = f"{camera}/{SCENES}/two_people.jpg"
-    everyone = run_job(client, "attendance", {"url": url})["result"]
-    assert len(everyone["present"]) + len(everyone["unknown_faces"]) == 2
-    strict = run_job(client, "attendance", {"url": url, "min_face_prob": 1.0})
-    assert strict["state"] == "succeeded", strict
-    assert strict["result"]["present"] == [] and strict["result"]["unknown_faces"] == []
-    refused = client.post("/v1/jobs/attendance", json={"url": url, "min_face_prob": 1.5})
-    assert refused.status_code == 400 and "min_face_prob" in refused.get_json()["error"]["message"]
