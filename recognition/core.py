@@ -19,12 +19,13 @@ import torch
 from torchvision.ops import box_iou
 
 from contract.jobs import (
+    AttendanceArgs,
     AttendanceResult,
     Candidate,
     DetectResult,
     FaceBox,
-    FaceHint,
     IdentifiedFace,
+    IdentifyArgs,
     IdentifyResult,
     Presence,
     SmallFaces,
@@ -120,14 +121,14 @@ def detect(frame: Frame, models: BatchedPipeline, tiling: Tiling, timer: StageTi
 
 def identify(
     frame: Frame,
-    face: FaceHint,
-    top_k: int,
+    args: IdentifyArgs,
     models: BatchedPipeline,
     bank: FacebankSnapshot,
     flip: bool,
     timer: StageTimer,
 ) -> IdentifyResult:
-    """Who is this one face, given by its 5 landmarks or by a box around it."""
+    """Who is this one face, given by its 5 landmarks or by a box around it (``args.face``)."""
+    face = args.face
     if face.landmarks is not None:
         landmarks = given_landmarks(face.landmarks, frame)
         box = face.box
@@ -142,7 +143,7 @@ def identify(
         raise InvalidInput("identify needs the face's 'landmarks' or 'box'")
     vectors = embed_faces(models, frame.image, landmarks, flip, timer)
     with timer.stage("match"):
-        match = match_faces(vectors, bank.gallery, bank.threshold, top_k=top_k)[0]
+        match = match_faces(vectors, bank.gallery, bank.threshold, top_k=args.top_k)[0]
     people = bank.people
     return IdentifyResult(
         frame=frame.describe(),
@@ -158,7 +159,7 @@ def identify(
 
 def attendance(
     frame: Frame,
-    roster: Sequence[int] | None,
+    args: AttendanceArgs,
     models: BatchedPipeline,
     bank: FacebankSnapshot,
     tiling: Tiling,
@@ -167,8 +168,10 @@ def attendance(
 ) -> AttendanceResult:
     """Who of the enrolled people (or of the roster) is in the frame; each person at most once.
 
-    People deleted since the job was submitted (or since the snapshot was read) are left out.
+    ``args`` are the job's arguments as the client chose them (``contract.jobs``); people deleted since
+    the job was submitted (or since the snapshot was read) are left out.
     """
+    roster = args.roster
     detections, mode = find_faces(models, frame.image, tiling, timer)
     vectors = embed_faces(models, frame.image, detections.landmarks, flip, timer)
     with timer.stage("match"):

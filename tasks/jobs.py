@@ -57,7 +57,7 @@ def run_identify(args: IdentifyArgs, res: Runtime, timer: StageTimer) -> Identif
     """Who is this one face, given by its 5 landmarks or by a box around it."""
     frame = _load(args.source, res, timer)
     flip = res.settings.match_flip
-    return core.identify(frame, args.face, args.top_k, res.models, res.snapshot(), flip, timer)
+    return core.identify(frame, args, res.models, res.snapshot(), flip, timer)
 
 
 def run_attendance(args: AttendanceArgs, res: Runtime, timer: StageTimer) -> AttendanceResult:
@@ -65,7 +65,7 @@ def run_attendance(args: AttendanceArgs, res: Runtime, timer: StageTimer) -> Att
     frame = _load(args.source, res, timer)
     tiling = _tiling(frame, args.small_faces, res)
     bank = res.snapshot(args.roster)
-    return core.attendance(frame, args.roster, res.models, bank, tiling, res.settings.match_flip, timer)
+    return core.attendance(frame, args, res.models, bank, tiling, res.settings.match_flip, timer)
 
 
 def run_enrol_face(args: EnrolFaceArgs, res: Runtime, timer: StageTimer) -> EnrolFaceResult:
