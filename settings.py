@@ -37,10 +37,12 @@ from sources.ownservices import Listener, OwnServices, listener_of
 from sources.urls import is_camera_url
 
 # The choices of the enumerated settings. ml keeps the same lists (ml.pipeline's embedders,
-# ml.engines.ENGINE_CHOICES, ml.tiling.TilingMode); tests/unit/test_settings.py keeps them equal.
+# ml.engines.ENGINE_CHOICES, ml.quantize.PRECISIONS, ml.tiling.TilingMode); tests/unit/test_settings.py
+# keeps them equal.
 EmbedderName = Literal["dlib_resnet_v1", "facenet_vggface2"]
 DeviceName = Literal["auto", "cpu", "cuda"]
 EngineChoice = Literal["auto", "torch", "openvino", "onnxruntime"]
+PrecisionChoice = Literal["auto", "float32", "int8"]
 SmallFaceMode = Literal["off", "auto", "on"]
 Role = Literal["jobs", "admin"]
 ROLES: tuple[Role, ...] = ("jobs", "admin")
@@ -329,6 +331,12 @@ class Settings(BaseSettings):
         "auto",
         description="Inference engine of the networks: `auto` (torch on a GPU, OpenVINO on the CPU: the "
         "fastest measured), `torch`, `openvino`, `onnxruntime` (converted once into the model dir).",
+    )
+    embedder_precision: PrecisionChoice = Field(
+        "auto",
+        description="Precision of the embedding network: `auto` (INT8 where `python -m ml.quantize` "
+        "prepared it and recorded that it held its accuracy gates and ran faster on this CPU, else "
+        "float32), `float32`, `int8` (OpenVINO only; refused unless prepared and within the gates).",
     )
     torch_threads: int = Field(
         0, ge=0, description="Torch CPU threads per worker process; 0 = cores / worker processes."

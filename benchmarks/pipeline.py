@@ -13,6 +13,7 @@ from typing import Any
 
 from benchmarks.frames import Frame
 from benchmarks.inprocess import FrameTiming, timed_frame
+from benchmarks.networks import NetworkClock
 from benchmarks.stats import summarize
 from ml.pipeline import FacePipeline
 from recognition.gallery import Gallery
@@ -27,21 +28,29 @@ def measure_size(
     threshold: float,
     repeats: int,
     warmup: int,
-) -> list[tuple[Frame, FrameTiming]]:
-    """Timings of every frame, ``repeats`` passes after ``warmup`` unmeasured ones."""
+) -> tuple[list[tuple[Frame, FrameTiming]], float]:
+    """Timings of every frame, ``repeats`` passes after ``warmup`` unmeasured ones, and the milliseconds
+    the detections spent inside MTCNN's three networks, in all."""
     for _ in range(warmup):
         for frame in frames:
             timed_frame(pipe, frame.image, galleries, threshold)
     samples = []
+    networks = NetworkClock(pipe)
+    detector_ms = 0.0
     for _ in range(repeats):
         for frame in frames:
-            timing, _answers = timed_frame(pipe, frame.image, galleries, threshold)
+            with networks.measuring():
+                timing, _answers = timed_frame(pipe, frame.image, galleries, threshold)
+            detector_ms += networks.detector_ms
             samples.append((frame, timing))
-    return samples
+    return samples, detector_ms
 
 
-def size_report(samples: Sequence[tuple[Frame, FrameTiming]], identities: Sequence[int]) -> dict[str, Any]:
-    """Per-frame distributions, embedding throughput and a per-photo breakdown for one frame size."""
+def size_report(
+    samples: Sequence[tuple[Frame, FrameTiming]], identities: Sequence[int], detector_network_ms: float
+) -> dict[str, Any]:
+    """Per-frame distributions, embedding throughput, the networks' share of detection and a per-photo
+    breakdown for one frame size."""
     timings = [t for _, t in samples]
     with_faces = [t for t in timings if t.faces > 0]
     faces = sum(t.faces for t in timings)
@@ -62,6 +71,8 @@ def size_report(samples: Sequence[tuple[Frame, FrameTiming]], identities: Sequen
             stage: summarize([t.cascade.get(stage, 0.0) for t in timings]).to_json()
             for stage in ("pyramid", "pnet", "rnet", "onet")
         },
+        # Time inside MTCNN's three networks / whole detection, over all measured frames.
+        "detect_network_share": round(detector_network_ms / sum(t.detect for t in timings), 3),
         "align_ms": summarize([t.align for t in timings]).to_json(),
         "embed_ms": summarize([t.embed for t in timings]).to_json(),
         "align_embed_ms": summarize([t.align_embed for t in timings]).to_json(),
@@ -100,8 +111,8 @@ def run(
     sizes: dict[str, Any] = {}
     for size, frames in frames_by_size.items():
         log.info("pipeline: %s, %d photos x %d repeats", size, len(frames), repeats)
-        samples = measure_size(pipe, frames, galleries, threshold, repeats, warmup)
-        sizes[size] = size_report(samples, sorted(galleries))
+        samples, detector_ms = measure_size(pipe, frames, galleries, threshold, repeats, warmup)
+        sizes[size] = size_report(samples, sorted(galleries), detector_ms)
         log.info(
             "pipeline: %s detect median %.1f ms, align+embed %.1f ms",
             size,
@@ -112,6 +123,7 @@ def run(
         "device": str(pipe.device),
         "engine": pipe.engine,
         "embedder": pipe.embedder.name,
+        "embedder_precision": pipe.describe().get("embedder_precision", "float32"),
         "threshold": threshold,
         "repeats": repeats,
         "warmup": warmup,

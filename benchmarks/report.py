@@ -21,17 +21,21 @@ def headline_identities(seed: dict[str, Any]) -> int:
 
 
 def speedups(seed: dict[str, Any] | None) -> dict[str, Any]:
-    """``speedup_vs_seed_<size>`` (headline facebank) and ``speedup_vs_seed_<size>_ids<N>`` for every one."""
+    """``speedup_vs_seed_<size>`` (headline facebank; the seed with its own embedder) and
+    ``speedup_vs_seed_<size>_ids<N>`` for every one, each beside its ``_same_embedder`` twin (the seed
+    with rollcall's embedder); ``speedup_vs_seed_<size>_equal_work[_same_embedder]``."""
     if not seed:
         return {}
     headline = headline_identities(seed)
     keys: dict[str, Any] = {"speedup_vs_seed_identities": headline}
     for size, by_bank in seed["sizes"].items():
-        keys[f"speedup_vs_seed_{size}"] = by_bank[str(headline)]["speedup"]
-        for identities, comparison in by_bank.items():
-            keys[f"speedup_vs_seed_{size}_ids{identities}"] = comparison["speedup"]
+        for suffix in ("", "_same_embedder"):
+            keys[f"speedup_vs_seed_{size}{suffix}"] = by_bank[str(headline)][f"speedup{suffix}"]
+            for identities, comparison in by_bank.items():
+                keys[f"speedup_vs_seed_{size}_ids{identities}{suffix}"] = comparison[f"speedup{suffix}"]
     for size, by_bank in seed.get("equal_work", {}).get("sizes", {}).items():
-        keys[f"speedup_vs_seed_{size}_equal_work"] = by_bank[str(headline)]["speedup"]
+        for suffix in ("", "_same_embedder"):
+            keys[f"speedup_vs_seed_{size}_equal_work{suffix}"] = by_bank[str(headline)][f"speedup{suffix}"]
     return keys
 
 
@@ -43,23 +47,34 @@ def headline(result: dict[str, Any]) -> dict[str, Any]:
     seed = result.get("seed")
     if seed and "640x480" in seed["sizes"]:
         headline_bank = str(headline_identities(seed))
-        keys["speedup_vs_seed_640x480_engine"] = seed["engine"]
-        keys["speedup_vs_seed_640x480_ceiling"] = seed["sizes"]["640x480"][headline_bank]["speedup_ceiling"]
         equal = seed.get("equal_work", {}).get("sizes", {})
-        if "640x480" in equal:
-            keys["speedup_vs_seed_640x480_equal_work_engine"] = seed["engine"]
-            keys["speedup_vs_seed_640x480_equal_work_ceiling"] = equal["640x480"][headline_bank][
-                "speedup_ceiling"
-            ]
+        for suffix in ("", "_same_embedder"):
+            key = f"speedup_vs_seed_640x480{suffix}"
+            keys[f"{key}_engine"] = seed["engine"]
+            keys[f"{key}_ceiling"] = seed["sizes"]["640x480"][headline_bank][f"speedup_ceiling{suffix}"]
+            if "640x480" in equal:
+                key = f"speedup_vs_seed_640x480_equal_work{suffix}"
+                keys[f"{key}_engine"] = seed["engine"]
+                keys[f"{key}_ceiling"] = equal["640x480"][headline_bank][f"speedup_ceiling{suffix}"]
     peers = result.get("peers")
     if peers and "640x480" in peers["sizes"]:
         keys["detect_vs_facenet_pytorch_640x480"] = peers["sizes"]["640x480"]["speedup"]
         keys["detect_vs_facenet_pytorch_640x480_engine"] = peers["engine"]
         keys["detect_vs_facenet_pytorch_640x480_ceiling"] = peers["sizes"]["640x480"]["speedup_ceiling"]
+    pipeline = result.get("pipeline")
+    if pipeline and "640x480" in pipeline["sizes"]:
+        keys["detect_network_share_640x480"] = pipeline["sizes"]["640x480"]["detect_network_share"]
+        keys["detect_network_share_640x480_engine"] = pipeline["engine"]
     classroom = result.get("classroom")
     if classroom:
         keys["classroom_1080p_attendance_ms"] = classroom["attendance_ms"]["median"]
         keys["classroom_1080p_attendance_ms_engine"] = classroom["engine"]
+        keys["detect_network_share_1920x1080"] = classroom["detect_network_share"]
+        keys["detect_network_share_1920x1080_engine"] = classroom["engine"]
+    engines = result.get("engines")
+    if engines and "1280x720" in engines.get("sizes", {}):
+        keys["torch_over_openvino_detect_1280x720"] = engines["sizes"]["1280x720"]["torch_over_openvino"]
+        keys["torch_over_openvino_detect_1280x720_engine"] = f"{engines['torch']} / {engines['openvino']}"
     modelfr = result.get("modelfr")
     if modelfr:
         keys["modelfr_36mp_s"] = modelfr["seconds"] if modelfr["status"] == 200 else None
@@ -173,26 +188,66 @@ def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
     for key, goal, target, least in (
         (
             "speedup_vs_seed_640x480_equal_work",
-            "attendance per 640x480 frame vs the seed's way at equal work",
-            ">= 4x",
-            4.0,
+            "attendance per 640x480 frame vs the seed's way (its own embedder) at equal work",
+            ">= 5x",
+            5.0,
         ),
         (
             "speedup_vs_seed_640x480",
-            "attendance per 640x480 frame vs the seed's way, rollcall's defaults",
-            ">= 2x",
-            2.0,
+            "attendance per 640x480 frame vs the seed's way (its own embedder), rollcall's defaults",
+            ">= 3x",
+            3.0,
+        ),
+        (
+            "speedup_vs_seed_640x480_equal_work_same_embedder",
+            "attendance per 640x480 frame vs the seed's way with rollcall's embedder, at equal work",
+            ">= 3x",
+            3.0,
+        ),
+        (
+            "speedup_vs_seed_640x480_same_embedder",
+            "attendance per 640x480 frame vs the seed's way with rollcall's embedder, rollcall's defaults",
+            ">= 1.8x",
+            1.8,
         ),
         (
             "detect_vs_facenet_pytorch_640x480",
             "detection per 640x480 frame vs facenet-pytorch's MTCNN",
-            ">= 3x",
-            3.0,
+            ">= 3.5x",
+            3.5,
         ),
     ):
         value = result.get(key)
         met = None if value is None else value >= least
         rows.append(_goal(goal, target, value, met, key, result.get(f"{key}_ceiling"), least))
+    for key, goal, target, holds in (
+        (
+            "detect_network_share_640x480",
+            "time inside MTCNN's networks / detection, 640x480",
+            ">= 0.75",
+            lambda v: v >= 0.75,
+        ),
+        (
+            "detect_network_share_1920x1080",
+            "time inside MTCNN's networks / detection, 1920x1080 classroom",
+            ">= 0.75",
+            lambda v: v >= 0.75,
+        ),
+        (
+            "classroom_1080p_attendance_ms",
+            "attendance on the 1920x1080 classroom frame (32 faces)",
+            "<= 250 ms",
+            lambda v: v <= 250,
+        ),
+        (
+            "torch_over_openvino_detect_1280x720",
+            "detection on the torch engine / OpenVINO, 1280x720, CPU",
+            "<= 1.3x",
+            lambda v: v <= 1.3,
+        ),
+    ):
+        value = result.get(key)
+        rows.append(_goal(goal, target, value, None if value is None else holds(value), key))
     modelfr = result.get("modelfr")
     seconds = result.get("modelfr_36mp_s")
     every_face = bool(modelfr) and modelfr.get("faces") == modelfr.get("faces_in_source_photo")

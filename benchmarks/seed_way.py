@@ -1,9 +1,17 @@
 """THE SEED'S WAY: a reproduction, for benchmarks only, of how the seed served one attendance request.
 
 Never use this to serve anything: it exists so ``benchmarks.versus_seed`` can measure what rollcall's
-way of working gains. It runs on rollcall's weight files and network modules (the seed's MobileFaceNet
-is not available: both sides embed with rollcall's default embedder), so the comparison measures the
-way of working, not the models. Per request the seed
+way of working gains. Its MTCNN runs on rollcall's weight files and network modules (the seed's own
+MTCNN weights are these); it embeds two ways:
+
+- **faithfully** (``SeedMobileFaceNet``): the seed's own embedder, MobileFaceNet on 112×112 chips, 512-D,
+  one face per forward with autograd on (``benchmarks.seed_mobilefacenet``: randomly initialised, since
+  its trained weights are not available and a forward pass costs the same whatever they are; its
+  answers are therefore not names, and the seed's facebank is random 512-D rows);
+- **with rollcall's embedder** (``SeedSameEmbedder``), one face per forward as the seed did: the
+  comparison of the way of working alone, and the one that names people (tests check those names).
+
+Per request the seed
 
 1. built the three MTCNN networks and read their weight files from disk (here: the model store's
    ``mtcnn_pnet``/``rnet``/``onet`` files), every time;
@@ -13,7 +21,7 @@ way of working, not the models. Per request the seed
    scale's NMS in numpy; then NMS across scales, and R-Net and O-Net on crops cut and resized one box
    at a time, their NMS in numpy too;
 3. aligned and embedded each face on its own, one forward pass per face (the embedding network itself
-   stayed loaded between requests; only MTCNN was rebuilt);
+   stayed loaded between requests; only MTCNN was rebuilt), autograd on;
 4. named the faces with one broadcast distance computation against the whole facebank (vectorised),
    each face taking its nearest embedding's person when close enough, each person named once.
 
@@ -25,11 +33,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 import torch
 
+from benchmarks.seed_mobilefacenet import (
+    ARCFACE_TEMPLATE,
+    CHIP_SIZE,
+    EMBEDDING_DIM,
+    MobileFaceNet,
+    embed_one_face,
+)
 from facebank.records import GalleryRows
 from ml.align import align_faces
 from ml.embedder import Embedder
@@ -43,6 +59,9 @@ SEED_MIN_FACE = 20
 SEED_THRESHOLDS = (0.7, 0.8, 0.98)
 SEED_FACTOR = 0.707
 EQUAL_WORK_MIN_FACE = round(SEED_MIN_FACE / SEED_SCALE)  # 40 px of the full frame
+# The seed's acceptance: squared Euclidean distance between unit vectors below 1.5 (its config's
+# ``threshold``), i.e. distance below sqrt(1.5).
+SEED_MAX_DISTANCE = float(np.sqrt(1.5))
 
 
 @dataclass(frozen=True)
@@ -236,6 +255,60 @@ def seed_detect(rgb: np.ndarray, nets: SeedNets) -> tuple[np.ndarray, np.ndarray
     return boxes[pick].astype(np.float32), np.stack([xs, ys], axis=2)[pick].astype(np.float32)
 
 
+class SeedEmbedding(Protocol):
+    """How the seed's way embeds the faces of a frame: one forward pass per face."""
+
+    dim: int
+
+    def embed_each(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        """``[N, dim]`` unit vectors of the faces whose five landmarks are given, one forward each."""
+        ...
+
+    def max_distance(self, cosine_threshold: float) -> float:
+        """The Euclidean distance below which a face takes its nearest facebank row's person."""
+        ...
+
+
+@dataclass(frozen=True)
+class SeedMobileFaceNet:
+    """The seed's own embedder (randomly initialised; its cost is what is measured)."""
+
+    network: MobileFaceNet
+    dim: int = EMBEDDING_DIM
+
+    def embed_each(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        embeddings = []
+        for points in landmarks:
+            chip = align_faces(image_bgr, points[None], CHIP_SIZE, ARCFACE_TEMPLATE)[0]
+            embeddings.append(embed_one_face(self.network, chip).detach())
+        return torch.cat(embeddings) if embeddings else torch.zeros(0, self.dim)
+
+    def max_distance(self, cosine_threshold: float) -> float:
+        return SEED_MAX_DISTANCE
+
+
+@dataclass(frozen=True)
+class SeedSameEmbedder:
+    """rollcall's embedder, one face per forward as the seed embedded."""
+
+    embedder: Embedder
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def embed_each(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> torch.Tensor:
+        embeddings = []
+        for points in landmarks:
+            chip = align_faces(image_bgr, points[None], self.embedder.chip_size, self.embedder.template)
+            embeddings.append(torch.from_numpy(self.embedder.embed(chip)[0]))
+        return torch.stack(embeddings) if embeddings else torch.zeros(0, self.dim)
+
+    def max_distance(self, cosine_threshold: float) -> float:
+        # Unit vectors: cosine c is Euclidean distance sqrt(2 - 2c), so both ways accept the same faces.
+        return float(np.sqrt(max(0.0, 2.0 - 2.0 * cosine_threshold)))
+
+
 def seed_match(embeddings: torch.Tensor, facebank: SeedFacebank, max_distance: float) -> list[int]:
     """One broadcast distance computation against the whole facebank; each person named at most once."""
     if len(embeddings) == 0 or len(facebank.person_ids) == 0:
@@ -253,26 +326,20 @@ def seed_match(embeddings: torch.Tensor, facebank: SeedFacebank, max_distance: f
 def seed_attendance(
     image_bgr: np.ndarray,
     weights: SeedWeights,
-    embedder: Embedder,
+    embedding: SeedEmbedding,
     facebank: SeedFacebank,
     cosine_threshold: float,
 ) -> SeedAnswer:
     """One ``/modelat`` request the seed's way, timed by stage (load, detect, align_embed, match)."""
     clock = StageTimer()
-    # Unit vectors: cosine c is Euclidean distance sqrt(2 - 2c), so both ways accept the same faces.
-    max_distance = float(np.sqrt(max(0.0, 2.0 - 2.0 * cosine_threshold)))
     with clock.stage("load"):
         nets = load_nets_per_request(weights)
     with clock.stage("detect"):
         half = cv2.resize(image_bgr, None, fx=SEED_SCALE, fy=SEED_SCALE, interpolation=cv2.INTER_LINEAR)
         _, landmarks = seed_detect(cv2.cvtColor(half, cv2.COLOR_BGR2RGB), nets)
         landmarks = landmarks / SEED_SCALE  # back to the frame the faces are aligned in
-    embeddings = []
     with clock.stage("align_embed"):
-        for points in landmarks:
-            chip = align_faces(image_bgr, points[None], embedder.chip_size, embedder.template)
-            embeddings.append(torch.from_numpy(embedder.embed(chip)[0]))
+        embeddings = embedding.embed_each(image_bgr, landmarks)
     with clock.stage("match"):
-        stacked = torch.stack(embeddings) if embeddings else torch.zeros(0, embedder.dim)
-        present = seed_match(stacked, facebank, max_distance)
+        present = seed_match(embeddings, facebank, embedding.max_distance(cosine_threshold))
     return SeedAnswer(present, len(landmarks), clock.ms)

@@ -1,19 +1,22 @@
-"""Part 2: rollcall against the seed's way (``benchmarks.seed_way``), same weights, same process.
+"""Part 2: rollcall against the seed's way (``benchmarks.seed_way``), same MTCNN weights, same process.
 
 Rollcall runs twice over: at its defaults (minimum face 20 px of the frame), and at equal work with
 the seed (minimum face 40 px of the frame, the seed's 20 px of the halved frame), for the headline
-facebank size.
+facebank size. The seed runs two ways: faithfully, with its own embedder (MobileFaceNet, 512-D, one face
+per forward, autograd on: ``speedup``), and with rollcall's embedder one face per forward
+(``speedup_same_embedder``: the way of working alone, and the one whose names are checked).
 
-For every frame size and facebank size, each photo is run both ways after a warm-up, alternating which
-side goes first (ABBA order), so both see the same machine state. The speedup is the median over
-those back-to-back pairs of seed time / rollcall time: robust to a shared machine's busy spells,
-which hit both halves of a pair alike. The ratio of the two sides' medians is reported beside it.
+For every frame size and facebank size, each photo is run the three ways back to back after a warm-up,
+rotating which goes first, so all see the same machine state. A speedup is the median over those
+back-to-back rounds of seed time / rollcall time: robust to a shared machine's busy spells, which hit
+a whole round alike. The ratio of the medians is reported beside it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.engine import engine_of
@@ -26,6 +29,7 @@ from benchmarks.seed_way import (
     SEED_MIN_FACE,
     SEED_SCALE,
     SEED_THRESHOLDS,
+    SeedEmbedding,
     SeedFacebank,
     SeedWeights,
     seed_attendance,
@@ -37,18 +41,27 @@ from recognition.gallery import Gallery
 log = logging.getLogger("benchmarks.seed")
 
 
+@dataclass(frozen=True)
+class SeedSide:
+    """One way the seed is run: how it embeds, and its facebank (rows of that embedding's dimension)."""
+
+    embedding: SeedEmbedding
+    facebank: SeedFacebank
+
+
 def compare(
     pipe: FacePipeline,
     frames: Sequence[Frame],
     gallery: Gallery,
-    seed_bank: SeedFacebank,
+    seeds: Mapping[str, SeedSide],
     weights: SeedWeights,
     threshold: float,
     repeats: int,
     warmup: int,
 ) -> dict[str, Any]:
-    """Both ways on every frame, alternating; per-side distributions, stage medians, the speedup, and its
-    ceiling (seed time / the time rollcall spent inside its networks, ``benchmarks.networks``)."""
+    """rollcall and each seed side on every frame, rotating the order; per-side distributions, stage
+    medians, the speedups and their ceilings (seed time / the time rollcall spent inside its networks,
+    ``benchmarks.networks``). Keys of the ``same_embedder`` side carry that suffix."""
     identities = gallery.person_count
     networks = NetworkClock(pipe)
 
@@ -63,50 +76,58 @@ def compare(
         }
         return timing.attendance(identities), stages, {p.person_id for p in answers[identities].present}
 
-    def seed_once(frame: Frame) -> tuple[float, dict[str, float], set[int]]:
-        answer = seed_attendance(frame.image, weights, pipe.embedder, seed_bank, threshold)
+    def seed_once(side: SeedSide, frame: Frame) -> tuple[float, dict[str, float], set[int]]:
+        answer = seed_attendance(frame.image, weights, side.embedding, side.facebank, threshold)
         return answer.total, answer.ms, set(answer.present)
+
+    names = ["rollcall", *seeds]
+
+    def run_one(name: str, frame: Frame) -> tuple[float, dict[str, float], set[int]]:
+        return rollcall_once(frame) if name == "rollcall" else seed_once(seeds[name], frame)
 
     for _ in range(warmup):
         for frame in frames:
-            seed_once(frame)
-            rollcall_once(frame)
-    seed_ms: list[float] = []
-    ours_ms: list[float] = []
-    pair_ratios: list[float] = []
-    ceiling_ratios: list[float] = []
-    seed_stages: dict[str, list[float]] = {}
-    our_stages: dict[str, list[float]] = {}
+            for name in names:
+                run_one(name, frame)
+    totals: dict[str, list[float]] = {name: [] for name in names}
+    stages: dict[str, dict[str, list[float]]] = {name: {} for name in names}
+    ratios: dict[str, list[float]] = {name: [] for name in seeds}
+    ceilings: dict[str, list[float]] = {name: [] for name in seeds}
     agree = 0
     for r in range(repeats):
         for i, frame in enumerate(frames):
-            if (r + i) % 2 == 0:
-                seed_total, seed_stage, seed_named = seed_once(frame)
-                our_total, our_stage, our_named = rollcall_once(frame)
-            else:
-                our_total, our_stage, our_named = rollcall_once(frame)
-                seed_total, seed_stage, seed_named = seed_once(frame)
-            seed_ms.append(seed_total)
-            ours_ms.append(our_total)
-            pair_ratios.append(seed_total / our_total)
-            ceiling_ratios.append(seed_total / max(our_stage["networks"], 1e-3))
-            agree += seed_named == our_named
-            for stages, into in ((seed_stage, seed_stages), (our_stage, our_stages)):
-                for name, ms in stages.items():
-                    into.setdefault(name, []).append(ms)
-    seed_summary, our_summary = summarize(seed_ms), summarize(ours_ms)
-    return {
+            shift = (r + i) % len(names)
+            measured = {name: run_one(name, frame) for name in names[shift:] + names[:shift]}
+            ours, our_stages, our_named = measured["rollcall"]
+            for name, (total, by_stage, _) in measured.items():
+                totals[name].append(total)
+                for stage, ms in by_stage.items():
+                    stages[name].setdefault(stage, []).append(ms)
+                if name != "rollcall":
+                    ratios[name].append(total / ours)
+                    ceilings[name].append(total / max(our_stages["networks"], 1e-3))
+            if "same_embedder" in measured:
+                agree += measured["same_embedder"][2] == our_named
+    ours_summary = summarize(totals["rollcall"])
+    result: dict[str, Any] = {
         "identities": identities,
-        "samples": len(seed_ms),
-        "seed_ms": seed_summary.to_json(),
-        "rollcall_ms": our_summary.to_json(),
-        "seed_stage_median_ms": {k: round(summarize(v).median, 3) for k, v in seed_stages.items()},
-        "rollcall_stage_median_ms": {k: round(summarize(v).median, 3) for k, v in our_stages.items()},
-        "speedup": round(summarize(pair_ratios).median, 3),
-        "speedup_of_medians": ratio(seed_summary.median, our_summary.median),
-        "speedup_ceiling": round(summarize(ceiling_ratios).median, 3),
-        "same_people_named": f"{agree}/{len(seed_ms)}",
+        "samples": len(totals["rollcall"]),
+        "rollcall_ms": ours_summary.to_json(),
+        "rollcall_stage_median_ms": {k: round(summarize(v).median, 3) for k, v in stages["rollcall"].items()},
     }
+    for name in seeds:
+        suffix = "" if name == "faithful" else f"_{name}"
+        seed_summary = summarize(totals[name])
+        result[f"seed_ms{suffix}"] = seed_summary.to_json()
+        result[f"seed_stage_median_ms{suffix}"] = {
+            k: round(summarize(v).median, 3) for k, v in stages[name].items()
+        }
+        result[f"speedup{suffix}"] = round(summarize(ratios[name]).median, 3)
+        result[f"speedup_of_medians{suffix}"] = ratio(seed_summary.median, ours_summary.median)
+        result[f"speedup_ceiling{suffix}"] = round(summarize(ceilings[name]).median, 3)
+    if "same_embedder" in seeds:
+        result["same_people_named"] = f"{agree}/{len(totals['rollcall'])}"
+    return result
 
 
 def run(
@@ -114,52 +135,54 @@ def run(
     equal_work: FacePipeline,
     frames_by_size: Mapping[str, Sequence[Frame]],
     galleries: Mapping[int, Gallery],
-    seed_banks: Mapping[int, SeedFacebank],
+    seed_sides: Mapping[int, Mapping[str, SeedSide]],
     weights: SeedWeights,
     threshold: float,
     repeats: int,
     warmup: int,
 ) -> dict[str, Any]:
-    """Part 2's JSON: per frame size, one comparison per facebank size, and the equal-work comparison."""
+    """Part 2's JSON: per frame size, one comparison per facebank size, and the equal-work comparison.
+    ``seed_sides``: per facebank size, the seed's ways (``faithful``, ``same_embedder``)."""
     sizes: dict[str, Any] = {}
     equal: dict[str, Any] = {}
-    headline = headline_identities({"identities": sorted(seed_banks)})
+    headline = headline_identities({"identities": sorted(seed_sides)})
     for size, frames in frames_by_size.items():
         sizes[size] = {}
-        for identities, seed_bank in seed_banks.items():
+        for identities, sides in seed_sides.items():
             log.info(
                 "seed: %s, %d identities, %d photos x %d repeats", size, identities, len(frames), repeats
             )
-            result = compare(
-                pipe, frames, galleries[identities], seed_bank, weights, threshold, repeats, warmup
-            )
+            result = compare(pipe, frames, galleries[identities], sides, weights, threshold, repeats, warmup)
             sizes[size][str(identities)] = result
             log.info(
-                "seed: %s, %d identities: seed %.1f ms, rollcall %.1f ms, speedup %.2fx",
+                "seed: %s, %d identities: seed %.1f ms, rollcall %.1f ms, speedup %.2fx "
+                "(same embedder %.2fx)",
                 size,
                 identities,
                 result["seed_ms"]["median"],
                 result["rollcall_ms"]["median"],
                 result["speedup"],
+                result["speedup_same_embedder"],
             )
         result = compare(
-            equal_work, frames, galleries[headline], seed_banks[headline], weights, threshold, repeats, warmup
+            equal_work, frames, galleries[headline], seed_sides[headline], weights, threshold, repeats, warmup
         )
         equal[size] = {str(headline): result}
         log.info(
             "seed: %s, %d identities, equal work (rollcall min face %d px): seed %.1f ms, rollcall %.1f ms, "
-            "speedup %.2fx",
+            "speedup %.2fx (same embedder %.2fx)",
             size,
             headline,
             equal_work.params.min_face_size,
             result["seed_ms"]["median"],
             result["rollcall_ms"]["median"],
             result["speedup"],
+            result["speedup_same_embedder"],
         )
     return {
         "repeats": repeats,
         "warmup": warmup,
-        "identities": sorted(seed_banks),
+        "identities": sorted(seed_sides),
         "sizes": sizes,
         "equal_work": {
             "rollcall_min_face_size": equal_work.params.min_face_size,
@@ -168,6 +191,8 @@ def run(
                 "min_face_size": SEED_MIN_FACE,
                 "thresholds": list(SEED_THRESHOLDS),
                 "factor": SEED_FACTOR,
+                "embedder": "MobileFaceNet (112x112, 512-D, randomly initialised), one face per forward, "
+                "autograd on; *_same_embedder: rollcall's embedder one face per forward",
             },
             "sizes": equal,
         },

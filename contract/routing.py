@@ -9,7 +9,7 @@ backlog in one queue delays another's work by at most the jobs its processes are
 and a session's tick never wait behind queued frames. In the frame queue each API key's frames are
 bounded (``contract.inflight``: ``ROLLCALL_SESSION_MAX_QUEUED_FRAMES``), so another key's frame waits
 behind at most that many of them.
-Used by ``celeryconfig`` (workers) and ``webapi.celery_client`` (the API's client).
+Used by ``celeryconfig`` (workers) and ``webapi.jobqueue.celery_client`` (the API's client).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from ml.engines import EngineLoader, Runner
+    from ml.engines import EngineLoader, NetSpec, Runner
     from ml.weights import ModelStore
 
 
@@ -33,6 +33,7 @@ class Embedder(ABC):
     default_threshold: float
     network: nn.Module
     engine: str = "torch"
+    precision: str = "float32"  # or int8 (ml.quantize)
     _runner: Runner | None = None
 
     @classmethod
@@ -57,12 +58,19 @@ class Embedder(ABC):
     def example_input(self) -> torch.Tensor:
         """One input of ``network`` (batch of 1), for converting it to another engine."""
 
-    def use_engine(self, loader: EngineLoader) -> None:
-        """Run ``network`` on ``loader``'s engine (converted once, from the same verified weights)."""
+    def net_spec(self) -> NetSpec:
+        """``network`` as an engine converts it: batch axis dynamic, one output."""
         from ml.engines import NetSpec
 
-        spec = NetSpec(self.name, self.name, (self.example_input(),), ({0: "batch"},), ("embedding",))
-        self._runner = loader.load(self.network, spec)
+        return NetSpec(self.name, self.name, (self.example_input(),), ({0: "batch"},), ("embedding",))
+
+    def use_engine(self, loader: EngineLoader, precision: str = "float32") -> None:
+        """Run ``network`` on ``loader``'s engine (converted once, from the same verified weights), in
+        ``precision``: ``float32``, ``int8`` or ``auto`` (``ml.quantize.choose_precision``)."""
+        from ml.quantize import choose_precision
+
+        self.precision, runner = choose_precision(precision, loader, self)
+        self._runner = runner or loader.load(self.network, self.net_spec())
         self.engine = loader.engine
 
     def run_network(self, batch: torch.Tensor) -> torch.Tensor:

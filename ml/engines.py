@@ -125,7 +125,7 @@ class EngineLoader:
             return _torch_runner(module)
         files = self._converted(module, spec)
         if self.engine == "openvino":
-            return _openvino_runner(files[0], self.threads, spec.channels_last)
+            return openvino_runner(files[0], self.threads, spec.channels_last)
         return _onnxruntime_runner(files[0], spec, self.threads)
 
     # --- conversion cache ---
@@ -144,19 +144,46 @@ class EngineLoader:
         }
         return hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:16]
 
-    def converted_paths(self, spec: NetSpec) -> list[Path]:
-        stem = (
-            self.store.cache_dir / _CONVERTED_DIR / f"{spec.name}.{self.engine}.{self.conversion_key(spec)}"
-        )
+    def converted_paths(self, spec: NetSpec, variant: str = "") -> list[Path]:
+        """Where the conversion of ``spec`` lies (``variant``: a model derived from it, e.g. ``int8``,
+        with a record of how it was made beside it)."""
+        engine = f"{self.engine}-{variant}" if variant else self.engine
+        stem = self.store.cache_dir / _CONVERTED_DIR / f"{spec.name}.{engine}.{self.conversion_key(spec)}"
         if self.engine == "openvino":
-            return [stem.with_suffix(stem.suffix + ".xml"), stem.with_suffix(stem.suffix + ".bin")]
-        return [stem.with_suffix(stem.suffix + ".onnx")]
+            paths = [stem.with_suffix(stem.suffix + ".xml"), stem.with_suffix(stem.suffix + ".bin")]
+        else:
+            paths = [stem.with_suffix(stem.suffix + ".onnx")]
+        return [*paths, stem.with_suffix(stem.suffix + ".record.json")] if variant else paths
+
+    def cached(self, spec: NetSpec, variant: str) -> list[Path] | None:
+        """The verified files of a derived model (``prepare``), or None when it was never prepared (or no
+        longer verifies)."""
+        paths = self.converted_paths(spec, variant)
+        return paths if _verified(paths) else None
+
+    def prepare(
+        self, spec: NetSpec, variant: str, make: Callable[[Path, list[str]], list[Path]]
+    ) -> list[Path]:
+        """Make a derived model of ``spec`` (``make(tmp_dir, file names)`` writes its files there), hashed
+        and cached beside the conversions under the same lock; made again each time this is called."""
+        paths = self.converted_paths(spec, variant)
+        names = [p.name for p in paths]
+        return self._cache(f"{spec.name} ({variant})", paths, lambda tmp: make(tmp, names), again=True)
 
     def _converted(self, module: nn.Module, spec: NetSpec) -> list[Path]:
         """The verified conversion of ``module``; converts (once, under a file lock) when it is missing,
         stale or damaged."""
         paths = self.converted_paths(spec)
-        if _verified(paths):
+        return self._cache(
+            spec.name, paths, lambda tmp: _convert(self.engine, module, spec, tmp, paths[0].name)
+        )
+
+    def _cache(
+        self, name: str, paths: list[Path], make: Callable[[Path], list[Path]], again: bool = False
+    ) -> list[Path]:
+        """``paths`` verified against their recorded sha256, made by ``make`` (into a temporary folder,
+        then moved into place) under a file lock when missing or damaged, or when ``again``."""
+        if not again and _verified(paths):
             return paths
         directory = paths[0].parent
         with contextlib.ExitStack() as stack:
@@ -165,21 +192,21 @@ class EngineLoader:
                 stack.enter_context(_file_lock(directory / ".lock"))
             except OSError as exc:  # a read-only model dir (a container image): convert where it is built
                 raise errors.WeightsMissing(
-                    f"{spec.name} has no {self.describe()} conversion in {directory} and it cannot be "
+                    f"{name} has no {self.describe()} conversion in {directory} and it cannot be "
                     f"written there ({exc.strerror}): run `python -m ml.engines convert --engine "
                     f"{self.engine}` where the model dir is writable"
                 ) from exc
-            if _verified(paths):  # another process converted it while we waited
+            if not again and _verified(paths):  # another process converted it while we waited
                 return paths
-            log.warning("converting %s for %s into %s", spec.name, self.describe(), directory)
+            log.warning("preparing %s for %s into %s", name, self.describe(), directory)
             with tempfile.TemporaryDirectory(dir=directory, prefix=".convert.") as tmp:
-                produced = _convert(self.engine, module, spec, Path(tmp), paths[0].name)
+                produced = make(Path(tmp))
                 for made, final in zip(produced, paths, strict=True):
                     os.replace(made, final)
             manifest = {p.name: file_sha256(p) for p in paths}
             _manifest_path(paths).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if not _verified(paths):
-            raise errors.WeightsCorrupt(f"conversion of {spec.name} for {self.describe()} did not verify")
+            raise errors.WeightsCorrupt(f"conversion of {name} for {self.describe()} did not verify")
         return paths
 
 
@@ -252,7 +279,8 @@ def _as_numpy(tensor: Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().cpu().numpy())
 
 
-def _openvino_runner(xml: Path, threads: int, channels_last: Sequence[int] = ()) -> Runner:
+def openvino_runner(xml: Path, threads: int, channels_last: Sequence[int] = ()) -> Runner:
+    """A runner of an OpenVINO model file: a conversion, or a model derived from one (``ml.quantize``)."""
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
 

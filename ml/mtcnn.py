@@ -6,10 +6,11 @@ resampling, box regression, ``rerec``, ``pad``, the final "Min" NMS) so results 
 What differs is batching: frames of any sizes go through together; the pyramid levels of every frame are
 packed into one canvas so P-Net runs once per frame size, not once per level (see ``_PyramidCanvas``;
 many frames of one size go in calls of a bounded canvas area, ``_PNET_PIXELS``), and
-R-Net/O-Net see the candidates of every frame at once. Their input crops are area-resampled from integral
-images in one gather instead of one ``interpolate`` call per box, with the same float32 results (see
-``_FrameSums``). All inputs are channels-last in memory (2–3× faster convolutions on the CPU), and the
-networks run on the engine the pipeline chose (``ml.engines``): torch by default.
+R-Net/O-Net see the candidates of every frame at once. The pyramid levels and the R-/O-Net crops are
+area-resampled from integral images by compiled loops (``ml.resample``), with facenet-pytorch's float32
+results. All inputs are channels-last in memory (2–3× faster convolutions on the CPU), and the networks
+run on the engine the pipeline chose (``ml.engines``): torch by default, P-Net in bands on the CPU
+(``_pnet_in_bands``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torchvision.ops import batched_nms
 
 import errors
 from ml.engines import EngineLoader, NetSpec, Runner
+from ml.resample import SummedAreaTables, compile_kernels
 from ml.timing import StageTimer
 from ml.weights import ModelStore, load_state_dict
 
@@ -43,6 +45,9 @@ _CHUNK = 1024  # candidates per R-Net/O-Net forward: bounds memory on frames wit
 # buffers sized for the largest call it has seen; one 640x480 frame's canvas is ~0.3 MP.
 _PNET_PIXELS = 1 << 22
 _CANVASES_KEPT = 8  # frame sizes whose pyramid geometry a detector keeps (a canvas's mask: 4 bytes a pixel)
+# Canvas pixels per P-Net call on the torch engine on the CPU (``_pnet_in_bands``): about 5 MB a map of
+# P-Net's first layer, which stays in a core's share of the CPU caches.
+_PNET_BAND_PIXELS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -201,64 +206,28 @@ class _Candidates:
         )
 
 
-class _FrameSums:
-    """Integral images (summed-area tables) of every frame, in one flat tensor on the device.
-
-    Area resampling, ``interpolate(mode="area")``, is ``adaptive_avg_pool2d``: the mean of an integer
-    rectangle of pixels per output pixel. From a summed-area table each rectangle sum is four look-ups,
-    exact since pixels are integers; dividing as PyTorch's CPU kernel does (float32, by the rows, then by
-    the columns) then reproduces its results bit for bit while a bin sums below 2**24. So the pyramid
-    and every R-/O-Net crop of every frame come from one table per frame, not a pass per level and per box.
-    """
+class _Frames:
+    """The frames of one ``detect`` call: their summed-area tables, from which the pyramid levels and every
+    R-/O-Net crop are area-resampled (``ml.resample``), and their sizes on the device."""
 
     def __init__(self, frames_bgr: Sequence[np.ndarray], device: torch.device) -> None:
-        # int32 sums are exact while a whole frame sums below 2**31; beyond that, float64 (exact to 2**53).
-        wide = max(f.shape[0] * f.shape[1] for f in frames_bgr) * 255 >= 2**31
-        depth = cv2.CV_64F if wide else cv2.CV_32S
         # RGB exactly as the reference oracle got it: cv2.cvtColor(BGR2RGB).
-        tables = [
-            torch.from_numpy(
-                cv2.integral(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_BGR2RGB), sdepth=depth)
-            )
-            for f in frames_bgr
-        ]
-        self.flat = (
-            torch.cat([t.reshape(-1) for t in tables]) if len(tables) > 1 else tables[0].reshape(-1)
-        ).to(device)
-        sizes = [t.numel() for t in tables]
-        starts = np.cumsum([0, *sizes[:-1]]).tolist()
-        # Views of each frame's table, [H+1, W+1, 3].
-        self.tables = [
-            self.flat[a : a + n].view(t.shape) for a, n, t in zip(starts, sizes, tables, strict=True)
-        ]
-        self.first_pixel = torch.tensor(starts, dtype=torch.int64, device=device) // 3
-        self.height = torch.tensor([f.shape[0] for f in frames_bgr], dtype=torch.int64, device=device)
-        self.width = torch.tensor([f.shape[1] for f in frames_bgr], dtype=torch.int64, device=device)
+        self.sums = SummedAreaTables(
+            [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_BGR2RGB) for f in frames_bgr]
+        )
+        self.sizes = [(int(f.shape[0]), int(f.shape[1])) for f in frames_bgr]
+        self.height = torch.tensor([h for h, _ in self.sizes], dtype=torch.int64, device=device)
+        self.width = torch.tensor([w for _, w in self.sizes], dtype=torch.int64, device=device)
+        self.device = device
 
-    def resized(self, i: int, bins: _LevelBins) -> Tensor:
-        """Frame ``i`` area-resampled into ``bins``: ``[height, width, 3]`` float32 RGB."""
-        table = self.tables[i]
-        rows = table.index_select(0, bins.row_end) - table.index_select(0, bins.row_start)
-        sums = rows.index_select(1, bins.col_end) - rows.index_select(1, bins.col_start)
-        return sums.to(torch.float32).div_(bins.rows).div_(bins.cols)
+    def __len__(self) -> int:
+        return len(self.sizes)
 
     def crops(self, frame: Tensor, x0: Tensor, y0: Tensor, x1: Tensor, y1: Tensor, size: int) -> Tensor:
-        """``[N, 3, size, size]`` float32 RGB crops ``[y0:y1, x0:x1]`` (non-empty, inside), area-resampled;
-        channels-last in memory, which makes R-Net and O-Net two to three times faster on CPU."""
-        rs, re = _bins(y0, y1, size)
-        cs, ce = _bins(x0, x1, size)
-        pixels = self.flat.view(-1, 3)  # one row per pixel: gathering whole pixels keeps indices small
-        row_len = self.width[frame][:, None] + 1
-        first = self.first_pixel[frame][:, None]
-        # The four corners of every bin in one gather: table rows (starts, ends) × columns (starts, ends).
-        at = (first + torch.cat([rs, re], 1) * row_len)[:, :, None] + torch.cat([cs, ce], 1)[:, None, :]
-        corners = pixels.index_select(0, at.view(-1)).view(len(frame), 2 * size, 2 * size, 3)
-        start, end = slice(0, size), slice(size, 2 * size)
-        sums = (
-            corners[:, end, end] - corners[:, start, end] - corners[:, end, start] + corners[:, start, start]
-        )
-        mean = sums.to(torch.float32).div_((re - rs)[:, :, None, None]).div_((ce - cs)[:, None, :, None])
-        return mean.permute(0, 3, 1, 2)
+        """``[N, 3, size, size]`` normalised crops ``[y0:y1, x0:x1]`` (non-empty, inside their frame),
+        area-resampled; channels-last in memory (two to three times faster R-Net and O-Net on the CPU)."""
+        boxes = torch.stack([x0, y0, x1, y1], dim=1).cpu().numpy()
+        return _on_device(self.sums.crops(frame.cpu().numpy(), boxes, size), self.device)
 
 
 @dataclass(frozen=True)
@@ -275,19 +244,6 @@ class _Level:
     def cells(self) -> tuple[int, int]:
         """P-Net's output size on this level alone (3×3 conv, 2×2 ceil pool, two 3×3 convs)."""
         return math.ceil((self.height - 2) / 2) - 4, math.ceil((self.width - 2) / 2) - 4
-
-
-@dataclass(frozen=True)
-class _LevelBins:
-    """A level's area-resampling bins in a frame: pixel rows [row_start, row_end) and columns
-    [col_start, col_end) per output pixel, and their lengths as float32 divisors shaped to broadcast."""
-
-    row_start: Tensor
-    row_end: Tensor
-    col_start: Tensor
-    col_end: Tensor
-    rows: Tensor  # [height, 1, 1]
-    cols: Tensor  # [1, width, 1]
 
 
 class _PyramidCanvas:
@@ -314,25 +270,19 @@ class _PyramidCanvas:
         self.levels = levels
         self.height = y + shelf
         self.width = canvas_w
-        origin = torch.zeros(1, dtype=torch.int64, device=device)
-        self.bins = []
-        for level in levels:
-            (rs,), (re,) = _bins(origin, origin + height, level.height)
-            (cs,), (ce,) = _bins(origin, origin + width, level.width)
-            rows = (re - rs).to(torch.float32)[:, None, None]
-            self.bins.append(_LevelBins(rs, re, cs, ce, rows, (ce - cs).to(torch.float32)[None, :, None]))
         self.mask = self._mask(device)
         self._cell_maps(device)
 
-    def images(self, sums: _FrameSums, frames: Sequence[int]) -> Tensor:
-        """``[N, 3, H, W]`` normalised canvases of ``frames`` (channels-last in memory)."""
-        canvas = torch.zeros(len(frames), self.height, self.width, 3, device=sums.flat.device)
-        for level, bins in zip(self.levels, self.bins, strict=True):
-            for k, i in enumerate(frames):
-                canvas[k, level.y : level.y + level.height, level.x : level.x + level.width] = sums.resized(
-                    i, bins
-                )
-        return _normalise_(canvas).permute(0, 3, 1, 2)
+    def images(self, frames: _Frames, chosen: Sequence[int]) -> Tensor:
+        """``[N, 3, H, W]`` normalised canvases of the ``chosen`` frames (channels-last in memory): each
+        level area-resampled straight into its place in the canvas."""
+        canvas = np.zeros((len(chosen), self.height, self.width, 3), dtype=np.float32)
+        for k, i in enumerate(chosen):
+            height, width = frames.sizes[i]
+            for level in self.levels:
+                place = canvas[k, level.y : level.y + level.height, level.x : level.x + level.width]
+                frames.sums.resample_into(i, 0, 0, height, width, place)
+        return _on_device(canvas, frames.device)
 
     def _mask(self, device: torch.device) -> Tensor:
         """``[1, 1, H-2, W-2]``: 0 over each level's first-layer outputs, -inf elsewhere."""
@@ -362,16 +312,6 @@ def _even(n: int) -> int:
     return n + (n & 1)
 
 
-def _bins(lo: Tensor, hi: Tensor, size: int) -> tuple[Tensor, Tensor]:
-    """adaptive_avg_pool2d's bins of ``[lo, hi)`` into ``size`` parts: ``[lo + floor(i*n/size),
-    lo + ceil((i+1)*n/size))`` for each row of ``lo``/``hi``; returns start and end, ``[N, size]``."""
-    steps = torch.arange(size, device=lo.device)
-    n = (hi - lo)[:, None]
-    start = lo[:, None] + torch.div(steps * n, size, rounding_mode="floor")
-    end = lo[:, None] - torch.div(-(steps + 1) * n, size, rounding_mode="floor")
-    return start, end
-
-
 @contextlib.contextmanager
 def _stage(timer: StageTimer | None, name: str) -> Iterator[None]:
     if timer is None:
@@ -381,9 +321,9 @@ def _stage(timer: StageTimer | None, name: str) -> Iterator[None]:
             yield
 
 
-def _normalise_(pixels: Tensor) -> Tensor:
-    """MTCNN's input scaling, (pixel - 127.5) / 128, in place."""
-    return pixels.sub_(127.5).mul_(0.0078125)
+def _on_device(images: np.ndarray, device: torch.device) -> Tensor:
+    """``[N, H, W, 3]`` float32 images as ``[N, 3, H, W]`` on ``device``, channels-last in memory."""
+    return torch.from_numpy(images).to(device).permute(0, 3, 1, 2)
 
 
 def _rerec(boxes: Tensor) -> Tensor:
@@ -444,6 +384,46 @@ def nms_min(
         keep = again
 
 
+def _cells_at_least(face: Tensor, cell_level: Tensor, threshold: float) -> Tensor:
+    """``[K, 3]`` (frame, row, column) of the cells inside a level whose face probability is at least
+    ``threshold``. On the CPU in numpy: torch splits these whole-map operations over its threads, and
+    on a busy machine waiting for the second thread cost 10-30 ms a frame (measured on 2 vCPUs at
+    load 4: 27 ms with 2 threads, 0.45 ms in numpy, for a 640×480 frame's cells)."""
+    if face.device.type != "cpu":
+        return ((face >= threshold) & (cell_level >= 0)).nonzero()
+    hits = (face.numpy() >= threshold) & (cell_level.numpy() >= 0)
+    return torch.from_numpy(np.argwhere(hits))
+
+
+def _pnet_in_bands(run: Runner) -> Runner:
+    """``run`` (P-Net) over a canvas in horizontal bands of about ``_PNET_BAND_PIXELS``, with the outputs
+    of one call over the whole canvas (each cell from its own 12×12 window; bands overlap by the 10 rows two
+    neighbouring cells share and start on even rows, so max-pooling windows line up).
+
+    Why: torch runs each layer over the whole input before the next, so conv, PReLU, mask and pool
+    each stream P-Net's 10-channel first-layer maps through memory; a 1280×720 frame's canvas makes
+    them 33 MB, beyond this CPU's caches, and P-Net then cost 2-3× OpenVINO's time (which fuses
+    layers and tiles by itself, and runs slower in bands). In bands the maps stay in cache: measured
+    1.5-2.3× faster on 640×480 to 1920×1080 canvases, same outputs within 1e-6."""
+
+    def run_in_bands(images: Tensor, mask: Tensor) -> tuple[Tensor, ...]:
+        height, width = images.shape[2], images.shape[3]
+        cells = max(1, (_PNET_BAND_PIXELS // width - _PNET_CELL) // _PNET_STRIDE + 1)
+        rows = (cells - 1) * _PNET_STRIDE + _PNET_CELL  # even: the next band starts on an even row
+        if rows >= height:
+            return run(images, mask)
+        parts: list[tuple[Tensor, ...]] = []
+        top = 0
+        while top + rows < height:
+            outputs = run(images[:, :, top : top + rows], mask[:, :, top : top + rows - 2])
+            parts.append(tuple(out[:, :, :cells] for out in outputs))
+            top += cells * _PNET_STRIDE
+        parts.append(tuple(run(images[:, :, top:], mask[:, :, top:])))
+        return tuple(torch.cat(maps, dim=2) for maps in zip(*parts, strict=True))
+
+    return run_in_bands
+
+
 def _crop_bounds(boxes: Tensor, frame_w: Tensor, frame_h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """facenet-pytorch ``pad``: truncate to ints, clip to the frame; returns 0-based [x0, x1) × [y0, y1)."""
     b = boxes.trunc().to(torch.int64)
@@ -465,10 +445,17 @@ class MTCNN(nn.Module):
         self.device = torch.device(device)
         self.to(self.device).eval().requires_grad_(False)
         self.engine = "torch"
-        # Pyramid canvases by frame size and scales (their bins, mask and cell maps), oldest first.
+        # Pyramid canvases by frame size and scales (their mask and cell maps), oldest first.
         self._canvases: dict[tuple[int, int, tuple[float, ...]], _PyramidCanvas] = {}
         # What runs each network: the module itself, or its conversion to another engine (``use_engine``).
-        self._run: dict[str, Runner] = {"pnet": self.pnet, "rnet": self.rnet, "onet": self.onet}
+        self._run: dict[str, Runner] = {}
+        self._use_modules()
+
+    def _use_modules(self) -> None:
+        """Run the networks as the torch modules they are (P-Net in bands on the CPU)."""
+        pnet: Runner = self.pnet
+        self._run = {"pnet": _pnet_in_bands(pnet) if self.device.type == "cpu" else pnet}
+        self._run.update(rnet=self.rnet, onet=self.onet)
 
     def use_engine(self, loader: EngineLoader) -> None:
         """Run the three networks on ``loader``'s engine (converted once, from these weights)."""
@@ -508,6 +495,8 @@ class MTCNN(nn.Module):
                 channels_last=(0,),
             ),
         )
+        if loader.engine == "torch" and self.device.type == "cpu":
+            self._run["pnet"] = _pnet_in_bands(self._run["pnet"])
         self.engine = loader.engine
 
     @classmethod
@@ -523,7 +512,10 @@ class MTCNN(nn.Module):
                     f"{path} does not fit MTCNN's {type(net).__name__}: {str(exc).splitlines()[0]}"
                 ) from exc
         model.device = torch.device(device)
-        return model.to(model.device)
+        model.to(model.device)
+        model._use_modules()
+        compile_kernels()
+        return model
 
     def detect(
         self, frames_bgr: Sequence[np.ndarray], params: MTCNNParams, timer: StageTimer | None = None
@@ -540,19 +532,19 @@ class MTCNN(nn.Module):
             return []
         with torch.inference_mode():
             with _stage(timer, "pyramid"):
-                sums = _FrameSums(frames_bgr, self.device)
-            candidates = self._propose(sums, params, timer)
+                frames = _Frames(frames_bgr, self.device)
+            candidates = self._propose(frames, params, timer)
             with _stage(timer, "rnet"):
-                candidates = self._refine(candidates, sums, params)
+                candidates = self._refine(candidates, frames, params)
             with _stage(timer, "onet"):
-                candidates, landmarks = self._output(candidates, sums, params)
+                candidates, landmarks = self._output(candidates, frames, params)
                 return self._per_frame(candidates, landmarks, len(frames_bgr))
 
     # --- stage 1: P-Net over the pyramid ---
-    def _propose(self, sums: _FrameSums, params: MTCNNParams, timer: StageTimer | None) -> _Candidates:
+    def _propose(self, frames: _Frames, params: MTCNNParams, timer: StageTimer | None) -> _Candidates:
         by_size: dict[tuple[int, int], list[int]] = {}
-        for i, table in enumerate(sums.tables):
-            by_size.setdefault((table.shape[0] - 1, table.shape[1] - 1), []).append(i)
+        for i, size in enumerate(frames.sizes):
+            by_size.setdefault(size, []).append(i)
         found: list[_Candidates] = []
         regs: list[Tensor] = []
         levels: list[Tensor] = []  # each candidate's level, numbered across frame sizes
@@ -570,7 +562,7 @@ class MTCNN(nn.Module):
             for start in range(0, len(indices), per_call):
                 chunk = indices[start : start + per_call]
                 with _stage(timer, "pyramid"):
-                    images = canvas.images(sums, chunk)
+                    images = canvas.images(frames, chunk)
                 with _stage(timer, "pnet"):
                     reg, prob = self._run["pnet"](images, canvas.mask)
                     cands, cell_reg, level = self._cells_to_boxes(
@@ -598,7 +590,7 @@ class MTCNN(nn.Module):
             # kept boxes ordered by level, then score, as one call per level would return them.
             level_of = torch.cat(levels)
             keep = batched_nms(
-                cands.boxes, cands.scores, level_of * len(sums.tables) + cands.frame, _PNET_NMS_PER_SCALE
+                cands.boxes, cands.scores, level_of * len(frames) + cands.frame, _PNET_NMS_PER_SCALE
             )
             keep = keep[torch.argsort(level_of[keep], stable=True)]
             cands, reg = cands[keep], reg[keep]
@@ -616,7 +608,7 @@ class MTCNN(nn.Module):
         """Boxes (in frame pixels) of the P-Net cells of every level whose face probability passes the
         threshold, with their regression and level; in (level, frame, row, column) order."""
         face = prob[:, 1]
-        where = ((face >= threshold) & (canvas.cell_level >= 0)).nonzero()  # frame, row, column
+        where = _cells_at_least(face, canvas.cell_level, threshold)  # frame, row, column
         level = canvas.cell_level[where[:, 1], where[:, 2]]
         order = torch.argsort(level, stable=True)
         where, level = where[order], level[order]
@@ -641,8 +633,8 @@ class MTCNN(nn.Module):
         return canvas
 
     # --- stage 2: R-Net over every candidate of every frame ---
-    def _refine(self, cands: _Candidates, sums: _FrameSums, params: MTCNNParams) -> _Candidates:
-        cands, outputs = self._run_on_crops(self._run["rnet"], cands, sums, _RNET_SIZE)
+    def _refine(self, cands: _Candidates, frames: _Frames, params: MTCNNParams) -> _Candidates:
+        cands, outputs = self._run_on_crops(self._run["rnet"], cands, frames, _RNET_SIZE)
         if len(cands) == 0:
             return cands
         reg, prob = outputs
@@ -656,10 +648,8 @@ class MTCNN(nn.Module):
         return cands
 
     # --- stage 3: O-Net, landmarks, final NMS ---
-    def _output(
-        self, cands: _Candidates, sums: _FrameSums, params: MTCNNParams
-    ) -> tuple[_Candidates, Tensor]:
-        cands, outputs = self._run_on_crops(self._run["onet"], cands, sums, _ONET_SIZE)
+    def _output(self, cands: _Candidates, frames: _Frames, params: MTCNNParams) -> tuple[_Candidates, Tensor]:
+        cands, outputs = self._run_on_crops(self._run["onet"], cands, frames, _ONET_SIZE)
         if len(cands) == 0:
             return cands, torch.zeros(0, 5, 2, device=self.device)
         reg, points, prob = outputs
@@ -676,19 +666,19 @@ class MTCNN(nn.Module):
         return cands[keep], torch.stack([xs, ys], dim=2)[keep]
 
     def _run_on_crops(
-        self, net: Runner, cands: _Candidates, sums: _FrameSums, size: int
+        self, net: Runner, cands: _Candidates, frames: _Frames, size: int
     ) -> tuple[_Candidates, tuple[Tensor, ...]]:
         """``net`` over the candidates' ``size``×``size`` crops, in chunks; boxes wholly outside their
         frame are dropped (facenet-pytorch skips them too, but then misaligns its outputs)."""
-        x0, y0, x1, y1 = _crop_bounds(cands.boxes, sums.width[cands.frame], sums.height[cands.frame])
+        x0, y0, x1, y1 = _crop_bounds(cands.boxes, frames.width[cands.frame], frames.height[cands.frame])
         inside = (x1 > x0) & (y1 > y0)
         cands = cands[inside]
         x0, y0, x1, y1 = x0[inside], y0[inside], x1[inside], y1[inside]
         outputs = []
         for s in range(0, len(cands), _CHUNK):
             part = slice(s, s + _CHUNK)
-            crops = sums.crops(cands.frame[part], x0[part], y0[part], x1[part], y1[part], size)
-            outputs.append(tuple(out.to(self.device) for out in net(_normalise_(crops))))
+            crops = frames.crops(cands.frame[part], x0[part], y0[part], x1[part], y1[part], size)
+            outputs.append(tuple(out.to(self.device) for out in net(crops)))
         return cands, tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))
 
     def _no_candidates(self) -> _Candidates:

@@ -43,6 +43,7 @@ class PipelineConfig:
     device: str = "auto"
     mtcnn: MTCNNParams = field(default_factory=MTCNNParams)
     engine: str = "torch"  # auto | torch | openvino | onnxruntime (ml.engines)
+    embedder_precision: str = "float32"  # auto | float32 | int8 (ml.quantize)
     # Answers leave out faces below this probability (MTCNN's last stage passes 0.7 and up).
     min_face_prob: float = 0.0
     # A frame with a longer side is detected on a copy downscaled to it (None: never).
@@ -124,6 +125,7 @@ class FacePipeline:
             "detector": "mtcnn/facenet-pytorch-2.6.0",
             "embedder": self.embedder.name,
             "embedder_version": self.embedder.version,
+            "embedder_precision": self.embedder.precision,
             "device": str(self.device),
             "engine": self.engine,
         }
@@ -142,7 +144,7 @@ def load_pipeline(config: PipelineConfig) -> FacePipeline:
     embedder = classes[config.embedder].from_store(store, device)
     loader = EngineLoader(resolve_engine(config.engine, device), store, torch.get_num_threads())
     detector.use_engine(loader)
-    embedder.use_engine(loader)
+    embedder.use_engine(loader, config.embedder_precision)
     return FacePipeline(
         detector,
         embedder,

@@ -2,12 +2,16 @@
 
     OMP_WAIT_POLICY=PASSIVE python -m scripts.cascade_before_after --base 15a0b86 --threads 2
     OMP_WAIT_POLICY=PASSIVE python -m scripts.cascade_before_after --base ef21127 --base-engine openvino
+    OMP_WAIT_POLICY=PASSIVE python -m scripts.cascade_before_after --base 73ec1e9 --base-engine openvino \
+        --engines openvino --size 1280x720
 
 The base revision's ``ml/mtcnn.py`` (from git) and today's run back to back on the same frames (the
-oracle scene photos stretched to 640×480): the base's cascade (on torch, or on ``--base-engine`` when the
-base already had engines), today's torch cascade and today's cascade and embedder on each installed
-engine. Prints one JSON object: median milliseconds per frame for each stage and ratios base / today,
-from passes measured back to back.
+oracle scene photos stretched to ``--size``, 640×480 by default): the base's cascade (on torch, or on
+``--base-engine`` when the base already had engines), today's torch cascade and today's cascade and
+embedder on each installed engine. Every stage is also split into the time inside its network
+(``net_*``, the runner's call, input copies for the engine included) and the time around it
+(``outside_*``: resampling, decoding, NMS, Python). Prints one JSON object: median milliseconds per frame
+for each stage, ratios base / today from passes measured back to back, and the load average.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -53,12 +58,41 @@ def _timed_base(module: Any, store: ModelStore, engine: str, threads: int) -> An
                 return _original(*args)
 
         setattr(detector, method, wrapped)
+    _time_networks(detector, timer)
     return detector, timer
 
 
-def _frames() -> list[np.ndarray]:
+def _time_networks(detector: Any, timer: dict[str, StageTimer]) -> None:
+    """Time each network's runner into stage ``net_<name>`` of ``timer["t"]`` (a base without runners,
+    before the engines, is left as it is)."""
+    runners = getattr(detector, "_run", None)
+    if not runners:
+        return
+    for name, run in list(runners.items()):
+
+        def timed(*inputs: Any, _run: Any = run, _stage: str = f"net_{name}") -> Any:
+            with timer["t"].stage(_stage):
+                return _run(*inputs)
+
+        runners[name] = timed
+
+
+def _split(stages: dict[str, float]) -> dict[str, float]:
+    """Stage times plus each stage's time outside its network and the detection's."""
+    nets = {"pyramid+pnet": "net_pnet", "rnet": "net_rnet", "onet": "net_onet"}
+    out = dict(stages)
+    if all(n in stages for n in nets.values()):
+        for stage, net in nets.items():
+            out[f"outside_{stage}"] = stages[stage] - stages[net]
+        out["net_detect"] = sum(stages[n] for n in nets.values())
+        out["outside_detect"] = stages["detect"] - out["net_detect"]
+    return out
+
+
+def _frames(size: str) -> list[np.ndarray]:
     folder = shared_dir() / "oracles/mtcnn_facenet_pytorch/images"
-    return [cv2.resize(cv2.imread(str(p)), (640, 480)) for p in sorted(folder.glob("*.*"))]
+    width, height = (int(side) for side in size.split("x"))
+    return [cv2.resize(cv2.imread(str(p)), (width, height)) for p in sorted(folder.glob("*.*"))]
 
 
 def main() -> None:
@@ -67,6 +101,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-face", type=int, default=20)
+    parser.add_argument("--size", default="640x480", help="frame size the photos are stretched to")
     parser.add_argument("--base-engine", default="torch", choices=ENGINES)
     parser.add_argument(
         "--engines",
@@ -88,16 +123,20 @@ def main() -> None:
     base_name = f"base_{args.base_engine}"
     base, base_timer = _timed_base(import_at(args.base, "ml/mtcnn.py"), store, args.base_engine, args.threads)
     contenders: dict[str, tuple[Any, Any]] = {}
+    timers: dict[str, dict[str, StageTimer]] = {}
     for engine in args.engines or available_engines():
         detector, embedder = MTCNN.from_store(store, "cpu"), DlibResNetEmbedder.from_store(store, "cpu")
         loader = EngineLoader(engine, store, args.threads)
         detector.use_engine(loader)
         embedder.use_engine(loader)
+        timers[engine] = {"t": StageTimer()}
+        _time_networks(detector, timers[engine])
         contenders[engine] = (detector, embedder)
     base_embedder = DlibResNetEmbedder.from_store(store, "cpu")  # today's embedder on the base's engine
     if args.base_engine != "torch":
         base_embedder.use_engine(EngineLoader(args.base_engine, store, args.threads))
-    frames = _frames()
+    frames = _frames(args.size)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     per_pass: dict[str, list[dict[str, float]]] = {}
 
     def record(name: str, current: int, stages: dict[str, float]) -> None:
@@ -122,15 +161,15 @@ def main() -> None:
         found = base.detect([frame], params)[0]
         detect = (time.perf_counter() - started) * 1000
         embed = embed_ms(base_embedder, frame, found.landmarks)
-        record(base_name, current, {**base_timer["t"].ms, "detect": detect, "embed": embed})
+        record(base_name, current, _split({**base_timer["t"].ms, "detect": detect, "embed": embed}))
         for engine, (detector, embedder) in contenders.items():
-            timer = StageTimer()
+            timer = timers[engine]["t"] = StageTimer()
             started = time.perf_counter()
             found = detector.detect([frame], params, timer)[0]
             detect = (time.perf_counter() - started) * 1000
             embed = embed_ms(embedder, frame, found.landmarks)
             stages = {**timer.ms, "pyramid+pnet": timer.ms.get("pyramid", 0) + timer.ms.get("pnet", 0)}
-            record(f"now_{engine}", current, {**stages, "detect": detect, "embed": embed})
+            record(f"now_{engine}", current, _split({**stages, "detect": detect, "embed": embed}))
         if peer is not None:
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             started = time.perf_counter()
@@ -157,7 +196,19 @@ def main() -> None:
                 ),
                 2,
             )
-            for stage in ("pyramid+pnet", "rnet", "onet", "detect", "embed")
+            for stage in (
+                "pyramid+pnet",
+                "rnet",
+                "onet",
+                "detect",
+                "embed",
+                "net_detect",
+                "outside_pyramid+pnet",
+                "outside_rnet",
+                "outside_onet",
+                "outside_detect",
+            )
+            if stage in per_pass[base_name][0] and stage in passes[0]
         }
         for name, passes in per_pass.items()
         if name not in (base_name, "facenet_pytorch")
@@ -176,8 +227,10 @@ def main() -> None:
         json.dumps(
             {
                 "frames": count,
+                "size": args.size,
                 "threads": args.threads,
                 "min_face": args.min_face,
+                "load_average": {"start": load_at_start, "end": [round(x, 2) for x in os.getloadavg()]},
                 "ms_per_frame": medians,
                 "base_over_now": ratios,
                 **({"facenet_pytorch_detect_over": peer_over} if args.peer else {}),

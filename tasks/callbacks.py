@@ -10,8 +10,8 @@ must pass the allowlist cameras use, at submission and again at every attempt, a
 goes only to the addresses that check approved (``sources.pinned``).
 
 ``schedule_callback`` is the one entry point for anything that wants a callback sent (jobs through
-``job_ended``, attendance sessions or any later feature); ``sources.netguard.check_callback_url`` is what
-the API runs at submission.
+``job_ended``, attendance sessions or any later feature); ``webapi.submission.check_callback_url``
+is what the API runs at submission.
 """
 
 from __future__ import annotations

@@ -103,6 +103,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         device=settings.device,
         mtcnn=MTCNNParams(min_face_size=settings.min_face_size),
         engine=settings.engine,
+        embedder_precision=settings.embedder_precision,
         min_face_prob=settings.min_face_prob,
         max_detect_side=settings.max_detect_side,
     )

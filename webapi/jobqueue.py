@@ -17,7 +17,9 @@ from kombu.exceptions import OperationalError
 
 from contract.jobs import SESSION_TICK, JobArgs, to_kwargs
 from contract.records import StateName
+from contract.routing import task_routes
 from errors import BrokerUnavailable, JobTimeout, error_of
+from settings import Settings
 
 # One quick retry when sending: a broker that does not answer makes the API answer 503 promptly.
 SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0}
@@ -33,6 +35,21 @@ CELERY_STATES: dict[str, StateName] = {
 _BROKER_ERRORS = (redis.RedisError, OperationalError, OSError)
 
 
+def celery_client(settings: Settings) -> Celery:
+    """A Celery client for ``settings`` (the API only sends tasks by name; it registers none)."""
+    client = Celery("rollcall", amqp="contract.redaction:RedactingAMQP")  # redacted argument reprs
+    client.config_from_object("celeryconfig")
+    client.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=settings.result_backend,
+        # Workers wait out a Redis outage to store results; the API answers 503 at once instead.
+        result_backend_always_retry=False,
+        task_default_queue=settings.model_queue,
+        task_routes=task_routes(settings),
+    )
+    return client
+
+
 def queue_unreachable(exc: Exception) -> BrokerUnavailable:
     return BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); retry later")
 
@@ -42,7 +59,7 @@ def store_unreachable(exc: Exception) -> BrokerUnavailable:
 
 
 class JobQueue:
-    """One Celery client (``webapi.celery_client``): the broker and the result backend."""
+    """One Celery client (``celery_client``): the broker and the result backend."""
 
     def __init__(self, celery: Celery) -> None:
         self.celery = celery

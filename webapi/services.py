@@ -14,8 +14,8 @@ from facebank.passwords import cipher_of
 from facebank.sessions import AttendanceSessions
 from facebank.store import Facebank
 from settings import Settings
-from webapi import celery_client
 from webapi.jobclient import JobClient
+from webapi.jobqueue import celery_client
 
 
 def install_services(app: Flask, settings: Settings) -> None:

@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 from flask import Response, jsonify, request, url_for
 from pydantic import BaseModel
 
+import errors
 from contract.jobs import JobArgs, SmallFaces
 from errors import InvalidInput
+from settings import Settings
 from sources.imagebytes import check_image_upload
-from sources.netguard import check_callback_url
 from webapi.auth import current_caller
 from webapi.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, claim_for
 from webapi.schemas import FrameRequest, JobAccepted
@@ -90,6 +91,20 @@ def checked_callback_url(body: BaseModel) -> str | None:
     """The request's ``callback_url``, refused now (not when the job ends) if it could never be sent."""
     callback_url: str | None = getattr(body, "callback_url", None)
     if callback_url is not None:
-        settings = current_settings()
-        check_callback_url(callback_url, settings, settings.camera_allow)
+        check_callback_url(callback_url, current_settings())
     return callback_url
+
+
+def check_callback_url(url: str, settings: Settings) -> None:
+    """Refuse a callback at submission: no secret to sign it with, or a URL outside the allowlist cameras
+    share (checked again at each delivery, ``tasks.callbacks``)."""
+    if not settings.callback_secret.get_secret_value():
+        raise errors.CallbacksNotConfigured(
+            "callback_url needs ROLLCALL_CALLBACK_SECRET on the server to sign deliveries; it is not set"
+        )
+    try:
+        settings.camera_allow.check_url(url)
+    except errors.CameraNotAllowed as exc:
+        raise errors.CallbackNotAllowed(f"callback_url refused: {exc.message} (callbacks share it)") from exc
+    except errors.CameraUnreachable as exc:
+        raise errors.InvalidInput(f"callback_url refused: {exc.message}") from exc

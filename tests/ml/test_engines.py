@@ -18,7 +18,7 @@ from ml.engines import ENGINES, EngineLoader, NetSpec, available_engines, onnxru
 from ml.mtcnn import MTCNN, MTCNNParams, PNet
 from ml.weights import ModelStore
 from settings import get_settings
-from tests.ml.test_mtcnn import _image, _match, _reference
+from tests.ml import mtcnn_oracle as oracle
 from tests.shared_data import shared_dir
 
 CONVERTED = ("openvino", "onnxruntime")
@@ -49,23 +49,23 @@ def test_unknown_engine_or_cpu_engine_on_a_gpu_is_refused() -> None:
 
 @pytest.mark.parametrize("engine", CONVERTED)
 def test_detections_on_the_oracle_photos_equal_the_oracle(engine: str, store: ModelStore) -> None:
-    reference = _reference()
+    reference = oracle.reference()
     p = reference["parameters"]
     params = MTCNNParams(p["min_face_size"], tuple(p["thresholds"]), p["factor"])
     torch_mtcnn = MTCNN.from_store(store, "cpu")
     mtcnn = MTCNN.from_store(store, "cpu")
     mtcnn.use_engine(_loader(engine, store))
     assert mtcnn.engine == engine
+    agreement = oracle.Agreement()
     for name, expected in reference["images"].items():
-        image = _image(name)
+        image = oracle.image(name)
         ours, theirs = mtcnn.detect([image], params)[0], torch_mtcnn.detect([image], params)[0]
-        ref_idx, our_idx, ious = _match(ours, expected["faces"])
-        assert len(ours) == len(expected["faces"]) == len(ref_idx), name
-        assert (ious >= 0.9).all(), name
+        oracle.compare(name, ours, expected["faces"], agreement)
         assert len(ours) == len(theirs), name
         np.testing.assert_allclose(ours.boxes, theirs.boxes, atol=1e-2, err_msg=name)
         np.testing.assert_allclose(ours.probs, theirs.probs, atol=1e-4, err_msg=name)
         np.testing.assert_allclose(ours.landmarks, theirs.landmarks, atol=1e-2, err_msg=name)
+    assert not agreement.failures, agreement.failures
 
 
 def _dlib_chips() -> np.ndarray:

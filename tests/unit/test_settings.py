@@ -125,10 +125,12 @@ def test_list_settings_are_parsed_once_into_typed_values(monkeypatch: pytest.Mon
 def test_enumerated_settings_offer_what_the_models_accept() -> None:
     from ml.engines import ENGINE_CHOICES
     from ml.pipeline import embedder_names
+    from ml.quantize import PRECISIONS
     from ml.tiling import TilingMode
 
     assert sorted(get_args(settings.EmbedderName)) == embedder_names()
     assert get_args(settings.EngineChoice) == ENGINE_CHOICES
+    assert get_args(settings.PrecisionChoice) == PRECISIONS
     assert get_args(settings.SmallFaceMode) == get_args(TilingMode)
 
 
