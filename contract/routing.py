@@ -7,7 +7,7 @@ sessions' frames to ``ROLLCALL_FRAME_QUEUE``; callback deliveries to ``ROLLCALL_
 consumes several queues takes from them in turn (kombu moves the queue it read last to the end), so a
 backlog in one queue delays another's work by at most the jobs its processes are running: an enrolment
 and a session's tick never wait behind queued frames. In the frame queue each API key's frames are
-bounded (``contract.inflight``: ``ROLLCALL_SESSION_MAX_QUEUED_FRAMES``), so another key's frame waits
+bounded (``contract.admission``: ``ROLLCALL_SESSION_MAX_QUEUED_FRAMES``), so another key's frame waits
 behind at most that many of them.
 Used by ``celeryconfig`` (workers) and ``webapi.jobqueue.celery_client`` (the API's client).
 """

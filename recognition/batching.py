@@ -5,7 +5,7 @@ Celery's ``threads`` pool with ``--concurrency N`` (``celeryconfig`` makes that 
 runtime (``tasks.runtime``) wraps the pipeline once in a ``BatchedPipeline`` of that size; with N = 1
 each call goes straight to the pipeline, so the recognition core calls the same front either way.
 Every job stays an ordinary Celery task in its own thread, so acks-late, its result or error, its
-time in the log and revocation (checked before a job starts, ``tasks.jobs.ModelTask``) stay exactly
+time in the log and revocation (checked before a job starts, ``tasks.registry.ModelTask``) stay exactly
 per job; only the model calls meet here. The first job to reach a stage leads a batch: it waits until
 N jobs have joined, or every job running in this process that has not yet passed this stage has, or
 ``ROLLCALL_WORKER_BATCH_WAIT_MS`` has passed, then runs the batch and hands each job its own answer.
