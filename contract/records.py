@@ -28,7 +28,7 @@ RETRY_CAP_S = 1.0
 class JobRecord(BaseModel):
     type: str
     submitted_at: float
-    owner: str | None = None  # the caller's identity (webapi.auth); None for admin keys and the CLI
+    owner: str | None = None  # the caller's identity (contract.callers): None for admin keys and operators
     callback_url: str | None = None
     revoked: bool = False
     session_id: int | None = None  # a session frame's session (its frames are dropped when it stops)
