@@ -128,29 +128,76 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
+class ModuleScopedProcesses:
+    """Processes (workers, deployments) that end with the test module that started them.
+
+    A real worker holds 0.6–1.4 GiB; kept for the whole session, the suite's ~25 of them outgrew the
+    24 GiB machine CI runs on. Whatever a module starts (through ``system.worker()``, ``worker_factory``
+    or ``deploy``) is stopped when that module ends, unless it was started with ``keep=True``: the
+    session's main worker, the browser suite's site and the reliability suite's shared deployment, which
+    serve many modules.
+    """
+
+    def __init__(self) -> None:
+        self._running: list[tuple[Any, bool]] = []  # (process with .stop(), kept for the session)
+
+    def add(self, process: Any, keep: bool) -> None:
+        self._running.append((process, keep))
+
+    def mark(self) -> int:
+        return len(self._running)
+
+    def stop_since(self, mark: int) -> None:
+        """Stop what was started after ``mark`` and not kept; kept ones stay in the list."""
+        ended = [process for process, keep in self._running[mark:] if not keep]
+        self._running[mark:] = [(process, keep) for process, keep in self._running[mark:] if keep]
+        for process in ended:
+            process.stop()
+
+    def stop_all(self) -> None:
+        self.stop_since(0)
+        for process, _ in self._running:
+            process.stop()
+        self._running.clear()
+
+
+MODULE_PROCESSES = ModuleScopedProcesses()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _processes_end_with_their_module() -> Iterator[None]:
+    """Stop the workers and deployments this module started (see ``ModuleScopedProcesses``)."""
+    mark = MODULE_PROCESSES.mark()
+    yield
+    MODULE_PROCESSES.stop_since(mark)
+
+
 @pytest.fixture(scope="session")
 def worker_factory(redis_server: RedisServer) -> Iterator[Any]:
-    """Start extra real worker processes; all are stopped at the end of the session."""
-    started: list[WorkerProcess] = []
+    """Start real worker processes; each ends with the module that started it (``keep``: the session)."""
 
     def start(
-        name: str, wait: bool = True, pool: str = "solo", concurrency: int = 1, **env: str
+        name: str,
+        wait: bool = True,
+        pool: str = "solo",
+        concurrency: int = 1,
+        keep: bool = False,
+        **env: str,
     ) -> WorkerProcess:
         worker = start_worker(name, {**os.environ, **env}, _STATE_DIR, pool=pool, concurrency=concurrency)
-        started.append(worker)
+        MODULE_PROCESSES.add(worker, keep)
         if wait:
             worker.wait_ready()
         return worker
 
     yield start
-    for worker in started:
-        worker.stop()
+    MODULE_PROCESSES.stop_all()
 
 
 @pytest.fixture(scope="session")
 def worker(worker_factory: Any) -> WorkerProcess:
     """The session's main worker (real models, real Redis)."""
-    return worker_factory("main")
+    return worker_factory("main", keep=True)
 
 
 def migrated_app(settings: Any = None) -> Any:
@@ -228,10 +275,16 @@ class System:
         return keyed_client(self.app, key)
 
     def worker(
-        self, suffix: str = "w1", wait: bool = True, pool: str = "solo", concurrency: int = 1
+        self,
+        suffix: str = "w1",
+        wait: bool = True,
+        pool: str = "solo",
+        concurrency: int = 1,
+        keep: bool = False,
     ) -> WorkerProcess:
+        """A real worker of this system; it ends with the test module, or the session when ``keep``."""
         worker: WorkerProcess = self.start_worker(
-            f"{self.name}-{suffix}", wait=wait, pool=pool, concurrency=concurrency, **self.env
+            f"{self.name}-{suffix}", wait=wait, pool=pool, concurrency=concurrency, keep=keep, **self.env
         )
         return worker
 

@@ -54,7 +54,7 @@ def site(system_factory: Any, camera: str) -> Iterator[Site]:
         "broken": f"http://127.0.0.1:{closed_port()}/shot.jpg",
     }
     system = system_factory("browser", ROLLCALL_UI_CAMERAS=",".join(f"{k}={v}" for k, v in cameras.items()))
-    system.worker()
+    system.worker(keep=True)
     client = system.client()
     people = {
         folder.name: enrol_folder(client, folder)

@@ -28,7 +28,7 @@ import pytest
 from benchmarks import processes
 from benchmarks.processes import ApiProcess, WorkerProcess, start_worker
 from settings import Settings
-from tests.conftest import ADMIN_KEY, RedisServer, free_port, keyed_client, migrated_app
+from tests.conftest import ADMIN_KEY, MODULE_PROCESSES, RedisServer, free_port, keyed_client, migrated_app
 from tests.reliability.rabbitmq import RabbitServer
 from tests.shared_data import REPO_ROOT, shared_dir
 
@@ -156,11 +156,15 @@ def reliability_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def deploy(reliability_redis: RedisServer) -> Iterator[Any]:
-    """Build a deployment: ``deploy(name, redis_url=None, **ROLLCALL_env)``; all are stopped at the end."""
+    """Build a deployment: ``deploy(name, redis_url=None, keep=False, **ROLLCALL_env)``.
+
+    A deployment's workers stop when the test module that made it ends, or with the session when ``keep``
+    (``tests.conftest.ModuleScopedProcesses``).
+    """
     numbers = itertools.count(1)
     made: list[Deployment] = []
 
-    def make(name: str, redis_url: str | None = None, **extra_env: str) -> Deployment:
+    def make(name: str, redis_url: str | None = None, keep: bool = False, **extra_env: str) -> Deployment:
         if redis_url is None:
             n = next(numbers)
             broker, backend = f"{reliability_redis.url}/{2 * n}", f"{reliability_redis.url}/{2 * n + 1}"
@@ -175,6 +179,7 @@ def deploy(reliability_redis: RedisServer) -> Iterator[Any]:
         settings = settings_of(env)
         deployment = Deployment(name, env, settings, migrated_app(settings))
         made.append(deployment)
+        MODULE_PROCESSES.add(deployment, keep)
         return deployment
 
     yield make
@@ -214,6 +219,7 @@ def shared(deploy: Any) -> Deployment:
     """One solo worker with short camera budgets (1 s connect + 2 s read): camera faults, load, security."""
     deployment: Deployment = deploy(
         "shared",
+        keep=True,
         ROLLCALL_CAMERA_CONNECT_TIMEOUT_S="1",
         ROLLCALL_CAMERA_READ_TIMEOUT_S="2",
         ROLLCALL_CAMERA_RETRIES="1",
