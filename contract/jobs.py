@@ -1,11 +1,14 @@
-"""The typed job contract: task names, each job's arguments and each job's result.
+"""The typed job contract: each job's options, arguments, task name, queue and result.
 
-The API builds a job's arguments as one of the ``*Args`` models and sends ``to_kwargs(args)`` (plain
-JSON, Celery's json serializer); each task's keyword parameters are that model's fields, and the task
-validates them into the model before it does anything (``parse_args``: a bad message is
-``invalid_input``). A result is the job's answer (``DetectResult`` …) with the worker's envelope
-(``JobEnvelope``: worker, models, timings, batch) beside it in one JSON object; whoever reads a result
-(the legacy routes, attendance sessions, the job log) validates it into the answer model.
+What a client chooses for a job is its ``*Options`` model; the job's ``*Args`` add where the frame comes
+from. The API's requests extend the options (``webapi.schemas``), so a field added here is accepted,
+validated and documented by the API as it is, and the workers register each job's Celery task from its
+``*Args`` model (``tasks.registry``). The API sends ``to_kwargs(args)`` (plain JSON, Celery's json
+serializer); each task's keyword parameters are that model's fields, and the task validates them into
+the model before it does anything (``parse_args``: a bad message is ``invalid_input``). A result is
+the job's answer (``DetectResult`` …) with the worker's envelope (``JobEnvelope``: worker, models,
+timings, batch) beside it in one JSON object; whoever reads a result (the legacy routes, attendance
+sessions, the job log) validates it into the answer model.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class JobArgs(_Args):
 # --- the parts of a job's arguments ---
 
 _SOURCES = ("url", "image_b64", "camera", "upload")
+# The face size a tiling's cost is measured against: ROLLCALL_MIN_FACE_SIZE's default, the whole frame's.
+COST_FACE_SIZE = 20
 
 
 class FrameChoice(_Args):
@@ -129,10 +134,6 @@ class SmallFaces(_Args):
         if pixels <= max_tile_pixels:
             return self.scale
         return self.scale * math.sqrt(max_tile_pixels / pixels)
-
-
-# The face size a tiling's cost is measured against: ROLLCALL_MIN_FACE_SIZE's default, the whole frame's.
-COST_FACE_SIZE = 20
 
 
 class FaceHint(_Args):
