@@ -42,7 +42,7 @@ test-fast: setup
 lint: $(VENV)/.project-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy ml facebank evaluation recognition contract live
+	$(VENV)/bin/mypy ml facebank evaluation recognition contract tasks live
 
 # Builds the images and runs the compose deployment for real (docker/README.md); minutes and ~7 GB of
 # disk, so not part of `make test`. Needs a Docker engine; exits non-zero when any job is lost.

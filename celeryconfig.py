@@ -56,7 +56,8 @@ redis_socket_timeout = max(_settings.broker_timeout_s, 5.0)
 result_expires = _settings.result_expires_s
 # A job that ends while Redis is away keeps its outcome and stores it once Redis answers again, instead of
 # failing on the storage error: Celery's own store reads the old state first, with no retry of its own.
-# The API turns this off for its client (webapi.celery_client): a poll must answer 503 at once, not wait.
+# The API turns this off for its client (webapi.jobqueue.celery_client): a poll must answer 503 at once,
+# not wait.
 result_backend_always_retry = True
 result_backend_max_retries = float("inf")  # a worker cannot store any result while Redis is away
 result_backend_base_sleep_between_retries_ms = 50

@@ -16,8 +16,8 @@ from benchmarks.engine import engine_of
 from benchmarks.inprocess import timed_frame
 from benchmarks.networks import NetworkClock
 from benchmarks.stats import summarize
-from facebank.gallery import Gallery
 from ml.pipeline import FacePipeline
+from recognition.gallery import Gallery
 
 log = logging.getLogger("benchmarks.classroom")
 ROWS = ((8, 24.0), (8, 30.0), (8, 36.0), (8, 44.0))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from facebank.gallery import Gallery
 from facebank.records import GalleryRows
+from recognition.gallery import Gallery
 
 SYNTHETIC_MODEL_VERSION = "synthetic"
 

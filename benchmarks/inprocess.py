@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facebank.gallery import Assignment, Gallery
 from ml.pipeline import FacePipeline
 from ml.timing import StageTimer
+from recognition.batching import BatchedPipeline
 from recognition.core import WHOLE_FRAME, Tiling, assign, find_faces
+from recognition.gallery import Assignment, Gallery
 from recognition.snapshot import FacebankSnapshot
 
 
@@ -47,7 +48,7 @@ def timed_frame(
     """Run attendance on ``image`` once per gallery (detection and embedding shared); time each stage."""
     clock = StageTimer()
     cascade = StageTimer()
-    detections, _ = find_faces(pipe, image, Tiling(WHOLE_FRAME), clock, cascade)
+    detections, _ = find_faces(BatchedPipeline(pipe), image, Tiling(WHOLE_FRAME), clock, cascade)
     with clock.stage("align"):
         chips = pipe.align(image, detections.landmarks)
     with clock.stage("embed"):

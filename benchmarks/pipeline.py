@@ -15,8 +15,8 @@ from benchmarks.frames import Frame
 from benchmarks.inprocess import FrameTiming, timed_frame
 from benchmarks.networks import NetworkClock
 from benchmarks.stats import summarize
-from facebank.gallery import Gallery
 from ml.pipeline import FacePipeline
+from recognition.gallery import Gallery
 
 log = logging.getLogger("benchmarks.pipeline")
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from benchmarks.classroom import build_classroom, score_detections
 from benchmarks.stats import ratio, summarize
+from contract.jobs import SmallFaces
 from ml.pipeline import FacePipeline
-from ml.tiling import TilingParams
 
 log = logging.getLogger("benchmarks.small_faces")
 ROWS = ((6, 8.0), (6, 10.0), (6, 12.0), (6, 14.0), (6, 17.0), (6, 20.0))
@@ -31,7 +31,7 @@ def run(pipe: FacePipeline, shared: Path, repeats: int, warmup: int) -> dict[str
         order = MODES if round_ % 2 == 0 else MODES[::-1]
         for mode in order:
             started = time.perf_counter()
-            detected = pipe.detect_small_faces(room.frame, TilingParams(mode=mode))
+            detected = pipe.detect_small_faces(room.frame, SmallFaces(mode=mode))
             elapsed_ms = (time.perf_counter() - started) * 1000
             if round_ < warmup:
                 continue

@@ -35,8 +35,8 @@ from benchmarks.seed_way import (
     seed_attendance,
 )
 from benchmarks.stats import ratio, summarize
-from facebank.gallery import Gallery
 from ml.pipeline import FacePipeline
+from recognition.gallery import Gallery
 
 log = logging.getLogger("benchmarks.seed")
 

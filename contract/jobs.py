@@ -1,43 +1,37 @@
-"""The typed job contract: task names, each job's arguments and each job's result.
+"""The typed job contract: each job's options, arguments, task name, queue and result.
 
-The API builds a job's arguments as one of the ``*Args`` models and sends ``to_kwargs(args)`` (plain
-JSON, Celery's json serializer); each task's keyword parameters are that model's fields, and the task
-validates them into the model before it does anything (``parse_args``: a bad message is
-``invalid_input``). A result is the job's answer (``DetectResult`` …) with the worker's envelope
-(``JobEnvelope``: worker, models, timings, batch) beside it in one JSON object; whoever reads a result
-(the legacy routes, attendance sessions, the job log) validates it into the answer model.
+What a client chooses for a job is its ``*Options`` model; the job's ``*Args`` add where the frame comes
+from. The API's requests extend the options (``webapi.schemas``), so a field added here is accepted,
+validated and documented by the API as it is, and the workers register each job's Celery task from its
+``*Args`` model (``tasks.registry``). The API sends ``to_kwargs(args)`` (plain JSON, Celery's json
+serializer); each task's keyword parameters are that model's fields, and the task validates them into
+the model before it does anything (``parse_args``: a bad message is ``invalid_input``). A result is
+the job's answer (``DetectResult`` …) with the worker's envelope (``JobEnvelope``: worker, models,
+timings, batch) beside it in one JSON object; whoever reads a result (the legacy routes, attendance
+sessions, the job log) validates it into the answer model.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, TypeVar
+import math
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contract.fields import CameraName, CameraUrl, Coordinate, JsonInt, Landmarks, PersonId
+from contract.people import FaceRecordOut, PersonOut
 from errors import InvalidInput
-from facebank.schemas import FaceRecordOut, PersonOut
 
-DETECT = "rollcall.models.detect"
-IDENTIFY = "rollcall.models.identify"
-ATTENDANCE = "rollcall.models.attendance"
-ENROL_FACE = "rollcall.models.enrol_face"
-REBUILD_FACEBANK = "rollcall.models.rebuild_facebank"
-CALIBRATE = "rollcall.models.calibrate"
-SESSION_FRAME = "rollcall.models.session_frame"
 SESSION_TICK = "rollcall.sessions.tick"
 SESSION_RECORD = "rollcall.sessions.record"
 SESSION_EXPIRE = "rollcall.sessions.expire"
 CALLBACK = "rollcall.io.callback"
-# What the API submits by type (``/v1/jobs``, enrolment, rebuild, calibration): rollcall.models.<type>.
-JOB_TYPES = ("detect", "identify", "attendance", "enrol_face", "rebuild_facebank", "calibrate")
+# Which configured queue a job goes to (contract.routing): ROLLCALL_MODEL_QUEUE, _BULK_QUEUE, _FRAME_QUEUE.
+QueueKind = Literal["model", "bulk", "frame"]
+TilingMode = Literal["off", "auto", "on"]
 
 ArgsT = TypeVar("ArgsT", bound="JobArgs")
 AnswerT = TypeVar("AnswerT", bound="JobAnswer")
-
-
-def task_name(job_type: str) -> str:
-    """The task that runs a job of ``job_type`` (one of ``JOB_TYPES``)."""
-    return f"rollcall.models.{job_type}"
 
 
 class _Args(BaseModel):
@@ -45,96 +39,204 @@ class _Args(BaseModel):
 
 
 class JobArgs(_Args):
-    """A job's arguments; ``job_type`` names its task (``task_name``)."""
+    """A job's arguments: what its message carries, and so its task's keyword parameters.
+
+    ``job_type`` names the task (``task_name``), ``queue`` the configured queue it goes to. The workers
+    register one Celery task per model (``tasks.registry``); the API sends the model (``to_kwargs``).
+    """
 
     job_type: ClassVar[str]
+    queue: ClassVar[QueueKind] = "model"
+
+    @classmethod
+    def task_name(cls) -> str:
+        """The task that runs this job: ``rollcall.models.<job_type>``."""
+        return f"rollcall.models.{cls.job_type}"
 
 
-# --- arguments ---
+# --- the parts of a job's arguments ---
+
+_SOURCES = ("url", "image_b64", "camera", "upload")
+# The face size a tiling's cost is measured against: ROLLCALL_MIN_FACE_SIZE's default, the whole frame's.
+COST_FACE_SIZE = 20
 
 
-class FrameSource(_Args):
-    """A camera URL, a registered camera's name, or an uploaded image (the API checks that exactly one
-    is given). A camera travels by name only: the worker looks up its URL and credentials.
+class FrameChoice(_Args):
+    """Where a job's frame comes from, as a client names it: a camera URL, a registered camera's name, or
+    an image in base64; exactly one. A camera travels by name only: the worker looks up its URL and
+    credentials. The API's requests extend this (``webapi.schemas.FrameRequest``)."""
+
+    url: CameraUrl | None = None
+    image_b64: str | None = Field(None, description="A JPEG or PNG image, base64-encoded.")
+    camera: CameraName | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> Self:
+        if sum(getattr(self, name, None) is not None for name in _SOURCES) != 1:
+            raise ValueError("give exactly one of 'url', 'image_b64' or 'camera'")
+        return self
+
+
+class FrameSource(FrameChoice):
+    """A job's frame source as its message carries it: the client's choice, or an upload by reference.
 
     The API sends an upload by reference: ``upload`` is the id of the job whose bytes it stored
     (``contract.uploads``). ``image_b64`` (the image itself) is still read, for messages sent without
     the API and those queued before uploads went by reference.
     """
 
-    url: str | None = None
-    image_b64: str | None = None
-    camera: str | None = None
     upload: str | None = None
 
 
 class SmallFaces(_Args):
-    """The small-face mode a job asks for (``ml.tiling.TilingParams``; unset fields: its defaults)."""
+    """Small-face mode: the whole frame plus enlarged overlapping tiles (the seed's 3 × 4 tiles at ×2).
 
-    mode: Literal["off", "auto", "on"] | None = None
-    rows: int | None = None
-    cols: int | None = None
-    overlap: float | None = None
-    scale: float | None = None
-    min_face_size: int | None = None
+    The one definition: requests are validated with it (bounds and defaults), sessions store it, and the
+    worker hands it to the detector as it is (``ml.tiling.TilingParams`` is the protocol it meets; ``ml``
+    sits below the contract and imports nothing from it). A job without it uses its camera's mode, else
+    ``ROLLCALL_SMALL_FACES``.
+    """
 
-    def options(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+    mode: TilingMode = "auto"
+    rows: int = Field(3, ge=1, le=8)
+    cols: int = Field(4, ge=1, le=8)
+    overlap: float = Field(0.15, ge=0.0, lt=0.5, description="Of a tile's size, on every side.")
+    scale: float = Field(2.0, ge=1.0, le=4.0, description="How much each tile is enlarged.")
+    min_face_size: int = Field(
+        20, ge=8, le=200, description="In enlarged-tile pixels: 20 at ×2 finds faces of 10 px in the frame."
+    )
+
+    def cost(self) -> float:
+        """Pixels the enlarged tiles hold per frame pixel, scaled to the default face size (0 when off).
+
+        The tiles together cover the frame once, each widened by ``overlap`` on every side and enlarged
+        ``scale`` times; the detector's first pyramid level grows as (12 / min_face_size)². The grid's
+        rows and columns change how the work is cut, not how much of it there is.
+        """
+        return 0.0 if self.mode == "off" else self._tiles_cost(self.scale)
+
+    def _tiles_cost(self, scale: float) -> float:
+        return float(scale**2 * (1 + 2 * self.overlap) ** 2 * (COST_FACE_SIZE / self.min_face_size) ** 2)
+
+    def check_cost(self, limit: float) -> None:
+        """Refuse a tiling over ``ROLLCALL_SMALL_FACES_MAX_TILE_COST`` with a message that says how to fit."""
+        cost = self.cost()
+        if cost > limit:
+            raise InvalidInput(
+                f"small_faces costs {cost:.1f} (scale² × (1 + 2 × overlap)² × (20 / min_face_size)²), over "
+                f"this server's limit of {limit:g} (ROLLCALL_SMALL_FACES_MAX_TILE_COST); use a smaller "
+                "scale or overlap, or a larger min_face_size"
+            )
+
+    def fitted_scale(self, frame_pixels: int, max_tile_pixels: int) -> float:
+        """The largest scale (at most this one) whose tiles hold at most ``max_tile_pixels`` (<1: none)."""
+        pixels = frame_pixels * self._tiles_cost(self.scale)
+        if pixels <= max_tile_pixels:
+            return self.scale
+        return self.scale * math.sqrt(max_tile_pixels / pixels)
 
 
 class FaceHint(_Args):
-    """Which face to identify: its 5 landmarks [[x, y] × 5], or a box [x1, y1, x2, y2] around it."""
+    """Which face to identify: its 5 landmarks ([[x, y] × 5]: eyes, nose, mouth corners), or a box
+    [x1, y1, x2, y2] around it."""
 
-    landmarks: list[list[float]] | None = None
-    box: list[float] | None = None
+    landmarks: Landmarks | None = Field(None, min_length=5, max_length=5)
+    box: list[Coordinate] | None = Field(None, min_length=4, max_length=4)
+
+    @model_validator(mode="after")
+    def _one_face(self) -> Self:
+        if self.landmarks is None and self.box is None:
+            raise ValueError("give the face's 'landmarks' or its 'box'")
+        if self.box is not None and (self.box[2] <= self.box[0] or self.box[3] <= self.box[1]):
+            raise ValueError("box must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1")
+        return self
 
 
-class DetectArgs(JobArgs):
+# --- what a client chooses for each job (the API's requests extend these), and each job's arguments ---
+
+
+class DetectOptions(_Args):
+    small_faces: SmallFaces | None = Field(
+        None,
+        description="Find faces down to ~8–10 px in wide shots (slower); default: camera or server setting.",
+    )
+
+
+class DetectArgs(DetectOptions, JobArgs):
     job_type = "detect"
     source: FrameSource
-    small_faces: SmallFaces | None = None
 
 
-class IdentifyArgs(JobArgs):
+class IdentifyOptions(_Args):
+    top_k: Annotated[int, JsonInt] = Field(3, ge=1, le=10, description="How many candidates to list.")
+
+
+class IdentifyArgs(IdentifyOptions, JobArgs):
     job_type = "identify"
     source: FrameSource
     face: FaceHint
-    top_k: int = 3
 
 
-class AttendanceArgs(JobArgs):
+class AttendanceOptions(DetectOptions):
+    roster: list[PersonId] | None = Field(
+        None, max_length=10_000, description="Restrict matching to these person ids; absentees are listed."
+    )
+
+
+class AttendanceArgs(AttendanceOptions, JobArgs):
     job_type = "attendance"
     source: FrameSource
-    roster: list[int] | None = None  # None: everyone enrolled; else only these people, absentees listed
-    small_faces: SmallFaces | None = None
 
 
 class EnrolFaceArgs(JobArgs):
     job_type = "enrol_face"
-    person_id: int
+    queue = "bulk"
+    person_id: PersonId
     source: FrameSource
 
 
 class RebuildArgs(JobArgs):
     job_type = "rebuild_facebank"
+    queue = "bulk"
 
 
-class CalibrateArgs(JobArgs):
+class CalibrateOptions(_Args):
+    target_far: float = Field(
+        0.001, gt=0, lt=1, description="False-accept rate to aim for: the share of two-person pairs matched."
+    )
+
+
+class CalibrateArgs(CalibrateOptions, JobArgs):
     job_type = "calibrate"
-    target_far: float = 0.001
+    queue = "bulk"
 
 
 class SessionFrameArgs(JobArgs):
+    """One camera's frame of one attendance-session tick (``tasks.sessions``)."""
+
     job_type = "session_frame"
+    queue = "frame"
     camera: int  # the camera's index in its session
     source: FrameSource
     roster: list[int]
     small_faces: SmallFaces | None = None
 
 
+# Every job the workers run; the API submits all but session frames (the workers' ticks queue those).
+JOBS: tuple[type[JobArgs], ...] = (
+    DetectArgs,
+    IdentifyArgs,
+    AttendanceArgs,
+    EnrolFaceArgs,
+    RebuildArgs,
+    CalibrateArgs,
+    SessionFrameArgs,
+)
+
+
 def to_kwargs(args: JobArgs) -> dict[str, Any]:
-    """A job's arguments as the task's keyword arguments on the wire (unset optional fields left out)."""
-    return args.model_dump(mode="json", exclude_none=True)
+    """A job's arguments as the task's keyword arguments on the wire: plain JSON, only what was set."""
+    return args.model_dump(mode="json", exclude_unset=True, exclude_none=True)
 
 
 def parse_args(model: type[ArgsT], **kwargs: Any) -> ArgsT:
@@ -231,7 +333,7 @@ class EnrolFaceResult(JobAnswer):
     type: Literal["enrol_face"] = "enrol_face"
     face_id: int
     face: FaceRecordOut
-    quality: dict[str, Any]  # what the quality gate measured (tasks.enrolment)
+    quality: dict[str, Any]  # what the quality gate measured (recognition.enrolment)
     flip: bool
 
     def reported_faces(self) -> int | None:
@@ -245,7 +347,7 @@ class RebuildResult(JobAnswer):
 
 
 class CalibrateResult(JobAnswer):
-    """The proposal's own fields (``facebank.calibration.Calibration.to_json``) travel as extra keys."""
+    """The proposal's own fields (``recognition.calibration.Calibration.to_json``) travel as extra keys."""
 
     model_config = ConfigDict(extra="allow", frozen=True, protected_namespaces=())
 

@@ -1,7 +1,8 @@
 """The values the facebank store hands out: plain frozen data, never live ORM objects.
 
 Callers (API, tasks) can keep these after the transaction that read them has ended, and
-convert them to JSON at the edge (``facebank.schemas`` has the JSON form of each).
+convert them to JSON at the edge (``contract.people`` and ``webapi.schemas`` have the JSON form of
+each; ``AppliedThreshold`` is its own).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, field_serializer
 
 
 class Unset(enum.Enum):
@@ -234,12 +236,17 @@ class SessionState:
     owner: str | None = None  # hash of the non-admin API key that created it (None: shared)
 
 
-# --- applied match thresholds (facebank.calibration) ---
+# --- applied match thresholds (recognition.calibration) ---
 
 
-@dataclass(frozen=True, slots=True)
-class AppliedThreshold:
-    """The threshold workers use for one model version and the calibration it rests on (None: by hand)."""
+class AppliedThreshold(BaseModel):
+    """The threshold workers use for one model version and the calibration it rests on (None: by hand).
+
+    A pydantic model, unlike the records around it: the API answers with it as it is (``model_dump``)
+    and documents it in its OpenAPI document, so its JSON form has no second definition.
+    """
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
 
     model_name: str
     model_version: str
@@ -250,6 +257,10 @@ class AppliedThreshold:
     false_reject_rate: float | None
     calibration_job_id: str | None
     applied_at: datetime
+
+    @field_serializer("applied_at", when_used="json")
+    def _iso(self, applied_at: datetime) -> str:
+        return applied_at.isoformat()  # with the UTC offset, as every other time in the API
 
 
 # --- the camera registry (facebank.cameras) ---

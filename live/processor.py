@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facebank.gallery import match_faces
 from live.events import FrameSize, LiveEvent, LiveTrack
 from live.identity import IdentityVote, Vote, VoteRules
 from live.presence import PresenceBoard
@@ -34,6 +33,7 @@ from ml.mtcnn import Detections
 from ml.pipeline import FacePipeline
 from ml.quality import FaceQuality, measure_face
 from ml.timing import StageTimer
+from recognition.gallery import match_faces
 from recognition.snapshot import FacebankSnapshot
 from settings import Settings
 

@@ -1,6 +1,6 @@
 """How good a face is for enrolment: its size, sharpness and pose, measured from what detection gives.
 
-Pure measurements; ``tasks.enrolment`` compares them with the configured limits. Sharpness is
+Pure measurements; ``recognition.enrolment`` compares them with the configured limits. Sharpness is
 measured on the aligned chip, so every face is judged at the resolution the embedder sees it.
 Pose comes from the five MTCNN landmarks alone (no 3-D model): yaw from how far the nose sits
 off the eyes' midpoint along the eye line, roll from the eye line's angle.

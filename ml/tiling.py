@@ -8,60 +8,57 @@ coordinates, and merges duplicates across tiles with a greedy "intersection over
 box" suppression that keeps the better-scored, more central box (a face cut by a tile edge
 yields a partial box inside the full one; plain IoU would keep both).
 
-``auto`` mode turns the tiles on when the frame is large (≥ ``auto_min_pixels``) and the
+``auto`` mode turns the tiles on when the frame is large (≥ ``AUTO_MIN_PIXELS``) and the
 whole-frame pass found no face or its median face is small (height under
-``auto_small_face_fraction`` of the frame height): that is what a wide classroom shot looks
+``AUTO_SMALL_FACE_FRACTION`` of the frame height): that is what a wide classroom shot looks
 like, while a close-up webcam frame never pays for tiles.
+
+What a job asks for (mode, grid, overlap, enlargement, face size) is defined once, with its defaults
+and bounds, by the job contract (``contract.jobs.SmallFaces``); this module reads it through the
+``TilingParams`` protocol and imports nothing from the contract, which sits above ``ml``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
 import torch
 
-import errors
 from ml.bounded import at_least, detect_bounded, detection_scale
 from ml.mtcnn import MTCNN, Detections, MTCNNParams, nms_min
 
 TilingMode = Literal["off", "auto", "on"]
-TILING_MODES: tuple[TilingMode, ...] = ("off", "auto", "on")
 # How much a box's distance from its tile's centre (in tile half-diagonals) lowers its merge score:
 # enough to prefer the central copy of a face seen by two tiles, too little to beat a clearly better box.
 _CENTRALITY_WEIGHT = 0.02
 _DUPLICATE_OVERLAP = 0.5
+# The auto rule: frames from this size whose whole-frame faces are under this share of their height.
+AUTO_MIN_PIXELS = 1280 * 720
+AUTO_SMALL_FACE_FRACTION = 0.1
+# Enlarged tiles are where false positives come from: a face found only in a tile must be this sure.
+TILE_MIN_PROB = 0.9
 
 
-@dataclass(frozen=True)
-class TilingParams:
-    """Small-face mode: ``off`` / ``auto`` / ``on``, the tile grid, overlap, enlargement and face size."""
+class TilingParams(Protocol):
+    """Small-face mode: ``off`` / ``auto`` / ``on``, the tile grid, overlap, enlargement and face size
+    (``min_face_size`` in enlarged-tile pixels: 20 px at ×2 finds faces of 10 px in the frame)."""
 
-    mode: TilingMode = "off"
-    rows: int = 3
-    cols: int = 4
-    overlap: float = 0.15
-    scale: float = 2.0
-    min_face_size: int = 20  # in enlarged-tile pixels: 20 px at ×2 finds faces of 10 px in the frame
-    auto_min_pixels: int = 1280 * 720
-    auto_small_face_fraction: float = 0.1
-    # Enlarged tiles are where false positives come from: a face found only in a tile must be this sure.
-    tile_min_prob: float = 0.9
-
-    def __post_init__(self) -> None:
-        if self.mode not in TILING_MODES:
-            raise errors.InvalidInput(f"small-face mode must be one of {TILING_MODES}, got {self.mode!r}")
-        if not (1 <= self.rows <= 8 and 1 <= self.cols <= 8):
-            raise errors.InvalidInput(f"tile grid must be 1..8 × 1..8, got {self.rows}×{self.cols}")
-        if not 0.0 <= self.overlap < 0.5:
-            raise errors.InvalidInput(f"tile overlap must be in [0, 0.5), got {self.overlap}")
-        if not 1.0 <= self.scale <= 4.0:
-            raise errors.InvalidInput(f"tile scale must be in [1, 4], got {self.scale}")
-        if self.min_face_size < 8:
-            raise errors.InvalidInput(f"min_face_size must be at least 8 pixels, got {self.min_face_size}")
+    @property
+    def mode(self) -> TilingMode: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def cols(self) -> int: ...
+    @property
+    def overlap(self) -> float: ...
+    @property
+    def scale(self) -> float: ...
+    @property
+    def min_face_size(self) -> int: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,15 +98,15 @@ def tile_grid(width: int, height: int, rows: int, cols: int, overlap: float) -> 
     return tiles
 
 
-def wants_tiles(frame_shape: tuple[int, ...], whole: Detections, params: TilingParams) -> bool:
+def wants_tiles(frame_shape: tuple[int, ...], whole: Detections) -> bool:
     """The ``auto`` rule (see the module docstring)."""
     height, width = frame_shape[:2]
-    if width * height < params.auto_min_pixels:
+    if width * height < AUTO_MIN_PIXELS:
         return False
     if len(whole) == 0:
         return True
     face_heights = whole.boxes[:, 3] - whole.boxes[:, 1]
-    return bool(np.median(face_heights) < params.auto_small_face_fraction * height)
+    return bool(np.median(face_heights) < AUTO_SMALL_FACE_FRACTION * height)
 
 
 def detect_small_faces(
@@ -130,7 +127,7 @@ def detect_small_faces(
     started = time.perf_counter()
     whole = at_least(detect_bounded(detector, [frame_bgr], detect_params, max_side)[0], min_prob)
     timings["whole_frame"] = _ms_since(started)
-    tiled = params.mode == "on" or (params.mode == "auto" and wants_tiles(frame_bgr.shape, whole, params))
+    tiled = params.mode == "on" or (params.mode == "auto" and wants_tiles(frame_bgr.shape, whole))
     if not tiled:
         return SmallFaceDetections(whole, params.mode, False, 0, timings)
 
@@ -150,7 +147,7 @@ def detect_small_faces(
     found: list[tuple[Detections, Tile | None]] = [(whole, None)]
     for members, images in batches:
         for tile, detections in zip(members, detector.detect(images, tile_params), strict=True):
-            sure = at_least(detections, max(params.tile_min_prob, min_prob))
+            sure = at_least(detections, max(TILE_MIN_PROB, min_prob))
             found.append((_to_frame(sure, tile, params.scale), tile))
     timings["tiles"] = _ms_since(started)
 

@@ -1,9 +1,11 @@
 """Batching across jobs: the frames of up to N model jobs a worker runs at once go through one forward.
 
 A worker batches when ``ROLLCALL_WORKER_BATCH_SIZE`` is N > 1 and it runs N jobs at once, which is
-Celery's ``threads`` pool with ``--concurrency N`` (``celeryconfig`` makes that the default then).
+Celery's ``threads`` pool with ``--concurrency N`` (``celeryconfig`` makes that the default then). Its
+runtime (``tasks.runtime``) wraps the pipeline once in a ``BatchedPipeline`` of that size; with N = 1
+each call goes straight to the pipeline, so the recognition core calls the same front either way.
 Every job stays an ordinary Celery task in its own thread, so acks-late, its result or error, its
-time in the log and revocation (checked before a job starts, ``tasks.jobs.ModelTask``) stay exactly
+time in the log and revocation (checked before a job starts, ``tasks.registry.ModelTask``) stay exactly
 per job; only the model calls meet here. The first job to reach a stage leads a batch: it waits until
 N jobs have joined, or every job running in this process that has not yet passed this stage has, or
 ``ROLLCALL_WORKER_BATCH_WAIT_MS`` has passed, then runs the batch and hands each job its own answer.
@@ -14,12 +16,11 @@ Chosen over the ``celery-batches`` package, whose current release (0.11) require
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -27,50 +28,46 @@ import numpy as np
 
 from ml.mtcnn import Detections
 from ml.pipeline import FacePipeline
-from settings import get_settings
 
 log = logging.getLogger("rollcall.batching")
 In = TypeVar("In")
 Out = TypeVar("Out")
 
-_local = threading.local()
+
+@dataclass(eq=False)
+class RunningJob:
+    """One job while it runs: how many jobs shared each batched stage with it (``{"detect": 3}``)."""
+
+    batch_sizes: dict[str, int] = field(default_factory=dict)
 
 
 class _Jobs:
-    """The jobs running in this process now (each a token), so a batch knows whom it may still wait for."""
+    """The jobs running in this process now, so a batch knows whom it may still wait for."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)  # notified when a job ends or joins a batch
-        self.running: set[object] = set()
+        self.running: set[RunningJob] = set()
+        self._local = threading.local()  # the job each thread runs
+
+    @property
+    def current(self) -> RunningJob | None:
+        job: RunningJob | None = getattr(self._local, "job", None)
+        return job
 
     @contextmanager
-    def running_job(self) -> Iterator[object]:
-        token = object()
+    def running_job(self) -> Iterator[RunningJob]:
+        job = RunningJob()
         with self.lock:
-            self.running.add(token)
-        _local.job = token
-        _local.batch_sizes = {}
+            self.running.add(job)
+        self._local.job = job
         try:
-            yield token
+            yield job
         finally:
-            _local.job = None
+            self._local.job = None
             with self.changed:
-                self.running.discard(token)
+                self.running.discard(job)
                 self.changed.notify_all()
-
-
-_jobs = _Jobs()
-
-
-def running_job() -> Any:
-    """Context of one job: while it runs, batches count it among those that may still join them."""
-    return _jobs.running_job()
-
-
-def batch_sizes() -> dict[str, int]:
-    """How many jobs shared each batched stage with the current job (``{"detect": 3, "embed": 3}``)."""
-    return dict(getattr(_local, "batch_sizes", {}))
 
 
 @dataclass
@@ -90,7 +87,7 @@ class Batcher(Generic[In, Out]):
         run_batch: Callable[[list[In]], Sequence[Out]],
         max_size: int,
         wait_s: float,
-        jobs: _Jobs = _jobs,
+        jobs: _Jobs,
     ) -> None:
         self.name = name
         self.run_batch = run_batch
@@ -99,11 +96,11 @@ class Batcher(Generic[In, Out]):
         self._jobs = jobs
         self._cond = jobs.changed
         self._open: list[_Slot[In, Out]] | None = None
-        self._passed: set[object] = set()  # jobs that already went through this stage
+        self._passed: set[RunningJob] = set()  # jobs that already went through this stage
 
     def submit(self, item: In) -> Out:
         """This job's answer for ``item``, computed in a batch with other jobs' items."""
-        job = getattr(_local, "job", None) or object()
+        job = self._jobs.current or RunningJob()  # a call outside any job batches as a job of its own
         slot: _Slot[In, Out] = _Slot(item)
         with self._cond:
             self._passed &= self._jobs.running
@@ -124,8 +121,7 @@ class Batcher(Generic[In, Out]):
         if leader:
             self._run(batch)
         slot.done.wait()
-        if hasattr(_local, "batch_sizes"):
-            _local.batch_sizes[self.name] = len(batch)
+        job.batch_sizes[self.name] = len(batch)
         if slot.error is not None:
             raise slot.error
         result: Out = slot.result
@@ -170,19 +166,34 @@ class EmbedRequest:
 
 
 class BatchedPipeline:
-    """The calls of ``FacePipeline`` that jobs make, batched across the jobs running in this process."""
+    """The calls of ``FacePipeline`` that jobs make, batched across the jobs running in this process.
 
-    def __init__(self, pipe: FacePipeline, max_size: int, wait_s: float) -> None:
+    ``max_size`` 1 turns batching off: every call then goes straight to the pipeline.
+    """
+
+    def __init__(self, pipe: FacePipeline, max_size: int = 1, wait_s: float = 0.0) -> None:
         self.pipe = pipe
+        self.max_size = max_size
+        self._jobs = _Jobs()
         # One batch at a time on the models: two at once would only split the same cores (or GPU).
         self._models = threading.Lock()
-        self.detector = Batcher("detect", self._detect_all, max_size, wait_s)
-        self.embedder = Batcher("embed", self._embed_all, max_size, wait_s)
+        self.detector = Batcher("detect", self._detect_all, max_size, wait_s, self._jobs)
+        self.embedder = Batcher("embed", self._embed_all, max_size, wait_s, self._jobs)
+
+    def running_job(self) -> AbstractContextManager[RunningJob]:
+        """Context of one job: while it runs, batches count it among those that may still join them."""
+        return self._jobs.running_job()
 
     def detect(self, frame_bgr: np.ndarray) -> Detections:
+        """One frame's faces, detected with other jobs' frames when batching is on."""
+        if self.max_size <= 1:
+            return self.pipe.detect([frame_bgr])[0]
         return self.detector.submit(frame_bgr)
 
     def embed(self, frame_bgr: np.ndarray, landmarks: np.ndarray, flip: bool) -> np.ndarray:
+        """Embeddings of one frame's faces, in one forward with other jobs' faces when batching is on."""
+        if self.max_size <= 1:
+            return self.pipe.embed(frame_bgr, landmarks, flip=flip)
         return self.embedder.submit(EmbedRequest(frame_bgr, landmarks, flip))
 
     def _detect_all(self, frames_bgr: list[np.ndarray]) -> list[Detections]:
@@ -209,28 +220,3 @@ class BatchedPipeline:
             for i, part in zip(chosen, np.split(vectors, np.cumsum(counts)[:-1]), strict=True):
                 answers[i] = part
         return [a if a is not None else np.zeros((0, self.pipe.embedder.dim), np.float32) for a in answers]
-
-
-@functools.cache
-def _batched(pipe: FacePipeline, max_size: int, wait_s: float) -> BatchedPipeline:
-    return BatchedPipeline(pipe, max_size, wait_s)
-
-
-def batched(pipe: FacePipeline) -> BatchedPipeline | None:
-    """The process's batching front of ``pipe``, or None when batching is off (batch size 1)."""
-    settings = get_settings()
-    if settings.worker_batch_size <= 1:
-        return None
-    return _batched(pipe, settings.worker_batch_size, settings.worker_batch_wait_ms / 1000)
-
-
-def detect(pipe: FacePipeline, frame_bgr: np.ndarray) -> Detections:
-    """One frame's faces, detected with other jobs' frames when batching is on."""
-    front = batched(pipe)
-    return front.detect(frame_bgr) if front else pipe.detect([frame_bgr])[0]
-
-
-def embed(pipe: FacePipeline, frame_bgr: np.ndarray, landmarks: np.ndarray, flip: bool) -> np.ndarray:
-    """Embeddings of one frame's faces, in one forward with other jobs' faces when batching is on."""
-    front = batched(pipe)
-    return front.embed(frame_bgr, landmarks, flip) if front else pipe.embed(frame_bgr, landmarks, flip=flip)

@@ -1,8 +1,9 @@
 """The recognition core: detect, identify and attendance as plain functions over one decoded frame.
 
-Each takes the frame, the loaded pipeline and (to name people) one ``FacebankSnapshot``, times its
-stages in the job's ``StageTimer`` and returns the job's answer (``contract.jobs``). Detection and
-embedding go through ``recognition.batching``, which batches them with other jobs' when it is on.
+Each takes the frame, the loaded pipeline behind its batching front (``recognition.batching``, which
+batches detection and embedding with other jobs' when it is on) and, to name people, one
+``FacebankSnapshot``; it times its stages in the job's ``StageTimer`` and returns the job's answer
+(``contract.jobs``). Enrolment (``recognition.enrolment``) finds its face here too.
 Celery jobs (``tasks.jobs``), attendance-session frames (``tasks.sessions``) and the in-process
 benchmarks (``benchmarks.inprocess``) all call these.
 """
@@ -18,37 +19,35 @@ import torch
 from torchvision.ops import box_iou
 
 from contract.jobs import (
+    AttendanceArgs,
     AttendanceResult,
     Candidate,
     DetectResult,
     FaceBox,
-    FaceHint,
     IdentifiedFace,
+    IdentifyArgs,
     IdentifyResult,
     Presence,
     SmallFaces,
 )
-from contract.tilecost import fitted_scale, tile_cost
 from errors import InvalidInput, NoFaceFound
-from facebank.gallery import Assignment, assign_faces, match_faces
 from ml.mtcnn import Detections
-from ml.pipeline import FacePipeline
-from ml.tiling import TilingParams
 from ml.timing import StageTimer
-from recognition import batching
+from recognition.batching import BatchedPipeline
 from recognition.frames import Frame
+from recognition.gallery import Assignment, assign_faces, match_faces
 from recognition.snapshot import FacebankSnapshot
 from settings import Settings
 
 # The whole frame only: how identify and enrolment detect, and the benchmarks' in-process attendance.
-WHOLE_FRAME = TilingParams(mode="off")
+WHOLE_FRAME = SmallFaces(mode="off")
 
 
 @dataclasses.dataclass(frozen=True)
 class Tiling:
     """The small-face mode a job runs with, and the scale it was lowered to to fit the frame (or None)."""
 
-    params: TilingParams
+    params: SmallFaces
     lowered_scale: float | None = None
 
 
@@ -61,31 +60,23 @@ def choose_tiling(
     """The job's own small-face options, else its camera's mode (``Frame.small_faces``: the registry's,
     else ``ROLLCALL_SMALL_FACES_CAMERAS``'), else the configured default.
 
-    Bounded by the settings: a tiling over the cost limit is refused (the API refuses it at
-    submission already), and a frame too large for its tiles is tiled at a smaller scale, or not
-    at all.
+    Bounded by the settings: a frame too large for its tiles is tiled at a smaller scale, or not at
+    all (``ROLLCALL_SMALL_FACES_MAX_TILE_PIXELS``). The cost limit per frame pixel is the submitter's
+    check (``SmallFaces.check_cost``: the API's, at submission and at a session's creation).
     """
-    asked = options.options() if options is not None else {}
-    if "mode" not in asked:
-        asked["mode"] = camera_mode or settings.small_faces
-    params = TilingParams(**asked)
+    params = options if options is not None else SmallFaces(mode=camera_mode or settings.small_faces)
     if params.mode == "off":
         return Tiling(params)
-    fields = {"scale": params.scale, "overlap": params.overlap, "min_face_size": params.min_face_size}
-    if tile_cost({**fields, "mode": "on"}) > settings.small_faces_max_tile_cost:
-        raise InvalidInput(
-            f"small_faces costs more than this server's limit of {settings.small_faces_max_tile_cost:g}"
-        )
-    scale = fitted_scale(fields, frame_pixels, settings.small_faces_max_tile_pixels)
+    scale = params.fitted_scale(frame_pixels, settings.small_faces_max_tile_pixels)
     if scale >= params.scale:
         return Tiling(params)
     if scale < 1.0:  # even unenlarged tiles would be too many pixels: the whole frame alone
-        return Tiling(dataclasses.replace(params, mode="off"), scale)
-    return Tiling(dataclasses.replace(params, scale=round(scale, 3)), round(scale, 3))
+        return Tiling(params.model_copy(update={"mode": "off"}), scale)
+    return Tiling(params.model_copy(update={"scale": round(scale, 3)}), round(scale, 3))
 
 
 def find_faces(
-    pipe: FacePipeline,
+    models: BatchedPipeline,
     image: np.ndarray,
     tiling: Tiling,
     timer: StageTimer,
@@ -99,21 +90,21 @@ def find_faces(
     with timer.stage("detect"):
         if tiling.params.mode == "off":
             if cascade is not None:
-                found = pipe.detect([image], cascade)[0]
+                found = models.pipe.detect([image], cascade)[0]
             else:
-                found = batching.detect(pipe, image)
+                found = models.detect(image)
             return found, {"mode": "off", "tiled": False, **bounded}
-        small = pipe.detect_small_faces(image, tiling.params)
+        small = models.pipe.detect_small_faces(image, tiling.params)
     report = {"mode": small.mode, "tiled": small.tiled, "tiles": small.tiles, "timings_ms": small.timings_ms}
     return small.detections, {**report, **bounded}
 
 
 def embed_faces(
-    pipe: FacePipeline, image: np.ndarray, landmarks: np.ndarray, flip: bool, timer: StageTimer
+    models: BatchedPipeline, image: np.ndarray, landmarks: np.ndarray, flip: bool, timer: StageTimer
 ) -> np.ndarray:
     """Embeddings [N, D] of the faces at ``landmarks`` (batched with other jobs' when batching is on)."""
     with timer.stage("embed"):
-        return batching.embed(pipe, image, landmarks, flip)
+        return models.embed(image, landmarks, flip)
 
 
 def assign(vectors: np.ndarray, bank: FacebankSnapshot, roster: Sequence[int] | None) -> Assignment:
@@ -122,27 +113,27 @@ def assign(vectors: np.ndarray, bank: FacebankSnapshot, roster: Sequence[int] | 
     return assign_faces(vectors, bank.gallery, bank.threshold, restrict_to=restrict)
 
 
-def detect(frame: Frame, pipe: FacePipeline, tiling: Tiling, timer: StageTimer) -> DetectResult:
+def detect(frame: Frame, models: BatchedPipeline, tiling: Tiling, timer: StageTimer) -> DetectResult:
     """Where are the faces: boxes, probabilities and 5 landmarks per face."""
-    detections, mode = find_faces(pipe, frame.image, tiling, timer)
+    detections, mode = find_faces(models, frame.image, tiling, timer)
     return DetectResult(frame=frame.describe(), faces=face_boxes(detections), small_faces=mode)
 
 
 def identify(
     frame: Frame,
-    face: FaceHint,
-    top_k: int,
-    pipe: FacePipeline,
+    args: IdentifyArgs,
+    models: BatchedPipeline,
     bank: FacebankSnapshot,
     flip: bool,
     timer: StageTimer,
 ) -> IdentifyResult:
-    """Who is this one face, given by its 5 landmarks or by a box around it."""
+    """Who is this one face, given by its 5 landmarks or by a box around it (``args.face``)."""
+    face = args.face
     if face.landmarks is not None:
         landmarks = given_landmarks(face.landmarks, frame)
         box = face.box
     elif face.box is not None:
-        detections, _ = find_faces(pipe, frame.image, Tiling(WHOLE_FRAME), timer)
+        detections, _ = find_faces(models, frame.image, Tiling(WHOLE_FRAME), timer)
         index = _best_overlap(detections.boxes, np.asarray(face.box, dtype=np.float32))
         if index is None:
             raise NoFaceFound(f"no face found inside the box {face.box}")
@@ -150,9 +141,9 @@ def identify(
         box = [round(float(v), 2) for v in detections.boxes[index]]
     else:
         raise InvalidInput("identify needs the face's 'landmarks' or 'box'")
-    vectors = embed_faces(pipe, frame.image, landmarks, flip, timer)
+    vectors = embed_faces(models, frame.image, landmarks, flip, timer)
     with timer.stage("match"):
-        match = match_faces(vectors, bank.gallery, bank.threshold, top_k=top_k)[0]
+        match = match_faces(vectors, bank.gallery, bank.threshold, top_k=args.top_k)[0]
     people = bank.people
     return IdentifyResult(
         frame=frame.describe(),
@@ -168,8 +159,8 @@ def identify(
 
 def attendance(
     frame: Frame,
-    roster: Sequence[int] | None,
-    pipe: FacePipeline,
+    args: AttendanceArgs,
+    models: BatchedPipeline,
     bank: FacebankSnapshot,
     tiling: Tiling,
     flip: bool,
@@ -177,10 +168,12 @@ def attendance(
 ) -> AttendanceResult:
     """Who of the enrolled people (or of the roster) is in the frame; each person at most once.
 
-    People deleted since the job was submitted (or since the snapshot was read) are left out.
+    ``args`` are the job's arguments as the client chose them (``contract.jobs``); people deleted since
+    the job was submitted (or since the snapshot was read) are left out.
     """
-    detections, mode = find_faces(pipe, frame.image, tiling, timer)
-    vectors = embed_faces(pipe, frame.image, detections.landmarks, flip, timer)
+    roster = args.roster
+    detections, mode = find_faces(models, frame.image, tiling, timer)
+    vectors = embed_faces(models, frame.image, detections.landmarks, flip, timer)
     with timer.stage("match"):
         assignment = assign(vectors, bank, roster)
     faces = face_boxes(detections)

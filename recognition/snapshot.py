@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from facebank.gallery import Gallery
-from facebank.schemas import PersonOut
+from contract.people import PersonOut
 from facebank.store import Facebank
+from recognition.gallery import Gallery
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,7 +2,8 @@
 
     OMP_WAIT_POLICY=PASSIVE python -m scripts.matching_before_after --base 56b152a --threads 2
 
-The base revision's ``facebank/gallery.py`` (from git) and today's assign the same random faces to the
+The base revision's matching module (from git: ``--base-file``, ``facebank/gallery.py`` until it moved to
+``recognition/gallery.py``) and today's assign the same random faces to the
 same synthetic galleries (``benchmarks.galleries``: one random unit vector per identity) of 10, 1,000
 and 100,000 identities, 1 to 32 faces a frame, at threshold 0.5: nobody matches, so what is timed is
 the search, as in ``python -m benchmarks``. The two alternate call by call, after checking that they
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks.galleries import synthetic_gallery, synthetic_rows
-from facebank.gallery import assign_faces, person_scores
+from recognition.gallery import assign_faces, person_scores
 from scripts.git_revision import import_at
 
 DIM = 128  # dlib ResNet's embedding size
@@ -39,13 +40,14 @@ def _ms(call: Callable[[], Any]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", default="56b152a")
+    parser.add_argument("--base-file", default="facebank/gallery.py", help="the matching module at --base")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--identities", type=int, nargs="+", default=[10, 1000, 100000])
     parser.add_argument("--faces", type=int, nargs="+", default=[1, 3, 8, 32])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = import_at(args.base, "facebank/gallery.py")
+    base = import_at(args.base, args.base_file)
     rng = np.random.default_rng(0)
     cases: dict[str, Any] = {}
     for identities in args.identities:

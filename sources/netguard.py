@@ -17,15 +17,11 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 import errors
 from sources.ownservices import OwnServices
 from sources.urls import DEFAULT_PORTS
-
-if TYPE_CHECKING:  # settings parses ROLLCALL_CAMERA_ALLOW with this module
-    from settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -280,17 +276,3 @@ def _forbidden_reason(address: IPAddress) -> str | None:
         if address.version == network.version and address in network:
             return why
     return None
-
-
-def check_callback_url(url: str, settings: Settings, allowlist: CameraAllowlist) -> None:
-    """Refuse a callback at submission: no secret to sign it with, or a URL outside the allowlist."""
-    if not settings.callback_secret.get_secret_value():
-        raise errors.CallbacksNotConfigured(
-            "callback_url needs ROLLCALL_CALLBACK_SECRET on the server to sign deliveries; it is not set"
-        )
-    try:
-        allowlist.check_url(url)
-    except errors.CameraNotAllowed as exc:
-        raise errors.CallbackNotAllowed(f"callback_url refused: {exc.message} (callbacks share it)") from exc
-    except errors.CameraUnreachable as exc:
-        raise errors.InvalidInput(f"callback_url refused: {exc.message}") from exc

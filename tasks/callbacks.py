@@ -10,8 +10,8 @@ must pass the allowlist cameras use, at submission and again at every attempt, a
 goes only to the addresses that check approved (``sources.pinned``).
 
 ``schedule_callback`` is the one entry point for anything that wants a callback sent (jobs through
-``job_ended``, attendance sessions or any later feature); ``sources.netguard.check_callback_url`` is what
-the API runs at submission.
+``job_ended``, attendance sessions or any later feature); ``webapi.submission.check_callback_url``
+is what the API runs at submission.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from celery.utils.time import get_exponential_backoff_interval
 
 import errors
 from contract.jobs import CALLBACK, result_for
-from contract.records import JobRecord, job_json
-from settings import Settings, get_settings
+from contract.records import JobRecord, JobState, StateName
+from settings import Settings
 from sources.netguard import CameraAllowlist
 from sources.pinned import post
 from sources.urls import without_credentials
-from tasks import app
+from tasks import app, runtime
 
 log = logging.getLogger("rollcall.callbacks")
 
@@ -63,7 +63,7 @@ def job_ended(
     task: Task,
     job_id: str,
     record: JobRecord | None,
-    state: str,
+    state: StateName,
     result: dict[str, Any] | None,
     error: errors.RollcallError | None,
 ) -> None:
@@ -74,8 +74,8 @@ def job_ended(
     if record is None or not record.callback_url:
         return
     shown = result_for(result, admin=record.owner is None)
-    payload = job_json(job_id, record, state, shown, error.to_dict() if error is not None else None)
-    schedule_callback(task.app, record.callback_url, payload)
+    ended = JobState.of(job_id, record, state, shown, error.to_dict() if error is not None else None)
+    schedule_callback(task.app, record.callback_url, ended.model_dump(mode="json"))
 
 
 def deliver(url: str, payload: dict[str, Any], settings: Settings, allowlist: CameraAllowlist) -> int:
@@ -109,7 +109,7 @@ def _host(url: str) -> str:
 @app.task(name=CALLBACK, bind=True, ignore_result=True, throws=(errors.RollcallError,))
 def deliver_callback(self: Task, url: str, payload: dict[str, Any]) -> None:
     """Deliver one callback; retry a failed attempt up to ``ROLLCALL_CALLBACK_MAX_RETRIES`` times."""
-    settings = get_settings()
+    settings = runtime.current().settings
     job = payload.get("job_id", "?")
     attempt = self.request.retries + 1
     try:

@@ -10,7 +10,7 @@ control: ``celery -A tasks inspect stats`` carries its cameras under ``live``, a
 the worker as a reader (and is where commands to readers would go).
 
 With ``ROLLCALL_LIVE_PROCESSOR`` set, the reader loads the detector and embedder once at start, as a
-model worker does (``tasks.runtime``), and hands them to the factory with the facebank snapshots.
+model worker does (its ``tasks.runtime.Runtime``), and hands them to the factory with the facebank snapshots.
 """
 
 from __future__ import annotations
@@ -59,10 +59,9 @@ class StreamReaderStep(bootsteps.StartStopStep):
         return reader
 
     def start(self, worker: Any) -> None:
-        if get_settings().live_processor:
-            from tasks.worker import preload_models
+        from tasks.worker import start_runtime
 
-            preload_models()  # before the first frame, as a model worker loads before its first job
+        start_runtime()  # models before the first frame, as a model worker loads them before its first job
         super().start(worker)
 
     def info(self, worker: Any) -> dict[str, Any]:
@@ -83,9 +82,9 @@ def rollcall_live(state: Any) -> dict[str, Any]:
 def _resolve(settings: Settings, camera: str) -> CameraEndpoint:
     """The endpoint of a live camera, from the registry (password decrypted here) or ROLLCALL_UI_CAMERAS."""
     configured = {name: entry.url for name, entry in settings.ui_cameras.items()}
-    return CameraDirectory(runtime.facebank().cameras, configured).resolve(camera).endpoint
+    return CameraDirectory(runtime.current().facebank.cameras, configured).resolve(camera).endpoint
 
 
 def _new_processor(factory: ProcessorFactory, settings: Settings, camera: str) -> FrameProcessor:
-    context = ReaderContext(settings, runtime.pipeline, lambda: runtime.snapshots().take())
+    context = ReaderContext(settings, lambda: runtime.current().pipe, lambda: runtime.current().snapshot())
     return factory(camera, context)

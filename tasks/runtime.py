@@ -1,15 +1,17 @@
-"""Per-process resources of a worker: the model pipeline, the facebank and its snapshots, the job records.
+"""A worker process's resources as one object: settings, the models behind their batching front, the
+facebank with its snapshots and cameras, the job records, the live cameras' shared frames.
 
-These are the only process-wide singletons in rollcall. They are created on first use
-(``tasks.worker`` touches them right after fork so the first job does not pay for it), live as
-long as the worker process, and reach a job as one ``Resources`` value (``tasks.jobs.ModelTask``).
+``tasks.worker`` builds it once per process that runs jobs, right after fork (``start``), so the first
+job finds the models in memory; jobs reach it through ``current()``. Everything below ``tasks`` (the
+recognition core, the facebank) receives what it needs from it and reads no settings of its own. The
+models come from the per-process model cache (``ml.pipeline.load_pipeline``).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import redis
 
@@ -22,30 +24,60 @@ from live import keys
 from live.framestore import FrameStore
 from ml.mtcnn import MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
+from recognition.batching import BatchedPipeline
 from recognition.snapshot import FacebankSnapshot, Snapshots
-from settings import Settings, get_settings
+from settings import Settings
 from tasks import metrics
 
 log = logging.getLogger("rollcall.jobs")
 
 
-@dataclass(frozen=True, eq=False)
-class Resources:
-    """What a job runs with: the settings, the loaded pipeline, and the facebank.
+@dataclass(eq=False)
+class Runtime:
+    """What this worker process's jobs run with (see the module's doc).
 
-    The facebank is opened on first use: a job that needs none (detect) runs while the database is away.
+    A worker that consumes no model queue (it only delivers callbacks) has no models. The facebank is
+    opened on first use: a job that needs none (detect) runs while the database is away.
     """
 
     settings: Settings
-    pipe: FacePipeline
+    loaded: BatchedPipeline | None  # the models, or None where none were loaded
+    records: JobRecords | None  # None when the result backend is not Redis
+    _opened: Facebank | None = field(default=None, init=False)
+    _snapshots: Snapshots | None = field(default=None, init=False)
+    _frames: FrameStore | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    @classmethod
+    def build(cls, settings: Settings, load_models: bool) -> Runtime:
+        """The runtime of ``settings``; ``load_models`` loads the pipeline now (a model worker's)."""
+        models = None
+        if load_models:
+            pipe = load_pipeline(pipeline_config(settings))
+            wait_s = settings.worker_batch_wait_ms / 1000
+            models = BatchedPipeline(pipe, settings.worker_batch_size, wait_s)
+        return cls(settings, models, JobRecords.from_settings(settings))
+
+    @property
+    def models(self) -> BatchedPipeline:
+        """The pipeline behind its batching front (a pass-through when batching is off)."""
+        if self.loaded is None:
+            raise RuntimeError("this worker consumes no model queue, so it loaded no model")
+        return self.loaded
+
+    @property
+    def pipe(self) -> FacePipeline:
+        return self.models.pipe
 
     @property
     def facebank(self) -> Facebank:
-        return facebank()
-
-    @property
-    def snapshots(self) -> Snapshots:
-        return snapshots()
+        """The facebank, brought to the newest schema and opened on first use (idempotent upgrade)."""
+        with self._lock:
+            if self._opened is None:
+                upgrade(self.settings.database_url)  # concurrent upgrades are serialised by the facebank
+                cipher = cipher_of(self.settings.secret_key)
+                self._opened = Facebank.from_url(self.settings.database_url, cipher)
+            return self._opened
 
     @property
     def cameras(self) -> CameraDirectory:
@@ -53,13 +85,24 @@ class Resources:
         configured = {name: camera.url for name, camera in self.settings.ui_cameras.items()}
         return CameraDirectory(self.facebank.cameras, configured)
 
+    @property
+    def live_frames(self) -> FrameStore:
+        """The live cameras' shared frames (``live.framestore``) in the result backend's Redis."""
+        with self._lock:
+            if self._frames is None:
+                settings = self.settings
+                self._frames = FrameStore(
+                    keys.connect(settings), settings.live_frame_ttl_s, settings.live_frame_max_bytes
+                )
+            return self._frames
+
     def shared_frame(self, camera: str) -> bytes | None:
         """The live camera's fresh shared frame (``ROLLCALL_LIVE_FRAME_FRESH_S``), or None: fetch it then.
 
         A Redis that does not answer is no reason to fail the job: it fetches from the camera instead.
         """
         try:
-            shared = live_frames().latest(camera, self.settings.live_frame_fresh_s)
+            shared = self.live_frames.latest(camera, self.settings.live_frame_fresh_s)
         except redis.RedisError as exc:
             log.warning(
                 "shared frame of camera %s not read (Redis: %s); fetching from the camera", camera, exc
@@ -69,8 +112,20 @@ class Resources:
 
     def snapshot(self, people: list[int] | None = None) -> FacebankSnapshot:
         """This job's facebank snapshot (naming ``people`` too); the gallery's size is exported."""
-        snapshot = self.snapshots.take(people or ())
-        metrics.record_gallery(self.pipe.embedder.name, snapshot.gallery.face_count)
+        facebank, pipe = self.facebank, self.pipe
+        with self._lock:
+            if self._snapshots is None:
+                self._snapshots = Snapshots(
+                    facebank,
+                    pipe.embedder.name,
+                    pipe.embedder.version,
+                    pipe.device,
+                    configured_threshold=self.settings.match_threshold,
+                    default_threshold=pipe.embedder.default_threshold,
+                )
+            snapshots = self._snapshots
+        snapshot = snapshots.take(people or ())
+        metrics.record_gallery(pipe.embedder.name, snapshot.gallery.face_count)
         return snapshot
 
 
@@ -87,47 +142,24 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
-def pipeline() -> FacePipeline:
-    """The process's detector + embedder (``load_pipeline`` caches it)."""
-    return load_pipeline(pipeline_config(get_settings()))
+# This process's runtime: the one per-process object besides the model cache it draws on.
+_runtime: Runtime | None = None
 
 
-@functools.cache
-def facebank() -> Facebank:
-    settings = get_settings()
-    upgrade(settings.database_url)  # idempotent; concurrent upgrades are serialised by the facebank
-    return Facebank.from_url(settings.database_url, cipher_of(settings.secret_key))
+def start(settings: Settings, load_models: bool) -> Runtime:
+    """Build this process's runtime (``tasks.worker``, once per process that runs jobs)."""
+    global _runtime
+    _runtime = Runtime.build(settings, load_models)
+    return _runtime
 
 
-@functools.cache
-def resources() -> Resources:
-    return Resources(get_settings(), pipeline())
+def started() -> bool:
+    """Whether this process has its runtime already (a stream reader builds it before the worker is ready)."""
+    return _runtime is not None
 
 
-@functools.cache
-def snapshots() -> Snapshots:
-    """The facebank snapshots of the loaded embedder (``recognition.snapshot``)."""
-    settings = get_settings()
-    pipe = pipeline()
-    return Snapshots(
-        facebank(),
-        pipe.embedder.name,
-        pipe.embedder.version,
-        pipe.device,
-        configured_threshold=settings.match_threshold,
-        default_threshold=pipe.embedder.default_threshold,
-    )
-
-
-@functools.cache
-def live_frames() -> FrameStore:
-    """The live cameras' shared frames (``live.framestore``) in the result backend's Redis."""
-    settings = get_settings()
-    return FrameStore(keys.connect(settings), settings.live_frame_ttl_s, settings.live_frame_max_bytes)
-
-
-@functools.cache
-def job_records() -> JobRecords | None:
-    """The job records (``contract.records``) in the result backend's Redis; None when it is not Redis."""
-    settings = get_settings()
-    return JobRecords.from_settings(settings)
+def current() -> Runtime:
+    """This process's runtime; only a worker process that ``tasks.worker`` started has one."""
+    if _runtime is None:
+        raise RuntimeError("no worker runtime in this process: start it with `celery -A tasks worker`")
+    return _runtime

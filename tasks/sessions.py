@@ -38,7 +38,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from contract.jobs import (
     SESSION_EXPIRE,
-    SESSION_FRAME,
     SESSION_RECORD,
     SESSION_TICK,
     AttendanceArgs,
@@ -51,10 +50,10 @@ from errors import DatabaseUnavailable, JobRevoked, JobTimeout, RollcallError, T
 from facebank.records import CameraFrame, camera_source
 from facebank.sessions import AttendanceSessions
 from ml.timing import StageTimer
-from settings import get_settings
 from tasks import app, runtime
-from tasks.jobs import ModelTask, model_task, run_attendance
-from tasks.runtime import Resources
+from tasks.jobs import run_attendance
+from tasks.registry import register
+from tasks.runtime import Runtime
 
 log = logging.getLogger("rollcall.sessions")
 # A claimed tick whose frames were not queued this long after is taken to have lost its task.
@@ -74,7 +73,7 @@ def _now() -> datetime:
 
 
 def _store() -> AttendanceSessions:
-    return AttendanceSessions(runtime.facebank().engine)
+    return AttendanceSessions(runtime.current().facebank.engine)
 
 
 def _visibility_timeout_s() -> float:
@@ -83,7 +82,7 @@ def _visibility_timeout_s() -> float:
 
 def _expire_after() -> timedelta:
     """When every frame of the last tick has surely come back: redelivery plus two hard job limits."""
-    return timedelta(seconds=_visibility_timeout_s() + 2 * get_settings().job_time_limit_s)
+    return timedelta(seconds=_visibility_timeout_s() + 2 * runtime.current().settings.job_time_limit_s)
 
 
 def _send_at(signature: Signature, when: datetime) -> None:
@@ -140,42 +139,27 @@ def _admit_frames(session_id: int, frame_ids: list[str], owner: str | None) -> b
     another key's frame waits behind a bounded number of them. Each frame gets a job record, which
     its worker checks before it runs, so stopping the session drops those still queued.
     """
-    records = runtime.job_records()
+    records = runtime.current().records
     if records is None:  # no Redis result store: no records and no limits (Celery's chords need one)
         return True
-    settings = get_settings()
-    if owner is not None and not records.in_flight.admit_frames(
-        owner, frame_ids, settings.max_jobs_in_flight, settings.session_max_queued_frames
-    ):
+    if not records.admission.admit_frames(owner, frame_ids):
         return False
     frame = JobRecord(type="session_frame", submitted_at=time.time(), owner=owner, session_id=session_id)
-    records.add_session_frames(session_id, frame_ids, frame, settings.result_expires_s)
+    records.add_session_frames(session_id, frame_ids, frame)
     return True
 
 
-@model_task(SESSION_FRAME)
-def session_frame(
-    task: ModelTask,
-    camera: int,
-    source: dict[str, Any],
-    roster: list[int],
-    small_faces: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One camera's frame of one tick: who of the roster it shows (the attendance job's own logic)."""
-    kwargs = {"camera": camera, "source": source, "roster": roster, "small_faces": small_faces}
-
-    def dropped() -> SessionFrameResult:
-        """The answer of a frame whose session stopped while it was queued: taken by nobody."""
-        error = JobRevoked("the session was stopped before this frame was taken").to_dict()
-        return SessionFrameResult(
-            camera=camera, captured_at=_now().isoformat(), present=[], unknown_faces=[], error=error
-        )
-
-    return task.run_job(SessionFrameArgs, kwargs, run_session_frame, when_revoked=dropped)
+def dropped_frame(args: SessionFrameArgs) -> SessionFrameResult:
+    """The answer of a frame whose session stopped while it was queued: taken by nobody."""
+    error = JobRevoked("the session was stopped before this frame was taken").to_dict()
+    return SessionFrameResult(
+        camera=args.camera, captured_at=_now().isoformat(), present=[], unknown_faces=[], error=error
+    )
 
 
-def run_session_frame(args: SessionFrameArgs, res: Resources, timer: StageTimer) -> SessionFrameResult:
-    """The attendance job's steps on the camera's frame (``tasks.jobs.run_attendance``).
+def run_session_frame(args: SessionFrameArgs, res: Runtime, timer: StageTimer) -> SessionFrameResult:
+    """One camera's frame of one tick: who of the roster it shows (the attendance job's own steps,
+    ``tasks.jobs.run_attendance``).
 
     A camera that fails (unreachable, not an image, too slow) is part of the answer, not a failure of
     the task: the tick is still recorded, and the session's camera statistics show the error.
@@ -201,6 +185,9 @@ def run_session_frame(args: SessionFrameArgs, res: Resources, timer: StageTimer)
     return SessionFrameResult(
         camera=args.camera, captured_at=captured_at, present=[], unknown_faces=[], error=error
     )
+
+
+session_frame = register(SessionFrameArgs, run_session_frame, when_revoked=dropped_frame)
 
 
 def camera_frame(result: dict[str, Any]) -> CameraFrame:

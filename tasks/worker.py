@@ -1,8 +1,10 @@
-"""Worker start-up: size torch's thread pool and load the models once per worker process.
+"""Worker start-up: read the settings, size torch's thread pool and build each job process's runtime.
 
-Prefork children load in ``worker_process_init`` (after the fork: CUDA must never be touched
-in the parent). ``solo`` and ``threads`` pools, the choice on a GPU, have no children and load
-in ``worker_ready`` instead. Either way the first job finds the models in memory.
+Every process that runs jobs gets its ``tasks.runtime.Runtime``, with the models loaded when the
+worker consumes a model queue. Prefork children build it in ``worker_process_init`` (after the fork:
+CUDA must never be touched in the parent). ``solo`` and ``threads`` pools, the choice on a GPU, have
+no children and build it in ``worker_ready`` instead, before the first message is handed out. Either
+way the first job finds the models in memory.
 
 The main process also makes the worker's state directory (readiness files, ``tasks.health``)
 and, when ``ROLLCALL_WORKER_METRICS_PORT`` is set, serves ``/metrics`` (``tasks.metrics``).
@@ -23,8 +25,8 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from settings import get_settings
-from tasks import health, metrics
+from settings import Settings, get_settings
+from tasks import app, health, metrics, runtime
 
 log = logging.getLogger("rollcall.worker")
 _CONCURRENCY_ENV = "ROLLCALL_WORKER_CONCURRENCY"
@@ -90,35 +92,39 @@ def _remove_state(**_: Any) -> None:
         shutil.rmtree(state)
 
 
-def _set_torch_threads() -> None:
+def _set_torch_threads(settings: Settings) -> None:
     import torch
 
-    threads = get_settings().torch_threads
+    threads = settings.torch_threads
     if threads == 0:
         siblings = int(os.environ.get(_CONCURRENCY_ENV, "1"))
         threads = max(1, (os.cpu_count() or 1) // max(1, siblings))
     torch.set_num_threads(threads)
 
 
-def preload_models() -> None:
-    """Load the pipeline, open the facebank and fill the gallery so the first job is fast."""
-    from tasks import runtime
-
-    _set_torch_threads()
-    pipe = runtime.pipeline()
-    runtime.resources().snapshot()
+def start_runtime() -> runtime.Runtime:
+    """Build this process's runtime; a model worker's loads the pipeline and fills the gallery first,
+    so the first job is fast."""
+    settings = get_settings()
+    if not _serves_models(settings):
+        log.info("this worker consumes no model queue: no model loaded")
+        return runtime.start(settings, load_models=False)
+    _set_torch_threads(settings)
+    started = runtime.start(settings, load_models=True)
+    pipe = started.pipe
+    started.snapshot()
     described = pipe.describe()
     metrics.record_model_load(pipe.embedder.name, str(described["device"]), pipe.load_seconds)
     health.mark_loaded(described, pipe.load_seconds)
     log.info("models loaded in %.2f s: %s", pipe.load_seconds, described)
+    return started
 
 
-def _serves_models() -> bool:
+def _serves_models(settings: Settings) -> bool:
     """Whether this worker consumes a model queue; one that only delivers callbacks loads no model."""
-    from tasks import app
-
-    settings = get_settings()
     consumed = set(app.amqp.queues.consume_from or app.amqp.queues)
+    if settings.live_processor and settings.live_queue in consumed:
+        return True  # a stream reader whose frame processor detects and embeds
     return bool(consumed & {settings.model_queue, settings.bulk_queue, settings.frame_queue})
 
 
@@ -126,8 +132,6 @@ def _serves_models() -> bool:
 def _warn_about_a_queue_left_out(sender: str, instance: Any, **_: Any) -> None:
     # Session frames have their own queue since issue 26: a model worker started with the older
     # `-Q rollcall.models,rollcall.bulk` runs the sessions' ticks but none of their frames.
-    from tasks import app
-
     settings = get_settings()
     consumed = set(app.amqp.queues.consume_from or app.amqp.queues)
     if settings.bulk_queue in consumed and settings.frame_queue not in consumed:
@@ -143,14 +147,11 @@ def _warn_about_a_queue_left_out(sender: str, instance: Any, **_: Any) -> None:
 
 
 @worker_process_init.connect
-def _load_in_child(**_: Any) -> None:
-    if _serves_models():
-        preload_models()
+def _start_child(**_: Any) -> None:
+    start_runtime()
 
 
 @worker_ready.connect
-def _load_in_main_process(sender: Any, **_: Any) -> None:
-    if not _serves_models():
-        log.info("this worker consumes no model queue: no model loaded")
-    elif not _uses_prefork(getattr(sender, "pool", None)):
-        preload_models()
+def _start_main_process(sender: Any, **_: Any) -> None:
+    if not _uses_prefork(getattr(sender, "pool", None)) and not runtime.started():
+        start_runtime()

@@ -104,10 +104,10 @@ def test_seed_way_names_the_same_people_as_rollcall_attendance() -> None:
     import cv2
 
     from benchmarks.seed_way import SeedFacebank, SeedSameEmbedder, SeedWeights, seed_attendance
-    from facebank.gallery import Gallery, assign_faces
     from facebank.records import GalleryRows
     from ml.pipeline import PipelineConfig, load_pipeline
     from ml.weights import ModelStore
+    from recognition.gallery import Gallery, assign_faces
     from settings import get_settings
 
     model_dir = get_settings().model_dir

@@ -7,26 +7,9 @@ in a second.
 
 from __future__ import annotations
 
-from celery import Celery
 from flask import Flask
 
-from contract.routing import task_routes
 from settings import Settings, get_settings
-
-
-def celery_client(settings: Settings) -> Celery:
-    """A Celery client for ``settings`` (the API only sends tasks by name; it registers none)."""
-    client = Celery("rollcall", amqp="contract.redaction:RedactingAMQP")  # redacted argument reprs
-    client.config_from_object("celeryconfig")
-    client.conf.update(
-        broker_url=settings.broker_url,
-        result_backend=settings.result_backend,
-        # Workers wait out a Redis outage to store results; the API answers 503 at once instead.
-        result_backend_always_retry=False,
-        task_default_queue=settings.model_queue,
-        task_routes=task_routes(settings),
-    )
-    return client
 
 
 def create_app(config: Settings | None = None) -> Flask:
@@ -35,10 +18,10 @@ def create_app(config: Settings | None = None) -> Flask:
     It opens no connection: the facebank must already be migrated (``python -m webapi.cli migrate``),
     and a database that is down answers 503 ``database_unavailable`` on the routes that need it.
     """
+    from cli.facebank import facebank_cli
     from webapi import calibration, cameras, health, jobs, legacy, live, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
-    from webapi.cli import facebank_cli
     from webapi.errors import register_error_handlers
     from webapi.services import install_services
     from webapi.validation import refuse_ids_out_of_range, refuse_oversized_stream

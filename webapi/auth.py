@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, g, request
 
+from contract.callers import Caller
 from errors import AuthenticationRequired, Forbidden
 from settings import ApiKey, Settings
 from webapi.validation import operation_of
@@ -44,36 +44,11 @@ def anonymous_identity() -> str:
     return f"anonymous@{request.remote_addr or 'unknown'}"
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who sent this request: the identity that owns their jobs and sessions, and whether they see all."""
-
-    fingerprint: str
-    admin: bool
-
-
-def current_caller() -> Caller | None:
-    """The request's caller (set by the key check); None outside a request (the CLI, a worker)."""
-    if not has_request_context():
-        return None
+def current_caller() -> Caller:
+    """Who sent this request, as the key check found them (``contract.callers``): views read it here
+    and pass it on; nothing below the views reads the request."""
     caller: Caller | None = g.get("rollcall_caller")
     return caller if caller is not None else Caller(anonymous_identity(), admin=False)
-
-
-def owner_of_new() -> str | None:
-    """The owner to record on a job or session created now: a non-admin caller's key hash.
-
-    What an ``admin`` key (or the CLI) creates has no owner and is shared with every key: an operator
-    schedules the sessions whose reports a frontend's ``jobs`` key reads.
-    """
-    caller = current_caller()
-    return caller.fingerprint if caller is not None and not caller.admin else None
-
-
-def may_see(owner: str | None) -> bool:
-    """A ``jobs`` key's jobs and sessions are its own (and admin's); shared ones (no owner) are everyone's."""
-    caller = current_caller()
-    return owner is None or caller is None or caller.admin or owner == caller.fingerprint
 
 
 def role_of(presented: bytes, keys: tuple[ApiKey, ...]) -> str | None:

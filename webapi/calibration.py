@@ -12,11 +12,12 @@ from typing import Annotated, Any
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from contract.jobs import CalibrateArgs
+from contract.jobs import CalibrateArgs, CalibrateOptions
 from errors import InvalidInput
 from facebank.limits import MAX_MODEL_NAME
-from facebank.schemas import AppliedThresholdOut
-from webapi.schemas import CallbackUrl, JobAccepted
+from facebank.records import AppliedThreshold
+from webapi.auth import current_caller
+from webapi.schemas import STRICT, CallbackUrl, JobAccepted, job_args
 from webapi.services import facebank, job_client
 from webapi.submission import submit_job
 from webapi.validation import documented, parse_body
@@ -24,12 +25,9 @@ from webapi.validation import documented, parse_body
 bp = Blueprint("calibration", __name__, url_prefix="/v1/facebank")
 
 
-class CalibrateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class CalibrateRequest(CalibrateOptions):
+    model_config = STRICT
 
-    target_far: float = Field(
-        0.001, gt=0, lt=1, description="False-accept rate to aim for: the share of two-person pairs matched."
-    )
     callback_url: CallbackUrl | None = None
 
 
@@ -82,7 +80,7 @@ class ApplyThreshold(BaseModel):
 
 
 class AppliedThresholds(BaseModel):
-    items: list[AppliedThresholdOut]
+    items: list[AppliedThreshold]
 
 
 @bp.post("/calibrate")
@@ -96,14 +94,14 @@ class AppliedThresholds(BaseModel):
 )
 def calibrate() -> Any:
     body = parse_body(CalibrateRequest)
-    return submit_job(CalibrateArgs(target_far=body.target_far), body)
+    return submit_job(job_args(CalibrateArgs, body), body)
 
 
 @bp.post("/threshold")
 @documented(
     "Apply a threshold: a calibration job's proposal, or a value by hand (workers use it at once).",
     body=ApplyThreshold,
-    responses={200: AppliedThresholdOut},
+    responses={200: AppliedThreshold},
     tag="people",
     role="admin",
 )
@@ -112,9 +110,9 @@ def apply_threshold() -> Any:
     if body.calibration_job_id is None:
         assert body.threshold is not None and body.model_name and body.model_version
         applied = facebank().thresholds.apply(body.model_name, body.model_version, body.threshold)
-        return jsonify(AppliedThresholdOut.json_of(applied))
+        return jsonify(applied.model_dump(mode="json"))
     client = job_client()
-    job = client.status(body.calibration_job_id)
+    job = client.status(body.calibration_job_id, current_caller())
     if job.type != "calibrate" or job.state != "succeeded" or job.result is None:
         raise InvalidInput(
             f"job {body.calibration_job_id} is a {job.type} job in state {job.state}; "
@@ -131,15 +129,13 @@ def apply_threshold() -> Any:
         false_reject_rate=proposal["false_reject_rate"],
         calibration_job_id=job.job_id,
     )
-    return jsonify(AppliedThresholdOut.json_of(applied))
+    return jsonify(applied.model_dump(mode="json"))
 
 
 @bp.get("/threshold")
 @documented("The thresholds applied per model version.", responses={200: AppliedThresholds}, tag="people")
 def list_thresholds() -> Any:
-    return jsonify(
-        {"items": [AppliedThresholdOut.json_of(applied) for applied in facebank().thresholds.all()]}
-    )
+    return jsonify({"items": [applied.model_dump(mode="json") for applied in facebank().thresholds.all()]})
 
 
 @bp.delete("/threshold/<model_name>/<model_version>")

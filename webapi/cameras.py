@@ -20,6 +20,8 @@ from typing import Any, Literal, get_type_hints
 from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from contract.fields import CAMERA_URL_PATTERN, CameraName
+from contract.people import Timestamp
 from errors import CameraProtocolError, Conflict
 from facebank.limits import (
     CAMERA_NAME,
@@ -30,12 +32,10 @@ from facebank.limits import (
     MAX_CAMERA_USERNAME,
 )
 from facebank.records import Camera
-from facebank.schemas import Timestamp
 from sources.camera import FetchLimits, fetch_frame
 from sources.imagebytes import IMAGE_TYPES, sniff_content_type
 from sources.probe import CameraTestReport, probe_camera
 from webapi.auth import current_caller
-from webapi.schemas import CAMERA_URL_PATTERN, CameraName
 from webapi.services import cameras, current_settings, live_cameras
 from webapi.validation import VISIBLE_TEXT, ErrorResponse, documented, parse_body, storable_text
 
@@ -124,9 +124,8 @@ class CameraList(BaseModel):
 
 
 def may_manage() -> bool:
-    """Whether this caller may see a camera's details and change the registry (an admin key, or the CLI)."""
-    caller = current_caller()
-    return caller is None or caller.admin
+    """Whether this request's caller may see a camera's details and change the registry (an admin key)."""
+    return current_caller().admin
 
 
 def camera_json(camera: Camera) -> dict[str, Any]:

@@ -1,59 +1,38 @@
-"""The API's side of the job queue: submit jobs by task name, read their state, revoke them.
+"""The API's side of the job queue: submit a job for a caller, read its state, revoke it.
 
-The API never imports the task code (and so never loads a model): it sends tasks by name
-(``rollcall.models.detect`` …). Each submitted job is also recorded under
-``rollcall:job:<id>`` in the result backend's Redis, so an unknown job id answers 404
-instead of Celery's eternal ``PENDING``.
+Submitting is one protocol over four pieces: the caller is admitted (``contract.admission``: rate and
+jobs in flight), the job gets its record (``contract.records``: type, owner, callback URL; an unknown
+job id then answers 404 instead of Celery's eternal ``PENDING``), an upload is stored once by reference
+(``contract.uploads``), and the job is sent by task name (``webapi.jobqueue``); with an
+``Idempotency-Key`` the key is held first (``webapi.idempotency``). A step that fails undoes the ones
+before it. The caller is always passed in (``contract.callers``): the client reads no request context.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from celery import Celery
-from celery.exceptions import TimeoutError as CeleryTimeout
-from celery.result import AsyncResult
-from kombu.exceptions import OperationalError
 
 import errors
-from contract.inflight import InFlight
-from contract.jobs import JOB_TYPES, SESSION_TICK, FrameSource, JobArgs, result_for, task_name, to_kwargs
-from contract.records import JobRecord, decode_record, encode_record, job_record_key, session_frames_key
-from contract.uploads import Uploads
-from errors import error_of  # Celery rebuilds a job's error from the JSON backend
+from contract.callers import Caller
+from contract.jobs import FrameSource, JobArgs, result_for
+from contract.records import JobRecord, JobRecords, JobState, StateName
 from settings import Settings
 from sources.imagebytes import decode_base64
-from webapi.auth import current_caller, may_see, owner_of_new
+from webapi.idempotency import Idempotency, IdempotencyClaim, replayed_job
+from webapi.jobqueue import JobQueue, queue_unreachable, store_unreachable
 
 log = logging.getLogger("rollcall.jobclient")
 # Tries at claiming an idempotency key whose holder vanished (its submission failed, or it just expired).
 CLAIM_TRIES = 3
-# One quick retry when sending: a broker that does not answer makes the API answer 503 promptly.
-SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1.0}
-_STATES = {
-    "PENDING": "queued",
-    "RECEIVED": "queued",
-    "RETRY": "queued",
-    "STARTED": "running",
-    "SUCCESS": "succeeded",
-    "FAILURE": "failed",
-    "REVOKED": "revoked",
-}
-
-
-@dataclass(frozen=True)
-class IdempotencyClaim:
-    """Where one caller's ``Idempotency-Key`` is held in Redis, and a hash of the request it came with."""
-
-    redis_key: str
-    fingerprint: str
-    window_s: int
 
 
 @dataclass(frozen=True)
@@ -62,301 +41,173 @@ class Submission:
     replayed: bool  # the answer names the job an earlier request with the same key created
 
 
-def _unavailable(exc: Exception) -> errors.BrokerUnavailable:
-    return errors.BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__}); retry later")
+@contextmanager
+def _redis_errors_are_503() -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise queue_unreachable(exc) from exc
 
 
-@dataclass(frozen=True)
-class JobStatus:
-    job_id: str
-    type: str
-    state: str
-    submitted_at: float
-    result: dict[str, Any] | None
-    error: dict[str, str] | None
+def job_state(job_id: str, record: JobRecord, state: StateName, payload: Any, caller: Caller) -> JobState:
+    """A job as ``caller`` sees it, from its record and Celery's state and payload (result or error).
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "type": self.type,
-            "state": self.state,
-            "submitted_at": self.submitted_at,
-            "result": self.result,
-            "error": self.error,
-        }
+    A revoked job still queued stays ``PENDING`` in Celery until a worker discards it: its record says
+    it is revoked. Only an admin sees the deployment's insides in a result (``result_for``).
+    """
+    if state == "failed":
+        return JobState.of(job_id, record, state, error=errors.error_of(payload).to_dict())
+    if state == "revoked" or (state == "queued" and record.revoked):
+        return JobState.of(
+            job_id, record, "revoked", error=errors.JobRevoked("the job was cancelled").to_dict()
+        )
+    if state == "succeeded":
+        return JobState.of(job_id, record, state, result=result_for(payload, caller.admin))
+    return JobState.of(job_id, record, state)
 
 
 class JobClient:
-    """Submit, poll and revoke jobs; every broker failure becomes ``BrokerUnavailable`` (503)."""
+    """Submit, poll and revoke jobs for a caller; every broker or Redis failure is ``BrokerUnavailable``."""
 
     def __init__(self, celery: Celery, settings: Settings) -> None:
-        self.celery = celery
-        self.settings = settings
         self.redis = redis.Redis.from_url(
             settings.result_backend,
             socket_connect_timeout=settings.broker_timeout_s,
             socket_timeout=settings.broker_timeout_s,
         )
-        self.in_flight = InFlight.of(self.redis, settings)
-        self.uploads = Uploads(self.redis, settings.result_expires_s)
+        self.records = JobRecords.of(self.redis, settings)
+        self.idempotency = Idempotency(self.redis)
+        self.queue = JobQueue(celery)
+        self.max_upload_bytes = settings.max_upload_bytes
 
-    def _key(self, job_id: str) -> str:
-        return job_record_key(job_id)
+    @property
+    def celery(self) -> Celery:
+        return self.queue.celery
 
-    def submit(self, args: JobArgs, callback_url: str | None = None) -> str:
+    def admit_submission(self, caller: Caller) -> None:
+        """Count one submission against the caller's rate (429 over ``ROLLCALL_RATE_LIMIT_PER_MINUTE``)."""
+        with _redis_errors_are_503():
+            self.records.admission.admit_submission(caller)
+
+    def submit(self, args: JobArgs, caller: Caller, callback_url: str | None = None) -> str:
         """Record and queue a job; with ``callback_url``, its final JSON is POSTed there (tasks.callbacks)."""
-        job_id = self._record_new(args.job_type, callback_url)
+        job_id = self._record_new(args, caller, callback_url)
         try:
             self._send(args, job_id)
         except errors.BrokerUnavailable:
-            self._release_quietly(job_id, owner_of_new())
+            self._never_queued(job_id, caller)
             raise
         return job_id
 
     def submit_once(
-        self, args: JobArgs, claim: IdempotencyClaim, callback_url: str | None = None
+        self, args: JobArgs, caller: Caller, claim: IdempotencyClaim, callback_url: str | None = None
     ) -> Submission:
         """Submit, unless the claim's key was used within its window: then answer that job, or 409.
 
-        The key is taken with one ``SET NX EX`` after this job's record is written, so of two
-        concurrent submissions exactly one queues a job, and the other answers its id (which
-        already has a record to poll). A job that could not be queued gives its key back.
+        The key is taken after this job's record is written, so of two concurrent submissions exactly
+        one queues a job, and the other answers its id (which already has a record to poll). A job that
+        could not be queued gives its key back.
         """
         for _ in range(CLAIM_TRIES):
-            job_id = self._record_new(args.job_type, callback_url)
-            held = json.dumps({"job_id": job_id, "fingerprint": claim.fingerprint})
-            raw: bytes | None = None  # the winner's claim, when this one lost
-            try:
-                won = self.redis.set(claim.redis_key, held, nx=True, ex=claim.window_s)
+            job_id = self._record_new(args, caller, callback_url)
+            with _redis_errors_are_503():
+                won, held = self.idempotency.hold(claim, job_id)
                 if not won:
-                    self.redis.delete(self._key(job_id))
-                    self._release(job_id, owner_of_new())
-                    raw = self.redis.get(claim.redis_key)
-            except redis.RedisError as exc:
-                raise _unavailable(exc) from exc
+                    self.records.delete(job_id)
+                    self.records.admission.release(caller.owner, job_id)
             if won:
                 try:
                     self._send(args, job_id)
                 except errors.BrokerUnavailable:
-                    self._give_back(claim.redis_key, job_id)
+                    self._never_queued(job_id, caller, claim)
                     raise
                 return Submission(job_id, replayed=False)
-            if raw is None:  # its holder gave it back (or it expired) meanwhile: claim it again
-                continue
-            first = json.loads(raw)
-            if first["fingerprint"] != claim.fingerprint:
-                raise errors.IdempotencyConflict(
-                    "this Idempotency-Key was used for a different request; use a new key for a new request"
-                )
-            return Submission(str(first["job_id"]), replayed=True)
+            if held is not None:
+                return Submission(replayed_job(claim, held), replayed=True)
         raise errors.BrokerUnavailable("the Idempotency-Key is being claimed and given back; retry later")
 
-    def _give_back(self, claim_key: str, job_id: str) -> None:
-        """Release the key and record of a job that was never queued, so a retry with the key can queue it."""
-        try:
-            self.redis.delete(claim_key, self._key(job_id))
-            self._release(job_id, owner_of_new())
-        except redis.RedisError as exc:  # the key expires with its window; the caller sees 503
-            log.warning("could not release an Idempotency-Key after a failed submission: %s", exc)
-
-    def admit_submission(self) -> None:
-        """Count one submission against this caller's rate; refuse it over ``ROLLCALL_RATE_LIMIT_PER_MINUTE``.
-
-        Per non-admin API key, in fixed one-minute windows kept in Redis (shared by every API process).
-        """
-        caller = current_caller()
-        limit = self.settings.rate_limit_per_minute
-        if caller is None or caller.admin or limit == 0:
-            return
-        now = time.time()
-        window = int(now // 60)
-        key = f"rollcall:rate:{caller.fingerprint}:{window}"
-        try:
-            with self.redis.pipeline() as pipe:
-                count, _ = pipe.incr(key).expire(key, 120).execute()
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
-        if count > limit:
-            refused = errors.RateLimited(f"more than {limit} job submissions in a minute from this API key")
-            refused.retry_after_s = int((window + 1) * 60 - now) + 1
-            raise refused
-
-    def _admit_in_flight(self, job_id: str, owner: str | None) -> None:
-        caller = current_caller()
-        limit = self.settings.max_jobs_in_flight
-        if owner is None or caller is None or caller.admin or limit == 0:
-            return
-        try:
-            admitted = self.in_flight.admit_jobs(owner, [job_id], limit)
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
-        if not admitted:
-            refused = errors.TooManyJobsInFlight(
-                f"this API key has {limit} jobs queued or running; submit more when one has ended"
-            )
-            refused.retry_after_s = 2
-            raise refused
-
-    def _release(self, job_id: str, owner: str | None) -> None:
-        """The job will never run (revoked, or never queued): it no longer counts as in flight."""
-        if owner:
-            self.in_flight.release(owner, job_id)
-
-    def _record_new(self, job_type: str, callback_url: str | None) -> str:
-        """A new job id with its record (``contract.records``); the callback URL travels in the record.
-
-        The caller's limits are checked first: submissions per minute and jobs in flight (429).
-        """
-        if job_type not in JOB_TYPES:
-            raise errors.InvalidInput(f"unknown job type {job_type!r}")
-        self.admit_submission()
+    def _record_new(self, args: JobArgs, caller: Caller, callback_url: str | None) -> str:
+        """A new job id with its record; the caller's limits are checked first (429)."""
+        self.admit_submission(caller)
         job_id = str(uuid.uuid4())
-        owner = owner_of_new()
-        self._admit_in_flight(job_id, owner)
-        record = JobRecord(type=job_type, submitted_at=time.time(), owner=owner, callback_url=callback_url)
+        with _redis_errors_are_503():
+            self.records.admission.admit_job(caller, job_id)
+        record = JobRecord(
+            type=args.job_type, submitted_at=time.time(), owner=caller.owner, callback_url=callback_url
+        )
         try:
-            self.redis.set(self._key(job_id), encode_record(record), ex=self.settings.result_expires_s)
+            self.records.put(job_id, record)
         except redis.RedisError as exc:
-            self._release_quietly(job_id, owner)
-            raise _unavailable(exc) from exc
+            self._never_queued(job_id, caller)
+            raise queue_unreachable(exc) from exc
         return job_id
 
-    def _release_quietly(self, job_id: str, owner: str | None) -> None:
+    def _never_queued(self, job_id: str, caller: Caller, claim: IdempotencyClaim | None = None) -> None:
+        """Undo a submission that failed: its key, record, upload and admission; logged if Redis is away
+        too (the key expires with its window, the rest with the job's record or as stale entries)."""
         try:
-            self._release(job_id, owner)
-        except redis.RedisError as exc:  # the entry is dropped as stale later
-            log.warning("could not release a job's in-flight entry: %s", exc)
+            if claim is not None:
+                self.idempotency.give_back(claim)
+                self.records.delete(job_id)
+            self.records.uploads.delete(job_id)
+            self.records.admission.release(caller.owner, job_id)
+        except redis.RedisError as exc:
+            log.warning("could not undo a submission that was never queued: %s", exc)
 
     def _send(self, args: JobArgs, job_id: str) -> None:
-        args = self._upload_by_reference(args, job_id)
-        try:
-            self.celery.send_task(
-                task_name(args.job_type),
-                kwargs=to_kwargs(args),
-                task_id=job_id,
-                retry=True,
-                retry_policy=SEND_RETRY,
-            )
-        except (redis.RedisError, OperationalError, OSError) as exc:
-            self._forget_upload(job_id)
-            raise _unavailable(exc) from exc
+        self.queue.send(self._upload_by_reference(args, job_id), job_id)
 
     def _upload_by_reference(self, args: JobArgs, job_id: str) -> JobArgs:
         """Store an uploaded image once, under the job's id, and name it in the message instead."""
         source = getattr(args, "source", None)
         if not isinstance(source, FrameSource) or source.image_b64 is None:
             return args
-        data = decode_base64(source.image_b64, self.settings.max_upload_bytes)
-        try:
-            self.uploads.put(job_id, data)
-        except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+        data = decode_base64(source.image_b64, self.max_upload_bytes)
+        with _redis_errors_are_503():
+            self.records.uploads.put(job_id, data)
         return args.model_copy(update={"source": FrameSource(upload=job_id)})
 
-    def _forget_upload(self, job_id: str) -> None:
+    def record(self, job_id: str, caller: Caller) -> JobRecord:
+        """The job's record, if ``caller`` may see it; another key's job answers as an unknown one."""
         try:
-            self.uploads.delete(job_id)
-        except redis.RedisError as exc:  # it expires with the job's record
-            log.warning("could not delete the upload of a job that was never queued: %s", exc)
-
-    def drop_session_frames(self, session_id: int) -> None:
-        """Revoke a stopped session's frames that are still queued.
-
-        Each frame's record is marked revoked (the worker that takes it answers at once, without
-        fetching or running a model, so its tick still completes) and leaves its key's work in flight now.
-        """
-        key = session_frames_key(session_id)
-        try:
-            frame_ids = [raw.decode() for raw in self.redis.smembers(key)]
-            for job_id in frame_ids:
-                record = decode_record(self.redis.get(self._key(job_id)))
-                if record is None:
-                    continue
-                revoked = record.model_copy(update={"revoked": True})
-                self.redis.set(self._key(job_id), encode_record(revoked), ex=self.settings.result_expires_s)
-                self._release(job_id, record.owner)
-            self.redis.delete(key)
+            record = self.records.get(job_id)
         except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
-
-    def start_session(self, session_id: int) -> None:
-        """Queue an attendance session's first tick; the tick task itself waits for the start time."""
-        try:
-            self.celery.send_task(SESSION_TICK, args=(session_id, 0), retry=True, retry_policy=SEND_RETRY)
-        except (redis.RedisError, OperationalError, OSError) as exc:
-            message = f"the job queue is unreachable ({type(exc).__name__}); retry later"
-            raise errors.BrokerUnavailable(message) from exc
-
-    def _record(self, job_id: str) -> JobRecord:
-        try:
-            raw = self.redis.get(self._key(job_id))
-        except redis.RedisError as exc:
-            raise errors.BrokerUnavailable(f"the result store is unreachable ({type(exc).__name__})") from exc
-        record = decode_record(raw)
-        # Another key's job answers exactly as an unknown one: its id says nothing to this caller.
-        if record is None or not may_see(record.owner):
+            raise store_unreachable(exc) from exc
+        if record is None or not caller.may_see(record.owner):
             raise errors.JobNotFound(f"no job {job_id!r} (unknown, or its result expired)")
         return record
 
-    def status(self, job_id: str) -> JobStatus:
-        record = self._record(job_id)
-        result = AsyncResult(job_id, app=self.celery)
-        try:
-            state = result.state
-            payload = result.result if state in ("SUCCESS", "FAILURE") else None
-        except (redis.RedisError, OperationalError) as exc:
-            raise errors.BrokerUnavailable(f"the result store is unreachable ({type(exc).__name__})") from exc
-        mapped = _STATES.get(state, "queued")
-        error = None
-        if mapped == "failed":
-            error = error_of(payload).to_dict()
-            payload = None
-        elif mapped == "revoked" or (mapped == "queued" and record.revoked):
-            # A revoked job still queued stays PENDING in Celery until a worker discards it.
-            mapped = "revoked"
-            error = errors.JobRevoked("the job was cancelled").to_dict()
-        caller = current_caller()
-        return JobStatus(
-            job_id,
-            record.type,
-            mapped,
-            record.submitted_at,
-            result_for(payload, caller is None or caller.admin) if mapped == "succeeded" else None,
-            error,
-        )
+    def status(self, job_id: str, caller: Caller) -> JobState:
+        record = self.record(job_id, caller)
+        state, payload = self.queue.outcome(job_id)
+        return job_state(job_id, record, state, payload, caller)
 
     def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
-        """Block until the job ends (the seed routes); raise its error, or ``JobTimeout``."""
-        result = AsyncResult(job_id, app=self.celery)
-        try:
-            value = result.get(timeout=timeout_s, propagate=False)
-        except CeleryTimeout as exc:
-            # Stop listening for this result: the job may finish long after the caller gave up.
-            result.backend.remove_pending_result(result)
-            raise errors.JobTimeout(f"no worker finished the job within {timeout_s:g} s") from exc
-        except (redis.RedisError, OperationalError) as exc:
-            raise errors.BrokerUnavailable(f"the result store is unreachable ({type(exc).__name__})") from exc
-        if result.state != "SUCCESS":
-            raise error_of(value)
-        return dict(value)
+        """Block until the job ends (the legacy routes, enrolment); raise its error, or ``JobTimeout``."""
+        return self.queue.wait(job_id, timeout_s)
 
-    def revoke(self, job_id: str) -> JobStatus:
-        record = self._record(job_id)
-        try:
-            self.celery.control.revoke(job_id)
-            revoked = record.model_copy(update={"revoked": True})
-            self.redis.set(self._key(job_id), encode_record(revoked), ex=self.settings.result_expires_s)
-            self._release(job_id, record.owner)
-        except (redis.RedisError, OperationalError) as exc:
-            raise errors.BrokerUnavailable(f"the job queue is unreachable ({type(exc).__name__})") from exc
-        return self.status(job_id)
+    def revoke(self, job_id: str, caller: Caller) -> JobState:
+        record = self.record(job_id, caller)
+        self.queue.revoke(job_id)
+        with _redis_errors_are_503():
+            self.records.revoke(job_id, record)
+        return self.status(job_id, caller)
 
-    def revoke_quietly(self, job_id: str) -> None:
-        """Revoke a job nobody waits for any more (a seed route gave up); a broker error is only logged."""
+    def revoke_quietly(self, job_id: str, caller: Caller) -> None:
+        """Revoke a job nobody waits for any more (a legacy route gave up); a broker error is only logged."""
         try:
-            self.revoke(job_id)
+            self.revoke(job_id, caller)
         except errors.RollcallError as exc:
             log.warning("could not revoke job %s after its caller stopped waiting: %s", job_id, exc.code)
+
+    def start_session(self, session_id: int) -> None:
+        """Queue an attendance session's first tick; the tick task itself waits for the start time."""
+        self.queue.start_session(session_id)
+
+    def drop_session_frames(self, session_id: int) -> None:
+        """Revoke a stopped session's frames that are still queued (``JobRecords.drop_session_frames``)."""
+        with _redis_errors_are_503():
+            self.records.drop_session_frames(session_id)
 
     def ping(self) -> bool:
         try:

@@ -7,17 +7,11 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
-import contract.jobs as contract
-from contract.jobs import AttendanceArgs, DetectArgs, FaceHint, IdentifyArgs
+from contract.jobs import AttendanceArgs, DetectArgs, IdentifyArgs
+from contract.records import JobState
 from errors import InvalidInput, PersonNotFound
-from webapi.schemas import (
-    AttendanceRequest,
-    DetectRequest,
-    FrameSource,
-    IdentifyRequest,
-    JobAccepted,
-    JobState,
-)
+from webapi.auth import current_caller
+from webapi.schemas import AttendanceRequest, DetectRequest, IdentifyRequest, JobAccepted, job_args
 from webapi.services import facebank, job_client
 from webapi.submission import parse_frame_request, submit_job
 from webapi.validation import documented
@@ -27,15 +21,6 @@ bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 JOB_ID_PARAMETER = {"job_id": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$"}}
 UPLOAD_ERRORS = (422,)  # not_an_image: an uploaded frame that is no JPEG, PNG, WebP or BMP
-
-
-def job_source(body: FrameSource) -> contract.FrameSource:
-    return contract.FrameSource(**body.source())
-
-
-def small_faces(body: DetectRequest) -> contract.SmallFaces | None:
-    options = body.small_face_options()
-    return contract.SmallFaces(**options) if options is not None else None
 
 
 @bp.post("/detect")
@@ -48,7 +33,7 @@ def small_faces(body: DetectRequest) -> contract.SmallFaces | None:
 )
 def submit_detect() -> Any:
     body = parse_frame_request(DetectRequest)
-    return submit_job(DetectArgs(source=job_source(body), small_faces=small_faces(body)), body)
+    return submit_job(job_args(DetectArgs, body), body)
 
 
 @bp.post("/identify")
@@ -61,8 +46,7 @@ def submit_detect() -> Any:
 )
 def submit_identify() -> Any:
     body = parse_frame_request(IdentifyRequest)
-    args = IdentifyArgs(source=job_source(body), face=FaceHint(**body.face()), top_k=body.top_k)
-    return submit_job(args, body)
+    return submit_job(job_args(IdentifyArgs, body, face=body.face()), body)
 
 
 @bp.post("/attendance")
@@ -83,8 +67,7 @@ def submit_attendance() -> Any:
             raise PersonNotFound.naming(missing)
     if body.roster_id is not None:  # resolved now: the job matches the members as they are at submission
         roster = list(facebank().rosters.get(body.roster_id).person_ids)
-    args = AttendanceArgs(source=job_source(body), roster=roster, small_faces=small_faces(body))
-    return submit_job(args, body)
+    return submit_job(job_args(AttendanceArgs, body, roster=roster), body)
 
 
 def _job_id(job_id: str) -> str:
@@ -96,7 +79,7 @@ def _job_id(job_id: str) -> str:
 @bp.get("/<job_id>")
 @documented("A job's state, with its result or error.", responses={200: JobState}, path=JOB_ID_PARAMETER)
 def get_job(job_id: str) -> Any:
-    return jsonify(job_client().status(_job_id(job_id)).to_json())
+    return jsonify(job_client().status(_job_id(job_id), current_caller()).model_dump(mode="json"))
 
 
 @bp.delete("/<job_id>")
@@ -106,4 +89,4 @@ def get_job(job_id: str) -> Any:
     path=JOB_ID_PARAMETER,
 )
 def revoke_job(job_id: str) -> Any:
-    return jsonify(job_client().revoke(_job_id(job_id)).to_json())
+    return jsonify(job_client().revoke(_job_id(job_id), current_caller()).model_dump(mode="json"))

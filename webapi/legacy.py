@@ -27,6 +27,7 @@ from contract.jobs import (
     read_result,
 )
 from errors import InvalidInput, JobTimeout
+from webapi.auth import current_caller
 from webapi.schemas import LegacyDetectResponse, LegacyFrameQuery, LegacyIdentifyQuery, LegacyIdResponse
 from webapi.services import current_settings, job_client
 from webapi.submission import check_camera_exists
@@ -40,17 +41,17 @@ def _source(query: LegacyFrameQuery) -> FrameSource:
     """The query's frame source; a camera name is looked up now (``camera_not_found``: 404)."""
     if query.camera is not None:
         check_camera_exists(query.camera)
-    return FrameSource(**query.source())
+    return query.frame_source()
 
 
 def _run(args: JobArgs) -> dict[str, Any]:
     """Submit and wait; a job the route stopped waiting for is revoked, so no one runs it for nobody."""
-    client = job_client()
-    job_id = client.submit(args)
+    client, caller = job_client(), current_caller()
+    job_id = client.submit(args, caller)
     try:
         return client.wait(job_id, current_settings().legacy_wait_s)
     except JobTimeout:
-        client.revoke_quietly(job_id)
+        client.revoke_quietly(job_id, caller)
         raise
 
 

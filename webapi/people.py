@@ -15,13 +15,13 @@ from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.jobs import EnrolFaceArgs, EnrolFaceResult, RebuildArgs, read_result
-from contract.jobs import FrameSource as JobSource
+from contract.people import FaceRecordOut, PersonOut, RecordOut
 from errors import FaceNotFound, RollcallError
 from facebank.limits import MAX_DISPLAY_NAME, MAX_EXTERNAL_ID, MAX_METADATA_BYTES
 from facebank.records import Face
-from facebank.schemas import FacebankStatsOut, FaceRecordOut, PersonOut, RecordOut
+from webapi.auth import current_caller
 from webapi.names import lookalike_warnings, normalised_name
-from webapi.schemas import FrameSource, JobAccepted
+from webapi.schemas import FacebankStatsOut, FrameRequest, JobAccepted
 from webapi.services import current_settings, facebank, job_client
 from webapi.submission import accepted, checked_callback_url, parse_frame_request
 from webapi.validation import (
@@ -222,18 +222,18 @@ def list_faces(person_id: int) -> Any:
 @bp.post("/v1/people/<int:person_id>/faces")
 @documented(
     "Enrol a photo holding exactly one face (upload, base64 or camera URL).",
-    body=FrameSource,
+    body=FrameRequest,
     responses={201: FaceOut, 202: JobAccepted},
     tag="people",
     role="admin",
     errors=JOB_ERRORS,
 )
 def add_face(person_id: int) -> Any:
-    body = parse_frame_request(FrameSource)
+    body = parse_frame_request(FrameRequest)
     facebank().people.get(person_id)  # 404 now rather than from the worker
     client = job_client()
-    args = EnrolFaceArgs(person_id=person_id, source=JobSource(**body.source()))
-    job_id = client.submit(args, checked_callback_url(body))
+    args = EnrolFaceArgs(person_id=person_id, source=body.frame_source())
+    job_id = client.submit(args, current_caller(), checked_callback_url(body))
     try:
         waited = client.wait(job_id, current_settings().legacy_wait_s)
     except RollcallError as exc:
@@ -269,7 +269,7 @@ def delete_face(person_id: int, face_id: int) -> Any:
     role="admin",
 )
 def rebuild() -> Any:
-    return accepted(job_client().submit(RebuildArgs()))
+    return accepted(job_client().submit(RebuildArgs(), current_caller()))
 
 
 @bp.get("/v1/facebank/stats")

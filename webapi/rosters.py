@@ -11,10 +11,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, url_for
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contract.fields import PersonId
 from facebank.limits import MAX_ROSTER_NAME, MAX_ROSTER_SIZE
-from facebank.schemas import RosterOut
 from webapi.names import normalised_name
-from webapi.schemas import PersonId
+from webapi.schemas import RosterOut
 from webapi.services import facebank
 from webapi.validation import VISIBLE_TEXT, documented, parse_body, storable_text
 

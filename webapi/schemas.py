@@ -1,38 +1,40 @@
-"""Request and response shapes of the public API, with the limits a client can rely on."""
+"""Request and response shapes of the public API, with the limits a client can rely on.
+
+A job's request *is* its arguments: each extends the contract's frame choice and the job's options
+(``contract.jobs``), so a field added to a job's options is accepted, validated and documented here
+without a line in this module; ``job_args`` turns a request into the job's arguments.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contract.tilecost import tile_cost
-from errors import InvalidInput
-from facebank.limits import CAMERA_NAME, MAX_CAMERA_NAME
-from sources.urls import is_camera_url
+from contract.fields import (
+    MAX_COORDINATE,
+    MAX_ID,
+    MAX_URL_LENGTH,
+    CameraName,
+    CameraUrl,
+    JsonInt,
+    Landmarks,
+)
+from contract.jobs import (
+    AttendanceOptions,
+    DetectOptions,
+    FaceHint,
+    FrameChoice,
+    FrameSource,
+    IdentifyOptions,
+    JobArgs,
+)
+from contract.people import RecordOut, Timestamp
 
-MAX_URL_LENGTH = 2048
-# What a camera URL starts with, for the OpenAPI document (the models check it with a clearer message).
-CAMERA_URL_PATTERN = "^([hH][tT][tT][pP][sS]?|[rR][tT][sS][pP][sS]?)://"
-CAMERA_URL_RULE = "must start with http://, https://, rtsp:// or rtsps://"
-# Facebank ids are INTEGER columns, 32-bit on PostgreSQL: a larger number names nobody.
-MAX_ID = 2**31 - 1
-# Pixel coordinates: finite, and far beyond any frame the pixel limit lets through.
-MAX_COORDINATE = 1_000_000.0
-Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
-
-
-def _json_integer(value: Any) -> Any:
-    """JSON has one number type: 3.0 is the integer 3, as JSON Schema says (strict models refuse "3")."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-JsonInt = BeforeValidator(_json_integer)
-PersonId = Annotated[int, Field(ge=1, le=MAX_ID), JsonInt]  # the validator last: it runs first
+ArgsT = TypeVar("ArgsT", bound=JobArgs)
 RosterId = Annotated[int, Field(ge=1, le=MAX_ID), JsonInt]
-Landmarks = list[Annotated[list[Coordinate], Field(min_length=2, max_length=2)]]
 CallbackUrl = Annotated[
     str,
     Field(
@@ -50,123 +52,55 @@ def _one_of(*names: str, kind: str) -> list[dict[str, Any]]:
     return [{"required": [name], "properties": {name: {"type": kind}}} for name in names]
 
 
-FRAME_SOURCES = ("url", "image_b64", "camera")
-CameraName = Annotated[
-    str,
-    Field(
-        max_length=MAX_CAMERA_NAME,
-        pattern=CAMERA_NAME,
-        description="A camera of the registry (`GET /v1/cameras`) by name; the worker looks up its URL "
-        "and credentials, so none travel with the job.",
-        examples=["room12"],
-    ),
-]
+FRAME_SOURCES = tuple(FrameChoice.model_fields)
+# Requests take JSON types as documented: no "3" for 3, no true for 1.
+STRICT = ConfigDict(strict=True)
 
 
-class FrameSource(BaseModel):
-    """Where the frame comes from: a camera URL, a registered camera, or an image in base64 (one of them)."""
+class FrameRequest(FrameChoice):
+    """Where the frame comes from (a camera URL, a registered camera, or an image in base64: one of them),
+    and where to call back when the job ends."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,  # JSON types as documented: no "3" for 3, no true for 1
-        json_schema_extra={"oneOf": _one_of(*FRAME_SOURCES, kind="string")},
-    )
+    model_config = ConfigDict(**STRICT, json_schema_extra={"oneOf": _one_of(*FRAME_SOURCES, kind="string")})
 
-    url: str | None = Field(
-        None,
-        max_length=MAX_URL_LENGTH,
-        description="A camera's URL: an HTTP(S) snapshot or MJPEG stream, or an RTSP(S) stream "
-        "(credentials as user:password@, percent-encoded).",
-        examples=["http://192.168.1.20:8080/shot.jpg"],
-        json_schema_extra={"pattern": CAMERA_URL_PATTERN},
-    )
-    image_b64: str | None = Field(None, description="A JPEG or PNG image, base64-encoded.")
-    camera: CameraName | None = None
     callback_url: CallbackUrl | None = None
 
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> FrameSource:
-        if sum(getattr(self, name) is not None for name in FRAME_SOURCES) != 1:
-            raise ValueError("give exactly one of 'url', 'image_b64' or 'camera'")
-        if self.url is not None and not is_camera_url(self.url):
-            raise ValueError(f"url {CAMERA_URL_RULE}")
-        return self
-
-    def source(self) -> dict[str, str]:
-        """The frame source of the job (``contract.jobs.FrameSource``'s fields)."""
-        return {name: value for name in FRAME_SOURCES if (value := getattr(self, name)) is not None}
+    def frame_source(self) -> FrameSource:
+        """The job's frame source: the one the request names."""
+        return FrameSource(url=self.url, image_b64=self.image_b64, camera=self.camera)
 
 
-class SmallFaceOptions(BaseModel):
-    """Small-face mode: the whole frame plus enlarged overlapping tiles (unset fields: defaults)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["off", "auto", "on"] = "auto"
-    rows: int | None = Field(None, ge=1, le=8)
-    cols: int | None = Field(None, ge=1, le=8)
-    overlap: float | None = Field(None, ge=0.0, lt=0.5)
-    scale: float | None = Field(None, ge=1.0, le=4.0)
-    min_face_size: int | None = Field(None, ge=8, le=200)
-
-    def options(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+def job_args(model: type[ArgsT], body: BaseModel, **resolved: Any) -> ArgsT:
+    """The job's arguments from its request: the frame source, every other field of ``model`` that the
+    request carries (it extends the job's options), and what the route ``resolved`` (a roster's members)."""
+    carried = {name: getattr(body, name) for name in model.model_fields if name in type(body).model_fields}
+    if isinstance(body, FrameRequest) and "source" in model.model_fields:
+        carried["source"] = body.frame_source()
+    return model(**{**carried, **resolved})
 
 
-def check_tile_cost(options: dict[str, Any] | None, limit: float) -> None:
-    """Refuse a tiling over ``ROLLCALL_SMALL_FACES_MAX_TILE_COST`` with a 400 that says how to fit."""
-    cost = tile_cost(options) if options else 0.0
-    if cost > limit:
-        raise InvalidInput(
-            f"small_faces costs {cost:.1f} (scale² × (1 + 2 × overlap)² × (20 / min_face_size)²), over this "
-            f"server's limit of {limit:g} (ROLLCALL_SMALL_FACES_MAX_TILE_COST); use a smaller scale or "
-            "overlap, or a larger min_face_size"
-        )
+class DetectRequest(FrameRequest, DetectOptions):
+    model_config = STRICT
 
 
-class DetectRequest(FrameSource):
-    small_faces: SmallFaceOptions | None = Field(
-        None,
-        description="Find faces down to ~8–10 px in wide shots (slower); default: camera or server setting.",
-    )
-
-    def small_face_options(self) -> dict[str, Any] | None:
-        return self.small_faces.options() if self.small_faces is not None else None
-
-
-class IdentifyRequest(FrameSource):
+class IdentifyRequest(FrameRequest, FaceHint, IdentifyOptions):
     """One face, by its 5 landmarks ([[x, y] × 5]: eyes, nose, mouth corners) or by a box [x1, y1, x2, y2]."""
 
     model_config = ConfigDict(
+        **STRICT,
         json_schema_extra={
             "oneOf": _one_of(*FRAME_SOURCES, kind="string"),
             "anyOf": _one_of("landmarks", "box", kind="array"),
         },
     )
 
-    landmarks: Landmarks | None = Field(None, min_length=5, max_length=5)
-    box: list[Coordinate] | None = Field(None, min_length=4, max_length=4)
-    top_k: Annotated[int, JsonInt] = Field(3, ge=1, le=10, description="How many candidates to list.")
-
-    @model_validator(mode="after")
-    def _one_face(self) -> IdentifyRequest:
-        if self.landmarks is None and self.box is None:
-            raise ValueError("give the face's 'landmarks' or its 'box'")
-        if self.box is not None and (self.box[2] <= self.box[0] or self.box[3] <= self.box[1]):
-            raise ValueError("box must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1")
-        return self
-
-    def face(self) -> dict[str, Any]:
-        face: dict[str, Any] = {}
-        if self.landmarks is not None:
-            face["landmarks"] = self.landmarks
-        if self.box is not None:
-            face["box"] = self.box
-        return face
+    def face(self) -> FaceHint:
+        return FaceHint(landmarks=self.landmarks, box=self.box)
 
 
-class AttendanceRequest(DetectRequest):
+class AttendanceRequest(FrameRequest, AttendanceOptions):
     model_config = ConfigDict(
+        **STRICT,
         json_schema_extra={
             "oneOf": _one_of(*FRAME_SOURCES, kind="string"),
             # Not both 'roster' and 'roster_id' (either may be given as null).
@@ -177,9 +111,6 @@ class AttendanceRequest(DetectRequest):
         },
     )
 
-    roster: list[PersonId] | None = Field(
-        None, max_length=10_000, description="Restrict matching to these person ids; absentees are listed."
-    )
     roster_id: RosterId | None = Field(
         None, description="Restrict matching to this roster's members (instead of listing them in `roster`)."
     )
@@ -197,33 +128,14 @@ class JobAccepted(BaseModel):
     status_url: str
 
 
-class JobState(BaseModel):
-    job_id: str
-    type: str
-    state: Literal["queued", "running", "succeeded", "failed", "revoked"]
-    submitted_at: float
-    result: dict[str, Any] | None
-    error: dict[str, str] | None
-
-
 # --- the legacy v0 routes (the old system's, kept for existing frontends) ---
 class LegacyFrameQuery(BaseModel):
     """The v0 ``ip`` (a camera URL), or the ``camera`` of the registry by name: one of the two."""
 
-    ip: str | None = Field(
-        None,
-        max_length=MAX_URL_LENGTH,
-        json_schema_extra={"pattern": CAMERA_URL_PATTERN},
-        description="Camera URL: HTTP(S) snapshot or MJPEG, or RTSP(S) stream (the v0 parameter name).",
+    ip: CameraUrl | None = Field(
+        None, description="Camera URL: HTTP(S) snapshot or MJPEG, or RTSP(S) stream (the v0 parameter name)."
     )
     camera: CameraName | None = None
-
-    @field_validator("ip")
-    @classmethod
-    def _camera_url(cls, value: str | None) -> str | None:
-        if value is not None and not is_camera_url(value):
-            raise ValueError(f"ip {CAMERA_URL_RULE}")
-        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> LegacyFrameQuery:
@@ -231,9 +143,9 @@ class LegacyFrameQuery(BaseModel):
             raise ValueError("give exactly one of 'ip' or 'camera'")
         return self
 
-    def source(self) -> dict[str, str]:
-        """The frame source of the job (``contract.jobs.FrameSource``'s fields)."""
-        return {"url": self.ip} if self.ip is not None else {"camera": self.camera or ""}
+    def frame_source(self) -> FrameSource:
+        """The job's frame source: the camera URL or the registered camera."""
+        return FrameSource(url=self.ip, camera=self.camera)
 
 
 class LegacyIdentifyQuery(LegacyFrameQuery):
@@ -281,6 +193,28 @@ class LegacyDetectResponse(BaseModel):
 
 class LegacyIdResponse(BaseModel):
     id: list[str]
+
+
+class RosterOut(RecordOut):
+    id: int
+    name: str
+    person_ids: list[int]
+    member_count: int
+    created_at: Timestamp
+
+
+class ModelCountOut(RecordOut):
+    model_name: str
+    model_version: str
+    dim: int
+    embeddings: int
+
+
+class FacebankStatsOut(RecordOut):
+    revision: int
+    people: int
+    faces: int
+    models: list[ModelCountOut]
 
 
 class Health(BaseModel):

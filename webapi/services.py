@@ -23,8 +23,8 @@ from live.demand import Demand
 from live.framestore import FrameStore, SharedFrame
 from live.status import StatusBoard
 from settings import Settings
-from webapi import celery_client
 from webapi.jobclient import JobClient
+from webapi.jobqueue import celery_client
 
 log = logging.getLogger("rollcall.api")
 

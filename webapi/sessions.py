@@ -16,14 +16,17 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract.fields import MAX_URL_LENGTH, CameraName
+from contract.jobs import SmallFaces
+from contract.people import Timestamp
 from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.limits import MAX_SESSION_NAME
-from facebank.records import SessionCamera, SessionPerson, SessionState, SessionTick
+from facebank.records import CameraStats, SessionCamera, SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, planned_ticks
 from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
-from webapi.auth import may_see, owner_of_new
+from webapi.auth import current_caller
 from webapi.names import normalised_name
-from webapi.schemas import MAX_URL_LENGTH, CameraName, RosterId, SmallFaceOptions, check_tile_cost
+from webapi.schemas import RosterId
 from webapi.services import attendance_sessions, current_settings, job_client
 from webapi.services import cameras as registered_cameras
 from webapi.validation import VISIBLE_TEXT, documented, parse_body, parse_query, storable_text
@@ -34,7 +37,7 @@ MAX_START_AHEAD = timedelta(days=30)
 # A start this far in the past is a client's clock or a typo, not a wish to catch up on ticks.
 MAX_START_BEHIND = timedelta(seconds=60)
 CameraUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH, examples=["http://192.168.1.20:8080/shot.jpg"])]
-Timestamp = Annotated[AwareDatetime, Field(strict=False, description="ISO 8601 with a time zone.")]
+TimeGiven = Annotated[AwareDatetime, Field(strict=False, description="ISO 8601 with a time zone.")]
 CSV_COLUMNS = (
     "person_id",
     "external_id",
@@ -79,14 +82,14 @@ class SessionCreate(BaseModel):
         '`{"camera": name}`, one frame each at every tick (inside the allowlist).',
     )
     name: str | None = Field(None, min_length=1, max_length=MAX_SESSION_NAME, json_schema_extra=VISIBLE_TEXT)
-    start_at: Timestamp | None = Field(None, description="When the first tick is taken; default now.")
+    start_at: TimeGiven | None = Field(None, description="When the first tick is taken; default now.")
     duration_s: float | None = Field(None, gt=0, le=MAX_DURATION_S, allow_inf_nan=False)
-    end_at: Timestamp | None = None
+    end_at: TimeGiven | None = None
     interval_s: float | None = Field(
         None, ge=1, le=3600, allow_inf_nan=False, description="Seconds between ticks (at least 1)."
     )
     min_ticks: int = Field(1, ge=1, description="Present when seen in at least this many ticks.")
-    small_faces: SmallFaceOptions | None = None
+    small_faces: SmallFaces | None = None
     burst: Burst | None = Field(
         None, description="K frames over T seconds, instead of duration and interval."
     )
@@ -126,46 +129,178 @@ class ReportQuery(BaseModel):
     )
 
 
+class PersonRef(BaseModel):
+    id: int
+    display_name: str
+    external_id: str | None
+
+
 class SessionPersonOut(BaseModel):
-    person: dict[str, Any]
+    """One roster member over a session; ``present`` when seen in at least ``min_ticks`` ticks."""
+
+    person: PersonRef
     present: bool
     ticks_seen: int
     frames_seen: int
-    first_seen_at: str | None
-    last_seen_at: str | None
+    first_seen_at: Timestamp | None
+    last_seen_at: Timestamp | None
     best_score: float | None
     best_camera: int | None
 
+    @classmethod
+    def of(cls, person: SessionPerson) -> SessionPersonOut:
+        return cls(
+            person=PersonRef(
+                id=person.person_id, display_name=person.display_name, external_id=person.external_id
+            ),
+            present=person.present,
+            ticks_seen=person.ticks_seen,
+            frames_seen=person.frames_seen,
+            first_seen_at=person.first_seen_at,
+            last_seen_at=person.last_seen_at,
+            best_score=round(person.best_score, 5) if person.best_score is not None else None,
+            best_camera=person.best_camera,
+        )
 
-class SessionOut(BaseModel):
+
+class SessionCameraOut(BaseModel):
+    """One camera over a session: a registered camera by ``name``, else its ``url`` (no credentials)."""
+
+    camera: int
+    name: str | None
+    url: str | None
+    frames: int
+    failed_ticks: int
+    failures: int
+    unknown_faces: int
+    last_error: dict[str, str] | None
+
+    @classmethod
+    def of(cls, index: int, camera: SessionCamera, stats: CameraStats) -> SessionCameraOut:
+        return cls(
+            camera=index,
+            name=None if isinstance(camera, str) else camera["camera"],
+            url=without_credentials(camera, keep_query=False) if isinstance(camera, str) else None,
+            frames=stats.frames,
+            failed_ticks=stats.failures,
+            failures=stats.failures,
+            unknown_faces=stats.unknown_faces,
+            last_error=stats.last_error,
+        )
+
+
+class RosterRef(BaseModel):
+    id: int | None
+    name: str
+
+
+class TickCounts(BaseModel):
+    planned: int
+    started: int
+    done: int
+    missed: int
+    failed: int
+
+
+class SessionSummary(BaseModel):
+    """A session without its people: its plan, progress and cameras."""
+
     id: int
     name: str | None
     kind: Literal["session", "burst"]
     status: Literal["scheduled", "running", "finished", "stopped"]
-    roster: dict[str, Any]
-    cameras: list[dict[str, Any]]
-    start_at: str
-    end_at: str
+    roster: RosterRef
+    cameras: list[SessionCameraOut]
+    start_at: Timestamp
+    end_at: Timestamp
     interval_s: float
     min_ticks: int
-    ticks: dict[str, int]
-    created_at: str
-    ended_at: str | None
-    people: list[SessionPersonOut]
+    ticks: TickCounts
+    created_at: Timestamp
+    ended_at: Timestamp | None
     report_url: str
+
+    @classmethod
+    def fields_of(cls, state: SessionState) -> dict[str, Any]:
+        return {
+            "id": state.id,
+            "name": state.name,
+            "kind": state.kind,
+            "status": state.status,
+            "roster": RosterRef(id=state.roster_id, name=state.roster_name),
+            "cameras": [
+                SessionCameraOut.of(index, camera, stats)
+                for index, (camera, stats) in enumerate(zip(state.cameras, state.camera_stats, strict=True))
+            ],
+            "start_at": state.start_at,
+            "end_at": state.end_at,
+            "interval_s": state.interval_s,
+            "min_ticks": state.min_ticks,
+            "ticks": TickCounts(
+                planned=state.ticks_planned,
+                started=state.ticks_started,
+                done=state.ticks_done,
+                missed=state.ticks_missed,
+                failed=state.ticks_failed,
+            ),
+            "created_at": state.created_at,
+            "ended_at": state.ended_at,
+            "report_url": url_for("sessions.report", session_id=state.id),
+        }
+
+
+class SessionOut(SessionSummary):
+    """A session's live state: the summary and every roster member's aggregate."""
+
+    people: list[SessionPersonOut]
+
+    @classmethod
+    def of(cls, state: SessionState) -> SessionOut:
+        people = [SessionPersonOut.of(person) for person in state.people]
+        return cls(**SessionSummary.fields_of(state), people=people)
+
+
+class TickOut(BaseModel):
+    tick: int
+    state: str
+    due_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    frames: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, tick: SessionTick) -> TickOut:
+        return cls(
+            tick=tick.tick,
+            state=tick.state,
+            due_at=tick.due_at,
+            started_at=tick.started_at,
+            finished_at=tick.finished_at,
+            frames=list(tick.frames),
+        )
 
 
 class SessionReport(BaseModel):
-    session: dict[str, Any]
+    session: SessionSummary
     present: list[SessionPersonOut]
     absent: list[SessionPersonOut]
-    ticks: list[dict[str, Any]]
+    ticks: list[TickOut]
+
+    @classmethod
+    def of(cls, state: SessionState, ticks: list[SessionTick]) -> SessionReport:
+        people = [SessionPersonOut.of(person) for person in state.people]
+        return cls(
+            session=SessionSummary(**SessionSummary.fields_of(state)),
+            present=[entry for entry in people if entry.present],
+            absent=[entry for entry in people if not entry.present],
+            ticks=[TickOut.of(tick) for tick in ticks],
+        )
 
 
 def visible_session(session_id: int) -> SessionState:
     """The session, if this caller may see it: its creator's key or an admin key; else 404 as if unknown."""
     state = attendance_sessions().get(session_id)
-    if not may_see(state.owner):
+    if not current_caller().may_see(state.owner):
         raise SessionNotFound(f"no attendance session with id {session_id}")
     return state
 
@@ -234,12 +369,12 @@ def _plan(body: SessionCreate, now: datetime) -> tuple[datetime, datetime, float
 )
 def create_session() -> Any:
     body = parse_body(SessionCreate)
-    job_client().admit_submission()
+    job_client().admit_submission(current_caller())
     start, end, interval, kind = _plan(body, _now())
     check_session_cost(start, end, interval, kind, len(body.cameras))
     check_cameras_allowed(body.stored_cameras())
     if body.small_faces is not None:
-        check_tile_cost(body.small_faces.options(), current_settings().small_faces_max_tile_cost)
+        body.small_faces.check_cost(current_settings().small_faces_max_tile_cost)
     store = attendance_sessions()
     state = store.create(
         roster_id=body.roster_id,
@@ -250,8 +385,8 @@ def create_session() -> Any:
         min_ticks=body.min_ticks,
         kind=kind,
         name=body.name,
-        small_faces=body.small_faces.options() if body.small_faces is not None else None,
-        owner=owner_of_new(),
+        small_faces=body.small_faces.model_dump(exclude_unset=True) if body.small_faces is not None else None,
+        owner=current_caller().owner,
         max_live=current_settings().max_live_sessions,
     )
     try:
@@ -260,7 +395,7 @@ def create_session() -> Any:
         store.delete(state.id)  # nothing will ever tick it: the client gets the error and no session
         raise
     location = url_for("sessions.get_session", session_id=state.id)
-    return jsonify(session_json(state)), 201, {"Location": location}
+    return jsonify(SessionOut.of(state).model_dump(mode="json")), 201, {"Location": location}
 
 
 @bp.get("/<int:session_id>")
@@ -270,7 +405,7 @@ def create_session() -> Any:
     tag="attendance sessions",
 )
 def get_session(session_id: int) -> Any:
-    return jsonify(session_json(visible_session(session_id)))
+    return jsonify(SessionOut.of(visible_session(session_id)).model_dump(mode="json"))
 
 
 @bp.post("/<int:session_id>/stop")
@@ -285,7 +420,7 @@ def stop_session(session_id: int) -> Any:
     store = attendance_sessions()
     store.stop(session_id, _now())
     job_client().drop_session_frames(session_id)  # after the stop: no tick queues frames any more
-    return jsonify(session_json(store.get(session_id)))
+    return jsonify(SessionOut.of(store.get(session_id)).model_dump(mode="json"))
 
 
 @bp.get("/<int:session_id>/report")
@@ -310,92 +445,12 @@ def report(session_id: int) -> Any:
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="attendance-session-{state.id}.csv"'},
         )
-    summary = session_json(state)
-    people = summary.pop("people")
-    return jsonify(
-        {
-            "session": summary,
-            "present": [entry for entry in people if entry["present"]],
-            "absent": [entry for entry in people if not entry["present"]],
-            "ticks": [tick_json(tick) for tick in store.ticks(session_id)],
-        }
-    )
-
-
-def _time(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def person_json(person: SessionPerson) -> dict[str, Any]:
-    return {
-        "person": {
-            "id": person.person_id,
-            "display_name": person.display_name,
-            "external_id": person.external_id,
-        },
-        "present": person.present,
-        "ticks_seen": person.ticks_seen,
-        "frames_seen": person.frames_seen,
-        "first_seen_at": _time(person.first_seen_at),
-        "last_seen_at": _time(person.last_seen_at),
-        "best_score": round(person.best_score, 5) if person.best_score is not None else None,
-        "best_camera": person.best_camera,
-    }
+    return jsonify(SessionReport.of(state, list(store.ticks(session_id))).model_dump(mode="json"))
 
 
 def camera_label(camera: SessionCamera) -> str:
     """How a report names a session's camera: its registered name, or its URL without credentials or query."""
     return without_credentials(camera, keep_query=False) if isinstance(camera, str) else camera["camera"]
-
-
-def session_json(state: SessionState) -> dict[str, Any]:
-    cameras = [
-        {
-            "camera": index,
-            "name": None if isinstance(camera, str) else camera["camera"],
-            "url": without_credentials(camera, keep_query=False) if isinstance(camera, str) else None,
-            "frames": stats.frames,
-            "failed_ticks": stats.failures,
-            "failures": stats.failures,
-            "unknown_faces": stats.unknown_faces,
-            "last_error": stats.last_error,
-        }
-        for index, (camera, stats) in enumerate(zip(state.cameras, state.camera_stats, strict=True))
-    ]
-    return {
-        "id": state.id,
-        "name": state.name,
-        "kind": state.kind,
-        "status": state.status,
-        "roster": {"id": state.roster_id, "name": state.roster_name},
-        "cameras": cameras,
-        "start_at": state.start_at.isoformat(),
-        "end_at": state.end_at.isoformat(),
-        "interval_s": state.interval_s,
-        "min_ticks": state.min_ticks,
-        "ticks": {
-            "planned": state.ticks_planned,
-            "started": state.ticks_started,
-            "done": state.ticks_done,
-            "missed": state.ticks_missed,
-            "failed": state.ticks_failed,
-        },
-        "created_at": state.created_at.isoformat(),
-        "ended_at": _time(state.ended_at),
-        "people": [person_json(person) for person in state.people],
-        "report_url": url_for("sessions.report", session_id=state.id),
-    }
-
-
-def tick_json(tick: SessionTick) -> dict[str, Any]:
-    return {
-        "tick": tick.tick,
-        "state": tick.state,
-        "due_at": tick.due_at.isoformat(),
-        "started_at": _time(tick.started_at),
-        "finished_at": _time(tick.finished_at),
-        "frames": list(tick.frames),
-    }
 
 
 def _cell(value: Any) -> Any:
@@ -411,7 +466,7 @@ def report_csv(state: SessionState) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for person in sorted(state.people, key=lambda p: not p.present):
-        row = person_json(person)
+        row = SessionPersonOut.of(person).model_dump(mode="json")
         writer.writerow(
             _cell(value)
             for value in (

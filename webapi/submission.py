@@ -1,39 +1,30 @@
-"""Submitting a job from a request: frame parsed, callback URL checked, ``Idempotency-Key`` honoured.
-
-A client that lost the answer to a submission (timeout, dropped connection) sends it again with
-the same ``Idempotency-Key`` header: within ``ROLLCALL_IDEMPOTENCY_WINDOW_S`` it gets the same job
-back (``Idempotent-Replayed: true``) instead of a second job. Keys are per caller (per API key),
-and a key sent again with a different request answers 409 ``idempotency_conflict``.
-"""
+"""Submitting a job from a request: frame parsed, callback URL checked, ``Idempotency-Key`` honoured
+(``webapi.idempotency``), the caller handed to the job client, and the 202 answer."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from typing import Any, TypeVar
 
 from flask import Response, jsonify, request, url_for
 from pydantic import BaseModel
 
-from contract.jobs import JobArgs
+import errors
+from contract.jobs import JobArgs, SmallFaces
 from errors import InvalidInput
 from settings import Settings
 from sources.imagebytes import check_image_upload
-from sources.netguard import check_callback_url
 from webapi.auth import current_caller
-from webapi.jobclient import IdempotencyClaim
-from webapi.schemas import FrameSource, JobAccepted, check_tile_cost
+from webapi.idempotency import IDEMPOTENCY_HEADER, REPLAYED_HEADER, claim_for
+from webapi.schemas import FrameRequest, JobAccepted
 from webapi.services import cameras, current_settings, job_client
 from webapi.validation import parse_body, parse_obj
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
-MAX_KEY_LENGTH = 255
-SourceT = TypeVar("SourceT", bound=FrameSource)
+RequestT = TypeVar("RequestT", bound=FrameRequest)
 
 
-def parse_frame_request(model: type[SourceT]) -> SourceT:
+def parse_frame_request(model: type[RequestT]) -> RequestT:
     """A JSON body, or a multipart upload (file field ``image``; other fields as JSON strings).
 
     An uploaded image is checked here (base64, size, image signature), so a broken upload is
@@ -58,9 +49,9 @@ def parse_frame_request(model: type[SourceT]) -> SourceT:
         check_image_upload(body.image_b64, settings.max_upload_bytes)
     if body.camera is not None:
         check_camera_exists(body.camera)
-    small_faces = getattr(body, "small_faces", None)
+    small_faces: SmallFaces | None = getattr(body, "small_faces", None)
     if small_faces is not None:
-        check_tile_cost(small_faces.options(), settings.small_faces_max_tile_cost)
+        small_faces.check_cost(settings.small_faces_max_tile_cost)
     return body
 
 
@@ -85,14 +76,14 @@ def submit_job(args: JobArgs, body: BaseModel) -> tuple[Response, int, dict[str,
     ``body`` is the validated request: its ``callback_url``, if any, is checked here, and its
     fields (not the job's arguments, which may be resolved at submission) identify the request.
     """
-    settings = current_settings()
-    client = job_client()
+    client, caller = job_client(), current_caller()
     callback_url = checked_callback_url(body)
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
-        return accepted(client.submit(args, callback_url))
-    claim = idempotency_claim(key, {"type": args.job_type, "body": body.model_dump(mode="json")}, settings)
-    submission = client.submit_once(args, claim, callback_url)
+        return accepted(client.submit(args, caller, callback_url))
+    submitted = {"type": args.job_type, "body": body.model_dump(mode="json")}
+    claim = claim_for(key, caller, submitted, current_settings().idempotency_window_s)
+    submission = client.submit_once(args, caller, claim, callback_url)
     return accepted(submission.job_id, submission.replayed)
 
 
@@ -100,21 +91,20 @@ def checked_callback_url(body: BaseModel) -> str | None:
     """The request's ``callback_url``, refused now (not when the job ends) if it could never be sent."""
     callback_url: str | None = getattr(body, "callback_url", None)
     if callback_url is not None:
-        settings = current_settings()
-        check_callback_url(callback_url, settings, settings.camera_allow)
+        check_callback_url(callback_url, current_settings())
     return callback_url
 
 
-def idempotency_claim(key: str, request_body: dict[str, Any], settings: Settings) -> IdempotencyClaim:
-    """Where this caller's ``key`` lives in Redis, and a hash of the request it came with."""
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
-        raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
-    caller = current_caller()
-    identity = caller.fingerprint if caller is not None else "anonymous"
-    scope = hashlib.sha256(f"{identity}\0{key}".encode()).hexdigest()
-    canonical = json.dumps(request_body, sort_keys=True, separators=(",", ":"))
-    return IdempotencyClaim(
-        redis_key=f"rollcall:idempotency:{scope}",
-        fingerprint=hashlib.sha256(canonical.encode()).hexdigest(),
-        window_s=settings.idempotency_window_s,
-    )
+def check_callback_url(url: str, settings: Settings) -> None:
+    """Refuse a callback at submission: no secret to sign it with, or a URL outside the allowlist cameras
+    share (checked again at each delivery, ``tasks.callbacks``)."""
+    if not settings.callback_secret.get_secret_value():
+        raise errors.CallbacksNotConfigured(
+            "callback_url needs ROLLCALL_CALLBACK_SECRET on the server to sign deliveries; it is not set"
+        )
+    try:
+        settings.camera_allow.check_url(url)
+    except errors.CameraNotAllowed as exc:
+        raise errors.CallbackNotAllowed(f"callback_url refused: {exc.message} (callbacks share it)") from exc
+    except errors.CameraUnreachable as exc:
+        raise errors.InvalidInput(f"callback_url refused: {exc.message}") from exc

@@ -10,9 +10,9 @@ from flask import Flask, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from contract.fields import MAX_ID
 from errors import FaceNotFound, InvalidInput, NotFound, PersonNotFound, RosterNotFound, SessionNotFound
 from webapi.names import BIDI_CONTROLS, text_pattern
-from webapi.schemas import MAX_ID
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

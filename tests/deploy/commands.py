@@ -17,18 +17,9 @@ from typing import Any
 from celery import Celery
 from flask import Flask
 
-PROJECT_MODULES = {
-    "ml",
-    "facebank",
-    "sources",
-    "contract",
-    "recognition",
-    "tasks",
-    "webapi",
-    "settings",
-    "errors",
-    "celeryconfig",
-}
+from tests.product import product_modules, product_packages
+
+PROJECT_MODULES = set(product_packages()) | set(product_modules())
 
 
 def shell_commands(script: str) -> list[list[str]]:

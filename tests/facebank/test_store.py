@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 import errors
+from contract.people import FaceRecordOut, PersonOut
 from facebank import models
-from facebank.schemas import FaceRecordOut, PersonOut
 from facebank.store import Facebank
 from tests.facebank.factories import BOX, DIM, LANDMARKS, MODEL, enrol, fake_photo, unit_vectors
 

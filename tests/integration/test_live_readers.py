@@ -29,7 +29,7 @@ from settings import get_settings
 from tests.cameras.proxy import CountingProxy
 from tests.conftest import WorkerProcess, wait_for_job, wait_until
 from tests.ops.conftest import sample, scrape
-from webapi import celery_client
+from webapi.jobqueue import celery_client
 
 pytestmark = pytest.mark.integration
 HANDOVER_S = 10.0

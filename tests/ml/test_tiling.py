@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from benchmarks.classroom import build_classroom, score_detections
-from facebank.gallery import Gallery, match_faces
+from contract.jobs import SmallFaces
 from facebank.records import GalleryRows
 from ml.mtcnn import Detections, MTCNNParams
 from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
-from ml.tiling import Tile, TilingParams, merge_detections, tile_grid, wants_tiles
+from ml.tiling import Tile, merge_detections, tile_grid, wants_tiles
+from recognition.gallery import Gallery, match_faces
 from settings import get_settings
 from tests.shared_data import shared_dir
 
@@ -66,13 +67,12 @@ def test_merge_keeps_one_box_per_face_and_prefers_the_central_copy() -> None:
 
 
 def test_auto_mode_tiles_only_large_frames_with_small_faces() -> None:
-    params = TilingParams(mode="auto")
     small_faces = detections([[10, 10, 30, 34]], [0.99])
     big_face = detections([[100, 100, 500, 600]], [0.99])
-    assert wants_tiles((1080, 1920, 3), small_faces, params)
-    assert wants_tiles((1080, 1920, 3), detections([], []), params)
-    assert not wants_tiles((1080, 1920, 3), big_face, params)
-    assert not wants_tiles((480, 640, 3), small_faces, params)
+    assert wants_tiles((1080, 1920, 3), small_faces)
+    assert wants_tiles((1080, 1920, 3), detections([], []))
+    assert not wants_tiles((1080, 1920, 3), big_face)
+    assert not wants_tiles((480, 640, 3), small_faces)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def classroom_results() -> dict[str, dict[str, object]]:
     room = build_classroom(shared_dir(), rows=CLASSROOM_ROWS)
     results: dict[str, dict[str, object]] = {}
     for mode in ("off", "on", "auto"):
-        found = pipeline().detect_small_faces(room.frame, TilingParams(mode=mode))
+        found = pipeline().detect_small_faces(room.frame, SmallFaces(mode=mode))
         results[mode] = {
             "tiled": found.tiled,
             "timings_ms": found.timings_ms,
@@ -128,7 +128,7 @@ def test_small_faces_are_named_right_or_left_unknown() -> None:
             canvas = np.full((1080, 1920, 3), 160, dtype=np.uint8)
             h, w = small.shape[:2]
             canvas[500 : 500 + h, 900 : 900 + w] = small[: 1080 - 500, : 1920 - 900]
-            found = pipe.detect_small_faces(canvas, TilingParams(mode="on")).detections
+            found = pipe.detect_small_faces(canvas, SmallFaces(mode="on")).detections
             if len(found) == 0:
                 counts["missed"] += 1
                 continue
@@ -162,13 +162,8 @@ def _facebank_gallery(pipe: FacePipeline) -> tuple[Gallery, dict[int, str]]:
     return Gallery.from_rows(rows, emb.name, emb.version, revision=0, device="cpu"), names
 
 
-def test_tiling_parameters_are_validated() -> None:
-    from errors import InvalidInput
-
-    with pytest.raises(InvalidInput):
-        TilingParams(mode="sometimes")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInput):
-        TilingParams(rows=0)
+def test_a_face_size_cap_keeps_the_pyramid_above_the_smallest_scale() -> None:
+    """(Small-face options are validated where they are defined: tests/contract/test_small_faces.py.)"""
     assert MTCNNParams(min_face_size=20, max_face_size=80).scales(1000, 1000)[-1] >= 12 / 80
 
 
@@ -180,8 +175,8 @@ def test_on_a_downscaled_frame_the_tiles_find_the_small_faces_at_full_resolution
     bounded = FacePipeline(
         pipeline().detector, pipeline().embedder, pipeline().device, MTCNNParams(), 0.0, max_detect_side=960
     )
-    off = bounded.detect_small_faces(room.frame, TilingParams(mode="off")).detections
-    on = bounded.detect_small_faces(room.frame, TilingParams(mode="on")).detections
+    off = bounded.detect_small_faces(room.frame, SmallFaces(mode="off")).detections
+    on = bounded.detect_small_faces(room.frame, SmallFaces(mode="on")).detections
     scored_off = score_detections(room.boxes, off.boxes, off.probs, 0.9)
     scored_on = score_detections(room.boxes, on.boxes, on.probs, 0.9)
     print(f"\ndownscaled 1920x1080 classroom (30 faces, 14-56 px): off {scored_off}, on {scored_on}")

@@ -1,6 +1,6 @@
 """Batching across jobs in one process (``recognition.batching``), with the real pipeline and real threads.
 
-Each "job" is a thread inside ``batching.running_job()``, as a Celery ``threads`` pool runs them.
+Each "job" is a thread inside the front's ``running_job()``, as a Celery ``threads`` pool runs them.
 """
 
 from __future__ import annotations
@@ -34,20 +34,22 @@ def photo(name: str) -> np.ndarray:
     return image
 
 
-def run_as_jobs(work: list[Callable[[], Any]]) -> tuple[list[Any], list[dict[str, int]]]:
+def run_as_jobs(
+    front: batching.BatchedPipeline, work: list[Callable[[], Any]]
+) -> tuple[list[Any], list[dict[str, int]]]:
     """Each callable run as one job in its own thread, all at once: answers (or errors), batch sizes."""
     answers: list[Any] = [None] * len(work)
     sizes: list[dict[str, int]] = [{} for _ in work]
     start = threading.Barrier(len(work))
 
     def job(i: int) -> None:
-        with batching.running_job():
+        with front.running_job() as running:
             start.wait()
             try:
                 answers[i] = work[i]()
             except Exception as exc:  # the test inspects it
                 answers[i] = exc
-            sizes[i] = batching.batch_sizes()
+        sizes[i] = running.batch_sizes
 
     threads = [threading.Thread(target=job, args=(i,)) for i in range(len(work))]
     for thread in threads:
@@ -70,7 +72,7 @@ def test_frames_of_concurrent_jobs_are_detected_and_embedded_in_one_batch_with_e
 
         return run
 
-    answers, sizes = run_as_jobs([attendance(f) for f in frames])
+    answers, sizes = run_as_jobs(front, [attendance(f) for f in frames])
 
     assert sizes == [{"detect": 4, "embed": 4}] * 4
     for frame, (found, vectors) in zip(frames, answers, strict=True):
@@ -85,7 +87,7 @@ def test_a_bad_frame_in_a_batch_fails_only_its_own_job(pipe: FacePipeline) -> No
     good = photo("obama_small.jpg")
     bad = good.astype(np.float32)  # not a uint8 frame: the detector refuses it
     answers, sizes = run_as_jobs(
-        [lambda: front.detect(good), lambda: front.detect(bad), lambda: front.detect(good)]
+        front, [lambda: front.detect(good), lambda: front.detect(bad), lambda: front.detect(good)]
     )
 
     assert isinstance(answers[1], InvalidInput)
@@ -96,7 +98,7 @@ def test_a_bad_frame_in_a_batch_fails_only_its_own_job(pipe: FacePipeline) -> No
 def test_a_lone_job_runs_at_once_without_waiting_for_the_batch_to_fill(pipe: FacePipeline) -> None:
     # The wait is an hour: only "no other running job can join" lets this batch start.
     front = batching.BatchedPipeline(pipe, max_size=8, wait_s=3600.0)
-    answers, sizes = run_as_jobs([lambda: front.detect(photo("obama_small.jpg"))])
+    answers, sizes = run_as_jobs(front, [lambda: front.detect(photo("obama_small.jpg"))])
     assert len(answers[0]) == 1 and sizes == [{"detect": 1}]
 
 
@@ -112,6 +114,19 @@ def test_a_job_that_ends_before_reaching_the_stage_releases_the_waiting_batch(pi
         wait_until(lambda: front.detector._open is not None, 10, "the other job's batch to open")
         raise InvalidInput("the camera sent no image")
 
-    answers, _ = run_as_jobs([detects, fails_before_detection])
+    answers, _ = run_as_jobs(front, [detects, fails_before_detection])
     assert len(answers[0]) == 1
     assert isinstance(answers[1], InvalidInput)
+
+
+def test_with_batching_off_each_call_goes_straight_to_the_pipeline(pipe: FacePipeline) -> None:
+    """Batch size 1, the default: the same front answers as the pipeline itself, and records no batch."""
+    front = batching.BatchedPipeline(pipe)
+    frame = photo("two_people.jpg")
+    answers, sizes = run_as_jobs(front, [lambda: front.detect(frame)])
+    alone = pipe.detect([frame])[0]
+    np.testing.assert_array_equal(answers[0].boxes, alone.boxes)
+    np.testing.assert_array_equal(
+        front.embed(frame, alone.landmarks, True), pipe.embed(frame, alone.landmarks, True)
+    )
+    assert sizes == [{}] and front.detector._open is None

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from facebank.gallery import match_faces
 from facebank.store import Facebank
+from recognition.gallery import match_faces
 from recognition.snapshot import Snapshots
 from tests.facebank.factories import DIM, MODEL, enrol, unit_vectors
 

@@ -94,7 +94,7 @@ def test_a_seed_route_that_stops_waiting_revokes_its_job(
         assert gave_up.get_json()["error"]["code"] == "job_timeout"
 
     def skipped() -> int:
-        """Revoked jobs the worker dropped: by Celery's revoke list, or by our record (``tasks.jobs``)."""
+        """Revoked jobs the worker dropped: by Celery's revoke list, or by our record (``tasks.registry``)."""
         dropped = worker.log().count("Discarding revoked task: rollcall.models.detect")
         return dropped + sum(line["outcome"] == "revoked" for line in job_lines(worker, "detect"))
 

@@ -17,7 +17,7 @@ from contract.jobs import (
     Presence,
     RebuildResult,
 )
-from facebank.schemas import PersonOut
+from contract.people import PersonOut
 from sources.urls import url_origin as camera_origin
 from tasks.joblog import faces_reported, job_line
 

@@ -18,9 +18,10 @@ _PROBE = """
 import importlib, json, pkgutil, sys
 import webapi
 from settings import get_settings
+from webapi.jobqueue import celery_client
 for info in pkgutil.walk_packages(webapi.__path__, "webapi."):
     importlib.import_module(info.name)
-client = webapi.celery_client(get_settings())
+client = celery_client(get_settings())
 client.amqp.as_task_v2("job-1", "rollcall.models.detect", (), {"source": {"url": "http://u:p@cam/x"}})
 print(json.dumps(sorted(sys.modules)))
 """

@@ -1,7 +1,8 @@
-"""The JSON form of each facebank record, one pydantic model per record, read from its attributes.
+"""People and their enrolled faces as JSON: in job results (``contract.jobs``) and API answers alike.
 
-The API answers with these (and documents them in its OpenAPI document); job results carry the
-same JSON. Times are ISO 8601 with the UTC offset, as ``datetime.isoformat`` writes them.
+One pydantic model per record, read from the record's attributes (a ``facebank.records`` dataclass);
+the API documents the same models in its OpenAPI document. Times are ISO 8601 with the UTC offset,
+as ``datetime.isoformat`` writes them (pydantic's own JSON would write ``Z``).
 """
 
 from __future__ import annotations
@@ -47,37 +48,3 @@ class FaceRecordOut(RecordOut):
     box: list[float]
     landmarks: list[float]
     created_at: Timestamp
-
-
-class RosterOut(RecordOut):
-    id: int
-    name: str
-    person_ids: list[int]
-    member_count: int
-    created_at: Timestamp
-
-
-class AppliedThresholdOut(RecordOut):
-    model_name: str
-    model_version: str
-    threshold: float
-    target_far: float | None
-    genuine_pairs: int | None
-    impostor_pairs: int | None
-    false_reject_rate: float | None
-    calibration_job_id: str | None
-    applied_at: Timestamp
-
-
-class ModelCountOut(RecordOut):
-    model_name: str
-    model_version: str
-    dim: int
-    embeddings: int
-
-
-class FacebankStatsOut(RecordOut):
-    revision: int
-    people: int
-    faces: int
-    models: list[ModelCountOut]

@@ -1,47 +1,36 @@
-"""Bulk import and export of the facebank as a folder of photos, one sub-folder per person.
+"""Bulk import of a folder of photos into the facebank, one sub-folder per person (``cli.folders``).
 
-The layout is the seed's, ``DIR/<person>/<photo>``, so a seed facebank imports as it is. An export
-adds ``DIR/people.json`` with each person's name, external id and metadata; an import that finds
-it restores those instead of naming people after their folders. Photos are enrolled by
-``enrol_face`` jobs (the models live in the workers), so an import needs a running worker.
+Each folder's person is found (by external id, else by name) or created; its photos are enrolled by
+``enrol_face`` jobs (the models live in the workers), so an import needs a running worker. Up to a
+given number of jobs are queued at once, each polled until it ends.
 """
 
 from __future__ import annotations
 
 import base64
 import enum
-import json
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, ValidationError
+from typing import Any
 
 import errors
+from cli.folders import IMAGE_SUFFIXES, MANIFEST, iter_people, read_manifest
+from contract.callers import OPERATOR
 from contract.jobs import EnrolFaceArgs, EnrolFaceResult, FrameSource, read_result
+from contract.records import JobState
 from facebank.records import Person
-from facebank.schemas import FaceRecordOut
 from facebank.store import Facebank
-from webapi.jobclient import JobClient, JobStatus
+from webapi.jobclient import JobClient
 
-log = logging.getLogger("rollcall.facebank_io")
+log = logging.getLogger("rollcall.cli")
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
-MANIFEST = "people.json"
-EXPORT_FORMAT = "rollcall-facebank-export"
-PAGE_SIZE = 1000
 # Polling a job: start fast (an enrolment takes ~0.3 s), back off to a few requests a second.
 POLL_MIN_S = 0.02
 POLL_MAX_S = 0.25
-_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/bmp": "bmp"}
-# What an exported person's folder may be called when it is their external id; anything else
-# (slashes, leading dots, control characters) becomes person-<id>.
-_SAFE_FOLDER = re.compile(r"[^\W_.][\w.@+ -]{0,127}")
 
 
 class Outcome(enum.StrEnum):
@@ -167,48 +156,6 @@ class PhotoJob:
     person_id: int
     path: Path
     relative: str
-
-
-# --- people.json, as export writes it and import reads it ---
-class ExportedFace(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: int
-    file: str
-    sha256: str
-
-
-class ExportedPerson(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    id: int
-    folder: str
-    display_name: str
-    external_id: str | None
-    metadata: dict[str, Any]
-    faces: list[ExportedFace]
-
-
-class ExportManifest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    format: Literal["rollcall-facebank-export"]
-    version: Literal[1]
-    people: list[ExportedPerson]
-
-
-def read_manifest(root: Path) -> dict[str, ExportedPerson]:
-    """``people.json`` of an export, by folder; empty when the folder has none (the seed's layout)."""
-    path = root / MANIFEST
-    if not path.is_file():
-        return {}
-    try:
-        manifest = ExportManifest.model_validate_json(path.read_bytes())
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise errors.InvalidInput(f"{path} is not a rollcall export: {where}: {first['msg']}") from exc
-    return {person.folder: person for person in manifest.people}
 
 
 def plan_import(root: Path) -> ImportPlan:
@@ -364,7 +311,7 @@ def _submit(client: JobClient, photo: PhotoJob, max_bytes: int) -> str | PhotoRe
         too_large = errors.PayloadTooLarge(f"the file is larger than the {max_bytes} bytes a job accepts")
         return _failed(photo, too_large)
     source = FrameSource(image_b64=base64.b64encode(data).decode("ascii"))
-    return client.submit(EnrolFaceArgs(person_id=photo.person_id, source=source))
+    return client.submit(EnrolFaceArgs(person_id=photo.person_id, source=source), OPERATOR)
 
 
 def _finish(client: JobClient, photo: PhotoJob, job_id: str, timeout_s: float) -> PhotoResult:
@@ -383,7 +330,7 @@ def _finish(client: JobClient, photo: PhotoJob, job_id: str, timeout_s: float) -
     return PhotoResult(photo.relative, outcome, photo.person_id, code=error["code"], reason=error["message"])
 
 
-def await_job(client: JobClient, job_id: str, timeout_s: float) -> JobStatus:
+def await_job(client: JobClient, job_id: str, timeout_s: float) -> JobState:
     """Poll the job until it ends; ``JobTimeout`` when no worker finished it within ``timeout_s``.
 
     Polled rather than ``JobClient.wait``: a timed-out Celery ``get()`` stays subscribed to the
@@ -393,7 +340,7 @@ def await_job(client: JobClient, job_id: str, timeout_s: float) -> JobStatus:
     deadline = time.monotonic() + timeout_s
     interval = POLL_MIN_S
     while True:
-        status = client.status(job_id)
+        status = client.status(job_id, OPERATOR)
         if status.state in ("succeeded", "failed", "revoked"):
             return status
         if time.monotonic() >= deadline:
@@ -410,7 +357,7 @@ def _revoke(client: JobClient, job_ids: Sequence[str]) -> None:
     """Cancel the jobs an interrupted import leaves queued (best effort: the broker may be gone)."""
     for index, job_id in enumerate(job_ids):
         try:
-            client.revoke(job_id)
+            client.revoke(job_id, OPERATOR)
         except errors.BrokerUnavailable as exc:
             log.warning("could not cancel %d queued enrol jobs: %s", len(job_ids) - index, exc.message)
             return
@@ -422,84 +369,3 @@ def skipped(root: Path, paths: Sequence[Path], reason: str) -> list[PhotoResult]
 
 def relative(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
-
-
-# --- export ---
-@dataclass(frozen=True)
-class ExportSummary:
-    directory: str
-    people: int
-    faces: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"directory": self.directory, "people": self.people, "faces": self.faces}
-
-
-def iter_people(bank: Facebank, query: str | None = None) -> Iterator[Person]:
-    """Everyone (or everyone whose name or external id contains ``query``), a page at a time."""
-    offset = 0
-    while True:
-        page = bank.people.page(query, offset, PAGE_SIZE)
-        yield from page.items
-        offset += len(page.items)
-        if not page.items or offset >= page.total:
-            return
-
-
-def export_facebank(bank: Facebank, root: Path) -> ExportSummary:
-    """Write every person's original photos and ``people.json`` into ``root`` (new or empty)."""
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise errors.InvalidInput(f"{root} exists and is not an empty folder; export into a new one")
-    root.mkdir(parents=True, exist_ok=True)
-    used: set[str] = set()
-    people: list[dict[str, Any]] = []
-    face_total = 0
-    for person in iter_people(bank):
-        try:
-            faces = bank.faces.of_person(person.id)
-        except errors.PersonNotFound:
-            log.info("person %d was deleted during the export; left out", person.id)
-            continue
-        folder = _folder_name(person, used)
-        (root / folder).mkdir()
-        exported_faces = []
-        for face in faces:
-            try:
-                image = bank.faces.image(face.id)
-            except errors.FaceNotFound:
-                log.info("face %d was deleted during the export; left out", face.id)
-                continue
-            name = f"{face.id}.{_EXTENSIONS.get(face.content_type, 'bin')}"
-            (root / folder / name).write_bytes(image.data)
-            exported_faces.append({**FaceRecordOut.json_of(face), "file": name})
-        face_total += len(exported_faces)
-        people.append(
-            {
-                "id": person.id,
-                "folder": folder,
-                "display_name": person.display_name,
-                "external_id": person.external_id,
-                "metadata": person.metadata,
-                "faces": exported_faces,
-            }
-        )
-    manifest = {"format": EXPORT_FORMAT, "version": 1, "people": people}
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return ExportSummary(str(root), len(people), face_total)
-
-
-def _folder_name(person: Person, used: set[str]) -> str:
-    """The external id when it is a safe, unused folder name, else ``person-<id>``.
-
-    Unique case-insensitively, so an export also survives a case-insensitive file system.
-    """
-    external = person.external_id
-    candidate = external if external and _SAFE_FOLDER.fullmatch(external) else f"person-{person.id}"
-    if candidate.lower() in used:
-        candidate = f"person-{person.id}"
-    suffix = 1
-    while candidate.lower() in used:
-        suffix += 1
-        candidate = f"person-{person.id}-{suffix}"
-    used.add(candidate.lower())
-    return candidate

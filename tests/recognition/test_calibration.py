@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import errors
-from facebank import calibration
-from facebank.calibration import calibrate
 from facebank.records import GalleryRows
 from facebank.store import Facebank
+from recognition import calibration
+from recognition.calibration import calibrate
 from tests.facebank.factories import MODEL, enrol, unit_vectors
 
 

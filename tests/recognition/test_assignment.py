@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from facebank.gallery import Gallery, assign_faces
 from facebank.records import GalleryRows
+from recognition.gallery import Gallery, assign_faces
 
 
 def gallery_of(vectors: dict[int, list[np.ndarray]]) -> Gallery:

@@ -1,4 +1,7 @@
-"""The enrolment quality gate: which photos may become someone's reference face, and why not.
+"""Enrolment: one photo of one face becomes a person's reference face, if it passes the quality gate.
+
+``enrol_face`` detects (exactly one confident face), measures and checks the face, embeds it, compares
+it with the enrolled faces and stores it; the ``rollcall.models.enrol_face`` job calls it.
 
 A reference photo is compared with every frame for as long as it is enrolled, so a bad one costs
 misses (a blurred, tiny or turned face) or false names (someone else's face filed under this
@@ -19,10 +22,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from errors import DuplicateFace, FaceTooSmall, OutlierFace, PoseTooFar, TooBlurry
-from facebank.gallery import Gallery
-from ml.quality import FaceQuality
+from contract.jobs import EnrolFaceResult
+from contract.people import FaceRecordOut
+from errors import (
+    DuplicateFace,
+    FaceTooSmall,
+    MultipleFacesFound,
+    NoFaceFound,
+    OutlierFace,
+    PoseTooFar,
+    TooBlurry,
+)
+from facebank.faces import Faces
+from ml.quality import FaceQuality, measure_face
+from ml.timing import StageTimer
+from recognition.batching import BatchedPipeline
+from recognition.core import WHOLE_FRAME, Tiling, find_faces
+from recognition.frames import Frame
+from recognition.gallery import Gallery
+from recognition.snapshot import FacebankSnapshot
 from settings import Settings
+
+# An enrolment photo must hold exactly one face this sure; weaker detections (clothing, posters) are ignored.
+ENROL_MIN_PROB = 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +145,57 @@ def check_resemblance(found: Resemblance, limits: QualityLimits) -> None:
             f"this face is unlike the person's enrolled faces (best cosine {found.person_similarity:.4f}, "
             f"floor {limits.outlier_floor:.4f}): is it someone else? (ROLLCALL_ENROL_OUTLIER_FLOOR)"
         )
+
+
+def enrol_face(
+    frame: Frame,
+    person_id: int,
+    models: BatchedPipeline,
+    bank: FacebankSnapshot,
+    faces: Faces,
+    settings: Settings,
+    timer: StageTimer,
+) -> EnrolFaceResult:
+    """Add the frame's one face to ``person_id``: detect, check, embed, compare, store (atomically).
+
+    Refused with a stable code when the photo holds no confident face or several, or fails a check
+    (``check_face``, ``check_resemblance``); nothing is stored then. The result reports what was measured.
+    """
+    pipe = models.pipe
+    detections, _ = find_faces(models, frame.image, Tiling(WHOLE_FRAME), timer)
+    confident = int((detections.probs >= ENROL_MIN_PROB).sum())
+    if confident == 0:
+        raise NoFaceFound("no face found in the image; enrol a photo with one clear face")
+    if confident > 1:
+        raise MultipleFacesFound(f"{confident} faces found; enrol a photo with exactly one face (or crop it)")
+    index = int(np.argmax(detections.probs))
+    limits = QualityLimits.from_settings(settings, bank.threshold)
+    with timer.stage("quality"):
+        chips = pipe.align(frame.image, detections.landmarks[index : index + 1])
+        quality = measure_face(detections.boxes[index], detections.landmarks[index], chips[0])
+        check_face(quality, limits)
+    with timer.stage("embed"):
+        vector = pipe.embed_chips(chips, flip=settings.enrol_flip)[0]
+    with timer.stage("match"):
+        found = resemblance(vector, person_id, bank.gallery)
+        check_resemblance(found, limits)
+    height, width = frame.image.shape[:2]
+    with timer.stage("store"):
+        face = faces.add(
+            person_id,
+            image_bytes=frame.data,
+            content_type=frame.content_type,
+            width=width,
+            height=height,
+            box=detections.boxes[index].tolist(),
+            landmarks=detections.landmarks[index].reshape(-1).tolist(),
+            embedding=vector,
+            model_name=pipe.embedder.name,
+            model_version=pipe.embedder.version,
+        )
+    return EnrolFaceResult(
+        face_id=face.id,
+        face=FaceRecordOut.model_validate(face),
+        quality={"faces": confident, **quality.to_json(), **found.to_json()},
+        flip=settings.enrol_flip,
+    )

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from cli.folders import iter_people
+from cli.importing import find_person_by_external_id
 from facebank.db import head_revision
 from facebank.store import Facebank
 from settings import Settings
@@ -28,7 +30,6 @@ from tests.postgres import temporary_database
 from tests.shared_data import REPO_ROOT, shared_dir
 from tests.webapi.photos import no_face_photo, one_face_photo
 from webapi import create_app
-from webapi.facebank_io import find_person_by_external_id, iter_people
 
 pytestmark = pytest.mark.integration
 # The seed's facebank: one folder per person (MANIFEST of datasets/facebank).

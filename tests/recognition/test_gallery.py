@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from facebank.gallery import (
+from facebank.records import GalleryRows
+from recognition.gallery import (
     NO_CANDIDATE_SCORE,
     ONE_FACE_DOUBLED_FROM_ROWS,
     Gallery,
     match_faces,
     person_scores,
 )
-from facebank.records import GalleryRows
 from tests.facebank.factories import DIM, MODEL, unit_vectors
 
 DEVICE = torch.device("cpu")
