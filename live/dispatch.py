@@ -6,10 +6,13 @@ camera whose waiting frame is oldest, so cameras take turns and the models run o
 newest frame waiting: when the processor falls behind, the older waiting frame is dropped (counted),
 so the events stay current instead of lagging further and further behind the camera.
 
-Each ``ProcessedFrame``'s event is published as JSON on the camera's events channel and each presence
-change on its presence channel (``live.keys``), for the event stream, MQTT and webhooks to fan out.
-A processor is made (by the factory) when its camera's first frame comes, and closed here, on this
-thread, when the camera stops being read: its tracks never see a frame from another reader's time.
+Each ``ProcessedFrame`` goes to every ``LiveSink`` of the reader, in order: ``EventPublisher`` puts the
+event on the camera's events channel and each presence change on its presence channel (``live.keys``)
+for the event stream to fan out; MQTT, webhooks and sessions are sinks beside it. One sink failing is
+logged and counted and never keeps the frame from the others. A processor is made (by the factory)
+when its camera's first frame comes, and closed here, on this thread, when the camera stops being
+read: its tracks never see a frame from another reader's time, and the tracks still open then reach
+every sink's ``closed``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -26,7 +29,7 @@ import redis
 
 from live import keys
 from live.metrics import live_metrics
-from live.processing import FrameProcessor, ProcessedFrame
+from live.processing import EndedTrack, FrameProcessor, LiveSink, ProcessedFrame
 
 log = logging.getLogger("rollcall.live")
 
@@ -41,7 +44,7 @@ class _Waiting:
 
 
 class EventPublisher:
-    """Publishes a processed frame's event and presence changes on the camera's channels."""
+    """Publishes a processed frame's event and presence changes on the camera's channels (a ``LiveSink``)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -53,13 +56,16 @@ class EventPublisher:
                 pipe.publish(keys.presence_channel(camera), json.dumps(asdict(change)))
             pipe.execute()
 
+    def closed(self, camera: str, ended: list[EndedTrack]) -> None:
+        """Nothing to publish: the event stream's clients see the camera's events stop."""
+
 
 class Dispatcher:
     """Runs the processors of a reader's cameras on one thread, newest frame per camera."""
 
-    def __init__(self, factory: NewProcessor, publisher: EventPublisher) -> None:
+    def __init__(self, factory: NewProcessor, sinks: Sequence[LiveSink]) -> None:
         self._factory = factory
-        self._publisher = publisher
+        self._sinks = list(sinks)
         self._ready = threading.Condition()
         self._waiting: dict[str, _Waiting] = {}
         self._closing: set[str] = set()
@@ -120,16 +126,12 @@ class Dispatcher:
             if processor is None:
                 processor = self._processors[camera] = self._factory(camera)
             processed = processor.process(waiting.image, waiting.ts)
-            self._publisher.publish(camera, processed)
-        except redis.RedisError as exc:
-            log.warning("live camera %s: event not published (Redis: %s)", camera, exc)
-            counts.labels(camera=camera, outcome="failed").inc()
-            return
         except Exception:  # one camera's processor failing must not stop the others': logged, counted
             log.exception("live camera %s: processing frame %d failed", camera, waiting.frame_no)
             counts.labels(camera=camera, outcome="failed").inc()
             return
-        counts.labels(camera=camera, outcome="processed").inc()
+        delivered = self._deliver(camera, lambda sink: sink.publish(camera, processed))
+        counts.labels(camera=camera, outcome="processed" if delivered else "failed").inc()
         live_metrics().event_latency.observe(time.time() - waiting.ts)
 
     def _close(self, camera: str) -> None:
@@ -137,6 +139,28 @@ class Dispatcher:
         if processor is None:
             return
         try:
-            processor.close()
+            ended = processor.close()
         except Exception:  # a processor's bug on closing: logged; the camera is closed here either way
             log.exception("live camera %s: closing its processor failed", camera)
+            return
+        self._deliver(camera, lambda sink: sink.closed(camera, ended))
+
+    def _deliver(self, camera: str, call: Callable[[LiveSink], None]) -> bool:
+        """``call`` on every sink; False when one failed (logged and counted; the others still ran)."""
+        delivered = True
+        for sink in self._sinks:
+            try:
+                call(sink)
+            except redis.RedisError as exc:
+                log.warning("live camera %s: %s did not take the frame (Redis: %s)", camera, _named(sink), exc)
+                delivered = False
+            except Exception:  # a sink's failure is its own: logged with its trace, the next sink still runs
+                log.exception("live camera %s: %s failed", camera, _named(sink))
+                delivered = False
+            if not delivered:
+                live_metrics().sink_failures.labels(sink=_named(sink)).inc()
+        return delivered
+
+
+def _named(sink: LiveSink) -> str:
+    return type(sink).__name__

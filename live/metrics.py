@@ -24,6 +24,7 @@ class LiveMetrics:
     handovers: Counter
     reconnects: Counter
     event_latency: Histogram
+    sink_failures: Counter
 
 
 @functools.cache
@@ -40,7 +41,7 @@ def live_metrics() -> LiveMetrics:
             "rollcall_live_frames",
             "Frames of live cameras: decoded (every frame the stream gave), shared (handed on at "
             "ROLLCALL_LIVE_FPS and written to Redis), processed, dropped (handed on while the processor was "
-            "still busy with the camera's last one, or too large to share), failed (the processor raised).",
+            "still busy with the camera's last one, or too large to share), failed (the processor raised, or a sink did not take the frame).",
             ["camera", "outcome"],
         ),
         handovers=Counter(
@@ -59,5 +60,11 @@ def live_metrics() -> LiveMetrics:
             "rollcall_live_event_latency_seconds",
             "Seconds from a frame's decoding to its live event's publication (processing included).",
             buckets=LATENCY_BUCKETS,
+        ),
+        sink_failures=Counter(
+            "rollcall_live_sink_failures",
+            "Processed frames or ended tracks a sink (event channel, MQTT, webhook, session) did not take; "
+            "the reader's log says why. The other sinks still took them.",
+            ["sink"],
         ),
     )

@@ -21,12 +21,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from live.events import FrameSize, LiveEvent, LiveTrack
 from live.identity import IdentityVote, Vote, VoteRules
 from live.presence import PresenceBoard
-from live.processing import ProcessedFrame
+from live.factory import ReaderContext
+from live.processing import EndedTrack, ProcessedFrame
 from live.tracking import FaceTracker, TrackedFace
 from ml.bounded import at_least, detect_bounded
 from ml.mtcnn import Detections
@@ -39,6 +41,8 @@ from settings import Settings
 
 # A face's crop kept for people to see ("unknown person N"): its box and this much of its size around it.
 _CROP_MARGIN = 0.3
+# JPEG quality of an ended track's best face (shown to people: "unknown person N", with an enrol action).
+_BEST_FACE_JPEG_QUALITY = 90
 # A face whose box reaches further than this fraction of its size past the frame's edge is cut off: its
 # landmarks are guesses and its embedding a poor vote (someone walking in, half in the picture).
 _CUT_OFF = 0.1
@@ -144,6 +148,7 @@ class _Frame:
     ts: float
     timer: StageTimer = field(default_factory=StageTimer)
     embedded: set[int] = field(default_factory=set)
+    ended: list[EndedTrack] = field(default_factory=list)
 
 
 class LiveProcessor:
@@ -152,7 +157,8 @@ class LiveProcessor:
     ``bank`` answers the current facebank snapshot (``recognition.snapshot.Snapshots.take`` in a reader);
     it is called only on frames that embed a face. ``fps`` is the rate the reader decodes at, which
     turns ``track_keep_s`` into frames. ``on_track_end`` receives each track that ended (lost for good,
-    or every open one at ``close``). Processors sharing a pipeline must not run ``process`` at the same
+    or every open one at ``close``); each ended track also comes back as an ``EndedTrack`` in the frame's
+    ``ProcessedFrame.ended`` (or ``close``'s answer), for a reader's sinks. Processors sharing a pipeline must not run ``process`` at the same
     time: its OpenVINO networks hold one inference request each.
     """
 
@@ -190,7 +196,7 @@ class LiveProcessor:
             detections = self._detect(image) if detect_now else None
         with frame.timer.stage("track"):
             faces = self._tracker.update(detections, period=self.params.detect_every)
-            self._end_tracks(self._tracker.live_ids())
+            frame.ended = self._end_tracks(self._tracker.live_ids())
         records = [self._record(face, ts) for face in faces]
         self._identify(frame, [(f, r) for f, r in zip(faces, records, strict=True) if self._due(f, r, frame)])
         named = {r.person_id: r.name or "" for r in records if r.person_id is not None}
@@ -204,12 +210,12 @@ class LiveProcessor:
             ],
             timings_ms=frame.timer.report(),
         )
-        return ProcessedFrame(event.model_dump(mode="json"), presence)
+        return ProcessedFrame(event.model_dump(mode="json"), presence, frame.ended)
 
-    def close(self) -> None:
-        """Stop: every open track ends (``on_track_end``), and nothing more is processed or emitted."""
+    def close(self) -> list[EndedTrack]:
+        """Stop: every open track ends (``on_track_end``, and the answer), and nothing more is processed."""
         self._closed = True
-        self._end_tracks(set())
+        return self._end_tracks(set())
 
     def tracks(self) -> list[TrackRecord]:
         """The records of the tracks alive now."""
@@ -290,11 +296,48 @@ class LiveProcessor:
             return
         record.best_face = BestFace(frame.ts, quality, chip.copy(), _crop(frame.image, face.box))
 
-    def _end_tracks(self, alive: set[int]) -> None:
+    def _end_tracks(self, alive: set[int]) -> list[EndedTrack]:
+        ended = []
         for track_id in [t for t in self._records if t not in alive]:
             record = self._records.pop(track_id)
             if self._on_track_end is not None:
                 self._on_track_end(record)
+            ended.append(ended_track(record))
+        return ended
+
+
+def ended_track(record: TrackRecord) -> EndedTrack:
+    """A finished track's record as the reader's sinks take it (embeddings stacked, best face as JPEG)."""
+    if record.embeddings:
+        embeddings = np.stack(list(record.embeddings)).astype(np.float32)
+    else:
+        embeddings = np.zeros((0, 0), dtype=np.float32)
+    jpeg = None
+    if record.best_face is not None and record.best_face.crop_bgr.size:
+        ok, encoded = cv2.imencode(
+            ".jpg", record.best_face.crop_bgr, [cv2.IMWRITE_JPEG_QUALITY, _BEST_FACE_JPEG_QUALITY]
+        )
+        jpeg = encoded.tobytes() if ok else None
+    return EndedTrack(
+        camera=record.camera,
+        track_id=record.track_id,
+        first_seen=record.first_seen,
+        last_seen=record.last_seen,
+        person_id=record.person_id,
+        name=record.name,
+        embeddings=embeddings,
+        embedded=record.embedded,
+        best_face_jpeg=jpeg,
+    )
+
+
+def for_reader(camera: str, context: ReaderContext) -> LiveProcessor:
+    """The reader's processor factory (``ROLLCALL_LIVE_PROCESSOR=live.processor:for_reader``): the reader
+    process's loaded models, its facebank snapshots, the live settings and the reader's decode rate."""
+    settings = context.settings
+    return LiveProcessor(
+        camera, context.pipeline(), context.snapshot, LiveParams.from_settings(settings), settings.live_fps
+    )
 
 
 def _track_out(face: TrackedFace, record: TrackRecord, embedded: bool) -> LiveTrack:

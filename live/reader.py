@@ -23,7 +23,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ from live.dispatch import Dispatcher, EventPublisher, NewProcessor
 from live.feed import CameraFeed, FeedConfig, StreamOpener
 from live.framestore import FrameStore
 from live.leases import Lease, Leases
+from live.processing import LiveSink
 from live.metrics import live_metrics
 from live.status import StatusBoard
 from settings import Settings
@@ -90,6 +91,7 @@ class Reader:
         resolve: Callable[[str], CameraEndpoint],
         processors: NewProcessor | None = None,
         opener: StreamOpener = open_stream,
+        sinks: Sequence[LiveSink] = (),
     ) -> None:
         self.reader_id = config.feed.reader_id
         self.config = config
@@ -99,7 +101,9 @@ class Reader:
         self._board = StatusBoard(client)
         self._resolve = resolve
         self._opener = opener
-        self._dispatcher = Dispatcher(processors, EventPublisher(client)) if processors is not None else None
+        # The event channel first (the page's stream), then the deployment's other sinks (MQTT, webhooks, sessions).
+        every_sink = [EventPublisher(client), *sinks]
+        self._dispatcher = Dispatcher(processors, every_sink) if processors is not None else None
         self._held: dict[str, tuple[Lease, CameraFeed]] = {}
         self._cooling: dict[str, float] = {}  # camera → monotonic time it may be taken again
         self._readers = 1

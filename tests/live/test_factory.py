@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from live.factory import ReaderContext, load_factory
-from live.processing import FrameProcessor, ProcessedFrame
+from live.processing import EndedTrack, FrameProcessor, ProcessedFrame
 from settings import Settings
 
 
@@ -20,8 +20,9 @@ class Sizes:
     def process(self, image: np.ndarray, ts: float) -> ProcessedFrame:
         return ProcessedFrame({"camera": self.camera, "ts": ts, "frame_size": list(image.shape[1::-1])})
 
-    def close(self) -> None:
-        """Nothing held."""
+    def close(self) -> list[EndedTrack]:
+        """Nothing held: no tracks end."""
+        return []
 
 
 def sizes(camera: str, context: ReaderContext) -> FrameProcessor:

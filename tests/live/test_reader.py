@@ -29,7 +29,7 @@ from live.demand import Demand
 from live.feed import FeedConfig
 from live.framestore import FrameStore
 from live.leases import lease_log
-from live.processing import PresenceChange, ProcessedFrame
+from live.processing import EndedTrack, PresenceChange, ProcessedFrame
 from live.reader import Reader, ReaderConfig
 from live.status import StatusBoard
 from sources.endpoint import CameraEndpoint
@@ -198,8 +198,9 @@ class FrameSizes:
         presence = [PresenceChange(self.camera, 7, "obama", "arrived", ts)] if self.frames == 1 else []
         return ProcessedFrame(event, presence)
 
-    def close(self) -> None:
+    def close(self) -> list[EndedTrack]:
         self.closed.append(self.camera)
+        return []
 
 
 def test_processed_frames_are_published_as_events_and_presence_changes(
@@ -238,6 +239,60 @@ def test_processed_frames_are_published_as_events_and_presence_changes(
     }
     demand.leave("room12", "page")
     wait_until(lambda: closed == ["room12"], 5, "the camera's processor to be closed")
+    subscriber.close()
+
+
+class BrokenSink:
+    """A sink whose every call fails (an MQTT broker gone away, say)."""
+
+    def publish(self, camera: str, processed: ProcessedFrame) -> None:
+        raise ConnectionError("broker gone")
+
+    def closed(self, camera: str, ended: list[EndedTrack]) -> None:
+        raise ConnectionError("broker gone")
+
+
+class Recorder:
+    """A sink that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.frames: list[ProcessedFrame] = []
+        self.closed_cameras: list[str] = []
+
+    def publish(self, camera: str, processed: ProcessedFrame) -> None:
+        self.frames.append(processed)
+
+    def closed(self, camera: str, ended: list[EndedTrack]) -> None:
+        self.closed_cameras.append(camera)
+
+
+def test_a_failing_sink_keeps_no_frame_from_the_others(
+    live_redis: redis.Redis,
+    readers: Callable[..., Reader],
+    mjpeg_camera: CameraServer,
+) -> None:
+    closed: list[str] = []
+    recorder = Recorder()
+    subscriber = live_redis.pubsub()
+    subscriber.subscribe(keys.events_channel("room12"))
+    readers(
+        "reader-a",
+        {"room12": mjpeg_camera.url("/mjpeg-live")},
+        processors=lambda camera: FrameSizes(camera, closed),
+        sinks=[BrokenSink(), recorder],
+    )
+    demand = Demand(live_redis)
+    demand.watch("room12", "page", 30)
+    events = 0
+    deadline = time.monotonic() + 15
+    while events < 3 and time.monotonic() < deadline:
+        message = subscriber.get_message(timeout=1)
+        events += message is not None and message["type"] == "message"
+    assert events == 3, "the event channel (the first sink) kept publishing"
+    wait_until(lambda: len(recorder.frames) >= 3, 5, "the sink after the broken one to get frames")
+    assert all(frame.event["camera"] == "room12" for frame in recorder.frames)
+    demand.leave("room12", "page")
+    wait_until(lambda: recorder.closed_cameras == ["room12"], 5, "the sinks to hear the camera closed")
     subscriber.close()
 
 
