@@ -3,8 +3,9 @@
 Every process that runs jobs gets its ``tasks.runtime.Runtime``, with the models loaded when the
 worker consumes a model queue. Prefork children build it in ``worker_process_init`` (after the fork:
 CUDA must never be touched in the parent). ``solo`` and ``threads`` pools, the choice on a GPU, have
-no children and build it in ``worker_ready`` instead, before the first message is handed out. Either
-way the first job finds the models in memory.
+no children: Celery's solo pool sends ``worker_process_init`` in the main process when the pool is
+made, the threads pool does not, so ``worker_ready`` builds it when nothing did, before the first
+message is handed out. Either way the first job finds the models in memory.
 
 The main process also makes the worker's state directory (readiness files, ``tasks.health``)
 and, when ``ROLLCALL_WORKER_METRICS_PORT`` is set, serves ``/metrics`` (``tasks.metrics``).
@@ -115,9 +116,15 @@ def start_runtime() -> runtime.Runtime:
     started.snapshot()
     described = pipe.describe()
     metrics.record_model_load(pipe.embedder.name, str(described["device"]), pipe.load_seconds)
-    health.mark_loaded(described, pipe.load_seconds)
+    _mark_ready(started)
     log.info("models loaded in %.2f s: %s", pipe.load_seconds, described)
     return started
+
+
+def _mark_ready(started: runtime.Runtime) -> None:
+    """Leave this process's readiness file, once the worker's state directory exists (a no-op before)."""
+    if started.loaded is not None:
+        health.mark_loaded(started.pipe.describe(), started.pipe.load_seconds)
 
 
 def _serves_models(settings: Settings) -> bool:
@@ -153,5 +160,11 @@ def _start_child(**_: Any) -> None:
 
 @worker_ready.connect
 def _start_main_process(sender: Any, **_: Any) -> None:
-    if not _uses_prefork(getattr(sender, "pool", None)) and not runtime.started():
+    if _uses_prefork(getattr(sender, "pool", None)):
+        return
+    if not runtime.started():
         start_runtime()
+        return
+    # Celery's solo pool sends worker_process_init when the pool is made, before celeryd_after_setup
+    # creates the state directory, so the models loaded then are marked ready only now.
+    _mark_ready(runtime.current())
