@@ -183,13 +183,15 @@ class MqttSink:
             )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
-        """No TCP (or TLS) connection to the broker: paho tries again after its backoff."""
+        """No TCP (or TLS) connection to the broker: paho tries again after its backoff. paho does not say
+        why; with TLS a certificate the CA bundle does not vouch for is one reason."""
         live_metrics().mqtt_connect_failures.labels(code="mqtt_unreachable").inc()
         if self._refused != "mqtt_unreachable":
             self._refused = "mqtt_unreachable"
             log.warning(
-                "mqtt_unreachable: MQTT broker %s does not answer; presence changes wait in the queue",
+                "mqtt_unreachable: MQTT broker %s does not answer%s; presence changes wait in the queue",
                 self.target,
+                " or its TLS certificate is not trusted (ROLLCALL_MQTT_CA_FILE)" if self.target.tls else "",
             )
 
     def _on_publish(

@@ -36,7 +36,14 @@ def _binary(name: str) -> str:
 class MosquittoBroker:
     """One private broker; ``users`` may connect with their passwords, nobody else."""
 
-    def __init__(self, folder: Path, users: dict[str, str], keep_sessions: bool = False) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        users: dict[str, str],
+        keep_sessions: bool = False,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """``tls``: (certificate chain, key) in PEM: the listener speaks TLS only (``mqtts://``)."""
         self.folder = folder
         self.users = users
         self.port = free_port()
@@ -62,12 +69,13 @@ class MosquittoBroker:
             f"persistence {'true' if keep_sessions else 'false'}\n"
             f"persistence_location {folder}/\n"
             f"log_dest file {self.log_path}\n"
-            "log_type all\n"
+            "log_type all\n" + (f"certfile {tls[0]}\nkeyfile {tls[1]}\n" if tls is not None else "")
         )
+        self.scheme = "mqtts" if tls is not None else "mqtt"
 
     def url(self, user: str | None = None, password: str | None = None) -> str:
         credentials = f"{user}:{password}@" if user is not None else ""
-        return f"mqtt://{credentials}127.0.0.1:{self.port}"
+        return f"{self.scheme}://{credentials}127.0.0.1:{self.port}"
 
     def start(self) -> MosquittoBroker:
         self._process = subprocess.Popen(

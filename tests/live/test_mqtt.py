@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
+import trustme
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
@@ -255,3 +256,31 @@ def test_a_good_mqtt_url_is_parsed_and_shown_without_its_password() -> None:
     assert "broker.school.lan:8883" in str(settings.own_services())  # a camera URL may never reach it
     with pytest.raises(ValidationError, match="mqtt_topic_prefix"):
         Settings(mqtt_topic_prefix="rollcall/#")
+
+
+def test_an_mqtts_broker_is_trusted_through_the_ca_file_and_not_without_it(
+    tmp_path: Path, sinks: list[MqttSink], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker whose certificate a private CA signed (as a school's is): ``ROLLCALL_MQTT_CA_FILE`` makes
+    the reader trust it; the system's trust store alone does not."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    ca_file, chain, key = tmp_path / "ca.pem", tmp_path / "chain.pem", tmp_path / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    leaf.cert_chain_pems[0].write_to_path(str(chain))
+    leaf.private_key_pem.write_to_path(str(key))
+    broker = MosquittoBroker(tmp_path / "mqtt", dict([MQTT_PUBLISHER]), tls=(chain, key)).start()
+    try:
+        url = broker.url(*MQTT_PUBLISHER)
+        assert url.startswith("mqtts://")
+        trusted = MqttSink(MqttTarget.parse(url), "reader-t", PREFIX, ca_file=str(ca_file))
+        sinks.append(trusted.start())
+        wait_until(lambda: trusted.connected, 10, "the sink with the CA file to connect")
+        with caplog.at_level(logging.WARNING, logger="rollcall.live.mqtt"):
+            untrusted = MqttSink(MqttTarget.parse(url), "reader-u", PREFIX)
+            sinks.append(untrusted.start())
+            wait_until(lambda: "mqtt_unreachable" in caplog.text, 10, "the untrusted connection to fail")
+        assert not untrusted.connected
+        assert "TLS certificate is not trusted" in caplog.text and MQTT_PUBLISHER[1] not in caplog.text
+    finally:
+        broker.stop()
