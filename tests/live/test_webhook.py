@@ -24,7 +24,7 @@ from live.reader import Reader
 from settings import Settings
 from sources.endpoint import CameraEndpoint
 from tasks.callbacks import deliver, schedule_callback
-from tests.conftest import System, wait_until
+from tests.conftest import System, WorkerProcess, wait_until
 from tests.integration.callback_receiver import CallbackReceiver, callback_receiver
 from tests.integration.test_callbacks import verify_signature
 from tests.live.test_reader import FrameSizes, config
@@ -42,13 +42,13 @@ def receiver() -> Iterator[CallbackReceiver]:
 
 
 @pytest.fixture(scope="module")
-def hooked(system_factory: Any) -> Iterator[System]:
+def hooked(system_factory: Any) -> Iterator[tuple[System, WorkerProcess]]:
     """An isolated system with a callback secret and one real worker (it consumes the I/O queue)."""
     system = system_factory(
         "presence-webhook", ROLLCALL_CALLBACK_SECRET=SECRET, ROLLCALL_CALLBACK_RETRY_BACKOFF_S="1"
     )
     worker = system.worker()
-    yield system
+    yield system, worker
     worker.stop()
 
 
@@ -58,12 +58,13 @@ def settings_of(system: System, **changes: str) -> Settings:
 
 
 def test_a_presence_change_is_posted_to_the_webhook_signed_like_a_callback(
-    hooked: System,
+    hooked: tuple[System, WorkerProcess],
     receiver: CallbackReceiver,
     live_redis: redis.Redis,
     mjpeg_camera: CameraServer,
 ) -> None:
-    settings = settings_of(hooked, live_webhook_url=receiver.url("/presence"))
+    system, worker = hooked
+    settings = settings_of(system, live_webhook_url=receiver.url("/presence"))
     outlets = PresenceOutlets.from_settings(
         settings, "reader-a", functools.partial(schedule_callback, celery_client(settings))
     )
@@ -86,12 +87,20 @@ def test_a_presence_change_is_posted_to_the_webhook_signed_like_a_callback(
     sent = json.loads(delivery.body)
     assert set(sent) == {"camera", "person_id", "name", "event", "ts"}
     assert [sent[k] for k in ("camera", "person_id", "name", "event")] == ["room12", 7, "obama", "arrived"]
+    wait_until(
+        lambda: "callback for presence arrived on camera room12 delivered" in worker.log(),
+        10,
+        "the delivery to be logged by what it was for",
+    )
 
 
-def test_a_webhook_at_an_own_service_is_refused_at_start_and_at_delivery(hooked: System) -> None:
-    broker_port = hooked.env["ROLLCALL_BROKER_URL"].rsplit(":", 1)[1].split("/")[0]
+def test_a_webhook_at_an_own_service_is_refused_at_start_and_at_delivery(
+    hooked: tuple[System, WorkerProcess],
+) -> None:
+    system, _ = hooked
+    broker_port = system.env["ROLLCALL_BROKER_URL"].rsplit(":", 1)[1].split("/")[0]
     own = f"http://127.0.0.1:{broker_port}/hook"  # Redis, the deployment's broker
-    settings = settings_of(hooked, live_webhook_url=own)
+    settings = settings_of(system, live_webhook_url=own)
     with pytest.raises(errors.CallbackNotAllowed) as at_start:
         PresenceOutlets.from_settings(settings, "reader-a", lambda url, payload: None)
     assert at_start.value.code == "callback_not_allowed"
@@ -101,7 +110,9 @@ def test_a_webhook_at_an_own_service_is_refused_at_start_and_at_delivery(hooked:
         deliver(own, payload, settings, settings.camera_allow)
 
 
-def test_a_webhook_without_a_secret_to_sign_with_stops_the_reader_at_start(hooked: System) -> None:
-    settings = settings_of(hooked, live_webhook_url="http://127.0.0.1:9/hook", callback_secret="")
+def test_a_webhook_without_a_secret_to_sign_with_stops_the_reader_at_start(
+    hooked: tuple[System, WorkerProcess],
+) -> None:
+    settings = settings_of(hooked[0], live_webhook_url="http://127.0.0.1:9/hook", callback_secret="")
     with pytest.raises(errors.CallbacksNotConfigured, match="ROLLCALL_CALLBACK_SECRET"):
         PresenceOutlets.from_settings(settings, "reader-a", lambda url, payload: None)
