@@ -40,6 +40,7 @@ from tests.live.conftest import MQTT_PUBLISHER, MQTT_WATCHER, Enrolled, live_par
 from tests.live.mosquitto import MosquittoBroker, Subscriber
 from tests.live.scene_camera import SceneCamera
 from tests.live.test_reader import FPS, config
+from tests.sources.camera_server import closed_port
 
 PREFIX = "rollcall-test"
 PRESENCE_KEYS = {"camera", "person_id", "name", "event", "ts"}
@@ -284,3 +285,29 @@ def test_an_mqtts_broker_is_trusted_through_the_ca_file_and_not_without_it(
         assert "TLS certificate is not trusted" in caplog.text and MQTT_PUBLISHER[1] not in caplog.text
     finally:
         broker.stop()
+
+
+def test_changes_for_a_broker_that_never_answers_are_bounded_by_the_queue_and_the_rest_counted(
+    sinks: list[MqttSink], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens at the broker's address: the first ``queue_max`` changes wait, the next are dropped
+    (logged, counted), and publishing returns at once every time."""
+    target = MqttTarget.parse(f"mqtt://127.0.0.1:{closed_port()}")
+    sink = MqttSink(target, "reader-q", PREFIX, queue_max=3)
+    sinks.append(sink.start())
+    live_metrics()
+
+    def count(outcome: str) -> float:
+        sample = REGISTRY.get_sample_value("rollcall_live_mqtt_messages_total", {"outcome": outcome})
+        return sample or 0.0
+
+    queued, dropped = count("queued"), count("dropped")
+    announcer = Announcer("room12")
+    with caplog.at_level(logging.WARNING, logger="rollcall.live.mqtt"):
+        for _ in range(5):
+            sink.publish("room12", announcer.process(np.zeros((4, 4, 3), np.uint8), time.time()))
+    assert (count("queued") - queued, count("dropped") - dropped) == (3, 2)
+    drops = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert len(drops) == 2 and "person4 arrived on room12" in drops[0]
+    assert "ROLLCALL_MQTT_QUEUE_MAX" in drops[0]
+    assert not sink.connected

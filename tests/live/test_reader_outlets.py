@@ -7,6 +7,7 @@ it refuses to start, naming the setting.
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any
 
 import pytest
@@ -43,6 +44,32 @@ def test_a_reader_process_says_online_on_its_broker_while_it_runs_and_offline_on
     log = reader.log()
     assert f"MQTT broker mqtt://{MQTT_PUBLISHER[0]}@127.0.0.1:{mqtt_broker.port}" in log
     assert MQTT_PUBLISHER[1] not in log
+
+
+def test_a_reader_that_dies_is_offline_on_its_broker_at_once(
+    redis_server: Any, mqtt_broker: MosquittoBroker, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """SIGKILL: the reader says nothing, its connection drops, and the broker publishes its will."""
+    env = {
+        **os.environ,
+        "ROLLCALL_MQTT_URL": mqtt_broker.url(*MQTT_PUBLISHER),
+        "ROLLCALL_MQTT_TOPIC_PREFIX": PREFIX,
+    }
+    reader = start_reader("presence-k", env, tmp_path_factory.mktemp("reader-killed"))
+    try:
+        reader.wait_ready()
+        topic = status_topic(PREFIX, reader.node)
+        watcher = Subscriber(mqtt_broker, *MQTT_WATCHER, topic)
+        wait_until(lambda: (topic, b"online", True) in watcher.messages(), 20, "the reader's retained online")
+        reader.stop(signal.SIGKILL)
+        wait_until(lambda: (topic, b"offline", False) in watcher.messages(), 10, "the broker's will for it")
+        watcher.close()
+    finally:
+        reader.stop()
+    late = Subscriber(mqtt_broker, *MQTT_WATCHER, topic)
+    wait_until(late.messages, 5, "the retained status")
+    assert late.messages() == [(topic, b"offline", True)]
+    late.close()
 
 
 def test_a_reader_with_a_webhook_at_an_own_service_refuses_to_start(
