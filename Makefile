@@ -34,6 +34,7 @@ test: setup lint
 	scripts/ensure_chromium.sh
 	scripts/ensure_rabbitmq.sh
 	scripts/ensure_camera_servers.sh
+	scripts/ensure_mqtt_broker.sh
 	$(VENV)/bin/pytest
 
 test-fast: setup

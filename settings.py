@@ -34,6 +34,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from facebank.limits import CAMERA_NAME
 from facebank.passwords import parse_keys
+from live.mqtturl import MqttTarget
 from sources.netguard import CameraAllowlist
 from sources.ownservices import Listener, OwnServices, listener_of
 from sources.urls import is_camera_url
@@ -510,6 +511,34 @@ class Settings(BaseSettings):
         description="Seconds a present person must stay unseen on a camera before their `left` presence "
         "event.",
     )
+    # --- live cameras: presence changes out (docs/live.md, "Presence out") ---
+    mqtt_url: SecretStr = Field(
+        SecretStr(""),
+        description="MQTT broker the stream readers publish presence changes to, "
+        "`mqtt://[user:password@]host[:port]` (1883) or `mqtts://` (TLS, 8883; user and password "
+        "percent-encoded); empty = no MQTT. Never shown in logs.",
+    )
+    mqtt_topic_prefix: str = Field(
+        "rollcall",
+        description="First topic levels of the MQTT messages: `<prefix>/cameras/<name>/presence` and "
+        "`<prefix>/readers/<reader>/status`.",
+    )
+    mqtt_ca_file: str = Field(
+        "",
+        description="CA bundle (PEM) an `mqtts://` broker's certificate is checked against; empty = the "
+        "system's trust store.",
+    )
+    mqtt_queue_max: int = Field(
+        1000,
+        ge=1,
+        description="Presence changes a reader keeps for an MQTT broker that does not answer; past it new "
+        "ones are dropped (logged, counted) until the broker is back.",
+    )
+    live_webhook_url: str = Field(
+        "",
+        description="URL each presence change is POSTed to, signed and retried like a job callback "
+        "(`ROLLCALL_CALLBACK_SECRET`; inside `ROLLCALL_CAMERA_ALLOW`, never an own service); empty = none.",
+    )
     # --- cameras and frames ---
     camera_allow: CameraAllowSetting = Field(  # type: ignore[assignment]  # text, parsed (validate_default)
         DEFAULT_CAMERA_ALLOW,
@@ -650,6 +679,37 @@ class Settings(BaseSettings):
         "0.0.0.0", description="Address a worker's `/metrics` listens on (`127.0.0.1`: this machine only)."
     )
 
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_is_a_broker(cls, url: SecretStr) -> SecretStr:
+        if url.get_secret_value():
+            MqttTarget.parse(url.get_secret_value())  # its message never quotes the URL
+        return url
+
+    @field_validator("mqtt_topic_prefix")
+    @classmethod
+    def _prefix_is_topic_levels(cls, prefix: str) -> str:
+        if not prefix or prefix.startswith("/") or prefix.endswith("/") or set(prefix) & {"+", "#", "\0"}:
+            raise ValueError(
+                "must be topic levels such as `rollcall` or `school/rollcall`, no `+`, `#` or "
+                "leading or trailing `/`"
+            )
+        return prefix
+
+    @field_validator("mqtt_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, path: str) -> str:
+        if path and not Path(path).is_file():
+            raise ValueError(f"{path} is not a file")
+        return path
+
+    @field_validator("live_webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, url: str) -> str:
+        if url and not url[:8].lower().startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
     @field_validator("live_switch_votes")
     @classmethod
     def _switch_votes_fit_the_vote(cls, votes: int, info: ValidationInfo) -> int:
@@ -682,6 +742,9 @@ class Settings(BaseSettings):
             named.append(listener)
             if listener is not None and scheme in ("amqp", "amqps"):
                 named.append(Listener(listener.host, _RABBITMQ_MANAGEMENT_PORT))
+        if self.mqtt_url.get_secret_value():  # validated above
+            broker = MqttTarget.parse(self.mqtt_url.get_secret_value())
+            named.append(Listener(broker.host.lower(), broker.port))
         if self.worker_metrics_port:
             named.append(Listener(self.worker_metrics_addr.strip("[]").lower(), self.worker_metrics_port))
         return self.service_endpoints.union(listener for listener in named if listener is not None)

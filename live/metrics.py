@@ -25,6 +25,9 @@ class LiveMetrics:
     reconnects: Counter
     event_latency: Histogram
     sink_failures: Counter
+    mqtt_messages: Counter
+    mqtt_connected: Gauge
+    mqtt_connect_failures: Counter
 
 
 @functools.cache
@@ -67,5 +70,22 @@ def live_metrics() -> LiveMetrics:
             "Processed frames or ended tracks a sink (event channel, MQTT, webhook, session) did not take; "
             "the reader's log says why. The other sinks still took them.",
             ["sink"],
+        ),
+        mqtt_messages=Counter(
+            "rollcall_live_mqtt_messages",
+            "MQTT messages of this reader: presence changes queued (sent, or waiting for the broker), "
+            "dropped (ROLLCALL_MQTT_QUEUE_MAX already waiting), and messages the broker acknowledged.",
+            ["outcome"],
+        ),
+        mqtt_connected=Gauge(
+            "rollcall_live_mqtt_connected",
+            "1 while this reader is connected to its MQTT broker (ROLLCALL_MQTT_URL), else 0.",
+            multiprocess_mode="livemax",
+        ),
+        mqtt_connect_failures=Counter(
+            "rollcall_live_mqtt_connect_failures",
+            "Connections to the MQTT broker that failed or broke, by error code (mqtt_not_authorized, "
+            "mqtt_refused, mqtt_unreachable); the reader retries with backoff.",
+            ["code"],
         ),
     )

@@ -158,9 +158,8 @@ class LiveProcessor:
     it is called only on frames that embed a face. ``fps`` is the rate the reader decodes at, which
     turns ``track_keep_s`` into frames. ``on_track_end`` receives each track that ended (lost for good,
     or every open one at ``close``); each ended track also comes back as an ``EndedTrack`` in the frame's
-    ``ProcessedFrame.ended`` (or ``close``'s answer), for a reader's sinks. Processors sharing a
-    pipeline must not run ``process`` at the same time: its OpenVINO networks hold one inference
-    request each.
+    ``ProcessedFrame.ended`` (or ``close``'s answer), for a reader's sinks. Processors sharing a pipeline
+    must not run ``process`` at the same time: its OpenVINO networks hold one inference request each.
     """
 
     def __init__(

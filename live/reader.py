@@ -101,7 +101,8 @@ class Reader:
         self._board = StatusBoard(client)
         self._resolve = resolve
         self._opener = opener
-        # The event channel first (the page's stream), then the deployment's other sinks (MQTT, sessions).
+        # The event channel first (the page's stream), then the deployment's other sinks (MQTT, webhooks,
+        # sessions).
         every_sink = [EventPublisher(client), *sinks]
         self._dispatcher = Dispatcher(processors, every_sink) if processors is not None else None
         self._held: dict[str, tuple[Lease, CameraFeed]] = {}

@@ -101,6 +101,13 @@ def deliver(url: str, payload: dict[str, Any], settings: Settings, allowlist: Ca
     return status
 
 
+def _about(payload: dict[str, Any]) -> str:
+    """What a delivery is for, in logs: ``job <id>``, or a live camera's presence change (live.webhook)."""
+    if "job_id" in payload:
+        return f"job {payload['job_id']}"
+    return f"presence {payload.get('event', '?')} on camera {payload.get('camera', '?')}"
+
+
 def _host(url: str) -> str:
     """Host and port for logs: never the path or query, which may carry a receiver's token."""
     return without_credentials(url, keep_query=False).split("/")[2]
@@ -110,13 +117,13 @@ def _host(url: str) -> str:
 def deliver_callback(self: Task, url: str, payload: dict[str, Any]) -> None:
     """Deliver one callback; retry a failed attempt up to ``ROLLCALL_CALLBACK_MAX_RETRIES`` times."""
     settings = runtime.current().settings
-    job = payload.get("job_id", "?")
+    what = _about(payload)
     attempt = self.request.retries + 1
     try:
         status = deliver(url, payload, settings, settings.camera_allow)
     except errors.CallbackFailed as exc:
         if self.request.retries >= settings.callback_max_retries:
-            log.error("callback for job %s: attempt %d failed (%s); giving up", job, attempt, exc.message)
+            log.error("callback for %s: attempt %d failed (%s); giving up", what, attempt, exc.message)
             raise
         pause = get_exponential_backoff_interval(
             settings.callback_retry_backoff_s,
@@ -125,10 +132,10 @@ def deliver_callback(self: Task, url: str, payload: dict[str, Any]) -> None:
             full_jitter=True,
         )
         log.warning(
-            "callback for job %s: attempt %d failed (%s); next in %d s", job, attempt, exc.message, pause
+            "callback for %s: attempt %d failed (%s); next in %d s", what, attempt, exc.message, pause
         )
         raise self.retry(exc=exc, countdown=pause, max_retries=settings.callback_max_retries) from exc
     except errors.RollcallError as exc:  # not allowed, or not a URL: another attempt cannot help
-        log.error("callback for job %s refused: %s: %s", job, exc.code, exc.message)
+        log.error("callback for %s refused: %s: %s", what, exc.code, exc.message)
         raise
-    log.info("callback for job %s delivered to %s (HTTP %d, attempt %d)", job, _host(url), status, attempt)
+    log.info("callback for %s delivered to %s (HTTP %d, attempt %d)", what, _host(url), status, attempt)

@@ -11,6 +11,8 @@ the worker as a reader (and is where commands to readers would go).
 
 With ``ROLLCALL_LIVE_PROCESSOR`` set, the reader loads the detector and embedder once at start, as a
 model worker does (its ``tasks.runtime.Runtime``), and hands them to the factory with the facebank snapshots.
+With ``ROLLCALL_MQTT_URL`` or ``ROLLCALL_LIVE_WEBHOOK_URL`` set, presence changes also go out there
+(``live.outlets``; the webhook through this app's callback delivery).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from celery.worker.control import inspect_command
 from facebank.cameras import CameraDirectory
 from live import keys
 from live.factory import ProcessorFactory, ReaderContext, load_factory
+from live.outlets import PresenceOutlets
 from live.processing import FrameProcessor
 from live.reader import Reader, ReaderConfig
 from settings import Settings, get_settings
 from sources.endpoint import CameraEndpoint
 from tasks import app, runtime
+from tasks.callbacks import schedule_callback
 
 
 def consumes_live_queue(worker: Any) -> bool:
@@ -49,11 +53,16 @@ class StreamReaderStep(bootsteps.StartStopStep):
     def create(self, worker: Any) -> Reader:
         settings = get_settings()
         factory = load_factory(settings.live_processor)
+        outlets = PresenceOutlets.from_settings(
+            settings, worker.hostname, functools.partial(schedule_callback, worker.app)
+        )
+        worker.live_outlets = outlets
         reader = Reader(
             keys.connect(settings),
             ReaderConfig.from_settings(settings, worker.hostname),
             resolve=functools.partial(_resolve, settings),
             processors=functools.partial(_new_processor, factory, settings) if factory is not None else None,
+            sinks=outlets.sinks,
         )
         worker.live_reader = reader
         return reader
@@ -62,7 +71,14 @@ class StreamReaderStep(bootsteps.StartStopStep):
         from tasks.worker import start_runtime
 
         start_runtime()  # models before the first frame, as a model worker loads them before its first job
+        worker.live_outlets.start()
         super().start(worker)
+
+    def stop(self, worker: Any) -> None:
+        super().stop(worker)  # the reader first: its last frames still reach the outlets
+        outlets: PresenceOutlets | None = getattr(worker, "live_outlets", None)
+        if outlets is not None:
+            outlets.stop()
 
     def info(self, worker: Any) -> dict[str, Any]:
         reader: Reader | None = getattr(worker, "live_reader", None)

@@ -23,6 +23,7 @@ from ml.pipeline import FacePipeline, PipelineConfig, load_pipeline
 from recognition.snapshot import Snapshots
 from settings import Settings, get_settings
 from tests.conftest import RedisServer
+from tests.live.mosquitto import MosquittoBroker
 
 # The scenes' clock: frame i of a scene is decoded at START + i / fps (seconds since the epoch).
 START = 1_767_225_600.0
@@ -139,3 +140,17 @@ def live_redis(live_redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.flushall()
     yield client
     client.close()
+
+
+# The users of the tests' MQTT broker: the readers publish as one, tests subscribe as the other.
+MQTT_PUBLISHER = ("rollcall", "publisher-pw-0123")
+MQTT_WATCHER = ("watcher", "watcher-pw-4567")
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
+    """The session's Mosquitto (``tests/live/mosquitto.py``), with a password for each user."""
+    broker = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"), dict([MQTT_PUBLISHER, MQTT_WATCHER]))
+    broker.start()
+    yield broker
+    broker.stop()
