@@ -297,13 +297,13 @@ auth.require = ("{REOLINK}" => ("method" => "digest", "algorithm" => "SHA-256", 
 
 
 class GstRtspCamera:
-    """GStreamer's RTSP server: ``/h264`` and ``/h265`` on ``port`` (open) and ``secure_port``
-    (RTSP Digest), the photo at 10 frames/s with a keyframe every ``KEYFRAME_INTERVAL_S``."""
+    """GStreamer's RTSP server: ``/h264`` and ``/h265`` on ``port`` (open), ``secure_port`` (RTSP Digest)
+    and ``basic_port`` (RTSP Basic), the photo at 10 frames/s with a keyframe every ``KEYFRAME_INTERVAL_S``."""
 
     KEYFRAME_INTERVAL_S = 1.0
 
     def __init__(self, photo: Path | None = None) -> None:
-        self.port, self.secure_port = free_port(), free_port()
+        self.port, self.secure_port, self.basic_port = free_port(), free_port(), free_port()
         self.photo = photo  # None: the shared photo (320×240)
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -325,6 +325,7 @@ class GstRtspCamera:
                 str(GST_SCRIPT),
                 f"--port={self.port}",
                 f"--secure-port={self.secure_port}",
+                f"--basic-port={self.basic_port}",
                 f"--photo={self.photo or photo_path()}",
                 f"--keyframe-interval={int(10 * self.KEYFRAME_INTERVAL_S)}",
                 f"--user={CAMERA_USER}",
@@ -335,19 +336,29 @@ class GstRtspCamera:
         )
         _wait_for_port(self.port, self._process, "the GStreamer RTSP server")
         _wait_for_port(self.secure_port, self._process, "the GStreamer RTSP server (Digest)")
+        _wait_for_port(self.basic_port, self._process, "the GStreamer RTSP server (Basic)")
         return self
 
     def stop(self) -> None:
         if self._process is not None:
             _stop(self._process)
 
-    def url(self, path: str, *, secure: bool = False, credentials: tuple[str, str] | None = None) -> str:
+    def url(
+        self,
+        path: str,
+        *,
+        secure: bool = False,
+        credentials: tuple[str, str] | None = None,
+        basic: bool = False,
+    ) -> str:
+        """``secure``: the Digest camera; ``basic``: the Basic one; neither: the open one."""
         from urllib.parse import quote
 
         userinfo = (
             f"{quote(credentials[0], safe='')}:{quote(credentials[1], safe='')}@" if credentials else ""
         )
-        return f"rtsp://{userinfo}127.0.0.1:{self.secure_port if secure else self.port}{path}"
+        port = self.basic_port if basic else self.secure_port if secure else self.port
+        return f"rtsp://{userinfo}127.0.0.1:{port}{path}"
 
 
 class TlsFront:

@@ -5,8 +5,9 @@ installed by ``scripts/ensure_camera_servers.sh``), not the project's venv. Moun
 
 ``/h264`` and ``/h265``: the photo at 10 frames/s, a keyframe every ``--keyframe-interval`` frames
 (10: one second, as cameras ship),
-on ``--port`` openly and on ``--secure-port`` behind RTSP Digest authentication (``--user``/``--password``),
-as Hikvision and Dahua cameras answer by default. (A mount whose source never produces a frame would
+on ``--port`` openly, on ``--secure-port`` behind RTSP Digest authentication (``--user``/``--password``),
+as Hikvision and Dahua cameras answer by default, and on ``--basic-port`` (when given) behind RTSP Basic,
+as older and cheaper cameras ask. (A mount whose source never produces a frame would
 hold the server's other clients while it waits to prepare it, so the silent servers are
 ``tests/cameras/rtsp_fakes.py``'s.)
 
@@ -74,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True, help="the open camera")
     parser.add_argument("--secure-port", type=int, required=True, help="the camera behind Digest")
+    parser.add_argument("--basic-port", type=int, default=0, help="the camera behind Basic (0: none)")
     parser.add_argument("--photo", required=True)
     parser.add_argument("--keyframe-interval", type=int, default=10, help="frames between keyframes (10 fps)")
     parser.add_argument("--user", default="admin")
@@ -81,15 +83,20 @@ def main() -> None:
     args = parser.parse_args()
 
     Gst.init(None)
-    auth = GstRtspServer.RTSPAuth()
-    auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
     user = GstRtspServer.RTSPToken()
     user.set_string("media.factory.role", "user")
-    auth.add_digest(args.user, args.password, user)
+    digest = GstRtspServer.RTSPAuth()
+    digest.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    digest.add_digest(args.user, args.password, user)
     servers = [
         _server(args.port, args.photo, args.keyframe_interval, None),
-        _server(args.secure_port, args.photo, args.keyframe_interval, auth),
+        _server(args.secure_port, args.photo, args.keyframe_interval, digest),
     ]
+    if args.basic_port:
+        basic = GstRtspServer.RTSPAuth()
+        basic.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+        basic.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), user)
+        servers.append(_server(args.basic_port, args.photo, args.keyframe_interval, basic))
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
     print(f"ready {args.port} {args.secure_port}", flush=True)

@@ -79,6 +79,18 @@ def test_digest_rtsp_camera_with_credentials_in_the_url(gst_camera: GstRtspCamer
     assert CAMERA_PASSWORD not in fetched.final_url
 
 
+def test_basic_rtsp_camera_is_answered_with_basic_only_after_its_challenge(gst_camera: GstRtspCamera) -> None:
+    """A camera that asks for Basic gets Basic (after its 401: never before), and a wrong password is
+    ``camera_auth_failed`` naming the scheme, the password nowhere."""
+    fetched, trace = _fetch(CameraEndpoint(gst_camera.url("/h264", basic=True, credentials=CREDENTIALS)))
+    _is_the_photo(fetched)
+    assert trace.auth == "basic"
+    url = gst_camera.url("/h264", basic=True).replace("rtsp://", "rtsp://admin:wr0ng@pa55@")
+    error, _ = _fails(errors.CameraAuthFailed, CameraEndpoint(url))
+    assert "refused the credentials (basic, RTSP DESCRIBE)" in error.message
+    assert "wr0ng" not in error.message and "pa55" not in error.message
+
+
 def test_wrong_or_missing_rtsp_credentials_are_auth_failed(gst_camera: GstRtspCamera) -> None:
     url = gst_camera.url("/h264", secure=True).replace("rtsp://", "rtsp://admin:wr0ng@pa55@")
     error, _ = _fails(errors.CameraAuthFailed, CameraEndpoint(url))
