@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from contract.jobs import AttendanceArgs, FaceHint, FrameSource, IdentifyArgs, SmallFaces
+from contract.jobs import AttendanceArgs, AttendanceResult, FaceHint, FrameSource, IdentifyArgs, SmallFaces
 from contract.people import PersonOut
 from errors import InvalidInput, NoFaceFound
 from facebank.records import GalleryRows
@@ -88,6 +88,14 @@ def _source() -> FrameSource:
     return FrameSource(image_b64=base64.b64encode(b"unused: the frame is already loaded").decode())
 
 
+def whole_frame_attendance(
+    photo: str, models: BatchedPipeline, bank: FacebankSnapshot, roster: list[int] | None = None
+) -> AttendanceResult:
+    args = AttendanceArgs(source=_source(), roster=roster)
+    tiling = core.Tiling(core.WHOLE_FRAME)
+    return core.attendance(probe(photo), args, models, bank, tiling, False, StageTimer())
+
+
 def test_detect_answers_every_face_with_its_box_probability_and_five_landmarks(
     models: BatchedPipeline,
 ) -> None:
@@ -107,10 +115,7 @@ def test_detect_answers_every_face_with_its_box_probability_and_five_landmarks(
 def test_attendance_names_who_is_there_once_each_and_lists_the_rosters_absentees(
     models: BatchedPipeline, bank: FacebankSnapshot
 ) -> None:
-    args = AttendanceArgs(source=_source(), roster=[OBAMA, BIDEN, KIT])
-    answer = core.attendance(
-        probe("obama_and_biden.jpg"), args, models, bank, core.Tiling(core.WHOLE_FRAME), False, StageTimer()
-    )
+    answer = whole_frame_attendance("obama_and_biden.jpg", models, bank, roster=[OBAMA, BIDEN, KIT])
     assert sorted(p.person.display_name for p in answer.present) == ["biden", "obama"]
     assert [p.display_name for p in answer.absent or []] == ["kit_harington"]
     assert answer.threshold == bank.threshold
@@ -118,30 +123,14 @@ def test_attendance_names_who_is_there_once_each_and_lists_the_rosters_absentees
         probe("obama_and_biden.jpg"), models, core.Tiling(core.WHOLE_FRAME), StageTimer()
     ).faces
     assert len(answer.present) + len(answer.unknown_faces) == len(faces)  # every face is accounted for
-    anyone = core.attendance(
-        probe("obama_and_biden.jpg"),
-        AttendanceArgs(source=_source()),
-        models,
-        bank,
-        core.Tiling(core.WHOLE_FRAME),
-        False,
-        StageTimer(),
-    )
+    anyone = whole_frame_attendance("obama_and_biden.jpg", models, bank)
     assert anyone.absent is None and len(anyone.present) == 2
 
 
 def test_a_stranger_is_an_unknown_face_not_a_wrong_name(
     models: BatchedPipeline, bank: FacebankSnapshot
 ) -> None:
-    answer = core.attendance(
-        probe("lin-manuel-miranda.png"),
-        AttendanceArgs(source=_source()),
-        models,
-        bank,
-        core.Tiling(core.WHOLE_FRAME),
-        False,
-        StageTimer(),
-    )
+    answer = whole_frame_attendance("lin-manuel-miranda.png", models, bank)
     assert answer.present == [] and len(answer.unknown_faces) == 1
 
 
