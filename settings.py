@@ -40,7 +40,7 @@ from sources.ownservices import Listener, OwnServices, listener_of
 from sources.urls import is_camera_url
 
 # The choices of the enumerated settings. ml keeps the same lists (ml.pipeline's embedders,
-# ml.engines.ENGINE_CHOICES, ml.quantize.PRECISIONS, ml.tiling.TilingMode); tests/unit/test_settings.py
+# ml.engines.ENGINE_CHOICES, ml.quantize.PRECISIONS, ml.tiling.TilingMode); tests/test_settings.py
 # keeps them equal.
 EmbedderName = Literal["dlib_resnet_v1", "facenet_vggface2"]
 DeviceName = Literal["auto", "cpu", "cuda"]

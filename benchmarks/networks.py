@@ -7,8 +7,8 @@ rollcall would reach if all of that cost nothing. The benchmarks report it besid
 (``<key>_ceiling``), so a goal above the ceiling reads as out of reach for these networks on this
 machine and engine rather than as work left undone.
 
-Measured by wrapping what runs each network: MTCNN's runners (``MTCNN._run``, reached into here
-because only a benchmark needs it) and the embedder's ``run_network``. A runner's time includes its
+Measured by wrapping what runs each network: MTCNN's sessions (``MTCNN.sessions``, swapped here
+because only a benchmark needs it) and the embedder's ``run_network``. A session's time includes its
 input and output copies for an engine other than torch, which are part of running the network there.
 """
 
@@ -20,6 +20,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from ml.pipeline import FacePipeline
+
+
+class _Timed:
+    """A session whose ``run`` is the clock's timed wrapper of the session it stands in for."""
+
+    def __init__(self, run: Callable[..., Any]) -> None:
+        self.run = run
 
 
 class NetworkClock:
@@ -49,12 +56,12 @@ class NetworkClock:
     def measuring(self) -> Iterator[NetworkClock]:
         """Count the networks' time from zero until the block ends; the pipeline is as before after it."""
         detector, embedder = self._pipe.detector, self._pipe.embedder
-        runners = detector._run
+        sessions = detector.sessions
         self.detector_ms = self.embedder_ms = 0.0
-        detector._run = {name: self._timed(run, "detector_ms") for name, run in runners.items()}
+        detector.sessions = {name: _Timed(self._timed(s.run, "detector_ms")) for name, s in sessions.items()}
         embedder.run_network = self._timed(embedder.run_network, "embedder_ms")  # type: ignore[method-assign]
         try:
             yield self
         finally:
-            detector._run = runners
+            detector.sessions = sessions
             del embedder.run_network  # the instance attribute goes; the method shows through again

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import signal
 import socket
@@ -270,6 +271,21 @@ def start_api(
         api.stop()
         raise
     return api
+
+
+def deployment_env(redis_port: int, workdir: Path, api_keys: str, database: int = 0) -> dict[str, str]:
+    """The environment of one benchmark deployment (API and workers alike): broker in Redis database
+    ``database`` and results in the next, a SQLite facebank in ``workdir``, loopback cameras allowed, API
+    keys ``api_keys`` (``key:role,...``) required."""
+    return {
+        **os.environ,
+        "ROLLCALL_BROKER_URL": f"redis://127.0.0.1:{redis_port}/{database}",
+        "ROLLCALL_RESULT_BACKEND": f"redis://127.0.0.1:{redis_port}/{database + 1}",
+        "ROLLCALL_DATABASE_URL": f"sqlite:///{workdir / 'facebank.db'}",
+        "ROLLCALL_CAMERA_ALLOW": "127.0.0.0/8",
+        "ROLLCALL_API_KEYS": api_keys,
+        "ROLLCALL_AUTH_DISABLED": "false",
+    }
 
 
 # --- Redis and a camera, for the benchmarks (the test suites keep their own Redis: tests.conftest) ---

@@ -23,7 +23,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import statistics
 import sys
 import tempfile
@@ -37,7 +36,14 @@ import redis
 import requests
 
 from benchmarks.frames import shared_dir
-from benchmarks.processes import LoopbackCamera, ManagedProcess, start_api, start_redis, start_worker
+from benchmarks.processes import (
+    LoopbackCamera,
+    ManagedProcess,
+    deployment_env,
+    start_api,
+    start_redis,
+    start_worker,
+)
 
 log = logging.getLogger("benchmarks.session_attack")
 ALICE, BOB, ADMIN = "attack-alice-key-0123456789", "attack-bob-key-0123456789", "attack-admin-key-0123456789"
@@ -104,14 +110,7 @@ def run(repeats: int, settle_s: float, cameras: int, work_dir: Path) -> dict[str
     redis_server, port = start_redis(work_dir / "redis")
     camera = LoopbackCamera(shared_dir())
     camera_url = camera.start()
-    env = {
-        "ROLLCALL_BROKER_URL": f"redis://127.0.0.1:{port}/0",
-        "ROLLCALL_RESULT_BACKEND": f"redis://127.0.0.1:{port}/1",
-        "ROLLCALL_DATABASE_URL": f"sqlite:///{work_dir / 'facebank.db'}",
-        "ROLLCALL_CAMERA_ALLOW": "127.0.0.0/8",
-        "ROLLCALL_API_KEYS": f"{ALICE}:jobs,{BOB}:jobs,{ADMIN}:admin",
-    }
-    env = {**os.environ, **env}
+    env = deployment_env(port, work_dir, f"{ALICE}:jobs,{BOB}:jobs,{ADMIN}:admin")
     started: list[ManagedProcess] = []
     try:
         api = start_api("api", env, work_dir, workers=2, threads=8)

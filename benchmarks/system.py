@@ -30,6 +30,7 @@ from benchmarks.loadgen import Target, level_report, run_level
 from benchmarks.processes import (
     LoopbackCamera,
     WorkerProcess,
+    deployment_env,
     rss_kib,
     start_api,
     start_redis,
@@ -135,15 +136,7 @@ def running_system(
         deployments = []
         for index, count in enumerate(worker_counts):
             api_key = secrets.token_urlsafe(24)
-            env = {
-                **os.environ,
-                "ROLLCALL_BROKER_URL": f"redis://127.0.0.1:{port}/{2 * index}",
-                "ROLLCALL_RESULT_BACKEND": f"redis://127.0.0.1:{port}/{2 * index + 1}",
-                "ROLLCALL_DATABASE_URL": f"sqlite:///{workdir / 'facebank.db'}",
-                "ROLLCALL_CAMERA_ALLOW": "127.0.0.0/8",
-                "ROLLCALL_API_KEYS": f"{api_key}:admin",
-                "ROLLCALL_AUTH_DISABLED": "false",
-            }
+            env = deployment_env(port, workdir, f"{api_key}:admin", database=2 * index)
             api = start_api(
                 "api", env, workdir / "logs" / f"{count}w", threads=api_threads, options=("--timeout", "60")
             )

@@ -29,6 +29,7 @@ from benchmarks.loadgen import JobSample, Target, level_report, run_level
 from benchmarks.processes import (
     LoopbackCamera,
     WorkerProcess,
+    deployment_env,
     start_api,
     start_redis,
     start_worker,
@@ -88,15 +89,7 @@ def running_stage(workdir: Path) -> Iterator[Stage]:
         camera_url = camera.start()
         stack.callback(camera.stop)
         api_key = secrets.token_urlsafe(24)
-        env = {
-            **os.environ,
-            "ROLLCALL_BROKER_URL": f"redis://127.0.0.1:{port}/0",
-            "ROLLCALL_RESULT_BACKEND": f"redis://127.0.0.1:{port}/1",
-            "ROLLCALL_DATABASE_URL": f"sqlite:///{workdir / 'facebank.db'}",
-            "ROLLCALL_CAMERA_ALLOW": "127.0.0.0/8",
-            "ROLLCALL_API_KEYS": f"{api_key}:admin",
-            "ROLLCALL_AUTH_DISABLED": "false",
-        }
+        env = deployment_env(port, workdir, f"{api_key}:admin")
         api = start_api("api", env, workdir / "logs", threads=16, options=("--timeout", "60"))
         stack.callback(api.stop)
         yield Stage(workdir, env, camera_url, api.url, api_key, f"redis://127.0.0.1:{port}/1")

@@ -23,6 +23,7 @@ import errors
 from ml import dlib_format as fmt
 from ml.align import DLIB_CHIP_TEMPLATE  # measured with MTCNN on dlib's own chips
 from ml.embedder import Embedder
+from ml.engines.sessions import Session
 from ml.weights import ModelStore
 
 WEIGHTS_NAME = "dlib_resnet_v1"
@@ -227,23 +228,28 @@ class DlibResNetEmbedder(Embedder):
     template = DLIB_CHIP_TEMPLATE
     default_threshold = DEFAULT_THRESHOLD
 
-    def __init__(self, network: DlibResNet, device: torch.device, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        network: DlibResNet,
+        device: torch.device | str,
+        batch_size: int = 64,
+        session: Session | None = None,
+        precision: str = "float32",
+        engine: str = "torch",
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.device = device
+        super().__init__(network, device, session, precision, engine)
         self.batch_size = batch_size
-        self.network = network.to(device).eval()
 
     @classmethod
-    def from_store(
-        cls, store: ModelStore, device: torch.device | str, batch_size: int = 64
-    ) -> DlibResNetEmbedder:
-        """Build from the verified ``.dat`` file; ``errors.WeightsMissing`` says how to fetch it."""
+    def load_network(cls, store: ModelStore) -> DlibResNet:
         network = DlibResNet()
         load_dlib_network(network, fmt.read_dlib_network(store.path(WEIGHTS_NAME)))
-        return cls(network, torch.device(device), batch_size)
+        return network
 
-    def example_input(self) -> Tensor:
+    @classmethod
+    def example_input(cls) -> Tensor:
         return torch.zeros(1, CHIP_SIZE, CHIP_SIZE, 3, dtype=torch.uint8)
 
     def descriptors(self, chips_rgb: np.ndarray) -> np.ndarray:

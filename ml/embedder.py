@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import Self
 
 import numpy as np
+import torch
+from torch import nn
 
 import errors
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
-
-    from ml.engines import EngineLoader, NetSpec, Runner
-    from ml.weights import ModelStore
+from ml.engines import EngineLoader, NetSpec, torch_loader
+from ml.engines.sessions import Session, TorchSession
+from ml.quantize import choose_precision
+from ml.weights import ModelStore
 
 
 class Embedder(ABC):
@@ -22,7 +21,8 @@ class Embedder(ABC):
 
     ``template`` holds where the five MTCNN landmarks (left eye, right eye, nose, left mouth,
     right mouth; x, y in chip pixels) must land for this model, so ``ml.align`` can cut chips
-    that look like the model's training crops.
+    that look like the model's training crops. ``network`` holds the weights; ``session`` runs it
+    (the module itself on torch, or its conversion on another engine), chosen once when it is built.
     """
 
     name: str
@@ -31,15 +31,42 @@ class Embedder(ABC):
     chip_size: int
     template: np.ndarray
     default_threshold: float
-    network: nn.Module
-    engine: str = "torch"
-    precision: str = "float32"  # or int8 (ml.quantize)
-    _runner: Runner | None = None
+
+    def __init__(
+        self,
+        network: nn.Module,
+        device: torch.device | str,
+        session: Session | None = None,
+        precision: str = "float32",
+        engine: str = "torch",
+    ) -> None:
+        self.device = torch.device(device)
+        self.network = network.to(self.device).eval()
+        self.session = session or TorchSession(self.network)
+        self.precision = precision  # or int8 (ml.quantize)
+        self.engine = engine
+
+    @classmethod
+    def from_store(
+        cls,
+        store: ModelStore,
+        device: torch.device | str,
+        loader: EngineLoader | None = None,
+        precision: str = "float32",
+    ) -> Self:
+        """The embedder with its verified weights from the model store, its network run by ``loader``'s
+        engine (torch when None) in ``precision``: ``float32``, ``int8`` or ``auto``
+        (``ml.quantize.choose_precision``); ``errors.WeightsMissing`` says how to fetch the weights."""
+        loader = loader or torch_loader(store)
+        network = cls.load_network(store).to(torch.device(device))
+        precision, session = choose_precision(precision, loader, cls)
+        session = session or loader.session(network, cls.net_spec())
+        return cls(network, device, session=session, precision=precision, engine=loader.engine)
 
     @classmethod
     @abstractmethod
-    def from_store(cls, store: ModelStore, device: torch.device | str) -> Embedder:
-        """Load the model's verified weights from the model store onto ``device``."""
+    def load_network(cls, store: ModelStore) -> nn.Module:
+        """The network with the model's verified weights from the model store (on the CPU)."""
 
     @abstractmethod
     def embed(self, chips_rgb: np.ndarray) -> np.ndarray:
@@ -54,27 +81,16 @@ class Embedder(ABC):
                 f"got {chips_rgb.dtype} {tuple(chips_rgb.shape)}"
             )
 
+    @classmethod
     @abstractmethod
-    def example_input(self) -> torch.Tensor:
+    def example_input(cls) -> torch.Tensor:
         """One input of ``network`` (batch of 1), for converting it to another engine."""
 
-    def net_spec(self) -> NetSpec:
+    @classmethod
+    def net_spec(cls) -> NetSpec:
         """``network`` as an engine converts it: batch axis dynamic, one output."""
-        from ml.engines import NetSpec
-
-        return NetSpec(self.name, self.name, (self.example_input(),), ({0: "batch"},), ("embedding",))
-
-    def use_engine(self, loader: EngineLoader, precision: str = "float32") -> None:
-        """Run ``network`` on ``loader``'s engine (converted once, from the same verified weights), in
-        ``precision``: ``float32``, ``int8`` or ``auto`` (``ml.quantize.choose_precision``)."""
-        from ml.quantize import choose_precision
-
-        self.precision, runner = choose_precision(precision, loader, self)
-        self._runner = runner or loader.load(self.network, self.net_spec())
-        self.engine = loader.engine
+        return NetSpec(cls.name, cls.name, (cls.example_input(),), ({0: "batch"},), ("embedding",))
 
     def run_network(self, batch: torch.Tensor) -> torch.Tensor:
         """``network``'s output for ``batch``, on the engine in use."""
-        if self._runner is None:
-            return self.network(batch)
-        return self._runner(batch)[0].to(batch.device)
+        return self.session.run(batch)[0].to(batch.device)

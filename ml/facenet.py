@@ -251,18 +251,14 @@ class FaceNetEmbedder(Embedder):
     template = FACENET_CHIP_TEMPLATE
     default_threshold = DEFAULT_THRESHOLD
 
-    def __init__(self, network: InceptionResnetV1, device: torch.device) -> None:
-        self.device = device
-        self.network = network.to(device).eval()
-
     @classmethod
-    def from_store(cls, store: ModelStore, device: torch.device | str) -> FaceNetEmbedder:
-        """Build from the verified weights file; ``errors.WeightsMissing`` says how to fetch it."""
+    def load_network(cls, store: ModelStore) -> InceptionResnetV1:
         network = InceptionResnetV1()
         load_facenet_state_dict(network, load_state_dict(store.path(WEIGHTS_NAME)))
-        return cls(network, torch.device(device))
+        return network
 
-    def example_input(self) -> Tensor:
+    @classmethod
+    def example_input(cls) -> Tensor:
         return torch.zeros(1, 3, CHIP_SIZE, CHIP_SIZE)
 
     def embed(self, chips_rgb: np.ndarray) -> np.ndarray:

@@ -9,8 +9,8 @@ many frames of one size go in calls of a bounded canvas area, ``_PNET_PIXELS``),
 R-Net/O-Net see the candidates of every frame at once. The pyramid levels and the R-/O-Net crops are
 area-resampled from integral images by compiled loops (``ml.resample``), with facenet-pytorch's float32
 results. All inputs are channels-last in memory (2–3× faster convolutions on the CPU), and the networks
-run on the engine the pipeline chose (``ml.engines``): torch by default, P-Net in bands on the CPU
-(``_pnet_in_bands``).
+run as the sessions the detector was built with (``ml.engines``): torch by default, P-Net in bands on
+the CPU (``_PNetInBands``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
 import errors
-from ml.engines import EngineLoader, NetSpec, Runner
+from ml.engines import EngineLoader, NetSpec, torch_loader
+from ml.engines.sessions import Session
 from ml.resample import SummedAreaTables, compile_kernels
 from ml.timing import StageTimer
 from ml.weights import ModelStore, load_state_dict
@@ -45,7 +46,7 @@ _CHUNK = 1024  # candidates per R-Net/O-Net forward: bounds memory on frames wit
 # buffers sized for the largest call it has seen; one 640x480 frame's canvas is ~0.3 MP.
 _PNET_PIXELS = 1 << 22
 _CANVASES_KEPT = 8  # frame sizes whose pyramid geometry a detector keeps (a canvas's mask: 4 bytes a pixel)
-# Canvas pixels per P-Net call on the torch engine on the CPU (``_pnet_in_bands``): about 5 MB a map of
+# Canvas pixels per P-Net call on the torch engine on the CPU (``_PNetInBands``): about 5 MB a map of
 # P-Net's first layer, which stays in a core's share of the CPU caches.
 _PNET_BAND_PIXELS = 1 << 17
 
@@ -395,10 +396,11 @@ def _cells_at_least(face: Tensor, cell_level: Tensor, threshold: float) -> Tenso
     return torch.from_numpy(np.argwhere(hits))
 
 
-def _pnet_in_bands(run: Runner) -> Runner:
-    """``run`` (P-Net) over a canvas in horizontal bands of about ``_PNET_BAND_PIXELS``, with the outputs
+class _PNetInBands:
+    """A P-Net session over a canvas in horizontal bands of about ``_PNET_BAND_PIXELS``, with the outputs
     of one call over the whole canvas (each cell from its own 12×12 window; bands overlap by the 10 rows two
     neighbouring cells share and start on even rows, so max-pooling windows line up).
+
 
     Why: torch runs each layer over the whole input before the next, so conv, PReLU, mask and pool
     each stream P-Net's 10-channel first-layer maps through memory; a 1280×720 frame's canvas makes
@@ -406,10 +408,15 @@ def _pnet_in_bands(run: Runner) -> Runner:
     layers and tiles by itself, and runs slower in bands). In bands the maps stay in cache: measured
     1.5-2.3× faster on 640×480 to 1920×1080 canvases, same outputs within 1e-6."""
 
-    def run_in_bands(images: Tensor, mask: Tensor) -> tuple[Tensor, ...]:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def run(self, *inputs: Tensor) -> tuple[Tensor, ...]:
+        images, mask = inputs
         height, width = images.shape[2], images.shape[3]
         cells = max(1, (_PNET_BAND_PIXELS // width - _PNET_CELL) // _PNET_STRIDE + 1)
         rows = (cells - 1) * _PNET_STRIDE + _PNET_CELL  # even: the next band starts on an even row
+        run = self.session.run
         if rows >= height:
             return run(images, mask)
         parts: list[tuple[Tensor, ...]] = []
@@ -420,8 +427,6 @@ def _pnet_in_bands(run: Runner) -> Runner:
             top += cells * _PNET_STRIDE
         parts.append(tuple(run(images[:, :, top:], mask[:, :, top:])))
         return tuple(torch.cat(maps, dim=2) for maps in zip(*parts, strict=True))
-
-    return run_in_bands
 
 
 def _crop_bounds(boxes: Tensor, frame_w: Tensor, frame_h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -434,76 +439,63 @@ def _crop_bounds(boxes: Tensor, frame_w: Tensor, frame_h: Tensor) -> tuple[Tenso
     return x0, y0, x1, y1
 
 
-class MTCNN(nn.Module):
-    """The three-stage detector; load it once per process with ``from_store`` and call ``detect``."""
+# The three networks as an engine converts them: batch (and P-Net's canvas) axes dynamic; every image
+# input channels-last in memory (``NetSpec.channels_last``).
+_SPATIAL = {0: "batch", 2: "height", 3: "width"}
+NET_SPECS = {
+    "pnet": NetSpec(
+        "mtcnn_pnet",
+        "mtcnn_pnet",
+        (torch.zeros(1, 3, 24, 24), torch.zeros(1, 1, 22, 22)),
+        (_SPATIAL, {2: "height", 3: "width"}),
+        ("reg", "prob"),
+        channels_last=(0,),
+    ),
+    "rnet": NetSpec(
+        "mtcnn_rnet", "mtcnn_rnet", (torch.zeros(1, 3, 24, 24),), ({0: "batch"},), ("reg", "prob"), (0,)
+    ),
+    "onet": NetSpec(
+        "mtcnn_onet",
+        "mtcnn_onet",
+        (torch.zeros(1, 3, 48, 48),),
+        ({0: "batch"},),
+        ("reg", "points", "prob"),
+        (0,),
+    ),
+}
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
+
+class MTCNN(nn.Module):
+    """The three-stage detector; build it once per process with ``from_store`` and call ``detect``.
+
+    It holds the three modules (their weights) and the session that runs each (``sessions``: the modules
+    themselves on torch, their conversions on another engine), chosen once when it is built."""
+
+    def __init__(
+        self, pnet: PNet, rnet: RNet, onet: ONet, device: torch.device | str, loader: EngineLoader
+    ) -> None:
         super().__init__()
-        self.pnet = PNet()
-        self.rnet = RNet()
-        self.onet = ONet()
+        self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self.device = torch.device(device)
         self.to(self.device).eval().requires_grad_(False)
-        self.engine = "torch"
+        self.engine = loader.engine
         # Pyramid canvases by frame size and scales (their mask and cell maps), oldest first.
         self._canvases: dict[tuple[int, int, tuple[float, ...]], _PyramidCanvas] = {}
-        # What runs each network: the module itself, or its conversion to another engine (``use_engine``).
-        self._run: dict[str, Runner] = {}
-        self._use_modules()
-
-    def _use_modules(self) -> None:
-        """Run the networks as the torch modules they are (P-Net in bands on the CPU)."""
-        pnet: Runner = self.pnet
-        self._run = {"pnet": _pnet_in_bands(pnet) if self.device.type == "cpu" else pnet}
-        self._run.update(rnet=self.rnet, onet=self.onet)
-
-    def use_engine(self, loader: EngineLoader) -> None:
-        """Run the three networks on ``loader``'s engine (converted once, from these weights)."""
-        image = torch.zeros(1, 3, 24, 24)
-        mask = torch.zeros(1, 1, 22, 22)
-        spatial = {0: "batch", 2: "height", 3: "width"}
-        self._run["pnet"] = loader.load(
-            self.pnet,
-            NetSpec(
-                "mtcnn_pnet",
-                "mtcnn_pnet",
-                (image, mask),
-                (spatial, {2: "height", 3: "width"}),
-                ("reg", "prob"),
-                channels_last=(0,),
-            ),
-        )
-        self._run["rnet"] = loader.load(
-            self.rnet,
-            NetSpec(
-                "mtcnn_rnet",
-                "mtcnn_rnet",
-                (torch.zeros(1, 3, 24, 24),),
-                ({0: "batch"},),
-                ("reg", "prob"),
-                channels_last=(0,),
-            ),
-        )
-        self._run["onet"] = loader.load(
-            self.onet,
-            NetSpec(
-                "mtcnn_onet",
-                "mtcnn_onet",
-                (torch.zeros(1, 3, 48, 48),),
-                ({0: "batch"},),
-                ("reg", "points", "prob"),
-                channels_last=(0,),
-            ),
-        )
+        self.sessions: dict[str, Session] = {
+            name: loader.session(module, NET_SPECS[name])
+            for name, module in (("pnet", pnet), ("rnet", rnet), ("onet", onet))
+        }
         if loader.engine == "torch" and self.device.type == "cpu":
-            self._run["pnet"] = _pnet_in_bands(self._run["pnet"])
-        self.engine = loader.engine
+            self.sessions["pnet"] = _PNetInBands(self.sessions["pnet"])
 
     @classmethod
-    def from_store(cls, store: ModelStore, device: torch.device | str) -> MTCNN:
-        """The detector with facenet-pytorch's weights from the verified model store."""
-        model = cls("cpu")
-        for net, name in ((model.pnet, "mtcnn_pnet"), (model.rnet, "mtcnn_rnet"), (model.onet, "mtcnn_onet")):
+    def from_store(
+        cls, store: ModelStore, device: torch.device | str, loader: EngineLoader | None = None
+    ) -> MTCNN:
+        """The detector with facenet-pytorch's weights from the verified model store, its networks run by
+        ``loader``'s engine (torch when None)."""
+        nets = (PNet(), RNet(), ONet())
+        for net, name in zip(nets, ("mtcnn_pnet", "mtcnn_rnet", "mtcnn_onet"), strict=True):
             path = store.path(name)
             try:
                 net.load_state_dict(load_state_dict(path), strict=True)
@@ -511,11 +503,8 @@ class MTCNN(nn.Module):
                 raise errors.WeightsCorrupt(
                     f"{path} does not fit MTCNN's {type(net).__name__}: {str(exc).splitlines()[0]}"
                 ) from exc
-        model.device = torch.device(device)
-        model.to(model.device)
-        model._use_modules()
         compile_kernels()
-        return model
+        return cls(*nets, device, loader or torch_loader(store))
 
     def detect(
         self, frames_bgr: Sequence[np.ndarray], params: MTCNNParams, timer: StageTimer | None = None
@@ -564,7 +553,7 @@ class MTCNN(nn.Module):
                 with _stage(timer, "pyramid"):
                     images = canvas.images(frames, chunk)
                 with _stage(timer, "pnet"):
-                    reg, prob = self._run["pnet"](images, canvas.mask)
+                    reg, prob = self.sessions["pnet"].run(images, canvas.mask)
                     cands, cell_reg, level = self._cells_to_boxes(
                         reg.to(self.device), prob.to(self.device), canvas, params.thresholds[0]
                     )
@@ -634,7 +623,7 @@ class MTCNN(nn.Module):
 
     # --- stage 2: R-Net over every candidate of every frame ---
     def _refine(self, cands: _Candidates, frames: _Frames, params: MTCNNParams) -> _Candidates:
-        cands, outputs = self._run_on_crops(self._run["rnet"], cands, frames, _RNET_SIZE)
+        cands, outputs = self._run_on_crops(self.sessions["rnet"], cands, frames, _RNET_SIZE)
         if len(cands) == 0:
             return cands
         reg, prob = outputs
@@ -649,7 +638,7 @@ class MTCNN(nn.Module):
 
     # --- stage 3: O-Net, landmarks, final NMS ---
     def _output(self, cands: _Candidates, frames: _Frames, params: MTCNNParams) -> tuple[_Candidates, Tensor]:
-        cands, outputs = self._run_on_crops(self._run["onet"], cands, frames, _ONET_SIZE)
+        cands, outputs = self._run_on_crops(self.sessions["onet"], cands, frames, _ONET_SIZE)
         if len(cands) == 0:
             return cands, torch.zeros(0, 5, 2, device=self.device)
         reg, points, prob = outputs
@@ -666,7 +655,7 @@ class MTCNN(nn.Module):
         return cands[keep], torch.stack([xs, ys], dim=2)[keep]
 
     def _run_on_crops(
-        self, net: Runner, cands: _Candidates, frames: _Frames, size: int
+        self, net: Session, cands: _Candidates, frames: _Frames, size: int
     ) -> tuple[_Candidates, tuple[Tensor, ...]]:
         """``net`` over the candidates' ``size``×``size`` crops, in chunks; boxes wholly outside their
         frame are dropped (facenet-pytorch skips them too, but then misaligns its outputs)."""
@@ -678,7 +667,7 @@ class MTCNN(nn.Module):
         for s in range(0, len(cands), _CHUNK):
             part = slice(s, s + _CHUNK)
             crops = frames.crops(cands.frame[part], x0[part], y0[part], x1[part], y1[part], size)
-            outputs.append(tuple(out.to(self.device) for out in net(crops)))
+            outputs.append(tuple(out.to(self.device) for out in net.run(crops)))
         return cands, tuple(torch.cat(parts) for parts in zip(*outputs, strict=True))
 
     def _no_candidates(self) -> _Candidates:

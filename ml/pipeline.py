@@ -62,27 +62,35 @@ def embedder_names() -> list[str]:
 
 
 class FacePipeline:
-    """Detector and embedder loaded on one device, with the calls a job needs."""
+    """Detector and embedder loaded on one device by ``config``, with the calls a job needs."""
 
     def __init__(
         self,
         detector: MTCNN,
         embedder: Embedder,
+        config: PipelineConfig,
         device: torch.device,
-        params: MTCNNParams,
         load_seconds: float,
         engine: str = "torch",
-        min_face_prob: float = 0.0,
-        max_detect_side: int | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
+        self.config = config
         self.device = device
-        self.params = params
         self.load_seconds = load_seconds
-        self.engine = engine
-        self.min_face_prob = min_face_prob
-        self.max_detect_side = max_detect_side
+        self.engine = engine  # the engine and its version (``EngineLoader.describe``)
+
+    @property
+    def params(self) -> MTCNNParams:
+        return self.config.mtcnn
+
+    @property
+    def min_face_prob(self) -> float:
+        return self.config.min_face_prob
+
+    @property
+    def max_detect_side(self) -> int | None:
+        return self.config.max_detect_side
 
     def detect(self, frames_bgr: Sequence[np.ndarray], timer: StageTimer | None = None) -> list[Detections]:
         """Faces at least ``min_face_prob`` sure in each frame, each frame's long side bounded by
@@ -133,25 +141,15 @@ class FacePipeline:
 
 @functools.cache
 def load_pipeline(config: PipelineConfig) -> FacePipeline:
-    """Load (once per process and configuration) the detector and the configured embedder."""
+    """Load (once per process and configuration) the detector and the configured embedder, each built
+    with the sessions of the configured engine (``ml.engines``)."""
     classes = _embedder_classes()
     if config.embedder not in classes:
         raise InvalidInput(f"unknown embedder {config.embedder!r}; choose one of {sorted(classes)}")
     started = time.perf_counter()
     device = resolve_device(config.device)
     store = ModelStore(config.model_dir)
-    detector = MTCNN.from_store(store, device)
-    embedder = classes[config.embedder].from_store(store, device)
     loader = EngineLoader(resolve_engine(config.engine, device), store, torch.get_num_threads())
-    detector.use_engine(loader)
-    embedder.use_engine(loader, config.embedder_precision)
-    return FacePipeline(
-        detector,
-        embedder,
-        device,
-        config.mtcnn,
-        time.perf_counter() - started,
-        loader.describe(),
-        config.min_face_prob,
-        config.max_detect_side,
-    )
+    detector = MTCNN.from_store(store, device, loader)
+    embedder = classes[config.embedder].from_store(store, device, loader, config.embedder_precision)
+    return FacePipeline(detector, embedder, config, device, time.perf_counter() - started, loader.describe())

@@ -44,11 +44,13 @@ from tests.shared_data import shared_dir
 def _timed_base(module: Any, store: ModelStore, engine: str, threads: int) -> Any:
     """The base detector on ``engine``, its stages timed by wrapping its methods (it has no timer of its
     own)."""
-    detector = module.MTCNN.from_store(store, "cpu")
-    if engine != "torch":
-        if not hasattr(detector, "use_engine"):
-            raise SystemExit("the base revision's MTCNN has no engines: use --base-engine torch")
-        detector.use_engine(EngineLoader(engine, store, threads))
+    loader = EngineLoader(engine, store, threads)
+    if not hasattr(module.MTCNN, "use_engine"):  # built with its sessions (ml.engines.sessions)
+        detector = module.MTCNN.from_store(store, "cpu", loader)
+    else:  # a revision that built the detector on torch, then switched its engine
+        detector = module.MTCNN.from_store(store, "cpu")
+        if engine != "torch":
+            detector.use_engine(loader)
     timer: dict[str, StageTimer] = {"t": StageTimer()}
     for method, stage in (("_propose", "pyramid+pnet"), ("_refine", "rnet"), ("_output", "onet")):
         original = getattr(detector, method)
@@ -62,19 +64,28 @@ def _timed_base(module: Any, store: ModelStore, engine: str, threads: int) -> An
     return detector, timer
 
 
+class _TimedSession:
+    """A session timed into one stage; also stands in for a revision's runner (a plain callable)."""
+
+    def __init__(self, run: Any, timer: dict[str, StageTimer], stage: str) -> None:
+        self._run, self._timer, self._stage = run, timer, stage
+
+    def run(self, *inputs: Any) -> Any:
+        with self._timer["t"].stage(self._stage):
+            return self._run(*inputs)
+
+    __call__ = run
+
+
 def _time_networks(detector: Any, timer: dict[str, StageTimer]) -> None:
-    """Time each network's runner into stage ``net_<name>`` of ``timer["t"]`` (a base without runners,
-    before the engines, is left as it is)."""
-    runners = getattr(detector, "_run", None)
+    """Time each network's session (a revision before sessions: its runner) into stage ``net_<name>`` of
+    ``timer["t"]`` (a base without either, before the engines, is left as it is)."""
+    sessions = getattr(detector, "sessions", None)
+    runners = sessions if sessions is not None else getattr(detector, "_run", None)
     if not runners:
         return
     for name, run in list(runners.items()):
-
-        def timed(*inputs: Any, _run: Any = run, _stage: str = f"net_{name}") -> Any:
-            with timer["t"].stage(_stage):
-                return _run(*inputs)
-
-        runners[name] = timed
+        runners[name] = _TimedSession(run.run if sessions is not None else run, timer, f"net_{name}")
 
 
 def _split(stages: dict[str, float]) -> dict[str, float]:
@@ -125,16 +136,16 @@ def main() -> None:
     contenders: dict[str, tuple[Any, Any]] = {}
     timers: dict[str, dict[str, StageTimer]] = {}
     for engine in args.engines or available_engines():
-        detector, embedder = MTCNN.from_store(store, "cpu"), DlibResNetEmbedder.from_store(store, "cpu")
         loader = EngineLoader(engine, store, args.threads)
-        detector.use_engine(loader)
-        embedder.use_engine(loader)
+        detector = MTCNN.from_store(store, "cpu", loader)
+        embedder = DlibResNetEmbedder.from_store(store, "cpu", loader)
         timers[engine] = {"t": StageTimer()}
         _time_networks(detector, timers[engine])
         contenders[engine] = (detector, embedder)
-    base_embedder = DlibResNetEmbedder.from_store(store, "cpu")  # today's embedder on the base's engine
-    if args.base_engine != "torch":
-        base_embedder.use_engine(EngineLoader(args.base_engine, store, args.threads))
+    # today's embedder on the base's engine
+    base_embedder = DlibResNetEmbedder.from_store(
+        store, "cpu", EngineLoader(args.base_engine, store, args.threads)
+    )
     frames = _frames(args.size)
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     per_pass: dict[str, list[dict[str, float]]] = {}

@@ -1,4 +1,4 @@
-"""Regenerate the README's generated tables (configuration, error codes); tests/unit checks them."""
+"""Regenerate the README's generated tables (configuration, error codes); tests/test_settings.py checks."""
 
 import re
 from pathlib import Path

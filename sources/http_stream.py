@@ -23,13 +23,13 @@ from sources.fetch import FetchLimits, FetchTrace
 from sources.http_camera import body_chunks, mjpeg_parts, open_http, read_snapshot
 from sources.netguard import CameraAllowlist
 from sources.pinned import Deadline
-from sources.stream import StreamFrame
+from sources.streamframe import StreamFrame
 
 log = logging.getLogger(__name__)
 
 
 class HttpStream:
-    """The frames of one HTTP camera (``sources.stream.FrameStream``)."""
+    """The frames of one HTTP camera (``sources.streamframe.FrameStream``)."""
 
     def __init__(
         self,

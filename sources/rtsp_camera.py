@@ -36,7 +36,7 @@ from sources.fetch import FetchedFrame, FetchLimits, FetchTrace
 from sources.netguard import CameraAllowlist, ResolvedTarget
 from sources.pinned import Deadline, connect_pinned
 from sources.rtsp_relay import RelayCredentials, RelayReport, RtspRelay
-from sources.stream import encode_jpeg
+from sources.streamframe import encode_jpeg
 from sources.tls import TlsPolicy
 from sources.urls import without_credentials
 

@@ -23,13 +23,13 @@ from sources.fetch import FetchLimits, FetchTrace
 from sources.netguard import CameraAllowlist
 from sources.pinned import Deadline
 from sources.rtsp_camera import NoFrame, OpenedRtsp, check_pixels, open_rtsp
-from sources.stream import StreamFrame
+from sources.streamframe import StreamFrame
 
 log = logging.getLogger(__name__)
 
 
 class RtspStream:
-    """The frames of one RTSP camera over one connection (``sources.stream.FrameStream``)."""
+    """The frames of one RTSP camera over one connection (``sources.streamframe.FrameStream``)."""
 
     def __init__(self, endpoint: CameraEndpoint, allowlist: CameraAllowlist, limits: FetchLimits) -> None:
         self._endpoint = endpoint

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from contract.fields import MAX_URL_LENGTH, CameraName
 from contract.jobs import SmallFaces
-from contract.people import Timestamp
+from contract.people import RecordOut, Timestamp
 from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.limits import MAX_SESSION_NAME
 from facebank.records import CameraStats, SessionCamera, SessionPerson, SessionState, SessionTick
@@ -260,7 +260,9 @@ class SessionOut(SessionSummary):
         return cls(**SessionSummary.fields_of(state), people=people)
 
 
-class TickOut(BaseModel):
+class TickOut(RecordOut):
+    """One tick of a session, read from its record (``facebank.records.SessionTick``) by attribute."""
+
     tick: int
     state: str
     due_at: Timestamp
@@ -270,14 +272,7 @@ class TickOut(BaseModel):
 
     @classmethod
     def of(cls, tick: SessionTick) -> TickOut:
-        return cls(
-            tick=tick.tick,
-            state=tick.state,
-            due_at=tick.due_at,
-            started_at=tick.started_at,
-            finished_at=tick.finished_at,
-            frames=list(tick.frames),
-        )
+        return cls.model_validate(tick)
 
 
 class SessionReport(BaseModel):

@@ -100,6 +100,8 @@ def entry_point_problem(argv: tuple[str, ...] | list[str]) -> str | None:
         return None if isinstance(app, Flask) else f"{target} does not build a Flask app"
     if program.startswith("python") and argv[1:2] == ["-m"]:
         module = importlib.import_module(argv[2])
+        if hasattr(module, "__path__"):  # a package: `python -m` runs its __main__ module
+            module = importlib.import_module(f"{argv[2]}.__main__")
         main = getattr(module, "main", None)
         if not callable(main):
             return f"{argv[2]} has no main()"

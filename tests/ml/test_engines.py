@@ -14,7 +14,9 @@ import torch
 
 import errors
 from ml.dlib_resnet import DlibResNetEmbedder
-from ml.engines import ENGINES, EngineLoader, NetSpec, available_engines, onnxruntime_options, resolve_engine
+from ml.engines import ENGINES, EngineLoader, available_engines, resolve_engine
+from ml.engines.conversion import ConversionCache, NetSpec
+from ml.engines.sessions import onnxruntime_options
 from ml.mtcnn import MTCNN, MTCNNParams, PNet
 from ml.weights import ModelStore
 from settings import get_settings
@@ -53,8 +55,7 @@ def test_detections_on_the_oracle_photos_equal_the_oracle(engine: str, store: Mo
     p = reference["parameters"]
     params = MTCNNParams(p["min_face_size"], tuple(p["thresholds"]), p["factor"])
     torch_mtcnn = MTCNN.from_store(store, "cpu")
-    mtcnn = MTCNN.from_store(store, "cpu")
-    mtcnn.use_engine(_loader(engine, store))
+    mtcnn = MTCNN.from_store(store, "cpu", _loader(engine, store))
     assert mtcnn.engine == engine
     agreement = oracle.Agreement()
     for name, expected in reference["images"].items():
@@ -79,8 +80,7 @@ def test_dlib_embeddings_of_the_oracle_chips_are_within_1e4_of_torch(engine: str
     """(FaceNet's released weights cannot be fetched on the test machines; it converts the same way.)"""
     batch = _dlib_chips()
     expected = DlibResNetEmbedder.from_store(store, "cpu").embed(batch)
-    embedder = DlibResNetEmbedder.from_store(store, "cpu")
-    embedder.use_engine(_loader(engine, store))
+    embedder = DlibResNetEmbedder.from_store(store, "cpu", _loader(engine, store))
     assert embedder.engine == engine
     ours = embedder.embed(batch)
     assert ours.shape == expected.shape
@@ -110,19 +110,19 @@ def test_conversion_is_cached_with_its_hash_and_redone_when_damaged(
     loader = EngineLoader("onnxruntime", local, threads=1)
     spec = _pnet_spec()
     net = PNet()
-    first = loader.load(net, spec)
-    (onnx,) = loader.converted_paths(spec)
+    first = loader.session(net, spec)
+    (onnx,) = loader.conversions.converted_paths(spec)
     recorded = json.loads(onnx.with_suffix(".sha256.json").read_text())
     assert set(recorded) == {onnx.name}
     made = onnx.stat().st_mtime_ns
-    loader.load(net, spec)
+    loader.session(net, spec)
     assert onnx.stat().st_mtime_ns == made  # verified and reused, not converted again
     onnx.write_bytes(onnx.read_bytes()[:-10] + b"0123456789")
-    again = loader.load(net, spec)
+    again = loader.session(net, spec)
     assert json.loads(onnx.with_suffix(".sha256.json").read_text()) == recorded  # converted again
     x = torch.rand(1, 3, 30, 40)
     mask = torch.zeros(1, 1, 28, 38)
-    for a, b in zip(first(x, mask), again(x, mask), strict=True):
+    for a, b in zip(first.run(x, mask), again.run(x, mask), strict=True):
         assert torch.equal(a, b)
 
 
@@ -130,23 +130,25 @@ def test_conversion_key_changes_with_the_engine_version(
     store: ModelStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loader = _loader("openvino", store)
-    before = loader.conversion_key(_pnet_spec())
-    monkeypatch.setattr(EngineLoader, "describe", lambda self: "openvino-0.0.0")
-    assert loader.conversion_key(_pnet_spec()) != before
+    before = loader.conversions.conversion_key(_pnet_spec())
+    monkeypatch.setattr(ConversionCache, "describe", lambda self: "openvino-0.0.0")
+    assert loader.conversions.conversion_key(_pnet_spec()) != before
 
 
 def test_openvino_takes_channels_last_inputs_as_they_are_and_answers_as_torch(store: ModelStore) -> None:
     """MTCNN hands its networks channels-last tensors; the OpenVINO runner declares such inputs NHWC
     (no copy into NCHW order) and must answer exactly as for the same values in NCHW order."""
     pnet = MTCNN.from_store(store, "cpu").pnet
-    plain = _loader("openvino", store).load(pnet, _pnet_spec())
-    nhwc = _loader("openvino", store).load(pnet, dataclasses.replace(_pnet_spec(), channels_last=(0,)))
+    plain = _loader("openvino", store).session(pnet, _pnet_spec())
+    nhwc = _loader("openvino", store).session(pnet, dataclasses.replace(_pnet_spec(), channels_last=(0,)))
     image = torch.rand(2, 50, 70, 3).permute(0, 3, 1, 2)  # NHWC in memory, as MTCNN's canvases
     mask = torch.zeros(1, 1, 48, 68)
     with torch.inference_mode():
         expected = pnet(image, mask)
     for given in (image, image.contiguous()):  # channels-last, and plain NCHW memory: either works
-        for ours, reference, theirs in zip(nhwc(given, mask), plain(given, mask), expected, strict=True):
+        for ours, reference, theirs in zip(
+            nhwc.run(given, mask), plain.run(given, mask), expected, strict=True
+        ):
             assert torch.equal(ours, reference)
             assert (ours - theirs).abs().max() <= MAX_EMBEDDING_DIFF
 

@@ -188,13 +188,14 @@ def test_many_frames_of_one_size_go_through_pnet_in_bounded_calls(
     canvas = mtcnn_module._PyramidCanvas(480, 640, params.scales(480, 640), torch.device("cpu"))
     monkeypatch.setattr(mtcnn_module, "_PNET_PIXELS", 2 * canvas.height * canvas.width + 1)
     calls: list[int] = []
-    pnet = mtcnn._run["pnet"]
+    pnet = mtcnn.sessions["pnet"]
 
-    def counted(images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        calls.append(images.shape[0])
-        return pnet(images, mask)
+    class Counted:
+        def run(self, images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            calls.append(images.shape[0])
+            return pnet.run(images, mask)
 
-    monkeypatch.setitem(mtcnn._run, "pnet", counted)
+    monkeypatch.setitem(mtcnn.sessions, "pnet", Counted())
     batch = mtcnn.detect(frames, params)
     assert calls == [2, 2, 1]
     assert sum(len(d) for d in alone) >= 8  # the frames have faces to compare

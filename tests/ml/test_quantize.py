@@ -69,8 +69,7 @@ def test_int8_embeddings_of_the_oracle_chips_stay_within_the_cosine_gates(
     float32_pipe,
     gate_chips: np.ndarray,  # type: ignore[no-untyped-def]
 ) -> None:
-    int8 = DlibResNetEmbedder.from_store(loader.store, "cpu")
-    int8.use_engine(loader, "int8")
+    int8 = DlibResNetEmbedder.from_store(loader.store, "cpu", loader, "int8")
     assert int8.precision == "int8"
     similarity = quantize.cosines(int8.embed(gate_chips), float32_pipe.embedder.embed(gate_chips))
     print(f"INT8 vs float32 on {len(gate_chips)} oracle chips: min {similarity.min():.5f}, "

@@ -62,13 +62,14 @@ def test_pnet_in_bands_gives_the_outputs_of_one_call_over_the_canvas(monkeypatch
     monkeypatch.setattr(mtcnn_module, "_PNET_BAND_PIXELS", 40 * canvas.width)
     calls: list[int] = []
 
-    def counted(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        calls.append(x.shape[2])
-        return pnet(x, mask)
+    class Counted:
+        def run(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            calls.append(x.shape[2])
+            return pnet(x, mask)
 
     with torch.inference_mode():
         whole = pnet(images, canvas.mask)
-        banded = mtcnn_module._pnet_in_bands(counted)(images, canvas.mask)
+        banded = mtcnn_module._PNetInBands(Counted()).run(images, canvas.mask)
     assert len(calls) > 10 and max(calls) <= 40
     inside = canvas.cell_level >= 0
     for one, bands in zip(whole, banded, strict=True):

@@ -5,6 +5,7 @@ The classroom figures are printed (``-s`` shows them) and recorded in the README
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import cache
 
@@ -172,9 +173,10 @@ def test_on_a_downscaled_frame_the_tiles_find_the_small_faces_at_full_resolution
     sees it at half size and misses faces under ~40 px) still has its small faces found by the tiles,
     which are cut from the full-resolution frame; every box is in the frame's own coordinates."""
     room = build_classroom(shared_dir(), rows=((6, 14.0), (6, 20.0), (6, 28.0), (6, 40.0), (6, 56.0)))
-    bounded = FacePipeline(
-        pipeline().detector, pipeline().embedder, pipeline().device, MTCNNParams(), 0.0, max_detect_side=960
+    bounded_config = dataclasses.replace(
+        pipeline().config, mtcnn=MTCNNParams(), min_face_prob=0.0, max_detect_side=960
     )
+    bounded = FacePipeline(pipeline().detector, pipeline().embedder, bounded_config, pipeline().device, 0.0)
     off = bounded.detect_small_faces(room.frame, SmallFaces(mode="off")).detections
     on = bounded.detect_small_faces(room.frame, SmallFaces(mode="on")).detections
     scored_off = score_detections(room.boxes, off.boxes, off.probs, 0.9)

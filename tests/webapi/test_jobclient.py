@@ -1,19 +1,25 @@
 """The job client's pure parts: a job's state as a caller sees it, rate refusals, idempotency claims.
 
-Fast: no Redis and no worker (the submission protocol over real Redis and workers is proven in
-tests/integration/test_jobs.py, test_idempotency.py and tests/reliability/test_fairness.py).
+Fast: no Redis and no worker; a Redis that is down is a refused connection (the submission protocol over
+real Redis and workers is proven in tests/integration/test_jobs.py, test_idempotency.py and
+tests/reliability/test_fairness.py).
 """
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+from celery import Celery
 
 from contract.admission import rate_refusal
 from contract.callers import OPERATOR, Caller
+from contract.jobs import DetectArgs, FrameSource
 from contract.records import JobRecord
-from errors import CameraUnreachable, IdempotencyConflict, InvalidInput
+from errors import BrokerUnavailable, CameraUnreachable, IdempotencyConflict, InvalidInput
+from settings import Settings
 from webapi.idempotency import claim_for, replayed_job
-from webapi.jobclient import job_state
+from webapi.jobclient import JobClient, job_state
 
 ALICE, BOB, ADMIN = Caller("alice", admin=False), Caller("bob", admin=False), Caller("root", admin=True)
 RECORD = JobRecord(type="detect", submitted_at=1_700_000_000.0, owner="alice")
@@ -89,3 +95,31 @@ def test_a_key_held_for_the_same_request_replays_its_job_and_for_another_is_a_co
     assert replayed_job(claim, held) == "first-job"
     with pytest.raises(IdempotencyConflict):
         replayed_job(claim, b'{"job_id": "first-job", "fingerprint": "another request"}')
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): a Redis that is down."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_with_redis_down_every_call_is_broker_unavailable_and_nothing_is_left_half_done() -> None:
+    """No Redis at all (a refused connection, no worker): the client answers 503 ``broker_unavailable``
+    for a submission, a poll and a revoke, and says the queue is unreachable, not why Redis failed."""
+    down = f"redis://127.0.0.1:{_closed_port()}/0"
+    client = JobClient(
+        Celery("jobclient-test", broker=down, backend=down), Settings(broker_url=down, result_backend=down)
+    )
+    args = DetectArgs(source=FrameSource(url="http://camera.example/snapshot.jpg"))
+    calls = (
+        lambda: client.admit_submission(ALICE),
+        lambda: client.submit(args, ALICE),
+        lambda: client.status("j1", ALICE),
+        lambda: client.revoke("j1", ALICE),
+    )
+    for call in calls:
+        with pytest.raises(BrokerUnavailable) as refused:
+            call()
+        assert (refused.value.code, refused.value.status) == ("broker_unavailable", 503)
+        assert "unreachable" in refused.value.message

@@ -1,10 +1,11 @@
 """The INT8 embedder: OpenVINO post-training quantization (NNCF) of the embedder's converted network,
 prepared once and cached beside the conversions, with a record of the gates it passed on this CPU.
 
-Preparation (``python -m ml.quantize``, never per request) quantizes the float32 OpenVINO conversion with
-NNCF, calibrated on face chips (the shared facebank's, by default), then measures on held-out chips (the
-embedder's oracle chips) the cosine of each INT8 embedding to its float32 twin and times both networks
-back to back on this CPU. The record (``Int8Record``) travels with the model files, hashed with them.
+Preparation (``python -m ml.quantize``, in ``ml.quantize.__main__``; never per request) quantizes the
+float32 OpenVINO conversion with NNCF, calibrated on face chips (the shared facebank's, by default), then
+measures on held-out chips (the embedder's oracle chips) the cosine of each INT8 embedding to its float32
+twin and times both networks back to back on this CPU. The record (``Int8Record``) travels with the model
+files, hashed with them.
 
 ``ROLLCALL_EMBEDDER_PRECISION`` chooses: ``float32``; ``int8`` (refused unless prepared and within the
 gates); ``auto`` (the default): INT8 only where its record says the gates held and it measured faster on
@@ -13,7 +14,6 @@ a CPU of this kind, float32 everywhere else (a GPU, another engine, a CPU never 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 import errors
-from ml.embedder import Embedder
-from ml.engines import EngineLoader, Runner, openvino_runner
+from ml.engines import EngineLoader
+from ml.engines.sessions import OpenVINOSession, Session
 
 if TYPE_CHECKING:
+    from ml.embedder import Embedder
     from ml.pipeline import FacePipeline
 
 Precision = Literal["auto", "float32", "int8"]
@@ -105,7 +106,7 @@ def prepare_int8(
     loader: EngineLoader, embedder: Embedder, calibration_chips: np.ndarray, gate_chips: np.ndarray
 ) -> Int8Record:
     """Quantize ``embedder``'s OpenVINO conversion, calibrated on ``calibration_chips``, and record its
-    gates on ``gate_chips`` and its speed on this CPU; cached (``loader.prepare``)."""
+    gates on ``gate_chips`` and its speed on this CPU; cached (``ConversionCache.prepare``)."""
     if loader.engine != "openvino":
         raise errors.InvalidInput(f"the INT8 embedder runs on OpenVINO, not {loader.engine}")
     for chips in (calibration_chips, gate_chips):
@@ -113,8 +114,8 @@ def prepare_int8(
         if len(chips) == 0:
             raise errors.InvalidInput("INT8 preparation needs calibration and gate chips")
     spec = embedder.net_spec()
-    float32 = loader.load(embedder.network, spec)
-    xml = loader.converted_paths(spec)[0]
+    float32 = loader.session(embedder.network, spec)
+    xml = loader.conversions.converted_paths(spec)[0]
 
     def make(tmp: Path, names: list[str]) -> list[Path]:
         import nncf
@@ -129,31 +130,31 @@ def prepare_int8(
             )
         model_xml = tmp / names[0]
         ov.save_model(quantized, str(model_xml), compress_to_fp16=False)
-        int8 = openvino_runner(model_xml, loader.threads)
+        int8 = OpenVINOSession(model_xml, loader.threads)
         record = _measure(embedder, float32, int8, calibration_chips, gate_chips)
         (tmp / names[2]).write_text(json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n")
         return [model_xml, model_xml.with_suffix(".bin"), tmp / names[2]]
 
-    paths = loader.prepare(spec, VARIANT, make)
+    paths = loader.conversions.prepare(spec, VARIANT, make)
     return Int8Record.read(paths[2])
 
 
 def _measure(
-    embedder: Embedder, float32: Runner, int8: Runner, calibration: np.ndarray, gate_chips: np.ndarray
+    embedder: Embedder, float32: Session, int8: Session, calibration: np.ndarray, gate_chips: np.ndarray
 ) -> Int8Record:
     import torch
 
-    def run(runner: Runner, chips: np.ndarray) -> np.ndarray:
-        return runner(torch.from_numpy(np.ascontiguousarray(chips)))[0].numpy()
+    def run(session: Session, chips: np.ndarray) -> np.ndarray:
+        return session.run(torch.from_numpy(np.ascontiguousarray(chips)))[0].numpy()
 
     similarity = cosines(run(int8, gate_chips), run(float32, gate_chips))
     batch = np.resize(gate_chips, (_TIMED_BATCH, *gate_chips.shape[1:]))
     float_ms: list[float] = []
     int8_ms: list[float] = []
     for r in range(_TIMED_ROUNDS + 1):  # the first round warms both up
-        for runner, times in ((float32, float_ms), (int8, int8_ms))[:: 1 if r % 2 else -1]:
+        for session, times in ((float32, float_ms), (int8, int8_ms))[:: 1 if r % 2 else -1]:
             started = time.perf_counter()
-            run(runner, batch)
+            run(session, batch)
             if r:
                 times.append((time.perf_counter() - started) * 1000)
     return Int8Record(
@@ -175,16 +176,21 @@ def _sha256(chips: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(chips).tobytes()).hexdigest()
 
 
-def prepared_int8(loader: EngineLoader, embedder: Embedder) -> tuple[Path, Int8Record] | None:
+def prepared_int8(
+    loader: EngineLoader, embedder: Embedder | type[Embedder]
+) -> tuple[Path, Int8Record] | None:
     """The prepared INT8 network of ``embedder`` for ``loader``'s engine and its record, if any."""
     if loader.engine != "openvino":
         return None
-    paths = loader.cached(embedder.net_spec(), VARIANT)
+    paths = loader.conversions.cached(embedder.net_spec(), VARIANT)
     return None if paths is None else (paths[0], Int8Record.read(paths[2]))
 
 
-def choose_precision(requested: str, loader: EngineLoader, embedder: Embedder) -> tuple[str, Runner | None]:
-    """The embedder's precision for ``requested`` and, for INT8, its runner (see the module docstring)."""
+def choose_precision(
+    requested: str, loader: EngineLoader, embedder: Embedder | type[Embedder]
+) -> tuple[str, Session | None]:
+    """The embedder's precision for ``requested`` and, for INT8, its session (see the module docstring);
+    ``embedder``: the model (or its class) being built."""
     if requested not in PRECISIONS:
         raise errors.InvalidInput(f"embedder precision must be one of {PRECISIONS}, got {requested!r}")
     if requested == "float32":
@@ -196,7 +202,7 @@ def choose_precision(requested: str, loader: EngineLoader, embedder: Embedder) -
         path, record = found
         if not (record.gates_held and record.faster and record.cpu == cpu_signature()):
             return "float32", None
-        return "int8", openvino_runner(path, loader.threads)
+        return "int8", OpenVINOSession(path, loader.threads)
     if loader.engine != "openvino":
         raise errors.InvalidInput(f"the INT8 embedder runs on the openvino engine, not {loader.engine}")
     if found is None:
@@ -210,7 +216,7 @@ def choose_precision(requested: str, loader: EngineLoader, embedder: Embedder) -
             f"the INT8 {embedder.name} failed its gates (cosine to float32 min {record.min_cosine}, "
             f"median {record.median_cosine}; needed {MIN_COSINE} and {MIN_MEDIAN_COSINE}): use float32"
         )
-    return "int8", openvino_runner(path, loader.threads)
+    return "int8", OpenVINOSession(path, loader.threads)
 
 
 def read_chips(folder: Path, size: int) -> np.ndarray:
@@ -225,40 +231,6 @@ def read_chips(folder: Path, size: int) -> np.ndarray:
     if not chips:
         raise errors.InvalidInput(f"no {size}x{size} chips in {folder}")
     return np.stack(chips)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ml.quantize --calibration DIR --gate-chips DIR``: prepare the INT8 embedder and print its
-    record. Calibration: the faces of every photo under DIR (one face per photo, as enrolment takes them),
-    and their mirror images; gate chips: aligned chips the embedder takes as they are (e.g. its oracle's)."""
-    import torch
-
-    from ml.align import flip_chips
-    from ml.pipeline import PipelineConfig, load_pipeline
-    from ml.weights import ModelStore
-    from settings import get_settings
-
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m ml.quantize", description=main.__doc__)
-    parser.add_argument("--calibration", type=Path, required=True, help="folder of face photos (recursive)")
-    parser.add_argument("--gate-chips", type=Path, required=True, help="folder of the embedder's chips")
-    parser.add_argument("--embedder", default=settings.embedder)
-    parser.add_argument("--model-dir", type=Path, default=settings.model_dir)
-    args = parser.parse_args(argv)
-    try:
-        pipe = load_pipeline(
-            PipelineConfig(model_dir=args.model_dir, embedder=args.embedder, device="cpu", engine="openvino")
-        )
-        calibration = calibration_chips(pipe, sorted(p for p in args.calibration.rglob("*") if p.is_file()))
-        calibration = np.concatenate([calibration, flip_chips(calibration)])
-        loader = EngineLoader("openvino", ModelStore(args.model_dir), torch.get_num_threads())
-        gate_chips = read_chips(args.gate_chips, pipe.embedder.chip_size)
-        record = prepare_int8(loader, pipe.embedder, calibration, gate_chips)
-    except errors.RollcallError as exc:
-        print(f"Error ({exc.code}): {exc.message}")
-        return 1
-    print(json.dumps(record.to_json(), indent=2, sort_keys=True))
-    return 0
 
 
 def calibration_chips(pipe: FacePipeline, photos: Sequence[Path]) -> np.ndarray:
@@ -276,7 +248,3 @@ def calibration_chips(pipe: FacePipeline, photos: Sequence[Path]) -> np.ndarray:
     if not chips:
         raise errors.InvalidInput("no face found in the calibration photos")
     return np.stack(chips)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

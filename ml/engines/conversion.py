@@ -1,11 +1,10 @@
-"""Inference engines behind one interface: torch, OpenVINO and ONNX Runtime run the same networks.
+"""Conversion: a torch network exported once (ONNX, then OpenVINO IR) into the model store's cache.
 
-The model code builds its torch modules from the verified weights as always, then asks an ``EngineLoader``
-for a ``Runner`` of each network: a callable from input tensors to output tensors. With ``torch`` the
-runner is the module itself; with ``openvino`` or ``onnxruntime`` the module is converted once (OpenVINO IR
-or ONNX), the conversion output is hashed and cached in the model directory like a weight file, keyed by
-the weights' sha256 and the torch and engine versions (a change of any re-converts), and loaded at start-up,
-never per request. ``auto`` picks the fastest engine available for the device (measured; see the README).
+A conversion is a preparation step, never done per request: its files are hashed and recorded like a weight
+file, keyed by the weights' sha256, the torch and engine versions and the export itself (a change of any
+converts again), and made under a file lock so that worker processes starting together convert once.
+``python -m ml.engines convert`` prepares them where the model dir is writable (an image build). Running a
+converted file is ``ml.engines.sessions``' job.
 """
 
 from __future__ import annotations
@@ -22,9 +21,8 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -34,20 +32,9 @@ from ml.weights import ModelStore, file_sha256
 log = logging.getLogger("rollcall.engines")
 
 EngineName = Literal["torch", "openvino", "onnxruntime"]
-ENGINES: tuple[EngineName, ...] = ("torch", "openvino", "onnxruntime")
-ENGINE_CHOICES = ("auto", *ENGINES)
 # Bump when the way networks are exported changes, so cached conversions are redone.
 _CONVERSION_REVISION = 1
-_CONVERTED_DIR = "converted"
-# float32 as torch computes (no bf16/f16 on CPUs that have it); one request at a time per worker process;
-# no thread pinning: several worker processes share the cores (and it measured no faster alone).
-OPENVINO_CONFIG: dict[str, Any] = {
-    "INFERENCE_PRECISION_HINT": "f32",
-    "PERFORMANCE_HINT": "LATENCY",
-    "ENABLE_CPU_PINNING": False,
-}
-
-Runner = Callable[..., tuple[Tensor, ...]]
+CONVERTED_DIR = "converted"
 
 
 @dataclass(frozen=True)
@@ -79,56 +66,16 @@ def engine_version(engine: EngineName) -> str:
     return importlib.metadata.version(engine)
 
 
-def available_engines() -> list[EngineName]:
-    """Engines importable in this environment (torch always)."""
-    found: list[EngineName] = ["torch"]
-    for engine in ("openvino", "onnxruntime"):
-        try:
-            importlib.metadata.version(engine)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        found.append(engine)  # type: ignore[arg-type]
-    return found
+class ConversionCache:
+    """The conversions of one engine in one model store: made once, verified by their hash on each load."""
 
-
-def resolve_engine(name: str, device: torch.device) -> EngineName:
-    """``auto``: torch on a GPU; on the CPU OpenVINO when installed, else torch (measured: OpenVINO fastest,
-    ONNX Runtime slower than torch; README "Inference engines"). OpenVINO and ONNX Runtime: CPU only."""
-    if name not in ENGINE_CHOICES:
-        raise errors.InvalidInput(f"engine must be one of {ENGINE_CHOICES}, got {name!r}")
-    if name == "auto":
-        if device.type != "cpu":
-            return "torch"
-        available = available_engines()
-        return "openvino" if "openvino" in available else "torch"
-    if name != "torch" and device.type != "cpu":
-        raise errors.InvalidInput(f"engine {name} runs on the CPU only; device is {device}")
-    if name not in available_engines():
-        raise errors.InvalidInput(f"engine {name} is not installed (pip install {name})")
-    return name  # type: ignore[return-value]
-
-
-class EngineLoader:
-    """Turns torch modules into runners of one engine, converting through the model store's cache."""
-
-    def __init__(self, engine: EngineName, store: ModelStore, threads: int) -> None:
+    def __init__(self, engine: EngineName, store: ModelStore) -> None:
         self.engine = engine
         self.store = store
-        self.threads = max(1, threads)
 
     def describe(self) -> str:
         return f"{self.engine}-{engine_version(self.engine)}"
 
-    def load(self, module: nn.Module, spec: NetSpec) -> Runner:
-        module.eval().requires_grad_(False)
-        if self.engine == "torch":
-            return _torch_runner(module)
-        files = self._converted(module, spec)
-        if self.engine == "openvino":
-            return openvino_runner(files[0], self.threads, spec.channels_last)
-        return _onnxruntime_runner(files[0], spec, self.threads)
-
-    # --- conversion cache ---
     def conversion_key(self, spec: NetSpec) -> str:
         """What a conversion depends on: the weights, torch, the engine and the export itself."""
         source = {
@@ -148,7 +95,7 @@ class EngineLoader:
         """Where the conversion of ``spec`` lies (``variant``: a model derived from it, e.g. ``int8``,
         with a record of how it was made beside it)."""
         engine = f"{self.engine}-{variant}" if variant else self.engine
-        stem = self.store.cache_dir / _CONVERTED_DIR / f"{spec.name}.{engine}.{self.conversion_key(spec)}"
+        stem = self.store.cache_dir / CONVERTED_DIR / f"{spec.name}.{engine}.{self.conversion_key(spec)}"
         if self.engine == "openvino":
             paths = [stem.with_suffix(stem.suffix + ".xml"), stem.with_suffix(stem.suffix + ".bin")]
         else:
@@ -170,7 +117,7 @@ class EngineLoader:
         names = [p.name for p in paths]
         return self._cache(f"{spec.name} ({variant})", paths, lambda tmp: make(tmp, names), again=True)
 
-    def _converted(self, module: nn.Module, spec: NetSpec) -> list[Path]:
+    def converted(self, module: nn.Module, spec: NetSpec) -> list[Path]:
         """The verified conversion of ``module``; converts (once, under a file lock) when it is missing,
         stale or damaged."""
         paths = self.converted_paths(spec)
@@ -265,103 +212,3 @@ def _convert(engine: EngineName, module: nn.Module, spec: NetSpec, tmp: Path, na
     xml = tmp / name
     ov.save_model(ov.Core().read_model(str(onnx_path)), str(xml), compress_to_fp16=False)
     return [xml, xml.with_suffix(".bin")]
-
-
-def _torch_runner(module: nn.Module) -> Runner:
-    def run(*inputs: Tensor) -> tuple[Tensor, ...]:
-        out = module(*inputs)
-        return tuple(out) if isinstance(out, tuple) else (out,)
-
-    return run
-
-
-def _as_numpy(tensor: Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().cpu().numpy())
-
-
-def openvino_runner(xml: Path, threads: int, channels_last: Sequence[int] = ()) -> Runner:
-    """A runner of an OpenVINO model file: a conversion, or a model derived from one (``ml.quantize``)."""
-    import openvino as ov
-    from openvino.preprocess import PrePostProcessor
-
-    core = ov.Core()
-    model = core.read_model(str(xml))
-    if channels_last:
-        layouts = PrePostProcessor(model)
-        for index in channels_last:
-            layouts.input(index).tensor().set_layout(ov.Layout("NHWC"))
-            layouts.input(index).model().set_layout(ov.Layout("NCHW"))
-        model = layouts.build()
-    compiled = core.compile_model(model, "CPU", {**OPENVINO_CONFIG, "INFERENCE_NUM_THREADS": threads})
-    request = compiled.create_infer_request()
-    outputs = compiled.outputs
-
-    def run(*inputs: Tensor) -> tuple[Tensor, ...]:
-        arrays = [_as_numpy(t.permute(0, 2, 3, 1) if i in channels_last else t) for i, t in enumerate(inputs)]
-        results = request.infer(arrays, share_outputs=False)
-        return tuple(torch.from_numpy(np.asarray(results[o])) for o in outputs)
-
-    return run
-
-
-def onnxruntime_options(threads: int) -> Any:
-    """ONNX Runtime's session options: ``threads`` for each operator, one operator at a time, and no
-    spinning. Its threads otherwise spin after every call, taking the cores from the torch work between
-    MTCNN's networks: measured on 2 cores, detection and embedding of a 640×480 frame took 162–179 ms
-    with spinning and 77–78 ms without."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
-
-
-def _onnxruntime_runner(onnx: Path, spec: NetSpec, threads: int) -> Runner:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(
-        str(onnx), onnxruntime_options(threads), providers=["CPUExecutionProvider"]
-    )
-    names = spec.inputs
-
-    def run(*inputs: Tensor) -> tuple[Tensor, ...]:
-        feed: dict[str, Any] = {n: _as_numpy(t) for n, t in zip(names, inputs, strict=True)}
-        return tuple(torch.from_numpy(out) for out in session.run(None, feed))
-
-    return run
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ml.engines convert``: prepare the conversions a CPU worker will load (e.g. at image
-    build time, where the model dir is still writable)."""
-    import argparse
-
-    from ml.pipeline import PipelineConfig, load_pipeline
-    from settings import get_settings
-
-    settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m ml.engines", description=main.__doc__)
-    parser.add_argument("command", choices=["convert"])
-    parser.add_argument("--engine", default=settings.engine, choices=ENGINE_CHOICES)
-    parser.add_argument("--embedder", default=settings.embedder)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        pipe = load_pipeline(
-            PipelineConfig(
-                model_dir=settings.model_dir, embedder=args.embedder, device="cpu", engine=args.engine
-            )
-        )
-    except errors.RollcallError as exc:
-        print(f"Error ({exc.code}): {exc.message}")
-        return 1
-    print(f"{pipe.engine}: MTCNN and {pipe.embedder.name} ready in {settings.model_dir / _CONVERTED_DIR}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
