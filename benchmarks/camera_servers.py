@@ -297,8 +297,9 @@ auth.require = ("{REOLINK}" => ("method" => "digest", "algorithm" => "SHA-256", 
 
 
 class GstRtspCamera:
-    """GStreamer's RTSP server: ``/h264`` and ``/h265`` on ``port`` (open), ``secure_port`` (RTSP Digest)
-    and ``basic_port`` (RTSP Basic), the photo at 10 frames/s with a keyframe every ``KEYFRAME_INTERVAL_S``."""
+    """GStreamer's RTSP server: ``/h264`` and ``/h265`` on ``port`` (open), ``secure_port`` (RTSP
+    Digest) and ``basic_port`` (RTSP Basic), the photo at 10 frames/s with a keyframe every
+    ``KEYFRAME_INTERVAL_S``."""
 
     KEYFRAME_INTERVAL_S = 1.0
 
