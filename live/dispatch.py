@@ -152,7 +152,9 @@ class Dispatcher:
             try:
                 call(sink)
             except redis.RedisError as exc:
-                log.warning("live camera %s: %s did not take the frame (Redis: %s)", camera, _named(sink), exc)
+                log.warning(
+                    "live camera %s: %s did not take the frame (Redis: %s)", camera, _named(sink), exc
+                )
                 delivered = False
             except Exception:  # a sink's failure is its own: logged with its trace, the next sink still runs
                 log.exception("live camera %s: %s failed", camera, _named(sink))

@@ -41,7 +41,8 @@ def live_metrics() -> LiveMetrics:
             "rollcall_live_frames",
             "Frames of live cameras: decoded (every frame the stream gave), shared (handed on at "
             "ROLLCALL_LIVE_FPS and written to Redis), processed, dropped (handed on while the processor was "
-            "still busy with the camera's last one, or too large to share), failed (the processor raised, or a sink did not take the frame).",
+            "still busy with the camera's last one, or too large to share), failed (the processor raised, "
+            "or a sink did not take the frame).",
             ["camera", "outcome"],
         ),
         handovers=Counter(

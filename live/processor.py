@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 
 from live.events import FrameSize, LiveEvent, LiveTrack
+from live.factory import ReaderContext
 from live.identity import IdentityVote, Vote, VoteRules
 from live.presence import PresenceBoard
-from live.factory import ReaderContext
 from live.processing import EndedTrack, ProcessedFrame
 from live.tracking import FaceTracker, TrackedFace
 from ml.bounded import at_least, detect_bounded
@@ -158,8 +158,8 @@ class LiveProcessor:
     it is called only on frames that embed a face. ``fps`` is the rate the reader decodes at, which
     turns ``track_keep_s`` into frames. ``on_track_end`` receives each track that ended (lost for good,
     or every open one at ``close``); each ended track also comes back as an ``EndedTrack`` in the frame's
-    ``ProcessedFrame.ended`` (or ``close``'s answer), for a reader's sinks. Processors sharing a pipeline must not run ``process`` at the same
-    time: its OpenVINO networks hold one inference request each.
+    ``ProcessedFrame.ended`` (or ``close``'s answer), for a reader's sinks. Processors sharing a pipeline
+    must not run ``process`` at the same time: its OpenVINO networks hold one inference request each.
     """
 
     def __init__(

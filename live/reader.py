@@ -34,8 +34,8 @@ from live.dispatch import Dispatcher, EventPublisher, NewProcessor
 from live.feed import CameraFeed, FeedConfig, StreamOpener
 from live.framestore import FrameStore
 from live.leases import Lease, Leases
-from live.processing import LiveSink
 from live.metrics import live_metrics
+from live.processing import LiveSink
 from live.status import StatusBoard
 from settings import Settings
 from sources.endpoint import CameraEndpoint
@@ -101,7 +101,8 @@ class Reader:
         self._board = StatusBoard(client)
         self._resolve = resolve
         self._opener = opener
-        # The event channel first (the page's stream), then the deployment's other sinks (MQTT, webhooks, sessions).
+        # The event channel first (the page's stream), then the deployment's other sinks (MQTT, webhooks,
+        # sessions).
         every_sink = [EventPublisher(client), *sinks]
         self._dispatcher = Dispatcher(processors, every_sink) if processors is not None else None
         self._held: dict[str, tuple[Lease, CameraFeed]] = {}
