@@ -47,7 +47,7 @@ class EventsQuery(BaseModel):
 @documented(
     "The camera's live events as Server-Sent Events (`text/event-stream`) while you stay: one `data:` line "
     "per processed frame, the JSON `{camera, ts, frame_size, tracks: [{track_id, box, landmarks, person_id, "
-    "name, confidence, embedded}]}` (schema `StreamEvent`), at most `fps` a second, newest kept; "
+    "name, confidence, embedded}]}` (`live/events.py` StreamEvent), at most `fps` a second, newest kept; "
     "`: keepalive` comments when idle. The stream keeps the camera live; it stops being read within seconds "
     "of its last watcher leaving. Each stream holds a thread of the API process: over "
     "ROLLCALL_LIVE_EVENTS_MAX_STREAMS, 503 `too_many_event_streams` with `Retry-After`.",

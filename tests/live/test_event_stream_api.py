@@ -137,6 +137,12 @@ def watchers(deployment: Deployment, camera: str = CAMERA) -> int:
     return int(deployment.store.zcard(keys.watchers(camera)))
 
 
+def subscribers(deployment: Deployment, camera: str = CAMERA) -> int:
+    """Subscriptions to the camera's events channel: one per open stream."""
+    ((_, count),) = deployment.store.pubsub_numsub(keys.events_channel(camera))
+    return int(count)
+
+
 def wait_until_let_go(deployment: Deployment) -> None:
     """Nobody follows the camera and its reader closed its connection (the previous test's client left)."""
     wait_until(lambda: watchers(deployment) == 0 and deployment.front.open_now == 0, 20, "the camera let go")
@@ -195,10 +201,11 @@ def test_the_camera_is_read_while_a_client_follows_it_and_let_go_within_10_s_of_
     accepted = deployment.front.accepted
     stream = open_stream(deployment)
     stream.events(3)
-    assert deployment.front.open_now == 1 and watchers(deployment) == 1
+    assert deployment.front.open_now == 1 and watchers(deployment) == 1 and subscribers(deployment) == 1
     stream.close()
     left = time.monotonic()
     wait_until(lambda: watchers(deployment) == 0, LET_GO_S, "the stream's watch to end")
+    wait_until(lambda: subscribers(deployment) == 0, 5, "the stream to unsubscribe")
     wait_until(lambda: deployment.front.open_now == 0, LET_GO_S, "the reader to close the camera")
     assert time.monotonic() - left <= LET_GO_S
     assert deployment.front.accepted == accepted + 1  # one connection for the whole stream

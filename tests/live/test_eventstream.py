@@ -116,8 +116,14 @@ def test_the_stream_keeps_the_camera_live_while_open_and_lets_it_go_on_closing(
     blocks = read_blocks(stream, 12)  # 2.2 s of keepalives: longer than one watch's TTL
     assert blocks[-1][0] - blocks[1][0] > 1.5
     assert demand.live_cameras() == ["room12"], "the stream did not renew its watch"
+    assert live_redis.pubsub_numsub(keys.events_channel("room12")) == [
+        (keys.events_channel("room12").encode(), 1)
+    ]
     stream.close()
     assert demand.live_cameras() == []
+    assert live_redis.pubsub_numsub(keys.events_channel("room12")) == [
+        (keys.events_channel("room12").encode(), 0)
+    ]
     stream.close()  # closing twice is harmless
 
 
