@@ -33,7 +33,7 @@ import requests
 
 from benchmarks.camera_servers import GstRtspCamera
 from benchmarks.live_scenes import enrol_shared_people, still_group
-from benchmarks.processes import start_api, start_reader, start_redis, wait_until
+from benchmarks.processes import rss_kib, start_api, start_reader, start_redis, wait_until
 from facebank.db import upgrade
 from facebank.store import Facebank
 from live import keys
@@ -89,11 +89,14 @@ def run(
         reader.wait_ready()
         latency = _latency(api.url, names[0], latency_s)
         cameras = _cameras(store, names, window_s, settle_s)
+        memory = rss_kib(reader.pid)  # after its busiest step: what a reader with the processor holds
         return {
             "scene": {"frame": "640x480", "faces": 3, "enrolled": 2, "camera_fps": 10, "codec": "h264"},
             "reader_fps": READER_FPS,
             "latency": latency,
             "cameras": cameras,
+            "reader_rss_mib": round(memory["VmRSS"] / 1024),
+            "reader_peak_rss_mib": round(memory["VmHWM"] / 1024),
             "live_event_latency_p95_ms": latency["p95_ms"],
             "live_cameras_at_5fps": cameras["kept"],
         }
