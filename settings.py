@@ -616,7 +616,9 @@ class Settings(BaseSettings):
         "",
         pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description="What a stream reader does with each frame it hands on: `module:function` making a "
-        "`live.processing.FrameProcessor` per camera (`live.factory`); empty = share frames only.",
+        "`live.processing.FrameProcessor` per camera (`live.factory`); empty = share frames only (no model "
+        "loaded). `make run`, compose and `docker/k8s/reader.yaml` give their readers "
+        "`live.processor:for_reader` (tracking and names, the page's live events: docs/live.md).",
     )
     live_events_max_fps: float = Field(
         10.0,
