@@ -308,6 +308,13 @@ class BrokerUnavailable(RollcallError):
     code, status, retryable = "broker_unavailable", 503, True
 
 
+class TooManyEventStreams(RollcallError):
+    """This API process serves `ROLLCALL_LIVE_EVENTS_MAX_STREAMS` event streams already; try again soon."""
+
+    code, status, retryable = "too_many_event_streams", 503, True
+    retry_after_s = 5
+
+
 class DatabaseUnavailable(RollcallError):
     """The facebank database does not answer."""
 

@@ -279,8 +279,8 @@ class Settings(BaseSettings):
         600,
         ge=0,
         description="Job submissions (jobs, legacy v0 routes, sessions) one non-admin API key may make per "
-        "minute (the page's live view makes up to about 300); more answer `429 rate_limited` with "
-        "`Retry-After`. 0 = no limit.",
+        "minute (the page's live view makes none: it follows the camera's live events); more answer "
+        "`429 rate_limited` with `Retry-After`. 0 = no limit.",
     )
     max_jobs_in_flight: int = Field(
         20,
@@ -645,7 +645,24 @@ class Settings(BaseSettings):
         "",
         pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description="What a stream reader does with each frame it hands on: `module:function` making a "
-        "`live.processing.FrameProcessor` per camera (`live.factory`); empty = share frames only.",
+        "`live.processing.FrameProcessor` per camera (`live.factory`); empty = share frames only (no model "
+        "loaded). `make run`, compose and `docker/k8s/reader.yaml` give their readers "
+        "`live.processor:for_reader` (tracking and names, the page's live events: docs/live.md).",
+    )
+    live_events_max_fps: float = Field(
+        10.0,
+        gt=0,
+        le=60,
+        description="Events per second `GET /v1/cameras/<name>/events` sends at most, and by default: its "
+        "`fps` query may ask for fewer (above this: `invalid_input`); a stream over its rate drops the older "
+        "events and sends the newest.",
+    )
+    live_events_max_streams: int = Field(
+        4,
+        ge=0,
+        description="Event streams (`GET /v1/cameras/<name>/events`) one API process serves at once: each "
+        "holds one of its threads (gunicorn `--threads`) while the client stays, so keep it below the "
+        "threads; one more answers `503 too_many_event_streams` with `Retry-After`. 0 = no limit.",
     )
     # --- access ---
     api_keys: ApiKeysSetting = Field(

@@ -40,6 +40,7 @@ PARTS = (
     "cameras",
     "live",
     "readers",
+    "live_events",
 )
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
@@ -116,7 +117,9 @@ NOTES = [
     "workers it includes the time a job waits behind others; server_overhead leaves out HTTP and "
     "the client's wait",
     "live: one camera's frames through the live processor in this process (benchmarks/live.py); "
-    "live_cameras_at_5fps is an in-process estimate (live_fps_640x480 / 5), before decoding and readers",
+    "live_events: a real reader process with the processor and the API (benchmarks/live_events.py): "
+    "live_event_latency_p95_ms from frame decoded to event received by an SSE client, live_cameras_at_5fps "
+    "measured by adding cameras to one reader until one gets under 90 % of 5 events/s",
     "wall-clock times on a possibly shared machine: compare ratios measured in one run; "
     "see machine.load_average_*",
 ]
@@ -248,7 +251,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     identities = sorted(set(args.galleries) | (set(args.seed_galleries) if "seed" in parts else set()))
     rows = {}
     int8_dir: Path | None = None
-    if parts & {"pipeline", "seed", "gpu", "small_faces", "peers", "engines", "classroom", "live"}:
+    if parts & {
+        "pipeline",
+        "seed",
+        "gpu",
+        "small_faces",
+        "peers",
+        "engines",
+        "classroom",
+        "live",
+        "live_events",
+    }:
         settings = get_settings()
         config = PipelineConfig(
             model_dir=model_dir,
@@ -366,6 +379,14 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         result["readers"] = readers.run()
         result["live_shared_frame_ms"] = result["readers"]["frame"]["shared_median_ms"]
         result["live_handover_s_max"] = max(result["readers"]["handover_s"])
+    if "live_events" in parts:
+        from benchmarks import live_events
+
+        quick = args.live_frames <= PRESETS["quick"]["live_frames"]
+        result["live_events"] = live_events.run(
+            pipe, max_cameras=6 if quick else 10, window_s=6 if quick else 15
+        )
+        result.update({k: result["live_events"][k] for k in live_events.HEADLINE})
     result.update(report.speedups(result.get("seed")))
     result.update(report.headline(result))
     result["stage_medians_ms"] = report.stage_medians(result.get("pipeline"), result.get("seed"))
@@ -389,10 +410,15 @@ def human_summary(result: dict[str, Any]) -> str:
     for key, unit in (
         ("live_fps_640x480", " frames/s"),
         ("live_embeddings_per_track_s", " per track-second"),
-        ("live_cameras_at_5fps", " (in-process estimate)"),
     ):
         if key in result:
             lines.append(f"  {key}: {result[key]}{unit} ({result['live']['engine']})")
+    for key, unit in (
+        ("live_event_latency_p95_ms", " ms (frame decoded -> event in an SSE client's hands)"),
+        ("live_cameras_at_5fps", " (640x480 cameras one reader kept at 5 frames/s, measured)"),
+    ):
+        if key in result:
+            lines.append(f"  {key}: {result[key]}{unit}")
     for key, unit in (
         ("detect_vs_facenet_pytorch_640x480", "x"),
         ("detect_network_share_640x480", ""),

@@ -9,9 +9,9 @@ frame by frame, so a busy machine slows them alike.
 Reported per variant: frames processed per second (1000 / mean ms per frame), the per-stage time,
 embeddings per track-second (on the scenes' clock), and identity against where the faces truly are
 (track ids per person, frames named right). ``live_fps_640x480`` and ``live_embeddings_per_track_s`` are
-the defaults' (``ROLLCALL_LIVE_*``); ``live_cameras_at_5fps`` is a first estimate from the in-process cost
-alone, ``live_fps_640x480 / 5`` (the processor already uses both cores), before stream decoding and the
-readers' own work are measured end to end.
+the defaults' (``ROLLCALL_LIVE_*``); ``live_cameras_at_5fps_estimate`` is the bound from the in-process
+cost alone, ``live_fps_640x480 / 5`` (the processor already uses both cores); part ``live_events``
+measures ``live_cameras_at_5fps`` with a real reader, streams decoded and events published.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 STAGES = ("detect", "track", "quality", "embed", "match", "total")
 # The figures the run's top level carries (issue #23).
-HEADLINE = ("live_fps_640x480", "live_embeddings_per_track_s", "live_cameras_at_5fps")
+HEADLINE = ("live_fps_640x480", "live_embeddings_per_track_s")
 
 
 def run(pipe: FacePipeline, frames: int) -> dict[str, Any]:
@@ -86,7 +86,8 @@ def run(pipe: FacePipeline, frames: int) -> dict[str, Any]:
         "variants": variants,
         "live_fps_640x480": default["fps"],
         "live_embeddings_per_track_s": default["embeddings_per_track_s"],
-        "live_cameras_at_5fps": math.floor(default["fps"] / 5),
+        # The in-process bound; part live_events measures live_cameras_at_5fps with a real reader.
+        "live_cameras_at_5fps_estimate": math.floor(default["fps"] / 5),
         "live_stage_medians_ms": default["stage_medians_ms"],
     }
     log.info(

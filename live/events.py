@@ -1,7 +1,8 @@
 """The live event: what one processed frame of a camera tells its watchers (one per frame).
 
-One pydantic model, so the processor builds it, the Server-Sent Events endpoint sends it and the
-OpenAPI document describes it from the same definition.
+One pydantic model, so the processor builds it, the Server-Sent Events endpoint sends it (``StreamEvent``,
+the event without the processor's timings) and the OpenAPI document describes it from the same
+definition.
 """
 
 from __future__ import annotations
@@ -37,13 +38,20 @@ class LiveTrack(_Event):
     embedded: bool = Field(description="An embedding of this face was computed on this frame.")
 
 
-class LiveEvent(_Event):
-    """A camera's frame as processed: every face tracked on it, named once its track is identified."""
+class StreamEvent(_Event):
+    """A camera's frame as processed: every face tracked on it, named once its track is identified. What
+    ``GET /v1/cameras/<name>/events`` sends, one per frame."""
 
     camera: str
     ts: float = Field(description="When the frame was decoded, in seconds since the epoch.")
     frame_size: FrameSize
     tracks: list[LiveTrack]
+
+
+class LiveEvent(StreamEvent):
+    """The processor's event: the streamed one and the processor's own time (for the reader and
+    ``/metrics``; the stream leaves it out)."""
+
     timings_ms: dict[str, float] = Field(
         description="Milliseconds the processor spent on this frame, per stage (detect, track, quality, "
         "embed, match) and in total: a reader falling behind drops frames by it."

@@ -90,6 +90,9 @@ ROLLCALL_WORKER_METRICS_PORT=0 .venv/bin/celery -A tasks worker --pool threads -
 pids+=($!)
 # One stream reader (tasks.live): it reads the cameras someone watches (the page's live view) and shares their
 # newest frame through Redis; more readers, anywhere, share the cameras (docs/operations.md, "Stream readers").
+# It runs the live processor (tracking, names once per track: docs/live.md), whose events the page's live view
+# follows; ROLLCALL_LIVE_PROCESSOR= (set, empty) makes it a reader that only shares frames.
+ROLLCALL_LIVE_PROCESSOR=${ROLLCALL_LIVE_PROCESSOR-live.processor:for_reader} \
 ROLLCALL_WORKER_METRICS_PORT=$READER_METRICS_PORT .venv/bin/celery -A tasks worker --pool solo -Q rollcall.live \
   --loglevel INFO --hostname "rollcall-reader@%h" &
 pids+=($!)

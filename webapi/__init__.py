@@ -19,7 +19,7 @@ def create_app(config: Settings | None = None) -> Flask:
     and a database that is down answers 503 ``database_unavailable`` on the routes that need it.
     """
     from cli.facebank import facebank_cli
-    from webapi import calibration, cameras, health, jobs, legacy, live, people, rosters, sessions, ui
+    from webapi import calibration, cameras, events, health, jobs, legacy, live, people, rosters, sessions, ui
     from webapi.accesslog import install_access_log_filter
     from webapi.auth import install_auth
     from webapi.errors import register_error_handlers
@@ -44,6 +44,7 @@ def create_app(config: Settings | None = None) -> Flask:
         sessions.bp,
         cameras.bp,
         live.bp,
+        events.bp,
         legacy.bp,
         health.bp,
         ui.bp,

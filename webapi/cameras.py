@@ -246,6 +246,7 @@ def camera_frame(name: str) -> Any:
             "X-Frame-Source": "live",
             "X-Frame-Age-Ms": f"{shared.age_s * 1000:.0f}",
             "X-Frame-Number": str(shared.frame_no),
+            "X-Frame-Ts": repr(shared.ts),  # the live event of this frame carries the same ts
         }
         return Response(shared.data, mimetype="image/jpeg", headers=headers)
     fetched = fetch_frame(camera.endpoint, settings.camera_allow, FetchLimits.from_settings(settings))

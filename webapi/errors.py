@@ -21,7 +21,7 @@ def register_error_handlers(app: Flask) -> None:
     def _rollcall_error(exc: RollcallError) -> tuple[Response, int]:
         response, status = error_response(exc.code, exc.message, exc.status)
         retry_after = getattr(exc, "retry_after_s", None)
-        if status == 429 and retry_after is not None:
+        if status in (429, 503) and retry_after is not None:
             response.headers["Retry-After"] = str(max(1, int(retry_after)))
         return response, status
 

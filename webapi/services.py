@@ -9,11 +9,13 @@ They live in ``app.extensions`` under ``rollcall.*``, so each app (a test builds
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 import redis
 from flask import Flask, current_app
 
+from errors import TooManyEventStreams
 from facebank.cameras import CameraDirectory
 from facebank.passwords import cipher_of
 from facebank.sessions import AttendanceSessions
@@ -29,19 +31,47 @@ from webapi.jobqueue import celery_client
 log = logging.getLogger("rollcall.api")
 
 
+class StreamSlots:
+    """The event streams one API process serves at once (``ROLLCALL_LIVE_EVENTS_MAX_STREAMS``): each holds
+    one of its threads while its client stays, so they may never take all of them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # 0: no limit
+        self.open = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Count one more stream; ``TooManyEventStreams`` when every slot is in use."""
+        with self._lock:
+            if self.limit and self.open >= self.limit:
+                raise TooManyEventStreams(
+                    f"this API process serves {self.limit} event streams already "
+                    "(ROLLCALL_LIVE_EVENTS_MAX_STREAMS); try again soon"
+                )
+            self.open += 1
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.open -= 1
+
+
 @dataclass(frozen=True)
 class LiveCameras:
-    """What the API reads and writes of live cameras (``live``): watches, shared frames, readers' status."""
+    """What the API reads and writes of live cameras (``live``): watches, shared frames, readers' status,
+    and the event streams it serves (their Redis client and slots)."""
 
+    client: redis.Redis
     demand: Demand
     frames: FrameStore
     status: StatusBoard
+    streams: StreamSlots
 
     @classmethod
     def for_settings(cls, settings: Settings) -> LiveCameras:
         client = keys.connect(settings)
         frames = FrameStore(client, settings.live_frame_ttl_s, settings.live_frame_max_bytes)
-        return cls(Demand(client), frames, StatusBoard(client))
+        slots = StreamSlots(settings.live_events_max_streams)
+        return cls(client, Demand(client), frames, StatusBoard(client), slots)
 
     def frame_for_viewer(self, camera: str, viewer: str, settings: Settings) -> SharedFrame | None:
         """``camera``'s fresh shared frame, for someone viewing it (the page's frame endpoint), who keeps

@@ -86,6 +86,7 @@ def test_tiny_benchmark_prints_the_headline_figures_as_its_last_line(tmp_path: P
         "<= 1.5 s",
         "<= 1",
         ">= 10 frames/s",
+        "<= 250 ms",
         ">= 4",
     ]
     live = result["live"]

@@ -1,22 +1,31 @@
 """Fixtures for the browser suite: the real system served over HTTP, loopback cameras, Debian's Chromium.
 
 The page needs a real URL, so the isolated system's Flask app is served by werkzeug on a free
-loopback port in a thread. Playwright drives ``/usr/bin/chromium`` (``scripts/ensure_chromium.sh``
-installs it); it never downloads a browser of its own.
+loopback port in a thread. The page's live view follows a camera's live events, so the system has a
+stream reader running the live processor (as ``make run`` starts it) beside its model worker; its
+cameras are snapshot cameras on a loopback HTTP server and GStreamer's RTSP server looping a still
+classroom scene. Playwright drives ``/usr/bin/chromium`` (``scripts/ensure_chromium.sh`` installs it);
+it never downloads a browser of its own.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import ADMIN_KEY, System
+from benchmarks.camera_servers import GstRtspCamera
+from benchmarks.live_scenes import Truth, still_group
+from benchmarks.processes import start_reader
+from tests.conftest import _STATE_DIR as STATE_DIR
+from tests.conftest import ADMIN_KEY, MODULE_PROCESSES, System
 from tests.integration.test_recognition import enrol_folder
 from tests.shared_data import REPO_ROOT, shared_dir
 from tests.sources.camera_server import closed_port
@@ -35,6 +44,15 @@ SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 PROBES = "datasets/facebank_probe"
 
 
+LIVE_PROCESSOR = {"ROLLCALL_LIVE_PROCESSOR": "live.processor:for_reader"}  # what make run gives its reader
+
+
+@dataclass(frozen=True)
+class StillScene:
+    url: str  # rtsp://127.0.0.1:<port>/h264
+    truth: list[Truth]  # where each face is (640x480), and who
+
+
 @dataclass
 class Site:
     """The running system as the browser sees it."""
@@ -46,15 +64,31 @@ class Site:
 
 
 @pytest.fixture(scope="session")
-def site(system_factory: Any, camera: str) -> Iterator[Site]:
-    """An isolated system with a worker, the shared facebank enrolled through the API, served over HTTP."""
+def still_scene_camera(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StillScene]:
+    """GStreamer's RTSP server looping the still classroom scene (Obama, Biden, a girl nobody enrolled)."""
+    image, truth = still_group(1).frame(0)
+    photo = tmp_path_factory.mktemp("still-scene") / "still.jpg"
+    cv2.imwrite(str(photo), image)
+    gst = GstRtspCamera(photo).start()
+    yield StillScene(gst.url("/h264"), truth)
+    gst.stop()
+
+
+@pytest.fixture(scope="session")
+def site(system_factory: Any, camera: str, still_scene_camera: StillScene) -> Iterator[Site]:
+    """An isolated system with a worker and a stream reader running the live processor, the shared
+    facebank enrolled through the API, served over HTTP."""
     cameras = {
         "classroom": f"{camera}/{PROBES}/two_people.jpg",
         "newcomer": f"{camera}/{PROBES}/lin-manuel-miranda.png",
         "broken": f"http://127.0.0.1:{closed_port()}/shot.jpg",
+        "stream": still_scene_camera.url,
     }
     system = system_factory("browser", ROLLCALL_UI_CAMERAS=",".join(f"{k}={v}" for k, v in cameras.items()))
     system.worker(keep=True)
+    reader = start_reader("browser-reader", {**os.environ, **system.env, **LIVE_PROCESSOR}, STATE_DIR)
+    MODULE_PROCESSES.add(reader, keep=True)
+    reader.wait_ready()
     client = system.client()
     people = {
         folder.name: enrol_folder(client, folder)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PROBES, Site, open_page, screenshot
-from tests.conftest import JOBS_KEY
+from tests.conftest import ADMIN_KEY, JOBS_KEY
 from tests.shared_data import shared_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -54,20 +54,33 @@ def boxes_left_to_right(page: Any, count: int) -> list[Any]:
     return sorted(boxes, key=lambda box: box.bounding_box()["x"])
 
 
-def test_live_view_draws_a_box_over_each_face_without_overlapping_requests(page: Any, site: Site) -> None:
-    in_flight = {"now": 0, "max": 0}
-    detect_jobs: list[str] = []
+def wait_for_names(page: Any, names: set[str]) -> None:
+    """Until the live view's boxes carry ``names`` (from the camera's live events)."""
+    page.wait_for_function(
+        "names => names.every(n => [...document.querySelectorAll('#stage .face-box .tag')]"
+        ".some(tag => tag.textContent === n))",
+        arg=sorted(names),
+        timeout=90_000,
+    )
+
+
+def test_live_view_draws_boxes_and_names_from_the_event_stream(page: Any, site: Site) -> None:
+    frames = {"now": 0, "max": 0}
+    posted_jobs: list[str] = []
+    streams: list[Any] = []
 
     def started(request: Any) -> None:
-        if "/v1/" in request.url:
-            in_flight["now"] += 1
-            in_flight["max"] = max(in_flight["max"], in_flight["now"])
-            if request.method == "POST" and request.url.endswith("/v1/jobs/detect"):
-                detect_jobs.append(request.url)
+        if request.url.endswith("/frame"):
+            frames["now"] += 1
+            frames["max"] = max(frames["max"], frames["now"])
+        if request.method == "POST" and "/v1/jobs/" in request.url:
+            posted_jobs.append(request.url)
+        if "/events" in request.url:
+            streams.append(request)
 
     def ended(request: Any) -> None:
-        if "/v1/" in request.url:
-            in_flight["now"] -= 1
+        if request.url.endswith("/frame"):
+            frames["now"] -= 1
 
     open_page(page, site)
     page.wait_for_selector("#camera-select option[value='classroom']", state="attached")
@@ -75,25 +88,29 @@ def test_live_view_draws_a_box_over_each_face_without_overlapping_requests(page:
     page.on("requestfinished", ended)
     page.on("requestfailed", ended)
     start_live(page, "classroom")
-    boxes = wait_for_boxes(page, 2)
+    wait_for_boxes(page, 2)
+    wait_for_names(page, {"obama", "biden"})
     assert re.fullmatch(r"\d+ ms", page.inner_text("#latency"))
     assert "live" in page.inner_text("#live-state")
     assert page.inner_text("#face-count") == "2 faces"
-    frame = page.locator("#stage img").bounding_box()
-    for box in boxes:  # every box lies on the frame, and is a plausible face size
-        rect = box.bounding_box()
-        assert frame["x"] <= rect["x"] and rect["x"] + rect["width"] <= frame["x"] + frame["width"] + 1
-        assert frame["y"] <= rect["y"] and rect["y"] + rect["height"] <= frame["y"] + frame["height"] + 1
-        assert 0.05 * frame["width"] < rect["width"] < 0.5 * frame["width"]
     assert page.inner_text("#updated").startswith("updated ")
-    page.wait_for_function(  # the view refreshes by itself
+    page.wait_for_function(  # the frame under the boxes refreshes by itself
         "n => performance.getEntriesByType('resource').filter(e => e.name.endsWith('/frame')).length >= n",
         arg=3,
     )
     screenshot(page, "live-view.png")
-    pause_live(page)
-    assert len(detect_jobs) >= 2, "the live view did not keep refreshing"
-    assert in_flight["max"] == 1, "the page sent API requests that overlapped"
+    pause_live(page)  # the boxes are redrawn with every event while live: measure them still
+    frame = page.locator("#stage img").bounding_box()
+    for box in wait_for_boxes(page, 2):  # every box lies on the frame, and is a plausible face size
+        rect = box.bounding_box()
+        assert frame["x"] <= rect["x"] and rect["x"] + rect["width"] <= frame["x"] + frame["width"] + 1
+        assert frame["y"] <= rect["y"] and rect["y"] + rect["height"] <= frame["y"] + frame["height"] + 1
+        assert 0.05 * frame["width"] < rect["width"] < 0.5 * frame["width"]
+    assert posted_jobs == [], "the live view polled jobs instead of following the event stream"
+    (stream,) = streams
+    assert stream.url.endswith("/v1/cameras/classroom/events"), "no key (nor anything else) in its URL"
+    assert stream.headers["x-api-key"] == ADMIN_KEY
+    assert frames["max"] == 1, "the page asked for frames that overlapped"
 
 
 def test_clicking_a_face_names_the_person(page: Any, site: Site) -> None:

@@ -52,6 +52,28 @@ def ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def check_the_readers_processor_sends_live_events(api_port: int) -> None:
+    """The page's live view works out of the box: make run's reader runs the live processor, so a camera's
+    event stream carries its tracked faces (the probe photo's two)."""
+    key = (REPO_ROOT / "var/dev-api-key").read_text().strip()
+    with requests.get(
+        f"http://127.0.0.1:{api_port}/v1/cameras/probe/events",
+        headers={"X-API-Key": key},
+        stream=True,
+        timeout=(5, 120),
+    ) as events:
+        assert events.status_code == 200, events.text
+        buffer, found = b"", []
+        for chunk in events.iter_content(chunk_size=None):
+            buffer += chunk
+            blocks = buffer.split(b"\n\n")
+            buffer = blocks.pop()
+            found += [json.loads(b[len(b"data: ") :]) for b in blocks if b.startswith(b"data: ")]
+            if len(found) >= 10 or any(len(event["tracks"]) >= 2 for event in found):
+                break
+    assert any(event["camera"] == "probe" and len(event["tracks"]) >= 2 for event in found), found
+
+
 def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, probe_camera: int) -> None:
     redis_port, api_port, flower_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     reader_metrics_port = free_port()
@@ -65,6 +87,8 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         ROLLCALL_FLOWER_PORT=str(flower_port),
         ROLLCALL_WORKER_METRICS_PORT=str(metrics_port),
         ROLLCALL_READER_METRICS_PORT=str(reader_metrics_port),
+        # A camera for the live view's events (the probe camera serves the README's photos).
+        ROLLCALL_UI_CAMERAS=f"probe=http://127.0.0.1:{probe_camera}/two_people.jpg",
     )
     log = (tmp_path / "make-run.log").open("wb")
     process = subprocess.Popen(
@@ -140,6 +164,7 @@ def test_make_run_serves_the_readme_example_and_stops_on_ctrl_c(tmp_path: Any, p
         wait_until(lambda: port_open(reader_metrics_port), 60, "the stream reader's /metrics")
         reader_metrics = requests.get(f"http://127.0.0.1:{reader_metrics_port}/metrics", timeout=10).text
         assert 'rollcall_live_cameras{state="held"} 0.0' in reader_metrics, "make run starts a stream reader"
+        check_the_readers_processor_sends_live_events(api_port)
         served_by = requests.get(f"http://127.0.0.1:{api_port}/healthz", timeout=10).headers.get("Server", "")
         assert served_by.startswith("gunicorn"), f"the API should be gunicorn, as in compose: {served_by!r}"
     finally:

@@ -72,6 +72,44 @@ export async function apiBlob(path) {
   return response.blob();
 }
 
+/** A camera frame as a Blob, with the headers that say where it came from (``X-Frame-Source``, ``X-Frame-Ts``). */
+export async function apiFrame(path) {
+  const response = await send(path);
+  return { blob: await response.blob(), headers: response.headers };
+}
+
+/**
+ * Read a Server-Sent Events stream with ``fetch`` (so the key goes in a header, never in the URL: the
+ * browser's EventSource cannot send headers). Calls ``onEvent(json)`` for every ``data:`` event, skips
+ * comments (``: keepalive``), and throws an ApiError for an ``event: error`` or when the stream ends.
+ * Aborting ``signal`` ends it (the server then stops following the camera for this page).
+ */
+export async function readEvents(path, signal, onEvent) {
+  const response = await send(path, { signal, headers: { Accept: "text/event-stream" } });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new ApiError("stream_ended", "the event stream ended");
+    buffer += value.replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        else if (line.startsWith("event:")) name = line.slice(6).trim();
+      }
+      if (data.length === 0) continue; // a comment (keepalive) or the retry hint
+      const payload = JSON.parse(data.join("\n"));
+      if (name === "error") throw new ApiError(payload.error.code, payload.error.message);
+      onEvent(payload);
+    }
+  }
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Wait for a job to end by polling it, one request at a time; resolves to its result. */

@@ -31,7 +31,8 @@ function percent(value, total) {
 
 /**
  * Show ``snapshot`` in the stage element (an <img> and a .boxes layer inside it) with one box per
- * face. ``faces`` items: {box: [x1, y1, x2, y2], label?: string, kind?: "known"|"unknown"}.
+ * face. ``faces`` items: {box: [x1, y1, x2, y2], label?: string, kind?: "known"|"unknown", trackId?: number,
+ * color?: a CSS colour that stays with a live track}.
  * ``onPick(index)`` makes boxes clickable buttons.
  */
 export function renderStage(stage, snapshot, faces, onPick = null) {
@@ -44,6 +45,8 @@ export function renderStage(stage, snapshot, faces, onPick = null) {
       const box = document.createElement(onPick ? "button" : "div");
       box.className = `face-box ${face.kind || ""}`.trim();
       box.dataset.index = String(index);
+      if (face.trackId !== undefined) box.dataset.track = String(face.trackId);
+      if (face.color) box.style.setProperty("--box-color", face.color);
       box.style.left = percent(Math.max(0, x1), snapshot.width);
       box.style.top = percent(Math.max(0, y1), snapshot.height);
       box.style.width = percent(Math.min(x2, snapshot.width) - Math.max(0, x1), snapshot.width);
