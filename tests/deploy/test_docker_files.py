@@ -70,6 +70,8 @@ SECRET_SETTINGS = {
     f"ROLLCALL_{n.upper()}" for n, f in Settings.model_fields.items() if f.annotation is SecretStr
 }
 REQUIRED_VARIABLE = re.compile(r"^\$\{\w+:\?[^}]*\}$")
+# An optional secret (a callback key, an MQTT URL with its password): from the environment or empty.
+OPTIONAL_VARIABLE = re.compile(r"^\$\{\w+:-\}$")
 URL_PASSWORD = re.compile(r"://[^/@\s:]*:(?P<password>[^@\s]*)@")
 PLACEHOLDER = "placeholder"
 REQUIRED_EXAMPLE = re.compile(r"\be\.g\. (?P<example>\S+)$")
@@ -669,8 +671,8 @@ def test_no_secret_is_committed() -> None:
         environment = spec.get("environment") or {}
         for key, value in environment.items():
             if SECRET_NAME.search(key) or key in SECRET_SETTINGS:
-                assert REQUIRED_VARIABLE.match(str(value)), (
-                    f"compose {name}: {key} must come from ${{{key}:?}}"
+                assert REQUIRED_VARIABLE.match(str(value)) or OPTIONAL_VARIABLE.match(str(value)), (
+                    f"compose {name}: {key} must come from ${{{key}:?}} (or ${{{key}:-}} when optional)"
                 )
         command = spec.get("command") or []
         for flag, value in zip(command, command[1:], strict=False):
