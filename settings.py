@@ -612,6 +612,18 @@ class Settings(BaseSettings):
         description="Longest pause before a stream reader connects again to a camera whose stream failed "
         "(from 1 s, doubling).",
     )
+    live_evidence_keep_s: float = Field(
+        4_000.0,
+        ge=60,
+        description="Seconds a live camera's track evidence (who its identified tracks were, and when) stays "
+        "in Redis for attendance sessions to read; longer than the longest session interval (3600 s), since "
+        'a tick reads the interval before it (docs/live.md, "Attendance over live cameras").',
+    )
+    live_evidence_max_tracks: int = Field(
+        10_000,
+        ge=100,
+        description="Most identified tracks' evidence kept per live camera (the newest); ~150 bytes each.",
+    )
     live_processor: str = Field(
         "",
         pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",

@@ -196,6 +196,8 @@ class AttendanceSession(Base):
     # Hash of the non-admin API key that created it (webapi.auth): other such keys cannot see it.
     # None: shared (created by an admin key).
     owner: Mapped[str | None] = mapped_column(String(64))
+    # When the evidence of its streaming cameras' last window was added (``tasks.sessions.close``).
+    evidence_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AttendanceTick(Base):
@@ -233,6 +235,8 @@ class AttendanceSessionPerson(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     best_score: Mapped[float | None] = mapped_column(Float)
     best_camera: Mapped[int | None] = mapped_column(Integer)
+    # Seconds identified tracks of theirs covered on the session's streaming cameras (None: never seen there).
+    seconds_seen: Mapped[float | None] = mapped_column(Float)
 
 
 class MatchThreshold(Base):

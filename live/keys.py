@@ -65,3 +65,9 @@ def events_channel(camera: str) -> str:
 def presence_channel(camera: str) -> str:
     """Pub/sub channel: one JSON presence change (arrived/left) as ``live.processing.PresenceChange``."""
     return f"{PREFIX}:presence:{camera}"
+
+
+def evidence(camera: str) -> str:
+    """Sorted set: one JSON entry per identified track of ``camera`` (``live.evidence``), scored by when it
+    was last seen; trimmed by age and count, with a TTL."""
+    return f"{PREFIX}:evidence:{camera}"

@@ -23,6 +23,7 @@ from celery.worker.control import inspect_command
 
 from facebank.cameras import CameraDirectory
 from live import keys
+from live.evidence import EvidenceSink, TrackEvidence
 from live.factory import ProcessorFactory, ReaderContext, load_factory
 from live.processing import FrameProcessor
 from live.reader import Reader, ReaderConfig
@@ -49,11 +50,14 @@ class StreamReaderStep(bootsteps.StartStopStep):
     def create(self, worker: Any) -> Reader:
         settings = get_settings()
         factory = load_factory(settings.live_processor)
+        client = keys.connect(settings)
+        evidence = TrackEvidence(client, settings.live_evidence_keep_s, settings.live_evidence_max_tracks)
         reader = Reader(
-            keys.connect(settings),
+            client,
             ReaderConfig.from_settings(settings, worker.hostname),
             resolve=functools.partial(_resolve, settings),
             processors=functools.partial(_new_processor, factory, settings) if factory is not None else None,
+            sinks=[EvidenceSink(evidence)],  # attendance sessions over streaming cameras read it
         )
         worker.live_reader = reader
         return reader

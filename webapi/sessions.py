@@ -13,6 +13,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import redis
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,11 +24,12 @@ from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, Inval
 from facebank.limits import MAX_SESSION_NAME
 from facebank.records import CameraStats, SessionCamera, SessionPerson, SessionState, SessionTick
 from facebank.sessions import MAX_CAMERAS, planned_ticks
+from live.evidence import session_watcher
 from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
 from webapi.auth import current_caller
 from webapi.names import normalised_name
 from webapi.schemas import RosterId
-from webapi.services import attendance_sessions, current_settings, job_client
+from webapi.services import attendance_sessions, current_settings, job_client, live_cameras
 from webapi.services import cameras as registered_cameras
 from webapi.validation import VISIBLE_TEXT, documented, parse_body, parse_query, storable_text
 
@@ -50,6 +52,7 @@ CSV_COLUMNS = (
     "best_score",
     "best_camera",
     "camera",
+    "seconds_seen",
 )
 
 
@@ -136,7 +139,8 @@ class PersonRef(BaseModel):
 
 
 class SessionPersonOut(BaseModel):
-    """One roster member over a session; ``present`` when seen in at least ``min_ticks`` ticks."""
+    """One roster member over a session; ``present`` when seen in at least ``min_ticks`` ticks, or (streaming
+    cameras) when their identified tracks covered ``seconds_seen`` ≥ the session's ``required_seconds``."""
 
     person: PersonRef
     present: bool
@@ -146,9 +150,16 @@ class SessionPersonOut(BaseModel):
     last_seen_at: Timestamp | None
     best_score: float | None
     best_camera: int | None
+    camera: str | None = Field(
+        description="The camera of the best sighting: its registered name, or its URL without credentials."
+    )
+    seconds_seen: float | None = Field(
+        description="Seconds their identified tracks covered on the session's streaming cameras (null: none "
+        "of them identified the person, or the session has none)."
+    )
 
     @classmethod
-    def of(cls, person: SessionPerson) -> SessionPersonOut:
+    def of(cls, person: SessionPerson, cameras: tuple[SessionCamera, ...]) -> SessionPersonOut:
         return cls(
             person=PersonRef(
                 id=person.person_id, display_name=person.display_name, external_id=person.external_id
@@ -160,6 +171,8 @@ class SessionPersonOut(BaseModel):
             last_seen_at=person.last_seen_at,
             best_score=round(person.best_score, 5) if person.best_score is not None else None,
             best_camera=person.best_camera,
+            camera=camera_label(cameras[person.best_camera]) if person.best_camera is not None else None,
+            seconds_seen=round(person.seconds_seen, 3) if person.seconds_seen is not None else None,
         )
 
 
@@ -215,6 +228,10 @@ class SessionSummary(BaseModel):
     end_at: Timestamp
     interval_s: float
     min_ticks: int
+    required_seconds: float = Field(
+        description="Seconds of identified tracks on its streaming cameras that make a person present "
+        "(`min_ticks` × `interval_s`, at most the session's length)."
+    )
     ticks: TickCounts
     created_at: Timestamp
     ended_at: Timestamp | None
@@ -236,6 +253,7 @@ class SessionSummary(BaseModel):
             "end_at": state.end_at,
             "interval_s": state.interval_s,
             "min_ticks": state.min_ticks,
+            "required_seconds": state.required_seconds,
             "ticks": TickCounts(
                 planned=state.ticks_planned,
                 started=state.ticks_started,
@@ -256,7 +274,7 @@ class SessionOut(SessionSummary):
 
     @classmethod
     def of(cls, state: SessionState) -> SessionOut:
-        people = [SessionPersonOut.of(person) for person in state.people]
+        people = [SessionPersonOut.of(person, state.cameras) for person in state.people]
         return cls(**SessionSummary.fields_of(state), people=people)
 
 
@@ -288,7 +306,7 @@ class SessionReport(BaseModel):
 
     @classmethod
     def of(cls, state: SessionState, ticks: list[SessionTick]) -> SessionReport:
-        people = [SessionPersonOut.of(person) for person in state.people]
+        people = [SessionPersonOut.of(person, state.cameras) for person in state.people]
         return cls(
             session=SessionSummary(**SessionSummary.fields_of(state)),
             present=[entry for entry in people if entry.present],
@@ -416,10 +434,11 @@ def get_session(session_id: int) -> Any:
     tag="attendance sessions",
 )
 def stop_session(session_id: int) -> Any:
-    visible_session(session_id)
+    state = visible_session(session_id)
     store = attendance_sessions()
     store.stop(session_id, _now())
     job_client().drop_session_frames(session_id)  # after the stop: no tick queues frames any more
+    leave_streaming_cameras(state)
     return jsonify(SessionOut.of(store.get(session_id)).model_dump(mode="json"))
 
 
@@ -448,6 +467,19 @@ def report(session_id: int) -> Any:
     return jsonify(SessionReport.of(state, list(store.ticks(session_id))).model_dump(mode="json"))
 
 
+def leave_streaming_cameras(state: SessionState) -> None:
+    """A stopped session no longer keeps its streaming cameras live (``tasks.session_evidence``); leaving a
+    registered camera it never watched (a snapshot camera) changes nothing."""
+    demand = live_cameras().demand
+    for camera in state.cameras:
+        if isinstance(camera, str):
+            continue
+        try:
+            demand.leave(camera["camera"], session_watcher(state.id))
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"Redis, where live cameras are kept, does not answer ({exc})") from exc
+
+
 def camera_label(camera: SessionCamera) -> str:
     """How a report names a session's camera: its registered name, or its URL without credentials or query."""
     return without_credentials(camera, keep_query=False) if isinstance(camera, str) else camera["camera"]
@@ -466,7 +498,7 @@ def report_csv(state: SessionState) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for person in sorted(state.people, key=lambda p: not p.present):
-        row = SessionPersonOut.of(person).model_dump(mode="json")
+        row = SessionPersonOut.of(person, state.cameras).model_dump(mode="json")
         writer.writerow(
             _cell(value)
             for value in (
@@ -480,7 +512,8 @@ def report_csv(state: SessionState) -> str:
                 row["last_seen_at"],
                 row["best_score"],
                 person.best_camera,
-                camera_label(state.cameras[person.best_camera]) if person.best_camera is not None else None,
+                row["camera"],
+                row["seconds_seen"],
             )
         )
     return out.getvalue()
