@@ -134,7 +134,7 @@ def tick(session_id: int, number: int) -> None:
     snapshots = [(index, camera) for index, camera in enumerate(decision.cameras) if index not in streams]
     frame_ids = [str(uuid.uuid4()) for _ in snapshots]
     if not snapshots:  # every camera streams: nothing to fetch, the tick is recorded now
-        aggregate.apply_async()
+        _store().record_tick(session_id, number, live_frames, now, evidence)
     elif _admit_frames(session_id, frame_ids, decision.owner):
         frames = group(
             session_frame.s(

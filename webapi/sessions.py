@@ -235,6 +235,10 @@ class SessionSummary(BaseModel):
     ticks: TickCounts
     created_at: Timestamp
     ended_at: Timestamp | None
+    evidence_closed_at: Timestamp | None = Field(
+        description="When the evidence of its streaming cameras' last window (after the last tick) was added: "
+        "until then a session over streaming cameras may still gain seconds; null for one without them."
+    )
     report_url: str
 
     @classmethod
@@ -263,6 +267,7 @@ class SessionSummary(BaseModel):
             ),
             "created_at": state.created_at,
             "ended_at": state.ended_at,
+            "evidence_closed_at": state.evidence_closed_at,
             "report_url": url_for("sessions.report", session_id=state.id),
         }
 

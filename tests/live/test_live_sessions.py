@@ -1,0 +1,180 @@
+"""Attendance sessions over streaming cameras, with real parts: two GStreamer RTSP cameras registered through
+the real API, a stream reader in this process running the real ``LiveProcessor`` (real detector and
+embedder, the people enrolled in the system's facebank) with the readers' ``EvidenceSink``, and a real
+worker process running the session's ticks against the system's Redis and database.
+
+What a user would notice: the session keeps its cameras live while it runs and lets them go after;
+people in view for long enough are present, with first and last seen and their camera; a person
+identified only for a moment (their camera went down) is absent, with the few seconds they were seen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+import redis
+
+from benchmarks import live_scenes
+from benchmarks.camera_servers import GstRtspCamera
+from facebank.store import Facebank
+from live import keys
+from live.demand import Demand
+from live.evidence import EvidenceSink, TrackEvidence, session_watcher
+from live.feed import FeedConfig
+from live.processor import LiveProcessor
+from live.reader import Reader, ReaderConfig
+from ml.pipeline import FacePipeline
+from recognition.snapshot import Snapshots
+from sources.endpoint import CameraEndpoint
+from sources.fetch import FetchLimits
+from sources.netguard import CameraAllowlist
+from tests.conftest import System, wait_until
+from tests.live.conftest import live_params
+
+pytestmark = pytest.mark.integration
+FPS = 5.0
+
+
+@dataclass
+class LiveSystem:
+    system: System
+    people: dict[str, int]
+    store: redis.Redis  # the system's result backend: where live cameras are kept
+    worker_log: Path
+
+
+def camera_photo(scene: live_scenes.Scene, folder: Path) -> Path:
+    path = folder / f"{scene.name}.jpg"
+    cv2.imwrite(str(path), scene.base)
+    return path
+
+
+@pytest.fixture(scope="module")
+def live_system(system_factory: Any, pipe: FacePipeline) -> Iterator[LiveSystem]:
+    system = system_factory("live-sessions")
+    facebank = Facebank.from_url(system.env["ROLLCALL_DATABASE_URL"])
+    people = live_scenes.enrol_shared_people(pipe, facebank)
+    facebank.close()
+    worker = system.worker()
+    store = redis.Redis.from_url(system.env["ROLLCALL_RESULT_BACKEND"])
+    yield LiveSystem(system, people, store, worker.log_path)
+    store.close()
+
+
+def start_reader(live: LiveSystem, pipe: FacePipeline, urls: dict[str, str]) -> Reader:
+    """A stream reader of the system, in this process, with the real processor and the evidence sink."""
+    facebank = Facebank.from_url(live.system.env["ROLLCALL_DATABASE_URL"])
+    snapshots = Snapshots(
+        facebank,
+        pipe.embedder.name,
+        pipe.embedder.version,
+        pipe.device,
+        None,
+        pipe.embedder.default_threshold,
+    )
+    feed = FeedConfig(
+        reader_id="reader-live-sessions",
+        fps=FPS,
+        reconnect_max_s=2.0,
+        status_ttl_s=3.0,
+        allowlist=CameraAllowlist.parse("127.0.0.1/32"),
+        limits=FetchLimits(
+            connect_timeout_s=2.0, read_timeout_s=3.0, total_s=5.0, max_bytes=5_000_000, retries=0
+        ),
+    )
+    config = ReaderConfig(
+        feed=feed, lease_ttl_s=3.0, max_cameras=0, frame_ttl_s=3.0, frame_max_bytes=2_000_000
+    )
+    return Reader(
+        live.store,
+        config,
+        lambda name: CameraEndpoint(urls[name]),
+        processors=lambda camera: LiveProcessor(camera, pipe, snapshots.take, live_params(), FPS),
+        sinks=[EvidenceSink(TrackEvidence(live.store, keep_s=600, max_tracks=1000))],
+    ).start()
+
+
+def test_a_session_over_rtsp_cameras_counts_people_present_from_track_evidence(
+    live_system: LiveSystem, pipe: FacePipeline, tmp_path: Path
+) -> None:
+    # room1: Obama, Biden and a girl nobody enrolled, all along; room2: Kit and Rose, until it goes down.
+    room1 = GstRtspCamera(camera_photo(live_scenes.still_group(1), tmp_path)).start()
+    room2 = GstRtspCamera(camera_photo(live_scenes.photo_scene("kit_with_rose.jpg", {}, 1), tmp_path)).start()
+    urls = {"room1": room1.url("/h264"), "room2": room2.url("/h264")}
+    client = live_system.system.client()
+    for name, url in urls.items():
+        response = client.post("/v1/cameras", json={"name": name, "url": url})
+        assert response.status_code == 201, response.get_json()
+    people = live_system.people
+    roster = client.post("/v1/rosters", json={"name": "live class", "person_ids": sorted(people.values())})
+    assert roster.status_code == 201, roster.get_json()
+    reader = start_reader(live_system, pipe, urls)
+    demand = Demand(live_system.store)
+    try:
+        created = client.post(
+            "/v1/attendance-sessions",
+            json={
+                "roster_id": roster.get_json()["id"],
+                "cameras": [{"camera": "room1"}, {"camera": "room2"}],
+                "duration_s": 20,
+                "interval_s": 2,
+                "min_ticks": 4,  # present from 8 s of identified tracks
+            },
+        )
+        assert created.status_code == 201, created.get_json()
+        session = created.get_json()
+        assert session["required_seconds"] == 8.0
+        wait_until(lambda: set(demand.live_cameras()) == {"room1", "room2"}, 10, "the session's cameras live")
+        evidence = TrackEvidence(live_system.store, keep_s=600, max_tracks=1000)
+        kit = people["kit_harington"]
+        wait_until(
+            lambda: any(e.person_id == kit for e in evidence.window("room2", 0, time.time() + 60)),
+            30,
+            "Kit to be identified on room2",
+        )
+        room2.stop()  # room2 goes down: Kit is seen no longer
+
+        def state() -> dict[str, Any]:
+            body: dict[str, Any] = client.get(f"/v1/attendance-sessions/{session['id']}").get_json()
+            return body
+
+        try:
+            wait_until(
+                lambda: state()["status"] == "finished" and state()["evidence_closed_at"] is not None,
+                60,
+                "the session to finish and read its last window",
+            )
+        except BaseException:
+            print(state(), live_system.worker_log.read_text()[-6000:])
+            raise
+        wait_until(lambda: demand.live_cameras() == [], 5, "the session's cameras to be let go")
+        assert live_system.store.zscore(keys.watchers("room1"), session_watcher(session["id"])) is None
+    finally:
+        reader.stop()
+        room1.stop()
+        room2.stop()
+
+    report = client.get(f"/v1/attendance-sessions/{session['id']}/report").get_json()
+    by_name = {entry["person"]["display_name"]: entry for entry in report["present"] + report["absent"]}
+    start, end = report["session"]["start_at"], report["session"]["end_at"]
+    assert {entry["person"]["display_name"] for entry in report["present"]} == {"obama", "biden"}
+    for name in ("obama", "biden"):
+        entry = by_name[name]
+        assert entry["seconds_seen"] >= 8.0, entry
+        assert entry["camera"] == "room1" and entry["best_camera"] == 0
+        assert start <= entry["first_seen_at"] < entry["last_seen_at"] <= end
+        assert entry["ticks_seen"] == 0, "evidence counts in seconds, not in ticks"
+    kit_entry = by_name["kit_harington"]
+    assert not kit_entry["present"] and 0 < kit_entry["seconds_seen"] < 8.0, kit_entry
+    assert kit_entry["camera"] == "room2"
+    assert (by_name["alex_lacamoire"]["present"], by_name["alex_lacamoire"]["seconds_seen"]) == (False, None)
+    live_frames = [frame for tick in report["ticks"] for frame in tick["frames"]]
+    assert all(frame["live"] for frame in live_frames) and len(live_frames) == 2 * 10
+    csv = client.get(f"/v1/attendance-sessions/{session['id']}/report?format=csv").get_data(as_text=True)
+    assert csv.splitlines()[0].endswith(",camera,seconds_seen")
