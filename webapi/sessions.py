@@ -236,8 +236,8 @@ class SessionSummary(BaseModel):
     created_at: Timestamp
     ended_at: Timestamp | None
     evidence_closed_at: Timestamp | None = Field(
-        description="When the evidence of its streaming cameras' last window (after the last tick) was added: "
-        "until then a session over streaming cameras may still gain seconds; null for one without them."
+        description="When the evidence of its streaming cameras' last window (after the last tick) was "
+        "added: until then a session over streaming cameras may still gain seconds; null without them."
     )
     report_url: str
 
