@@ -97,6 +97,12 @@ class SessionNotFound(NotFound):
     code = "session_not_found"
 
 
+class UnknownPersonNotFound(NotFound):
+    """No unknown person of that number in the attendance session (or no face kept for them)."""
+
+    code = "unknown_person_not_found"
+
+
 class CameraNotFound(NotFound):
     """No camera of that name in the camera registry or ``ROLLCALL_UI_CAMERAS``."""
 

@@ -624,6 +624,18 @@ class Settings(BaseSettings):
         ge=100,
         description="Most identified tracks' evidence kept per live camera (the newest); ~150 bytes each.",
     )
+    live_unknown_max_tracks: int = Field(
+        200,
+        ge=10,
+        description="Most unidentified tracks (embeddings and best face, at most 64 KB) kept per live camera "
+        "for attendance sessions' unknown people (the newest), for `ROLLCALL_LIVE_EVIDENCE_KEEP_S`.",
+    )
+    session_max_unknown_tracks: int = Field(
+        200,
+        ge=0,
+        description="Most unidentified tracks one attendance session keeps (with their best faces) to group "
+        "into unknown people; later ones are counted, not kept. Deleted with the session.",
+    )
     live_processor: str = Field(
         "",
         pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",

@@ -239,6 +239,28 @@ class AttendanceSessionPerson(Base):
     seconds_seen: Mapped[float | None] = mapped_column(Float)
 
 
+class AttendanceSessionUnknown(Base):
+    """A track of one of a session's streaming cameras that nobody enrolled was named on: its span, last
+    embeddings (little-endian float32, ``dim`` wide) and best face; grouped into unknown people (``group_no``)
+    when the session's last window is read. Deleted with the session."""
+
+    __tablename__ = "attendance_session_unknowns"
+    __table_args__ = (UniqueConstraint("session_id", "camera", "track"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("attendance_sessions.id", ondelete="CASCADE"), index=True
+    )
+    camera: Mapped[int] = mapped_column(Integer)
+    track: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dim: Mapped[int] = mapped_column(Integer)
+    embeddings: Mapped[bytes] = mapped_column(LargeBinary)
+    face_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    group_no: Mapped[int | None] = mapped_column(Integer)
+
+
 class MatchThreshold(Base):
     """The cosine threshold an operator applied for one embedding model version (from a calibration)."""
 

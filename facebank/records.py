@@ -169,6 +169,32 @@ class PersonEvidence:
     best_camera: int  # its camera's index in the session
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class SessionUnknownTrack:
+    """A track one of a session's streaming cameras never identified: kept to group unknown people."""
+
+    camera: int
+    track: str  # the reader's id of it, unique per camera
+    first_at: datetime
+    last_at: datetime
+    embeddings: np.ndarray  # (k, d) float32, L2-normalised, k ≥ 1
+    face_jpeg: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownPerson:
+    """Tracks of a session that nobody enrolled was named on, grouped as one face (``number`` from 1, in
+    order of first appearance): seen in ``tracks`` tracks over ``seconds`` in all."""
+
+    number: int
+    tracks: int
+    seconds: float
+    first_seen_at: datetime
+    last_seen_at: datetime
+    camera: int  # the camera of its best face (or of its longest track)
+    has_face: bool
+
+
 @dataclass(frozen=True, slots=True)
 class TickDecision:
     """What a tick task should do with tick ``tick`` of a session.

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
@@ -51,7 +52,9 @@ from facebank.records import (
     SessionPerson,
     SessionState,
     SessionTick,
+    SessionUnknownTrack,
     TickDecision,
+    UnknownPerson,
     required_seconds,
 )
 
@@ -395,6 +398,132 @@ class AttendanceSessions:
             row.evidence_closed_at = now
             return True
 
+    # --- unknown people (tracks of streaming cameras that nobody enrolled was named on) ---
+
+    def add_unknown_tracks(
+        self, session_id: int, tracks: Sequence[SessionUnknownTrack], max_tracks: int
+    ) -> int:
+        """Keep ``tracks`` not kept yet, while the session holds fewer than ``max_tracks``; how many were
+        added (a redelivered message adds none twice)."""
+        if not tracks:
+            return 0
+        with transactions.write(self.engine, bump_revision=False) as session:
+            self._locked(session, session_id)
+            rows = models.AttendanceSessionUnknown
+            kept: set[tuple[int, str]] = {
+                (camera, track)
+                for camera, track in session.execute(
+                    select(rows.camera, rows.track).where(rows.session_id == session_id)
+                )
+            }
+            added = 0
+            for track in tracks:
+                if len(kept) >= max_tracks:
+                    break
+                if (track.camera, track.track) in kept:
+                    continue
+                vectors = np.ascontiguousarray(track.embeddings, dtype="<f4")
+                session.add(
+                    rows(
+                        session_id=session_id,
+                        camera=track.camera,
+                        track=track.track,
+                        first_seen_at=track.first_at,
+                        last_seen_at=track.last_at,
+                        dim=int(vectors.shape[1]),
+                        embeddings=vectors.tobytes(),
+                        face_jpeg=track.face_jpeg,
+                    )
+                )
+                kept.add((track.camera, track.track))
+                added += 1
+            return added
+
+    def unknown_track_embeddings(self, session_id: int) -> list[tuple[int, np.ndarray]]:
+        """Every kept unknown track's row id and embeddings, in order of first appearance."""
+        with transactions.read(self.engine) as session:
+            rows = session.execute(
+                select(
+                    models.AttendanceSessionUnknown.id,
+                    models.AttendanceSessionUnknown.dim,
+                    models.AttendanceSessionUnknown.embeddings,
+                )
+                .where(models.AttendanceSessionUnknown.session_id == session_id)
+                .order_by(models.AttendanceSessionUnknown.first_seen_at, models.AttendanceSessionUnknown.id)
+            ).all()
+            return [(row_id, np.frombuffer(data, dtype="<f4").reshape(-1, dim)) for row_id, dim, data in rows]
+
+    def set_unknown_groups(self, session_id: int, groups: dict[int, int]) -> None:
+        """Number the unknown tracks' groups (row id → unknown person number)."""
+        with transactions.write(self.engine, bump_revision=False) as session:
+            self._locked(session, session_id)
+            for row in session.scalars(
+                select(models.AttendanceSessionUnknown).where(
+                    models.AttendanceSessionUnknown.session_id == session_id
+                )
+            ):
+                row.group_no = groups.get(row.id)
+
+    def unknown_people(self, session_id: int) -> list[UnknownPerson]:
+        """The session's unknown people (grouped tracks), by number; none before the tracks are grouped."""
+        with transactions.read(self.engine) as session:
+            rows = session.execute(
+                select(
+                    models.AttendanceSessionUnknown.group_no,
+                    models.AttendanceSessionUnknown.camera,
+                    models.AttendanceSessionUnknown.first_seen_at,
+                    models.AttendanceSessionUnknown.last_seen_at,
+                    models.AttendanceSessionUnknown.face_jpeg.is_not(None),
+                )
+                .where(
+                    models.AttendanceSessionUnknown.session_id == session_id,
+                    models.AttendanceSessionUnknown.group_no.is_not(None),
+                )
+                .order_by(models.AttendanceSessionUnknown.group_no)
+            ).all()
+        grouped: dict[int, list[tuple[int, datetime, datetime, bool]]] = {}
+        for number, camera, first, last, has_face in rows:
+            assert number is not None  # selected so
+            grouped.setdefault(number, []).append((camera, as_utc(first), as_utc(last), bool(has_face)))
+        people = []
+        for number, tracks in sorted(grouped.items()):
+            best = _best_face_track(tracks)
+            people.append(
+                UnknownPerson(
+                    number=number,
+                    tracks=len(tracks),
+                    seconds=sum((last - first).total_seconds() for _, first, last, _ in tracks),
+                    first_seen_at=min(first for _, first, _, _ in tracks),
+                    last_seen_at=max(last for _, _, last, _ in tracks),
+                    camera=best[0],
+                    has_face=best[3],
+                )
+            )
+        return people
+
+    def unknown_face(self, session_id: int, number: int) -> bytes:
+        """The best face (JPEG) of unknown person ``number``: their longest track's that has one."""
+        with transactions.read(self.engine) as session:
+            rows = session.execute(
+                select(
+                    models.AttendanceSessionUnknown.camera,
+                    models.AttendanceSessionUnknown.first_seen_at,
+                    models.AttendanceSessionUnknown.last_seen_at,
+                    models.AttendanceSessionUnknown.face_jpeg,
+                ).where(
+                    models.AttendanceSessionUnknown.session_id == session_id,
+                    models.AttendanceSessionUnknown.group_no == number,
+                    models.AttendanceSessionUnknown.face_jpeg.is_not(None),
+                )
+            ).all()
+        if not rows:
+            raise errors.UnknownPersonNotFound(
+                f"attendance session {session_id} has no unknown person {number} with a face"
+            )
+        _, _, _, face = max(rows, key=lambda row: (as_utc(row[2]) - as_utc(row[1])).total_seconds())
+        assert face is not None  # selected so
+        return bytes(face)
+
     def expire_ticks(self, session_id: int, now: datetime) -> SessionState:
         """Give up on ticks whose frames never came back (the session's safety net), and finish it."""
         with transactions.write(self.engine, bump_revision=False) as session:
@@ -477,6 +606,13 @@ def _add_sighting(person: models.AttendanceSessionPerson, seen: Sighting) -> Non
     person.last_seen_at = seen.last_at if last is None else max(as_utc(last), seen.last_at)
     if person.best_score is None or seen.best_score > person.best_score:
         person.best_score, person.best_camera = seen.best_score, seen.best_camera
+
+
+def _best_face_track(
+    tracks: list[tuple[int, datetime, datetime, bool]],
+) -> tuple[int, datetime, datetime, bool]:
+    """The track whose face stands for an unknown person: the longest with a face (else the longest)."""
+    return max(tracks, key=lambda t: (t[3], (t[2] - t[1]).total_seconds()))
 
 
 def _add_evidence(session: Session, session_id: int, evidence: Sequence[PersonEvidence]) -> None:

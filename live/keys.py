@@ -71,3 +71,9 @@ def evidence(camera: str) -> str:
     """Sorted set: one JSON entry per identified track of ``camera`` (``live.evidence``), scored by when it
     was last seen; trimmed by age and count, with a TTL."""
     return f"{PREFIX}:evidence:{camera}"
+
+
+def unknown_tracks(camera: str) -> str:
+    """Sorted set: one JSON entry per track of ``camera`` that ended unidentified (``live.unknown_tracks``),
+    scored by when it was last seen; trimmed by age and count, with a TTL."""
+    return f"{PREFIX}:unknown-tracks:{camera}"

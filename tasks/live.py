@@ -27,6 +27,7 @@ from live.evidence import EvidenceSink, TrackEvidence
 from live.factory import ProcessorFactory, ReaderContext, load_factory
 from live.processing import FrameProcessor
 from live.reader import Reader, ReaderConfig
+from live.unknown_tracks import UnknownTracks, UnknownTrackSink
 from settings import Settings, get_settings
 from sources.endpoint import CameraEndpoint
 from tasks import app, runtime
@@ -52,12 +53,14 @@ class StreamReaderStep(bootsteps.StartStopStep):
         factory = load_factory(settings.live_processor)
         client = keys.connect(settings)
         evidence = TrackEvidence(client, settings.live_evidence_keep_s, settings.live_evidence_max_tracks)
+        unknown = UnknownTracks(client, settings.live_evidence_keep_s, settings.live_unknown_max_tracks)
         reader = Reader(
             client,
             ReaderConfig.from_settings(settings, worker.hostname),
             resolve=functools.partial(_resolve, settings),
             processors=functools.partial(_new_processor, factory, settings) if factory is not None else None,
-            sinks=[EvidenceSink(evidence)],  # attendance sessions over streaming cameras read it
+            # attendance sessions over streaming cameras read these
+            sinks=[EvidenceSink(evidence), UnknownTrackSink(unknown)],
         )
         worker.live_reader = reader
         return reader

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
 import errors
-from facebank.records import CameraFrame, PersonEvidence, SessionCamera
+from facebank.records import CameraFrame, PersonEvidence, SessionCamera, SessionUnknownTrack
 from live.demand import Demand
 from live.evidence import Evidence, TrackEvidence, coverage, is_stream_url, session_watcher
+from live.unknown_tracks import UnknownTracks
 from tasks import runtime
 
 log = logging.getLogger("rollcall.sessions")
@@ -70,32 +72,56 @@ def leave(session_id: int, cameras: dict[int, str]) -> None:
             log.warning("session %s: camera %s not left (Redis: %s)", session_id, name, exc)
 
 
+@dataclass(frozen=True)
+class Window:
+    """What a session's streaming cameras showed over one window."""
+
+    frames: list[CameraFrame]  # one per camera: who its identified tracks were
+    evidence: list[PersonEvidence]  # seconds per person, over every camera
+    unknown: list[SessionUnknownTrack]  # tracks that ended unidentified within it
+
+
 def read_window(
-    cameras: dict[int, str], start: datetime, end: datetime
-) -> tuple[list[CameraFrame], list[PersonEvidence]]:
-    """Each streaming camera's frame over ``[start, end)`` and the seconds per person over all of them."""
+    cameras: dict[int, str], start: datetime, end: datetime, unknown_until: datetime | None = None
+) -> Window:
+    """Each streaming camera's frame over ``[start, end)``, the seconds per person over all of them, and the
+    tracks that ended unidentified within ``[start, unknown_until or end)``."""
     settings = runtime.current().settings
-    store = TrackEvidence(
-        runtime.current().live_redis, settings.live_evidence_keep_s, settings.live_evidence_max_tracks
-    )
+    client = runtime.current().live_redis
+    store = TrackEvidence(client, settings.live_evidence_keep_s, settings.live_evidence_max_tracks)
+    strangers = UnknownTracks(client, settings.live_evidence_keep_s, settings.live_unknown_max_tracks)
     first, last = start.timestamp(), end.timestamp()
     frames: list[CameraFrame] = []
     found: dict[int, list[Evidence]] = {}
+    unknown: list[SessionUnknownTrack] = []
     for index, name in cameras.items():
         if last <= first:
             frames.append(CameraFrame(index, end, live=True))
             continue
         try:
             entries = store.window(name, first, last)
+            ended = strangers.ended_within(name, first, (unknown_until or end).timestamp())
         except redis.RedisError as exc:
             error = errors.BrokerUnavailable(f"the track evidence of camera {name} could not be read ({exc})")
             frames.append(CameraFrame(index, end, error=error.to_dict(), live=True))
             continue
         found[index] = entries
+        unknown.extend(
+            SessionUnknownTrack(
+                camera=index,
+                track=track.track,
+                first_at=datetime.fromtimestamp(track.first_seen, UTC),
+                last_at=datetime.fromtimestamp(track.last_seen, UTC),
+                embeddings=track.embeddings,
+                face_jpeg=track.face_jpeg,
+            )
+            for track in ended
+        )
         seen = coverage({index: entries}, first, last)
         present = tuple(sorted((pid, round(c.best_confidence or 0.0, 5)) for pid, c in seen.items()))
-        tracks = sum(1 for entry in entries if entry.first_seen < last and entry.last_seen >= first)
-        frames.append(CameraFrame(index, end, present=present, faces=tracks, live=True))
+        frames.append(
+            CameraFrame(index, end, present=present, faces=len(entries), unknown_faces=len(ended), live=True)
+        )
     evidence = [
         PersonEvidence(
             person_id=pid,
@@ -107,7 +133,7 @@ def read_window(
         )
         for pid, seen in coverage(found, first, last).items()
     ]
-    return frames, evidence
+    return Window(frames, evidence, unknown)
 
 
 # --- the JSON form they travel in (the chord's aggregate task takes them beside the snapshot frames) ---

@@ -48,9 +48,10 @@ from contract.jobs import (
 )
 from contract.records import JobRecord
 from errors import DatabaseUnavailable, JobRevoked, JobTimeout, RollcallError, TooManyJobsInFlight
-from facebank.records import CameraFrame, PersonEvidence, camera_source
+from facebank.records import CameraFrame, PersonEvidence, SessionUnknownTrack, camera_source
 from facebank.sessions import AttendanceSessions
 from ml.timing import StageTimer
+from recognition.unknowns import group_tracks
 from tasks import app, runtime, session_evidence
 from tasks.jobs import run_attendance
 from tasks.registry import register
@@ -124,7 +125,9 @@ def tick(session_id: int, number: int) -> None:
     if streams:
         session_evidence.keep_live(session_id, streams, live_until, now)
         window_start = decision.due_at - timedelta(seconds=decision.interval_s if number > 0 else 0)
-        live_frames, evidence = session_evidence.read_window(streams, window_start, decision.due_at)
+        window = session_evidence.read_window(streams, window_start, decision.due_at)
+        live_frames, evidence = window.frames, window.evidence
+        _keep_unknown_tracks(session_id, window.unknown)
     aggregate = record.s(
         session_id,
         number,
@@ -259,9 +262,35 @@ def close(session_id: int, not_before: str) -> None:
     if state.status == "stopped" or state.evidence_closed_at is not None:
         return
     last_due = state.start_at + timedelta(seconds=(state.ticks_planned - 1) * state.interval_s)
-    _, evidence = session_evidence.read_window(streams, last_due, state.end_at)
-    added = _store().close_evidence(session_id, evidence, _now())
+    window = session_evidence.read_window(streams, last_due, state.end_at, unknown_until=_now())
+    _keep_unknown_tracks(session_id, window.unknown)
+    _group_unknown_tracks(session_id)
+    added = _store().close_evidence(session_id, window.evidence, _now())
     log.info("session %s: last window %s", session_id, "added" if added else "already added")
+
+
+def _keep_unknown_tracks(session_id: int, tracks: list[SessionUnknownTrack]) -> None:
+    kept = _store().add_unknown_tracks(
+        session_id, tracks, runtime.current().settings.session_max_unknown_tracks
+    )
+    if kept < len(tracks):
+        log.info(
+            "session %s: %d unknown tracks not kept (kept already, or the session's most)",
+            session_id,
+            len(tracks) - kept,
+        )
+
+
+def _group_unknown_tracks(session_id: int) -> None:
+    """Number the session's unknown people: its unknown tracks grouped at the facebank's match threshold."""
+    tracks = _store().unknown_track_embeddings(session_id)
+    if not tracks:
+        return
+    threshold = runtime.current().snapshot().threshold
+    numbers = group_tracks([vectors for _, vectors in tracks], threshold)
+    _store().set_unknown_groups(
+        session_id, {row_id: number for (row_id, _), number in zip(tracks, numbers, strict=True)}
+    )
 
 
 @app.task(name=SESSION_EXPIRE, **_RETRY)

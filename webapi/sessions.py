@@ -22,7 +22,14 @@ from contract.jobs import SmallFaces
 from contract.people import Timestamp
 from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.limits import MAX_SESSION_NAME
-from facebank.records import CameraStats, SessionCamera, SessionPerson, SessionState, SessionTick
+from facebank.records import (
+    CameraStats,
+    SessionCamera,
+    SessionPerson,
+    SessionState,
+    SessionTick,
+    UnknownPerson,
+)
 from facebank.sessions import MAX_CAMERAS, planned_ticks
 from live.evidence import session_watcher
 from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
@@ -303,19 +310,51 @@ class TickOut(BaseModel):
         )
 
 
+class UnknownPersonOut(BaseModel):
+    """Tracks of the session's streaming cameras that nobody enrolled was named on, grouped as one face."""
+
+    number: int = Field(description='"unknown person N": numbered from 1 in order of first appearance.')
+    label: str = Field(examples=["unknown person 1"])
+    seen: int = Field(description="How many tracks showed them (a track: one stay in a camera's view).")
+    seconds: float = Field(description="Their tracks' time in view, in all.")
+    first_seen_at: Timestamp
+    last_seen_at: Timestamp
+    camera: str = Field(description="The camera of their best face.")
+    face_url: str | None = Field(description="Their best face (JPEG); null when none was kept.")
+
+    @classmethod
+    def of(cls, state: SessionState, person: UnknownPerson) -> UnknownPersonOut:
+        face = url_for("sessions.unknown_face", session_id=state.id, number=person.number)
+        return cls(
+            number=person.number,
+            label=f"unknown person {person.number}",
+            seen=person.tracks,
+            seconds=round(person.seconds, 3),
+            first_seen_at=person.first_seen_at,
+            last_seen_at=person.last_seen_at,
+            camera=camera_label(state.cameras[person.camera]),
+            face_url=face if person.has_face else None,
+        )
+
+
 class SessionReport(BaseModel):
     session: SessionSummary
     present: list[SessionPersonOut]
     absent: list[SessionPersonOut]
+    unknown_people: list[UnknownPersonOut] = Field(
+        description="Faces on its streaming cameras that nobody enrolled was named on, grouped; listed once "
+        "the session's last window is read (`evidence_closed_at`)."
+    )
     ticks: list[TickOut]
 
     @classmethod
-    def of(cls, state: SessionState, ticks: list[SessionTick]) -> SessionReport:
+    def of(cls, state: SessionState, ticks: list[SessionTick], unknown: list[UnknownPerson]) -> SessionReport:
         people = [SessionPersonOut.of(person, state.cameras) for person in state.people]
         return cls(
             session=SessionSummary(**SessionSummary.fields_of(state)),
             present=[entry for entry in people if entry.present],
             absent=[entry for entry in people if not entry.present],
+            unknown_people=[UnknownPersonOut.of(state, person) for person in unknown],
             ticks=[TickOut.of(tick) for tick in ticks],
         )
 
@@ -469,7 +508,21 @@ def report(session_id: int) -> Any:
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="attendance-session-{state.id}.csv"'},
         )
-    return jsonify(SessionReport.of(state, list(store.ticks(session_id))).model_dump(mode="json"))
+    report = SessionReport.of(state, list(store.ticks(session_id)), store.unknown_people(session_id))
+    return jsonify(report.model_dump(mode="json"))
+
+
+@bp.get("/<int:session_id>/unknown-people/<int:number>/face")
+@documented(
+    "The best face (JPEG) of the session's unknown person `number`, as its camera saw it: enrol it with "
+    "`POST /v1/people/<id>/faces` to make them known.",
+    responses={200: None},
+    tag="attendance sessions",
+)
+def unknown_face(session_id: int, number: int) -> Any:
+    visible_session(session_id)
+    face = attendance_sessions().unknown_face(session_id, number)
+    return Response(face, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
 def leave_streaming_cameras(state: SessionState) -> None:

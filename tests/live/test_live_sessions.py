@@ -5,11 +5,13 @@ worker process running the session's ticks against the system's Redis and databa
 
 What a user would notice: the session keeps its cameras live while it runs and lets them go after;
 people in view for long enough are present, with first and last seen and their camera; a person
-identified only for a moment (their camera went down) is absent, with the few seconds they were seen.
+identified only for a moment (their camera went down) is absent, with the few seconds they were seen;
+a face nobody enrolled is "unknown person 1" with a best face that enrols as a new person.
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 import redis
 
@@ -29,16 +32,18 @@ from live.evidence import EvidenceSink, TrackEvidence, session_watcher
 from live.feed import FeedConfig
 from live.processor import LiveProcessor
 from live.reader import Reader, ReaderConfig
+from live.unknown_tracks import UnknownTracks, UnknownTrackSink
 from ml.pipeline import FacePipeline
 from recognition.snapshot import Snapshots
 from sources.endpoint import CameraEndpoint
 from sources.fetch import FetchLimits
 from sources.netguard import CameraAllowlist
-from tests.conftest import System, wait_until
+from tests.conftest import ADMIN_KEY, JOBS_KEY, System, wait_until
 from tests.live.conftest import live_params
 
 pytestmark = pytest.mark.integration
 FPS = 5.0
+OTHER_KEY = "other-jobs-key-0123456789"  # a second non-admin key: it must not see the first one's session
 
 
 @dataclass
@@ -57,7 +62,18 @@ def camera_photo(scene: live_scenes.Scene, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def live_system(system_factory: Any, pipe: FacePipeline) -> Iterator[LiveSystem]:
-    system = system_factory("live-sessions")
+    keys_of_roles = f"{ADMIN_KEY}:admin,{JOBS_KEY}:jobs,{OTHER_KEY}:jobs"
+    # The room's faces are 44–60 px, softened by H.264 and a little turned: enrolment's own gate (64 px,
+    # sharpness 50, yaw 0.4, roll 30°) is set to the live identification gate (40 px, 20, 0.5, 35°), so a
+    # face good enough to be embedded live can be enrolled (docs/live.md, "Unknown people").
+    system = system_factory(
+        "live-sessions",
+        ROLLCALL_API_KEYS=keys_of_roles,
+        ROLLCALL_ENROL_MIN_FACE_PX="40",
+        ROLLCALL_ENROL_MIN_SHARPNESS="20",
+        ROLLCALL_ENROL_MAX_YAW="0.5",
+        ROLLCALL_ENROL_MAX_ROLL_DEG="35",
+    )
     facebank = Facebank.from_url(system.env["ROLLCALL_DATABASE_URL"])
     people = live_scenes.enrol_shared_people(pipe, facebank)
     facebank.close()
@@ -96,7 +112,10 @@ def start_reader(live: LiveSystem, pipe: FacePipeline, urls: dict[str, str]) -> 
         config,
         lambda name: CameraEndpoint(urls[name]),
         processors=lambda camera: LiveProcessor(camera, pipe, snapshots.take, live_params(), FPS),
-        sinks=[EvidenceSink(TrackEvidence(live.store, keep_s=600, max_tracks=1000))],
+        sinks=[
+            EvidenceSink(TrackEvidence(live.store, keep_s=600, max_tracks=1000)),
+            UnknownTrackSink(UnknownTracks(live.store, keep_s=600, max_tracks=200)),
+        ],
     ).start()
 
 
@@ -116,8 +135,9 @@ def test_a_session_over_rtsp_cameras_counts_people_present_from_track_evidence(
     assert roster.status_code == 201, roster.get_json()
     reader = start_reader(live_system, pipe, urls)
     demand = Demand(live_system.store)
+    teacher = live_system.system.client(JOBS_KEY)
     try:
-        created = client.post(
+        created = teacher.post(
             "/v1/attendance-sessions",
             json={
                 "roster_id": roster.get_json()["id"],
@@ -178,3 +198,24 @@ def test_a_session_over_rtsp_cameras_counts_people_present_from_track_evidence(
     assert all(frame["live"] for frame in live_frames) and len(live_frames) == 2 * 10
     csv = client.get(f"/v1/attendance-sessions/{session['id']}/report?format=csv").get_data(as_text=True)
     assert csv.splitlines()[0].endswith(",camera,seconds_seen")
+
+    # The girl nobody enrolled is unknown person 1, with her best face; enrolling it makes her known.
+    (stranger,) = report["unknown_people"]
+    assert (stranger["number"], stranger["label"], stranger["camera"]) == (1, "unknown person 1", "room1")
+    assert stranger["seen"] >= 1 and stranger["seconds"] > 0
+    assert start <= stranger["first_seen_at"] < stranger["last_seen_at"]
+    face = client.get(stranger["face_url"])
+    assert (face.status_code, face.mimetype) == (200, "image/jpeg")
+    image = cv2.imdecode(np.frombuffer(face.get_data(), np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and min(image.shape[:2]) >= 40
+    assert teacher.get(stranger["face_url"]).status_code == 200
+    other = live_system.system.client(OTHER_KEY)
+    assert other.get(stranger["face_url"]).status_code == 404, "another key's session is not found"
+    assert client.get(f"/v1/attendance-sessions/{session['id']}/unknown-people/2/face").status_code == 404
+    person = client.post("/v1/people", json={"display_name": "new student"})
+    assert person.status_code == 201, person.get_json()
+    enrolled = client.post(
+        f"/v1/people/{person.get_json()['id']}/faces",
+        json={"image_b64": base64.b64encode(face.get_data()).decode()},
+    )
+    assert enrolled.status_code == 201, enrolled.get_json()
