@@ -40,6 +40,7 @@ from sources.fetch import FetchLimits
 from sources.netguard import CameraAllowlist
 from tests.conftest import ADMIN_KEY, JOBS_KEY, System, wait_until
 from tests.live.conftest import live_params
+from tests.sources.camera_server import closed_port
 
 pytestmark = pytest.mark.integration
 FPS = 5.0
@@ -219,3 +220,37 @@ def test_a_session_over_rtsp_cameras_counts_people_present_from_track_evidence(
         json={"image_b64": base64.b64encode(face.get_data()).decode()},
     )
     assert enrolled.status_code == 201, enrolled.get_json()
+
+
+def test_a_session_keeps_its_rtsp_camera_live_from_its_first_tick_until_it_is_stopped(
+    live_system: LiveSystem,
+) -> None:
+    client = live_system.system.client()
+    url = f"rtsp://127.0.0.1:{closed_port()}/h264"  # nobody reads it here: only the demand is looked at
+    response = client.post("/v1/cameras", json={"name": "room3", "url": url})
+    assert response.status_code == 201, response.get_json()
+    roster = client.post(
+        "/v1/rosters", json={"name": "stopped class", "person_ids": [live_system.people["obama"]]}
+    )
+    assert roster.status_code == 201, roster.get_json()
+    created = client.post(
+        "/v1/attendance-sessions",
+        json={
+            "roster_id": roster.get_json()["id"],
+            "cameras": [{"camera": "room3"}],
+            "duration_s": 600,
+            "interval_s": 60,
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    session_id = created.get_json()["id"]
+    demand = Demand(live_system.store)
+    wait_until(lambda: "room3" in demand.live_cameras(), 30, "the first tick to keep room3 live")
+    watchers = live_system.store.zrange(keys.watchers("room3"), 0, -1, withscores=True)
+    assert [name for name, _ in watchers] == [session_watcher(session_id).encode()]
+    (_, until_ms), now_s = watchers[0], time.time()
+    assert 60 < until_ms / 1000 - now_s <= 60 + 30 + 2, "until the next tick is due, and 30 s more"
+
+    stopped = client.post(f"/v1/attendance-sessions/{session_id}/stop")
+    assert stopped.status_code == 200 and stopped.get_json()["status"] == "stopped"
+    assert "room3" not in demand.live_cameras(), "a stopped session lets its camera go at once"
