@@ -185,6 +185,13 @@ class CameraNotAllowed(RollcallError):
     code, status = "camera_not_allowed", 403
 
 
+class CameraNotTracked(RollcallError):
+    """A session's streaming camera was not tracked by any stream reader during a tick's window: no reader
+    runs a frame processor (`ROLLCALL_LIVE_PROCESSOR`), or none could take the camera."""
+
+    code, status, retryable = "camera_not_tracked", 503, True
+
+
 class CameraUnreachable(RollcallError):
     """No connection to the camera: its name does not resolve, the port is closed, or it broke off.
 

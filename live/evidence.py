@@ -10,6 +10,10 @@ set is bounded: entries whose ``last_seen`` is older than ``ROLLCALL_LIVE_EVIDEN
 the newest ``ROLLCALL_LIVE_EVIDENCE_MAX_TRACKS`` are trimmed on every write, and the key expires that
 long after its last write.
 
+Beside them the sink keeps when the camera has been tracked (``live.keys.tracked``: since its processor's
+first frame, until its latest), so a session can tell a window in which nobody was seen from one in
+which nobody looked (no reader with a processor, or the camera down).
+
 ``TrackEvidence.window`` reads the entries that overlap a time window and ``coverage`` turns them into
 seconds per person: the union of their tracks' ``[first_seen, last_seen]`` clipped to the window, so two
 tracks of one person at once (a track lost and found, two cameras) count those seconds once.
@@ -100,18 +104,37 @@ class TrackEvidence:
         self.keep_s = keep_s
         self.max_tracks = max_tracks
 
-    def write(self, camera: str, entries: Sequence[Evidence], replacing: Sequence[Evidence] = ()) -> None:
-        """Store ``entries`` in place of ``replacing`` (the same tracks' earlier entries) and trim the set."""
+    def write(
+        self,
+        camera: str,
+        entries: Sequence[Evidence],
+        replacing: Sequence[Evidence] = (),
+        tracked: tuple[float, float] | None = None,
+    ) -> None:
+        """Store ``entries`` in place of ``replacing`` (the same tracks' earlier entries) and trim the set;
+        ``tracked``: (since, until) its processor has tracked the camera without a restart."""
         key = keys.evidence(camera)
-        newest = max(entry.last_seen for entry in entries)
         with self._client.pipeline(transaction=False) as pipe:
-            if replacing:
-                pipe.zrem(key, *(entry.to_json() for entry in replacing))
-            pipe.zadd(key, {entry.to_json(): entry.last_seen for entry in entries})
-            pipe.zremrangebyscore(key, "-inf", f"({newest - self.keep_s}")
-            pipe.zremrangebyrank(key, 0, -self.max_tracks - 1)
-            pipe.expire(key, max(1, int(self.keep_s)))
+            if tracked is not None:
+                pipe.hset(keys.tracked(camera), mapping={"since": tracked[0], "until": tracked[1]})
+                pipe.expire(keys.tracked(camera), max(1, int(self.keep_s)))
+            if entries:
+                newest = max(entry.last_seen for entry in entries)
+                if replacing:
+                    pipe.zrem(key, *(entry.to_json() for entry in replacing))
+                pipe.zadd(key, {entry.to_json(): entry.last_seen for entry in entries})
+                pipe.zremrangebyscore(key, "-inf", f"({newest - self.keep_s}")
+                pipe.zremrangebyrank(key, 0, -self.max_tracks - 1)
+                pipe.expire(key, max(1, int(self.keep_s)))
             pipe.execute()
+
+    def tracked_within(self, camera: str, start: float, end: float) -> bool:
+        """Whether a reader's processor tracked ``camera``'s frames at some time within ``[start, end)`` (its
+        latest run: since its processor started, up to its last frame)."""
+        span: dict[bytes, bytes] = self._client.hgetall(keys.tracked(camera))  # type: ignore[assignment]
+        if not span:
+            return False
+        return float(span[b"since"]) < end and float(span[b"until"]) >= start
 
     def window(self, camera: str, start: float, end: float) -> list[Evidence]:
         """The entries of ``camera`` whose track overlaps ``[start, end)``."""
@@ -158,6 +181,7 @@ def coverage(by_camera: Mapping[int, Iterable[Evidence]], start: float, end: flo
 @dataclass
 class _CameraTracks:
     token: str  # new each time the camera's processor starts: track ids start again with it
+    since: float  # its first frame
     first_seen: dict[int, float] = field(default_factory=dict)  # every open track, named or not
     stored: dict[int, Evidence] = field(default_factory=dict)  # track id → its entry in Redis
 
@@ -170,10 +194,10 @@ class EvidenceSink:
         self._cameras: dict[str, _CameraTracks] = {}
 
     def publish(self, camera: str, processed: ProcessedFrame) -> None:
+        ts = float(processed.event["ts"])
         state = self._cameras.get(camera)
         if state is None:
-            state = self._cameras[camera] = _CameraTracks(secrets.token_hex(4))
-        ts = float(processed.event["ts"])
+            state = self._cameras[camera] = _CameraTracks(secrets.token_hex(4), ts)
         entries: dict[int, Evidence] = {}
         for track in processed.event.get("tracks", []):
             track_id = int(track["track_id"])
@@ -188,7 +212,7 @@ class EvidenceSink:
                     None if confidence is None else float(confidence),
                 )
         entries.update(self._ended(state, processed.ended))  # an ended track's last word wins
-        self._store(camera, state, entries)
+        self._store(camera, state, entries, tracked=(state.since, ts))
         for track in processed.ended:
             state.first_seen.pop(track.track_id, None)
             state.stored.pop(track.track_id, None)
@@ -218,9 +242,15 @@ class EvidenceSink:
             )
         return out
 
-    def _store(self, camera: str, state: _CameraTracks, entries: dict[int, Evidence]) -> None:
-        if not entries:
+    def _store(
+        self,
+        camera: str,
+        state: _CameraTracks,
+        entries: dict[int, Evidence],
+        tracked: tuple[float, float] | None = None,
+    ) -> None:
+        if not entries and tracked is None:
             return
         replacing = [state.stored[track_id] for track_id in entries if track_id in state.stored]
-        self._evidence.write(camera, list(entries.values()), replacing)
+        self._evidence.write(camera, list(entries.values()), replacing, tracked)
         state.stored.update(entries)

@@ -77,3 +77,9 @@ def unknown_tracks(camera: str) -> str:
     """Sorted set: one JSON entry per track of ``camera`` that ended unidentified (``live.unknown_tracks``),
     scored by when it was last seen; trimmed by age and count, with a TTL."""
     return f"{PREFIX}:unknown-tracks:{camera}"
+
+
+def tracked(camera: str) -> str:
+    """Hash ``since``/``until``: since when a reader's processor has tracked ``camera`` and its latest frame
+    (``live.evidence``), with a TTL."""
+    return f"{PREFIX}:tracked:{camera}"

@@ -23,6 +23,7 @@ import errors
 from facebank.records import CameraFrame, PersonEvidence, SessionCamera, SessionUnknownTrack
 from live.demand import Demand
 from live.evidence import Evidence, TrackEvidence, coverage, is_stream_url, session_watcher
+from live.status import CameraStatus, StatusBoard
 from live.unknown_tracks import UnknownTracks
 from tasks import runtime
 
@@ -101,9 +102,14 @@ def read_window(
         try:
             entries = store.window(name, first, last)
             ended = strangers.ended_within(name, first, (unknown_until or end).timestamp())
+            tracked = store.tracked_within(name, first, last)
+            status = None if tracked else StatusBoard(client).read(name)
         except redis.RedisError as exc:
             error = errors.BrokerUnavailable(f"the track evidence of camera {name} could not be read ({exc})")
             frames.append(CameraFrame(index, end, error=error.to_dict(), live=True))
+            continue
+        if not tracked and not entries and not ended:
+            frames.append(CameraFrame(index, end, error=_not_tracked(name, status), live=True))
             continue
         found[index] = entries
         unknown.extend(
@@ -134,6 +140,17 @@ def read_window(
         for pid, seen in coverage(found, first, last).items()
     ]
     return Window(frames, evidence, unknown)
+
+
+def _not_tracked(camera: str, status: CameraStatus | None) -> dict[str, str]:
+    """Why nobody looked at ``camera`` during a window: its reader's camera error, or no tracking at all."""
+    if status is not None and status.error_code is not None:
+        return {"code": status.error_code, "message": status.error_message or status.error_code}
+    return errors.CameraNotTracked(
+        f"no stream reader tracked faces on camera {camera} during this window: readers need "
+        "ROLLCALL_LIVE_PROCESSOR=live.processor:for_reader"
+        + (f" (its reader {status.reader} is {status.state})" if status is not None else "")
+    ).to_dict()
 
 
 # --- the JSON form they travel in (the chord's aggregate task takes them beside the snapshot frames) ---

@@ -104,3 +104,14 @@ def test_evidence_is_bounded_by_count_and_age_and_expires(live_redis: redis.Redi
 def test_only_rtsp_cameras_are_counted_by_evidence() -> None:
     assert is_stream_url("rtsp://10.0.0.5/h264") and is_stream_url("RTSPS://10.0.0.5/h264")
     assert not is_stream_url("http://10.0.0.5/mjpeg") and not is_stream_url("https://10.0.0.5/a.jpg")
+
+
+def test_the_sink_records_since_when_a_camera_is_tracked_named_or_not(store: TrackEvidence) -> None:
+    assert not store.tracked_within("room12", T0, T0 + 10), "nobody ever looked"
+    sink = EvidenceSink(store)
+    sink.publish("room12", frame(T0 + 1))  # an empty room is still a tracked room
+    sink.publish("room12", frame(T0 + 4, (1, None)))
+    assert store.window("room12", T0, T0 + 10) == []
+    assert store.tracked_within("room12", T0, T0 + 2) and store.tracked_within("room12", T0 + 3, T0 + 5)
+    assert not store.tracked_within("room12", T0 + 4.5, T0 + 9), "after its last frame"
+    assert not store.tracked_within("room12", T0 - 5, T0 + 1), "before its first frame"
