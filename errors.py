@@ -186,8 +186,9 @@ class CameraNotAllowed(RollcallError):
 
 
 class CameraNotTracked(RollcallError):
-    """A session's streaming camera was not tracked by any stream reader during a tick's window: no reader
-    runs a frame processor (`ROLLCALL_LIVE_PROCESSOR`), or none could take the camera."""
+    """No stream reader tracked a session's streaming camera during a window (`ROLLCALL_LIVE_PROCESSOR`).
+
+    No reader runs a frame processor, or none could take the camera (docs/live.md)."""
 
     code, status, retryable = "camera_not_tracked", 503, True
 
