@@ -614,7 +614,7 @@ class Settings(BaseSettings):
     )
     live_evidence_keep_s: float = Field(
         4_000.0,
-        ge=60,
+        ge=3_660,  # a tick reads the interval before it: the longest (3600 s) and a minute for a late tick
         description="Seconds a live camera's track evidence (who its identified tracks were, and when) stays "
         "in Redis for attendance sessions to read; longer than the longest session interval (3600 s), since "
         'a tick reads the interval before it (docs/live.md, "Attendance over live cameras").',
