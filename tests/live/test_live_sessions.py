@@ -171,7 +171,7 @@ def test_a_session_over_rtsp_cameras_counts_people_present_from_track_evidence(
                 60,
                 "the session to finish and read its last window",
             )
-        except BaseException:
+        except BaseException:  # pytest's failure: show why, the session's state and the worker's log
             print(state(), live_system.worker_log.read_text()[-6000:])
             raise
         wait_until(lambda: demand.live_cameras() == [], 5, "the session's cameras to be let go")
