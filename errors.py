@@ -97,6 +97,12 @@ class SessionNotFound(NotFound):
     code = "session_not_found"
 
 
+class UnknownPersonNotFound(NotFound):
+    """No unknown person of that number in the attendance session (or no face kept for them)."""
+
+    code = "unknown_person_not_found"
+
+
 class CameraNotFound(NotFound):
     """No camera of that name in the camera registry or ``ROLLCALL_UI_CAMERAS``."""
 
@@ -177,6 +183,14 @@ class CameraNotAllowed(RollcallError):
     """The URL (or an address it resolves or redirects to) is outside the camera allowlist."""
 
     code, status = "camera_not_allowed", 403
+
+
+class CameraNotTracked(RollcallError):
+    """No stream reader tracked a session's streaming camera during a window (`ROLLCALL_LIVE_PROCESSOR`).
+
+    No reader runs a frame processor, or none could take the camera (docs/live.md)."""
+
+    code, status, retryable = "camera_not_tracked", 503, True
 
 
 class CameraUnreachable(RollcallError):

@@ -641,6 +641,30 @@ class Settings(BaseSettings):
         description="Longest pause before a stream reader connects again to a camera whose stream failed "
         "(from 1 s, doubling).",
     )
+    live_evidence_keep_s: float = Field(
+        4_000.0,
+        ge=3_660,  # a tick reads the interval before it: the longest (3600 s) and a minute for a late tick
+        description="Seconds a live camera's track evidence (who its identified tracks were, and when) stays "
+        "in Redis for attendance sessions to read; longer than the longest session interval (3600 s), since "
+        'a tick reads the interval before it (docs/live.md, "Attendance over live cameras").',
+    )
+    live_evidence_max_tracks: int = Field(
+        10_000,
+        ge=100,
+        description="Most identified tracks' evidence kept per live camera (the newest); ~150 bytes each.",
+    )
+    live_unknown_max_tracks: int = Field(
+        200,
+        ge=10,
+        description="Most unidentified tracks (embeddings and best face, at most 64 KB) kept per live camera "
+        "for attendance sessions' unknown people (the newest), for `ROLLCALL_LIVE_EVIDENCE_KEEP_S`.",
+    )
+    session_max_unknown_tracks: int = Field(
+        200,
+        ge=0,
+        description="Most unidentified tracks one attendance session keeps (with their best faces) to group "
+        "into unknown people; later ones are counted, not kept. Deleted with the session.",
+    )
     live_processor: str = Field(
         "",
         pattern=r"^$|^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",

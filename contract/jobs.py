@@ -25,6 +25,7 @@ from errors import InvalidInput
 SESSION_TICK = "rollcall.sessions.tick"
 SESSION_RECORD = "rollcall.sessions.record"
 SESSION_EXPIRE = "rollcall.sessions.expire"
+SESSION_CLOSE = "rollcall.sessions.close"
 CALLBACK = "rollcall.io.callback"
 # Which configured queue a job goes to (contract.routing): ROLLCALL_MODEL_QUEUE, _BULK_QUEUE, _FRAME_QUEUE.
 QueueKind = Literal["model", "bulk", "frame"]

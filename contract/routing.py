@@ -1,7 +1,7 @@
 """Which queue each task goes to: interactive model jobs, bulk model work, session frames, network work.
 
 Interactive jobs (detect, identify, attendance: what a person or a seed route waits for) and the
-attendance sessions' timers (``rollcall.sessions.*``: tick, record, expire, milliseconds each) go to
+attendance sessions' timers (``rollcall.sessions.*``: tick, record, expire, close, milliseconds each) go to
 ``ROLLCALL_MODEL_QUEUE``; bulk work (enrolment, rebuild, calibration) to ``ROLLCALL_BULK_QUEUE``; the
 sessions' frames to ``ROLLCALL_FRAME_QUEUE``; callback deliveries to ``ROLLCALL_IO_QUEUE``. A worker that
 consumes several queues takes from them in turn (kombu moves the queue it read last to the end), so a

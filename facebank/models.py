@@ -196,6 +196,8 @@ class AttendanceSession(Base):
     # Hash of the non-admin API key that created it (webapi.auth): other such keys cannot see it.
     # None: shared (created by an admin key).
     owner: Mapped[str | None] = mapped_column(String(64))
+    # When the evidence of its streaming cameras' last window was added (``tasks.sessions.close``).
+    evidence_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AttendanceTick(Base):
@@ -233,6 +235,30 @@ class AttendanceSessionPerson(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     best_score: Mapped[float | None] = mapped_column(Float)
     best_camera: Mapped[int | None] = mapped_column(Integer)
+    # Seconds identified tracks of theirs covered on the session's streaming cameras (None: never seen there).
+    seconds_seen: Mapped[float | None] = mapped_column(Float)
+
+
+class AttendanceSessionUnknown(Base):
+    """A track of one of a session's streaming cameras that nobody enrolled was named on: its span, last
+    embeddings (little-endian float32, ``dim`` wide) and best face; grouped into unknown people (``group_no``)
+    when the session's last window is read. Deleted with the session."""
+
+    __tablename__ = "attendance_session_unknowns"
+    __table_args__ = (UniqueConstraint("session_id", "camera", "track"), NEVER_REUSE_IDS)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("attendance_sessions.id", ondelete="CASCADE"), index=True
+    )
+    camera: Mapped[int] = mapped_column(Integer)
+    track: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dim: Mapped[int] = mapped_column(Integer)
+    embeddings: Mapped[bytes] = mapped_column(LargeBinary)
+    face_jpeg: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    group_no: Mapped[int | None] = mapped_column(Integer)
 
 
 class MatchThreshold(Base):

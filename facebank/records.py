@@ -132,6 +132,9 @@ class CameraFrame:
     """What one camera's frame of one tick showed: ``present`` is (person id, score) per recognised face.
 
     A frame that could not be had (camera down, not an image) has ``error`` {code, message} and no faces.
+    A ``live`` frame is a streaming camera's track evidence over the tick's window (``captured_at`` its
+    end): ``present`` names who its identified tracks were, ``faces`` counts those tracks; it counts in
+    the people's seconds (``PersonEvidence``), never in their ticks.
     """
 
     camera: int
@@ -140,6 +143,7 @@ class CameraFrame:
     faces: int = 0
     unknown_faces: int = 0
     error: dict[str, str] | None = None
+    live: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,7 +153,46 @@ class CameraFrame:
             "faces": self.faces,
             "unknown_faces": self.unknown_faces,
             "error": self.error,
+            "live": self.live,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PersonEvidence:
+    """One person over one window of a session's streaming cameras (``live.evidence.coverage``)."""
+
+    person_id: int
+    seconds: float  # the union of their identified tracks' time in the window, over every camera
+    first_at: datetime
+    last_at: datetime
+    best_score: float | None  # the best track vote's mean similarity
+    best_camera: int  # its camera's index in the session
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SessionUnknownTrack:
+    """A track one of a session's streaming cameras never identified: kept to group unknown people."""
+
+    camera: int
+    track: str  # the reader's id of it, unique per camera
+    first_at: datetime
+    last_at: datetime
+    embeddings: np.ndarray  # (k, d) float32, L2-normalised, k ≥ 1
+    face_jpeg: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownPerson:
+    """Tracks of a session that nobody enrolled was named on, grouped as one face (``number`` from 1, in
+    order of first appearance): seen in ``tracks`` tracks over ``seconds`` in all."""
+
+    number: int
+    tracks: int
+    seconds: float
+    first_seen_at: datetime
+    last_seen_at: datetime
+    camera: int  # the camera of its best face (or of its longest track)
+    has_face: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +213,8 @@ class TickDecision:
     small_faces: dict[str, Any] | None = None
     next_due_at: datetime | None = None
     owner: str | None = None  # whose work the frames are (a non-admin key's limits apply to them)
+    interval_s: float = 0.0
+    end_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +229,8 @@ class CameraStats:
 
 @dataclass(frozen=True, slots=True)
 class SessionPerson:
-    """A roster member over a session; ``present`` when seen in at least ``min_ticks`` ticks."""
+    """A roster member over a session; ``present`` when seen in at least ``min_ticks`` ticks, or when their
+    identified tracks on its streaming cameras covered ``seconds_seen`` ≥ the session's required seconds."""
 
     person_id: int
     display_name: str
@@ -196,6 +242,7 @@ class SessionPerson:
     last_seen_at: datetime | None
     best_score: float | None
     best_camera: int | None
+    seconds_seen: float | None = None  # None: no streaming camera of the session identified them
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +281,17 @@ class SessionState:
     created_at: datetime
     ended_at: datetime | None
     owner: str | None = None  # hash of the non-admin API key that created it (None: shared)
+    evidence_closed_at: datetime | None = None  # when the streaming cameras' last window was added
+
+    @property
+    def required_seconds(self) -> float:
+        return required_seconds(self.min_ticks, self.interval_s, self.start_at, self.end_at)
+
+
+def required_seconds(min_ticks: int, interval_s: float, start_at: datetime, end_at: datetime) -> float:
+    """Seconds of identified tracks that make a person present on a session's streaming cameras:
+    ``min_ticks`` intervals, at most the session's length (docs/live.md, "Attendance over live cameras")."""
+    return min(min_ticks * interval_s, (end_at - start_at).total_seconds())
 
 
 # --- applied match thresholds (recognition.calibration) ---

@@ -13,6 +13,12 @@ Aggregation rules, per roster member over every frame (one camera at one tick):
 - ``best_score`` / ``best_camera``: the highest similarity of any of those frames, and its camera;
 - ``present``: ``ticks_seen >= min_ticks``; the others on the roster are absent.
 
+A streaming camera's frame of a tick is its track evidence over the window before the tick
+(``tasks.sessions``, ``live.evidence``): per person, the seconds their identified tracks covered,
+summed over the windows into ``seconds_seen`` (first/last seen and the best score and camera as
+above). It never counts in ``ticks_seen``: a person is also present when ``seconds_seen`` reaches
+``required_seconds`` (``min_ticks`` × ``interval_s``, at most the session's length).
+
 Each tick is recorded once (its state moves from ``capturing`` to ``done`` in the same transaction
 that adds its frames), so a redelivered aggregate message changes nothing. A tick whose every camera
 failed is ``failed``, not ``done``: it saw nobody, and the session's tick counts say so beside each
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
@@ -40,11 +47,15 @@ from facebank.models import as_utc
 from facebank.records import (
     CameraFrame,
     CameraStats,
+    PersonEvidence,
     SessionCamera,
     SessionPerson,
     SessionState,
     SessionTick,
+    SessionUnknownTrack,
     TickDecision,
+    UnknownPerson,
+    required_seconds,
 )
 
 SCHEDULED, RUNNING, FINISHED, STOPPED = "scheduled", "running", "finished", "stopped"
@@ -77,6 +88,8 @@ def merge_frames(frames: Sequence[CameraFrame]) -> dict[int, Sighting]:
     """Who the frames of one tick recognised, with how many frames, the best score and when."""
     seen: dict[int, Sighting] = {}
     for frame in frames:
+        if frame.live:  # track evidence counts in seconds (PersonEvidence), not in ticks
+            continue
         for person_id, score in frame.present:
             before = seen.get(person_id)
             if before is None:
@@ -198,7 +211,12 @@ class AttendanceSessions:
                 .where(models.AttendanceSessionPerson.session_id == session_id)
                 .order_by(models.Person.display_name, models.Person.id)
             ).all()
-            return _state(row, counts, [_person(p, name, ext, row.min_ticks) for p, name, ext in people])
+            required = required_seconds(
+                row.min_ticks, row.interval_s, as_utc(row.start_at), as_utc(row.end_at)
+            )
+            return _state(
+                row, counts, [_person(p, name, ext, row.min_ticks, required) for p, name, ext in people]
+            )
 
     def ticks(self, session_id: int) -> list[SessionTick]:
         """Every tick started (or missed) so far, in order, with its frames' summary."""
@@ -309,6 +327,8 @@ class AttendanceSessions:
             small_faces=row.small_faces,
             next_due_at=None if last else _due(row, tick + 1),
             owner=row.owner,
+            interval_s=row.interval_s,
+            end_at=as_utc(row.end_at),
         )
 
     def mark_dispatched(self, session_id: int, tick: int) -> None:
@@ -319,8 +339,16 @@ class AttendanceSessions:
             if claimed is not None:
                 claimed.dispatched = True
 
-    def record_tick(self, session_id: int, tick: int, frames: Sequence[CameraFrame], now: datetime) -> bool:
-        """Add one tick's frames to the aggregates, once; False when it was already recorded or failed."""
+    def record_tick(
+        self,
+        session_id: int,
+        tick: int,
+        frames: Sequence[CameraFrame],
+        now: datetime,
+        evidence: Sequence[PersonEvidence] = (),
+    ) -> bool:
+        """Add one tick's frames (and its streaming cameras' ``evidence``) to the aggregates, once; False
+        when it was already recorded or failed."""
         with transactions.write(self.engine, bump_revision=False) as session:
             row = self._locked(session, session_id)
             claimed = session.get(models.AttendanceTick, (session_id, tick))
@@ -351,12 +379,150 @@ class AttendanceSessions:
                 ).all()
                 for person in people:
                     _add_sighting(person, sightings[person.person_id])
+            _add_evidence(session, session_id, evidence)
             every_camera_failed = all(frame.error is not None for frame in frames)
             claimed.state, claimed.finished_at = (FAILED if every_camera_failed else DONE), now
             claimed.frames = [frame.to_json() for frame in frames]
             session.flush()
             _finish_if_complete(session, row, now)
             return True
+
+    def close_evidence(self, session_id: int, evidence: Sequence[PersonEvidence], now: datetime) -> bool:
+        """Add the streaming cameras' last window (after the last tick) to the aggregates, once; False
+        when it was already added."""
+        with transactions.write(self.engine, bump_revision=False) as session:
+            row = self._locked(session, session_id)
+            if row.evidence_closed_at is not None:
+                return False
+            _add_evidence(session, session_id, evidence)
+            row.evidence_closed_at = now
+            return True
+
+    # --- unknown people (tracks of streaming cameras that nobody enrolled was named on) ---
+
+    def add_unknown_tracks(
+        self, session_id: int, tracks: Sequence[SessionUnknownTrack], max_tracks: int
+    ) -> int:
+        """Keep ``tracks`` not kept yet, while the session holds fewer than ``max_tracks``; how many were
+        added (a redelivered message adds none twice)."""
+        if not tracks:
+            return 0
+        with transactions.write(self.engine, bump_revision=False) as session:
+            self._locked(session, session_id)
+            rows = models.AttendanceSessionUnknown
+            kept: set[tuple[int, str]] = {
+                (camera, track)
+                for camera, track in session.execute(
+                    select(rows.camera, rows.track).where(rows.session_id == session_id)
+                )
+            }
+            added = 0
+            for track in tracks:
+                if len(kept) >= max_tracks:
+                    break
+                if (track.camera, track.track) in kept:
+                    continue
+                vectors = np.ascontiguousarray(track.embeddings, dtype="<f4")
+                session.add(
+                    rows(
+                        session_id=session_id,
+                        camera=track.camera,
+                        track=track.track,
+                        first_seen_at=track.first_at,
+                        last_seen_at=track.last_at,
+                        dim=int(vectors.shape[1]),
+                        embeddings=vectors.tobytes(),
+                        face_jpeg=track.face_jpeg,
+                    )
+                )
+                kept.add((track.camera, track.track))
+                added += 1
+            return added
+
+    def unknown_track_embeddings(self, session_id: int) -> list[tuple[int, np.ndarray]]:
+        """Every kept unknown track's row id and embeddings, in order of first appearance."""
+        with transactions.read(self.engine) as session:
+            rows = session.execute(
+                select(
+                    models.AttendanceSessionUnknown.id,
+                    models.AttendanceSessionUnknown.dim,
+                    models.AttendanceSessionUnknown.embeddings,
+                )
+                .where(models.AttendanceSessionUnknown.session_id == session_id)
+                .order_by(models.AttendanceSessionUnknown.first_seen_at, models.AttendanceSessionUnknown.id)
+            ).all()
+            return [(row_id, np.frombuffer(data, dtype="<f4").reshape(-1, dim)) for row_id, dim, data in rows]
+
+    def set_unknown_groups(self, session_id: int, groups: dict[int, int]) -> None:
+        """Number the unknown tracks' groups (row id → unknown person number)."""
+        with transactions.write(self.engine, bump_revision=False) as session:
+            self._locked(session, session_id)
+            for row in session.scalars(
+                select(models.AttendanceSessionUnknown).where(
+                    models.AttendanceSessionUnknown.session_id == session_id
+                )
+            ):
+                row.group_no = groups.get(row.id)
+
+    def unknown_people(self, session_id: int) -> list[UnknownPerson]:
+        """The session's unknown people (grouped tracks), by number; none before the tracks are grouped."""
+        with transactions.read(self.engine) as session:
+            rows = session.execute(
+                select(
+                    models.AttendanceSessionUnknown.group_no,
+                    models.AttendanceSessionUnknown.camera,
+                    models.AttendanceSessionUnknown.first_seen_at,
+                    models.AttendanceSessionUnknown.last_seen_at,
+                    models.AttendanceSessionUnknown.face_jpeg.is_not(None),
+                )
+                .where(
+                    models.AttendanceSessionUnknown.session_id == session_id,
+                    models.AttendanceSessionUnknown.group_no.is_not(None),
+                )
+                .order_by(models.AttendanceSessionUnknown.group_no)
+            ).all()
+        grouped: dict[int, list[tuple[int, datetime, datetime, bool]]] = {}
+        for number, camera, first, last, has_face in rows:
+            assert number is not None  # selected so
+            grouped.setdefault(number, []).append((camera, as_utc(first), as_utc(last), bool(has_face)))
+        people = []
+        for number, tracks in sorted(grouped.items()):
+            best = _best_face_track(tracks)
+            people.append(
+                UnknownPerson(
+                    number=number,
+                    tracks=len(tracks),
+                    seconds=sum((last - first).total_seconds() for _, first, last, _ in tracks),
+                    first_seen_at=min(first for _, first, _, _ in tracks),
+                    last_seen_at=max(last for _, _, last, _ in tracks),
+                    camera=best[0],
+                    has_face=best[3],
+                )
+            )
+        return people
+
+    def unknown_face(self, session_id: int, number: int) -> bytes:
+        """The best face (JPEG) of unknown person ``number``: their longest track's that has one."""
+        with transactions.read(self.engine) as session:
+            rows = session.execute(
+                select(
+                    models.AttendanceSessionUnknown.camera,
+                    models.AttendanceSessionUnknown.first_seen_at,
+                    models.AttendanceSessionUnknown.last_seen_at,
+                    models.AttendanceSessionUnknown.face_jpeg,
+                ).where(
+                    models.AttendanceSessionUnknown.session_id == session_id,
+                    models.AttendanceSessionUnknown.group_no == number,
+                    models.AttendanceSessionUnknown.face_jpeg.is_not(None),
+                )
+            ).all()
+        if not rows:
+            raise errors.UnknownPersonNotFound(
+                f"attendance session {session_id} has no unknown person {number} with a face"
+            )
+        _, _, _, face = max(rows, key=lambda row: (as_utc(row[2]) - as_utc(row[1])).total_seconds())
+        assert face is not None  # selected so
+        return bytes(face)
 
     def expire_ticks(self, session_id: int, now: datetime) -> SessionState:
         """Give up on ticks whose frames never came back (the session's safety net), and finish it."""
@@ -442,6 +608,36 @@ def _add_sighting(person: models.AttendanceSessionPerson, seen: Sighting) -> Non
         person.best_score, person.best_camera = seen.best_score, seen.best_camera
 
 
+def _best_face_track(
+    tracks: list[tuple[int, datetime, datetime, bool]],
+) -> tuple[int, datetime, datetime, bool]:
+    """The track whose face stands for an unknown person: the longest with a face (else the longest)."""
+    return max(tracks, key=lambda t: (t[3], (t[2] - t[1]).total_seconds()))
+
+
+def _add_evidence(session: Session, session_id: int, evidence: Sequence[PersonEvidence]) -> None:
+    """Add one window's seconds per person (roster members only) to their aggregates."""
+    by_person = {entry.person_id: entry for entry in evidence}
+    if not by_person:
+        return
+    people = session.scalars(
+        select(models.AttendanceSessionPerson).where(
+            models.AttendanceSessionPerson.session_id == session_id,
+            models.AttendanceSessionPerson.person_id.in_(by_person),
+        )
+    ).all()
+    for person in people:
+        seen = by_person[person.person_id]
+        person.seconds_seen = (person.seconds_seen or 0.0) + seen.seconds
+        first, last = person.first_seen_at, person.last_seen_at
+        person.first_seen_at = seen.first_at if first is None else min(as_utc(first), seen.first_at)
+        person.last_seen_at = seen.last_at if last is None else max(as_utc(last), seen.last_at)
+        if seen.best_score is not None and (person.best_score is None or seen.best_score > person.best_score):
+            person.best_score, person.best_camera = seen.best_score, seen.best_camera
+        elif person.best_camera is None:
+            person.best_camera = seen.best_camera
+
+
 def _finish_if_complete(session: Session, row: models.AttendanceSession, now: datetime) -> None:
     """A running session whose planned ticks have all ended is finished."""
     if row.status in ENDED:
@@ -469,19 +665,25 @@ def _optional_utc(moment: datetime | None) -> datetime | None:
 
 
 def _person(
-    row: models.AttendanceSessionPerson, display_name: str, external_id: str | None, min_ticks: int
+    row: models.AttendanceSessionPerson,
+    display_name: str,
+    external_id: str | None,
+    min_ticks: int,
+    required_s: float,
 ) -> SessionPerson:
+    by_evidence = row.seconds_seen is not None and row.seconds_seen >= required_s
     return SessionPerson(
         person_id=row.person_id,
         display_name=display_name,
         external_id=external_id,
-        present=row.ticks_seen >= min_ticks,
+        present=row.ticks_seen >= min_ticks or by_evidence,
         ticks_seen=row.ticks_seen,
         frames_seen=row.frames_seen,
         first_seen_at=_optional_utc(row.first_seen_at),
         last_seen_at=_optional_utc(row.last_seen_at),
         best_score=row.best_score,
         best_camera=row.best_camera,
+        seconds_seen=row.seconds_seen,
     )
 
 
@@ -522,4 +724,5 @@ def _state(
         created_at=as_utc(row.created_at),
         ended_at=_optional_utc(row.ended_at),
         owner=row.owner,
+        evidence_closed_at=_optional_utc(row.evidence_closed_at),
     )

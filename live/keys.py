@@ -65,3 +65,21 @@ def events_channel(camera: str) -> str:
 def presence_channel(camera: str) -> str:
     """Pub/sub channel: one JSON presence change (arrived/left) as ``live.processing.PresenceChange``."""
     return f"{PREFIX}:presence:{camera}"
+
+
+def evidence(camera: str) -> str:
+    """Sorted set: one JSON entry per identified track of ``camera`` (``live.evidence``), scored by when it
+    was last seen; trimmed by age and count, with a TTL."""
+    return f"{PREFIX}:evidence:{camera}"
+
+
+def unknown_tracks(camera: str) -> str:
+    """Sorted set: one JSON entry per track of ``camera`` that ended unidentified (``live.unknown_tracks``),
+    scored by when it was last seen; trimmed by age and count, with a TTL."""
+    return f"{PREFIX}:unknown-tracks:{camera}"
+
+
+def tracked(camera: str) -> str:
+    """Hash ``since``/``until``: since when a reader's processor has tracked ``camera`` and its latest frame
+    (``live.evidence``), with a TTL."""
+    return f"{PREFIX}:tracked:{camera}"

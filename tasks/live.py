@@ -25,10 +25,12 @@ from celery.worker.control import inspect_command
 
 from facebank.cameras import CameraDirectory
 from live import keys
+from live.evidence import EvidenceSink, TrackEvidence
 from live.factory import ProcessorFactory, ReaderContext, load_factory
 from live.outlets import PresenceOutlets
 from live.processing import FrameProcessor
 from live.reader import Reader, ReaderConfig
+from live.unknown_tracks import UnknownTracks, UnknownTrackSink
 from settings import Settings, get_settings
 from sources.endpoint import CameraEndpoint
 from tasks import app, runtime
@@ -57,12 +59,16 @@ class StreamReaderStep(bootsteps.StartStopStep):
             settings, worker.hostname, functools.partial(schedule_callback, worker.app)
         )
         worker.live_outlets = outlets
+        client = keys.connect(settings)
+        evidence = TrackEvidence(client, settings.live_evidence_keep_s, settings.live_evidence_max_tracks)
+        unknown = UnknownTracks(client, settings.live_evidence_keep_s, settings.live_unknown_max_tracks)
         reader = Reader(
-            keys.connect(settings),
+            client,
             ReaderConfig.from_settings(settings, worker.hostname),
             resolve=functools.partial(_resolve, settings),
             processors=functools.partial(_new_processor, factory, settings) if factory is not None else None,
-            sinks=outlets.sinks,
+            # presence out (MQTT, webhook); attendance sessions over streaming cameras read the other two
+            sinks=[*outlets.sinks, EvidenceSink(evidence), UnknownTrackSink(unknown)],
         )
         worker.live_reader = reader
         return reader

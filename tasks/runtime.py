@@ -46,6 +46,7 @@ class Runtime:
     _opened: Facebank | None = field(default=None, init=False)
     _snapshots: Snapshots | None = field(default=None, init=False)
     _frames: FrameStore | None = field(default=None, init=False)
+    _live: redis.Redis | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @classmethod
@@ -86,14 +87,21 @@ class Runtime:
         return CameraDirectory(self.facebank.cameras, configured)
 
     @property
+    def live_redis(self) -> redis.Redis:
+        """The Redis live cameras are kept in (``live.keys``): their demand, shared frames, track evidence."""
+        with self._lock:
+            if self._live is None:
+                self._live = keys.connect(self.settings)
+            return self._live
+
+    @property
     def live_frames(self) -> FrameStore:
         """The live cameras' shared frames (``live.framestore``) in the result backend's Redis."""
+        client = self.live_redis
         with self._lock:
             if self._frames is None:
                 settings = self.settings
-                self._frames = FrameStore(
-                    keys.connect(settings), settings.live_frame_ttl_s, settings.live_frame_max_bytes
-                )
+                self._frames = FrameStore(client, settings.live_frame_ttl_s, settings.live_frame_max_bytes)
             return self._frames
 
     def shared_frame(self, camera: str) -> bytes | None:

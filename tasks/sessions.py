@@ -37,6 +37,7 @@ from celery.canvas import Signature
 from celery.exceptions import SoftTimeLimitExceeded
 
 from contract.jobs import (
+    SESSION_CLOSE,
     SESSION_EXPIRE,
     SESSION_RECORD,
     SESSION_TICK,
@@ -47,10 +48,11 @@ from contract.jobs import (
 )
 from contract.records import JobRecord
 from errors import DatabaseUnavailable, JobRevoked, JobTimeout, RollcallError, TooManyJobsInFlight
-from facebank.records import CameraFrame, camera_source
+from facebank.records import CameraFrame, PersonEvidence, SessionUnknownTrack, camera_source
 from facebank.sessions import AttendanceSessions
 from ml.timing import StageTimer
-from tasks import app, runtime
+from recognition.unknowns import group_tracks
+from tasks import app, runtime, session_evidence
 from tasks.jobs import run_attendance
 from tasks.registry import register
 from tasks.runtime import Runtime
@@ -58,6 +60,9 @@ from tasks.runtime import Runtime
 log = logging.getLogger("rollcall.sessions")
 # A claimed tick whose frames were not queued this long after is taken to have lost its task.
 RECOVER_AFTER = timedelta(seconds=60)
+# A session's streaming cameras are let go at its end; this long after, their readers have closed
+# their tracks and written them (a reader round, about a second, and the processor's close).
+CLOSE_AFTER = timedelta(seconds=5)
 _RETRY = {
     "autoretry_for": (DatabaseUnavailable,),
     "retry_backoff": True,
@@ -103,13 +108,37 @@ def tick(session_id: int, number: int) -> None:
         return
     if decision.action != "capture":
         return
+    streams = session_evidence.streaming_cameras(decision.cameras)
     if decision.next_due_at is not None:
         _send_at(tick.si(session_id, number + 1), decision.next_due_at)
+        live_until = decision.next_due_at + timedelta(seconds=session_evidence.DEMAND_SLACK_S)
     else:
         give_up_at = now + _expire_after()
         _send_at(expire.si(session_id, give_up_at.isoformat()), give_up_at)
-    frame_ids = [str(uuid.uuid4()) for _ in decision.cameras]
-    if _admit_frames(session_id, frame_ids, decision.owner):
+        assert decision.end_at is not None
+        live_until = decision.end_at  # then let go: its tracks end, and close() reads the last window
+        if streams:
+            close_at = decision.end_at + CLOSE_AFTER
+            _send_at(close.si(session_id, close_at.isoformat()), close_at)
+    live_frames: list[CameraFrame] = []
+    evidence: list[PersonEvidence] = []
+    if streams:
+        session_evidence.keep_live(session_id, streams, live_until, now)
+        window_start = decision.due_at - timedelta(seconds=decision.interval_s if number > 0 else 0)
+        window = session_evidence.read_window(streams, window_start, decision.due_at)
+        live_frames, evidence = window.frames, window.evidence
+        _keep_unknown_tracks(session_id, window.unknown)
+    aggregate = record.s(
+        session_id,
+        number,
+        live_frames=[frame.to_json() for frame in live_frames],
+        evidence=[session_evidence.evidence_json(entry) for entry in evidence],
+    )
+    snapshots = [(index, camera) for index, camera in enumerate(decision.cameras) if index not in streams]
+    frame_ids = [str(uuid.uuid4()) for _ in snapshots]
+    if not snapshots:  # every camera streams: nothing to fetch, the tick is recorded now
+        _store().record_tick(session_id, number, live_frames, now, evidence)
+    elif _admit_frames(session_id, frame_ids, decision.owner):
         frames = group(
             session_frame.s(
                 camera=index,
@@ -117,17 +146,17 @@ def tick(session_id: int, number: int) -> None:
                 roster=list(decision.roster),
                 small_faces=decision.small_faces,
             ).set(task_id=frame_id)
-            for (index, camera), frame_id in zip(enumerate(decision.cameras), frame_ids, strict=True)
+            for (index, camera), frame_id in zip(snapshots, frame_ids, strict=True)
         )
-        chord(frames)(record.s(session_id, number))
+        chord(frames)(aggregate)
     else:
         refused = TooManyJobsInFlight(
             "the session's API key had the most frames (ROLLCALL_SESSION_MAX_QUEUED_FRAMES) or jobs "
             "(ROLLCALL_MAX_JOBS_IN_FLIGHT) queued or running that it may, so this tick was not taken"
         )
         log.warning("session %s tick %s: not taken (%s)", session_id, number, refused.code)
-        failed = [CameraFrame(index, now, error=refused.to_dict()) for index in range(len(decision.cameras))]
-        _store().record_tick(session_id, number, failed, now)
+        failed = [CameraFrame(index, now, error=refused.to_dict()) for index, _ in snapshots]
+        _store().record_tick(session_id, number, [*failed, *live_frames], now, evidence)
     _store().mark_dispatched(session_id, number)
 
 
@@ -204,10 +233,64 @@ def camera_frame(result: dict[str, Any]) -> CameraFrame:
 
 
 @app.task(name=SESSION_RECORD, **_RETRY)
-def record(results: list[dict[str, Any]], session_id: int, number: int) -> None:
-    """Add one tick's frames to the session's aggregates (once, however often this message comes)."""
-    recorded = _store().record_tick(session_id, number, [camera_frame(r) for r in results], _now())
+def record(
+    results: list[dict[str, Any]],
+    session_id: int,
+    number: int,
+    live_frames: list[dict[str, Any]] | None = None,
+    evidence: list[dict[str, Any]] | None = None,
+) -> None:
+    """Add one tick's frames to the session's aggregates (once, however often this message comes):
+    the snapshot cameras' ``results``, the streaming cameras' ``live_frames`` and their ``evidence``."""
+    frames = [camera_frame(r) for r in results] + [session_evidence.frame_of(f) for f in live_frames or ()]
+    seen = [session_evidence.evidence_of(entry) for entry in evidence or ()]
+    recorded = _store().record_tick(session_id, number, frames, _now(), seen)
     log.info("session %s tick %s: %s", session_id, number, "recorded" if recorded else "already recorded")
+
+
+@app.task(name=SESSION_CLOSE, **_RETRY)
+def close(session_id: int, not_before: str) -> None:
+    """After a session over streaming cameras has ended and its cameras were let go: add the evidence of
+    its last window (from its last tick to its end), once."""
+    when = datetime.fromisoformat(not_before)
+    if _now() < when:
+        _send_at(close.si(session_id, not_before), when)
+        return
+    state = _store().get(session_id)
+    streams = session_evidence.streaming_cameras(state.cameras)
+    session_evidence.leave(session_id, streams)
+    if state.status == "stopped" or state.evidence_closed_at is not None:
+        return
+    last_due = state.start_at + timedelta(seconds=(state.ticks_planned - 1) * state.interval_s)
+    window = session_evidence.read_window(streams, last_due, state.end_at, unknown_until=_now())
+    _keep_unknown_tracks(session_id, window.unknown)
+    _group_unknown_tracks(session_id)
+    added = _store().close_evidence(session_id, window.evidence, _now())
+    log.info("session %s: last window %s", session_id, "added" if added else "already added")
+
+
+def _keep_unknown_tracks(session_id: int, tracks: list[SessionUnknownTrack]) -> None:
+    kept = _store().add_unknown_tracks(
+        session_id, tracks, runtime.current().settings.session_max_unknown_tracks
+    )
+    if kept < len(tracks):
+        log.info(
+            "session %s: %d unknown tracks not kept (kept already, or the session's most)",
+            session_id,
+            len(tracks) - kept,
+        )
+
+
+def _group_unknown_tracks(session_id: int) -> None:
+    """Number the session's unknown people: its unknown tracks grouped at the facebank's match threshold."""
+    tracks = _store().unknown_track_embeddings(session_id)
+    if not tracks:
+        return
+    threshold = runtime.current().snapshot().threshold
+    numbers = group_tracks([vectors for _, vectors in tracks], threshold)
+    _store().set_unknown_groups(
+        session_id, {row_id: number for (row_id, _), number in zip(tracks, numbers, strict=True)}
+    )
 
 
 @app.task(name=SESSION_EXPIRE, **_RETRY)

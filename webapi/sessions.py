@@ -13,6 +13,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
+import redis
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -21,13 +22,21 @@ from contract.jobs import SmallFaces
 from contract.people import RecordOut, Timestamp
 from errors import BrokerUnavailable, CameraNotAllowed, CameraUnreachable, InvalidInput, SessionNotFound
 from facebank.limits import MAX_SESSION_NAME
-from facebank.records import CameraStats, SessionCamera, SessionPerson, SessionState, SessionTick
+from facebank.records import (
+    CameraStats,
+    SessionCamera,
+    SessionPerson,
+    SessionState,
+    SessionTick,
+    UnknownPerson,
+)
 from facebank.sessions import MAX_CAMERAS, planned_ticks
+from live.evidence import session_watcher
 from sources.urls import CAMERA_SCHEMES, is_camera_url, without_credentials
 from webapi.auth import current_caller
 from webapi.names import normalised_name
 from webapi.schemas import RosterId
-from webapi.services import attendance_sessions, current_settings, job_client
+from webapi.services import attendance_sessions, current_settings, job_client, live_cameras
 from webapi.services import cameras as registered_cameras
 from webapi.validation import VISIBLE_TEXT, documented, parse_body, parse_query, storable_text
 
@@ -50,6 +59,7 @@ CSV_COLUMNS = (
     "best_score",
     "best_camera",
     "camera",
+    "seconds_seen",
 )
 
 
@@ -136,7 +146,8 @@ class PersonRef(BaseModel):
 
 
 class SessionPersonOut(BaseModel):
-    """One roster member over a session; ``present`` when seen in at least ``min_ticks`` ticks."""
+    """One roster member over a session; ``present`` when seen in at least ``min_ticks`` ticks, or (streaming
+    cameras) when their identified tracks covered ``seconds_seen`` ≥ the session's ``required_seconds``."""
 
     person: PersonRef
     present: bool
@@ -146,9 +157,16 @@ class SessionPersonOut(BaseModel):
     last_seen_at: Timestamp | None
     best_score: float | None
     best_camera: int | None
+    camera: str | None = Field(
+        description="The camera of the best sighting: its registered name, or its URL without credentials."
+    )
+    seconds_seen: float | None = Field(
+        description="Seconds their identified tracks covered on the session's streaming cameras (null: none "
+        "of them identified the person, or the session has none)."
+    )
 
     @classmethod
-    def of(cls, person: SessionPerson) -> SessionPersonOut:
+    def of(cls, person: SessionPerson, cameras: tuple[SessionCamera, ...]) -> SessionPersonOut:
         return cls(
             person=PersonRef(
                 id=person.person_id, display_name=person.display_name, external_id=person.external_id
@@ -160,6 +178,8 @@ class SessionPersonOut(BaseModel):
             last_seen_at=person.last_seen_at,
             best_score=round(person.best_score, 5) if person.best_score is not None else None,
             best_camera=person.best_camera,
+            camera=camera_label(cameras[person.best_camera]) if person.best_camera is not None else None,
+            seconds_seen=round(person.seconds_seen, 3) if person.seconds_seen is not None else None,
         )
 
 
@@ -215,9 +235,17 @@ class SessionSummary(BaseModel):
     end_at: Timestamp
     interval_s: float
     min_ticks: int
+    required_seconds: float = Field(
+        description="Seconds of identified tracks on its streaming cameras that make a person present "
+        "(`min_ticks` × `interval_s`, at most the session's length)."
+    )
     ticks: TickCounts
     created_at: Timestamp
     ended_at: Timestamp | None
+    evidence_closed_at: Timestamp | None = Field(
+        description="When the evidence of its streaming cameras' last window (after the last tick) was "
+        "added: until then a session over streaming cameras may still gain seconds; null without them."
+    )
     report_url: str
 
     @classmethod
@@ -236,6 +264,7 @@ class SessionSummary(BaseModel):
             "end_at": state.end_at,
             "interval_s": state.interval_s,
             "min_ticks": state.min_ticks,
+            "required_seconds": state.required_seconds,
             "ticks": TickCounts(
                 planned=state.ticks_planned,
                 started=state.ticks_started,
@@ -245,6 +274,7 @@ class SessionSummary(BaseModel):
             ),
             "created_at": state.created_at,
             "ended_at": state.ended_at,
+            "evidence_closed_at": state.evidence_closed_at,
             "report_url": url_for("sessions.report", session_id=state.id),
         }
 
@@ -256,7 +286,7 @@ class SessionOut(SessionSummary):
 
     @classmethod
     def of(cls, state: SessionState) -> SessionOut:
-        people = [SessionPersonOut.of(person) for person in state.people]
+        people = [SessionPersonOut.of(person, state.cameras) for person in state.people]
         return cls(**SessionSummary.fields_of(state), people=people)
 
 
@@ -275,19 +305,51 @@ class TickOut(RecordOut):
         return cls.model_validate(tick)
 
 
+class UnknownPersonOut(BaseModel):
+    """Tracks of the session's streaming cameras that nobody enrolled was named on, grouped as one face."""
+
+    number: int = Field(description='"unknown person N": numbered from 1 in order of first appearance.')
+    label: str = Field(examples=["unknown person 1"])
+    seen: int = Field(description="How many tracks showed them (a track: one stay in a camera's view).")
+    seconds: float = Field(description="Their tracks' time in view, in all.")
+    first_seen_at: Timestamp
+    last_seen_at: Timestamp
+    camera: str = Field(description="The camera of their best face.")
+    face_url: str | None = Field(description="Their best face (JPEG); null when none was kept.")
+
+    @classmethod
+    def of(cls, state: SessionState, person: UnknownPerson) -> UnknownPersonOut:
+        face = url_for("sessions.unknown_face", session_id=state.id, number=person.number)
+        return cls(
+            number=person.number,
+            label=f"unknown person {person.number}",
+            seen=person.tracks,
+            seconds=round(person.seconds, 3),
+            first_seen_at=person.first_seen_at,
+            last_seen_at=person.last_seen_at,
+            camera=camera_label(state.cameras[person.camera]),
+            face_url=face if person.has_face else None,
+        )
+
+
 class SessionReport(BaseModel):
     session: SessionSummary
     present: list[SessionPersonOut]
     absent: list[SessionPersonOut]
+    unknown_people: list[UnknownPersonOut] = Field(
+        description="Faces on its streaming cameras that nobody enrolled was named on, grouped; listed once "
+        "the session's last window is read (`evidence_closed_at`)."
+    )
     ticks: list[TickOut]
 
     @classmethod
-    def of(cls, state: SessionState, ticks: list[SessionTick]) -> SessionReport:
-        people = [SessionPersonOut.of(person) for person in state.people]
+    def of(cls, state: SessionState, ticks: list[SessionTick], unknown: list[UnknownPerson]) -> SessionReport:
+        people = [SessionPersonOut.of(person, state.cameras) for person in state.people]
         return cls(
             session=SessionSummary(**SessionSummary.fields_of(state)),
             present=[entry for entry in people if entry.present],
             absent=[entry for entry in people if not entry.present],
+            unknown_people=[UnknownPersonOut.of(state, person) for person in unknown],
             ticks=[TickOut.of(tick) for tick in ticks],
         )
 
@@ -411,10 +473,11 @@ def get_session(session_id: int) -> Any:
     tag="attendance sessions",
 )
 def stop_session(session_id: int) -> Any:
-    visible_session(session_id)
+    state = visible_session(session_id)
     store = attendance_sessions()
     store.stop(session_id, _now())
     job_client().drop_session_frames(session_id)  # after the stop: no tick queues frames any more
+    leave_streaming_cameras(state)
     return jsonify(SessionOut.of(store.get(session_id)).model_dump(mode="json"))
 
 
@@ -440,7 +503,34 @@ def report(session_id: int) -> Any:
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="attendance-session-{state.id}.csv"'},
         )
-    return jsonify(SessionReport.of(state, list(store.ticks(session_id))).model_dump(mode="json"))
+    report = SessionReport.of(state, list(store.ticks(session_id)), store.unknown_people(session_id))
+    return jsonify(report.model_dump(mode="json"))
+
+
+@bp.get("/<int:session_id>/unknown-people/<int:number>/face")
+@documented(
+    "The best face (JPEG) of the session's unknown person `number`, as its camera saw it: enrol it with "
+    "`POST /v1/people/<id>/faces` to make them known.",
+    responses={200: None},
+    tag="attendance sessions",
+)
+def unknown_face(session_id: int, number: int) -> Any:
+    visible_session(session_id)
+    face = attendance_sessions().unknown_face(session_id, number)
+    return Response(face, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+def leave_streaming_cameras(state: SessionState) -> None:
+    """A stopped session no longer keeps its streaming cameras live (``tasks.session_evidence``); leaving a
+    registered camera it never watched (a snapshot camera) changes nothing."""
+    demand = live_cameras().demand
+    for camera in state.cameras:
+        if isinstance(camera, str):
+            continue
+        try:
+            demand.leave(camera["camera"], session_watcher(state.id))
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(f"Redis, where live cameras are kept, does not answer ({exc})") from exc
 
 
 def camera_label(camera: SessionCamera) -> str:
@@ -461,7 +551,7 @@ def report_csv(state: SessionState) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for person in sorted(state.people, key=lambda p: not p.present):
-        row = SessionPersonOut.of(person).model_dump(mode="json")
+        row = SessionPersonOut.of(person, state.cameras).model_dump(mode="json")
         writer.writerow(
             _cell(value)
             for value in (
@@ -475,7 +565,8 @@ def report_csv(state: SessionState) -> str:
                 row["last_seen_at"],
                 row["best_score"],
                 person.best_camera,
-                camera_label(state.cameras[person.best_camera]) if person.best_camera is not None else None,
+                row["camera"],
+                row["seconds_seen"],
             )
         )
     return out.getvalue()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
+from sqlalchemy import text
 
 import errors
-from facebank.records import CameraFrame, Person
+from facebank.records import CameraFrame, Person, PersonEvidence, SessionUnknownTrack
 from facebank.sessions import LATE_GRACE, AttendanceSessions, merge_frames, planned_ticks
 from facebank.store import Facebank
 
@@ -273,3 +275,89 @@ def test_deleting_a_person_removes_them_from_sessions_too(
     facebank.people.delete(people["ada"].id)
 
     assert {p.display_name for p in sessions.get(session_id).people} == {"grace", "alan"}
+
+
+def evidence(
+    person: Person, secs: float, first: float, last: float, score: float | None, camera: int
+) -> PersonEvidence:
+    return PersonEvidence(person.id, secs, seconds(first), seconds(last), score, camera)
+
+
+def test_streaming_cameras_count_seconds_of_evidence_never_ticks(
+    facebank: Facebank, sessions: AttendanceSessions, people: dict[str, Person]
+) -> None:
+    """Over 6 s at a 2 s interval with min_ticks 2, a person is present from 4 s of identified tracks; the
+    windows add up, glimpses in every window do not make a tick, and the last window comes after the ticks."""
+    session_id = plan(facebank, sessions, people)
+    ada, grace = people["ada"], people["grace"]
+    glimpse = ((grace.id, 0.7),)
+    windows = [
+        [],  # tick 0 reads nothing: its cameras only start being read
+        [evidence(ada, 2.0, 0.0, 2.0, 0.71, 0), evidence(grace, 0.4, 1.0, 1.4, 0.7, 1)],
+        [evidence(ada, 1.5, 2.0, 3.5, 0.84, 1), evidence(grace, 0.4, 3.0, 3.4, None, 0)],
+    ]
+    for tick, seen in enumerate(windows):
+        sessions.begin_tick(session_id, tick, seconds(2 * tick), RECOVER)
+        frames = [
+            CameraFrame(0, seconds(2 * tick), glimpse if tick else (), faces=len(seen), live=True),
+            CameraFrame(1, seconds(2 * tick), glimpse if tick else (), faces=len(seen), live=True),
+        ]
+        assert sessions.record_tick(session_id, tick, frames, seconds(2 * tick + 0.1), seen)
+    state = sessions.get(session_id)
+    assert state.status == "finished" and state.required_seconds == 4.0
+    by_name = {p.display_name: p for p in state.people}
+    assert by_name["ada"].seconds_seen == 3.5 and not by_name["ada"].present, "3.5 s of the 4 s needed"
+    assert (by_name["grace"].ticks_seen, by_name["grace"].frames_seen) == (0, 0), "evidence is no tick"
+
+    assert sessions.close_evidence(session_id, [evidence(ada, 1.9, 4.0, 5.9, 0.8, 0)], seconds(7))
+    assert not sessions.close_evidence(session_id, [evidence(ada, 1.9, 4.0, 5.9, 0.8, 0)], seconds(8)), "once"
+
+    state = sessions.get(session_id)
+    by_name = {p.display_name: p for p in state.people}
+    assert state.evidence_closed_at == seconds(7)
+    assert by_name["ada"].present and by_name["ada"].seconds_seen == pytest.approx(5.4)
+    assert (by_name["ada"].first_seen_at, by_name["ada"].last_seen_at) == (seconds(0.0), seconds(5.9))
+    assert (by_name["ada"].best_score, by_name["ada"].best_camera) == (0.84, 1)
+    assert by_name["grace"].seconds_seen == pytest.approx(0.8) and not by_name["grace"].present
+    assert (by_name["alan"].seconds_seen, by_name["alan"].present) == (None, False)
+    assert all(frame["live"] for tick in sessions.ticks(session_id) for frame in tick.frames)
+
+
+def unknown_track(
+    camera: int, name: str, first: float, last: float, face: bytes | None
+) -> SessionUnknownTrack:
+    return SessionUnknownTrack(
+        camera, name, seconds(first), seconds(last), np.eye(2, 128, dtype=np.float32), face
+    )
+
+
+def test_unknown_tracks_are_kept_once_bounded_grouped_and_deleted_with_their_session(
+    facebank: Facebank, sessions: AttendanceSessions, people: dict[str, Person]
+) -> None:
+    session_id = plan(facebank, sessions, people)
+    tracks = [
+        unknown_track(0, "a:1", 0.0, 1.0, b"short"),
+        unknown_track(1, "b:1", 1.0, 4.0, b"longest"),
+        unknown_track(0, "a:2", 2.0, 5.5, None),  # the longest of all, without a face
+        unknown_track(0, "a:3", 3.0, 3.5, b"another"),
+    ]
+    assert sessions.add_unknown_tracks(session_id, tracks[:2], max_tracks=3) == 2
+    assert sessions.add_unknown_tracks(session_id, tracks, max_tracks=3) == 1, "kept once, then the bound"
+    assert sessions.unknown_people(session_id) == [], "nobody before the tracks are grouped"
+    kept = sessions.unknown_track_embeddings(session_id)
+    assert [vectors.shape for _, vectors in kept] == [(2, 128)] * 3
+    np.testing.assert_array_equal(kept[0][1], np.eye(2, 128, dtype=np.float32))
+    sessions.set_unknown_groups(session_id, dict(zip([row_id for row_id, _ in kept], [1, 1, 2], strict=True)))
+
+    first, second = sessions.unknown_people(session_id)
+    assert (first.number, first.tracks, first.seconds, first.camera, first.has_face) == (1, 2, 4.0, 1, True)
+    assert (first.first_seen_at, first.last_seen_at) == (seconds(0.0), seconds(4.0))
+    assert (second.number, second.tracks, second.has_face) == (2, 1, False)
+    assert sessions.unknown_face(session_id, 1) == b"longest"
+    with pytest.raises(errors.UnknownPersonNotFound):
+        sessions.unknown_face(session_id, 2)
+
+    sessions.delete(session_id)
+    with facebank.engine.connect() as connection:
+        left = connection.execute(text("SELECT count(*) FROM attendance_session_unknowns")).scalar_one()
+    assert left == 0, "no face outlives its session"

@@ -6,6 +6,7 @@ import { CamerasPage } from "./cameras.js";
 import { FacePanel } from "./face.js";
 import { LiveView } from "./live.js";
 import { PeoplePage } from "./people.js";
+import { SessionPanel } from "./sessions.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -39,6 +40,8 @@ function main() {
   const attendance = new AttendancePanel($("#attendance-panel"));
   const facePanel = new FacePanel($("#face-panel"), () => people.refresh());
   const attendanceButton = $("#attendance-button");
+  const sessionPanel = new SessionPanel($("#session-panel"), () => people.refresh());
+  $("#session-button").addEventListener("click", () => sessionPanel.open());
   const live = new LiveView(
     {
       stage: $("#stage"),
