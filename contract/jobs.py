@@ -26,6 +26,10 @@ SESSION_TICK = "rollcall.sessions.tick"
 SESSION_RECORD = "rollcall.sessions.record"
 SESSION_EXPIRE = "rollcall.sessions.expire"
 SESSION_CLOSE = "rollcall.sessions.close"
+# A session's streaming cameras are let go at its end (or stop); its close runs this long after, when their
+# readers have closed their tracks and written them (a reader round, about a second, and the processor's
+# close).
+SESSION_CLOSE_AFTER_S = 5.0
 CALLBACK = "rollcall.io.callback"
 # Which configured queue a job goes to (contract.routing): ROLLCALL_MODEL_QUEUE, _BULK_QUEUE, _FRAME_QUEUE.
 QueueKind = Literal["model", "bulk", "frame"]

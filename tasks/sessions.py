@@ -38,6 +38,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from contract.jobs import (
     SESSION_CLOSE,
+    SESSION_CLOSE_AFTER_S,
     SESSION_EXPIRE,
     SESSION_RECORD,
     SESSION_TICK,
@@ -60,9 +61,7 @@ from tasks.runtime import Runtime
 log = logging.getLogger("rollcall.sessions")
 # A claimed tick whose frames were not queued this long after is taken to have lost its task.
 RECOVER_AFTER = timedelta(seconds=60)
-# A session's streaming cameras are let go at its end; this long after, their readers have closed
-# their tracks and written them (a reader round, about a second, and the processor's close).
-CLOSE_AFTER = timedelta(seconds=5)
+CLOSE_AFTER = timedelta(seconds=SESSION_CLOSE_AFTER_S)
 _RETRY = {
     "autoretry_for": (DatabaseUnavailable,),
     "retry_backoff": True,
@@ -250,8 +249,9 @@ def record(
 
 @app.task(name=SESSION_CLOSE, **_RETRY)
 def close(session_id: int, not_before: str) -> None:
-    """After a session over streaming cameras has ended and its cameras were let go: add the evidence of
-    its last window (from its last tick to its end), once."""
+    """After a session over streaming cameras has ended (or was stopped) and its cameras were let go: add
+    the evidence of its last window (from its last tick to its end, or to when it was stopped) and group
+    its unknown faces, once."""
     when = datetime.fromisoformat(not_before)
     if _now() < when:
         _send_at(close.si(session_id, not_before), when)
@@ -259,10 +259,16 @@ def close(session_id: int, not_before: str) -> None:
     state = _store().get(session_id)
     streams = session_evidence.streaming_cameras(state.cameras)
     session_evidence.leave(session_id, streams)
-    if state.status == "stopped" or state.evidence_closed_at is not None:
-        return
-    last_due = state.start_at + timedelta(seconds=(state.ticks_planned - 1) * state.interval_s)
-    window = session_evidence.read_window(streams, last_due, state.end_at, unknown_until=_now())
+    if not streams or state.evidence_closed_at is not None:
+        return  # only snapshot cameras (a stopped session's close is sent whatever its cameras), or done
+    if state.status == "stopped":
+        # The last tick that started read up to its own due time; the rest runs to the stop.
+        last_due = state.start_at + timedelta(seconds=max(0, state.ticks_started - 1) * state.interval_s)
+        window_end = state.ended_at or _now()
+    else:
+        last_due = state.start_at + timedelta(seconds=(state.ticks_planned - 1) * state.interval_s)
+        window_end = state.end_at
+    window = session_evidence.read_window(streams, last_due, window_end, unknown_until=_now())
     _keep_unknown_tracks(session_id, window.unknown)
     _group_unknown_tracks(session_id)
     added = _store().close_evidence(session_id, window.evidence, _now())

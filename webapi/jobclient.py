@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -203,6 +204,10 @@ class JobClient:
     def start_session(self, session_id: int) -> None:
         """Queue an attendance session's first tick; the tick task itself waits for the start time."""
         self.queue.start_session(session_id)
+
+    def close_session(self, session_id: int, stopped_at: datetime) -> None:
+        """Queue a stopped session's close (``JobQueue.close_session``)."""
+        self.queue.close_session(session_id, stopped_at)
 
     def drop_session_frames(self, session_id: int) -> None:
         """Revoke a stopped session's frames that are still queued (``JobRecords.drop_session_frames``)."""

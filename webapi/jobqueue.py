@@ -7,6 +7,7 @@ becomes ``BrokerUnavailable`` (503).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -15,7 +16,7 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
-from contract.jobs import SESSION_TICK, JobArgs, to_kwargs
+from contract.jobs import SESSION_CLOSE, SESSION_CLOSE_AFTER_S, SESSION_TICK, JobArgs, to_kwargs
 from contract.records import StateName
 from contract.routing import task_routes
 from errors import BrokerUnavailable, JobTimeout, error_of
@@ -77,6 +78,17 @@ class JobQueue:
         """Queue an attendance session's first tick; the tick task itself waits for the start time."""
         try:
             self.celery.send_task(SESSION_TICK, args=(session_id, 0), retry=True, retry_policy=SEND_RETRY)
+        except _BROKER_ERRORS as exc:
+            raise queue_unreachable(exc) from exc
+
+    def close_session(self, session_id: int, stopped_at: datetime) -> None:
+        """Queue a stopped session's close (its streaming cameras' last window, its unknown faces grouped),
+        to run once its cameras' readers have closed their tracks."""
+        not_before = stopped_at + timedelta(seconds=SESSION_CLOSE_AFTER_S)
+        try:
+            self.celery.send_task(
+                SESSION_CLOSE, args=(session_id, not_before.isoformat()), retry=True, retry_policy=SEND_RETRY
+            )
         except _BROKER_ERRORS as exc:
             raise queue_unreachable(exc) from exc
 

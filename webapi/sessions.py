@@ -477,7 +477,11 @@ def stop_session(session_id: int) -> Any:
     store = attendance_sessions()
     store.stop(session_id, _now())
     job_client().drop_session_frames(session_id)  # after the stop: no tick queues frames any more
-    leave_streaming_cameras(state)
+    if leave_streaming_cameras(state):
+        stopped = store.get(session_id)
+        # Its last window (from its last tick to the stop) and its unknown faces, once its readers let go.
+        job_client().close_session(session_id, stopped.ended_at or _now())
+        return jsonify(SessionOut.of(stopped).model_dump(mode="json"))
     return jsonify(SessionOut.of(store.get(session_id)).model_dump(mode="json"))
 
 
@@ -520,17 +524,21 @@ def unknown_face(session_id: int, number: int) -> Any:
     return Response(face, mimetype="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
-def leave_streaming_cameras(state: SessionState) -> None:
+def leave_streaming_cameras(state: SessionState) -> bool:
     """A stopped session no longer keeps its streaming cameras live (``tasks.session_evidence``); leaving a
-    registered camera it never watched (a snapshot camera) changes nothing."""
+    registered camera it never watched (a snapshot camera) changes nothing. Whether it had registered
+    cameras (then its close reads what their readers saw last)."""
     demand = live_cameras().demand
+    registered = False
     for camera in state.cameras:
         if isinstance(camera, str):
             continue
+        registered = True
         try:
             demand.leave(camera["camera"], session_watcher(state.id))
         except redis.RedisError as exc:
             raise BrokerUnavailable(f"Redis, where live cameras are kept, does not answer ({exc})") from exc
+    return registered
 
 
 def camera_label(camera: SessionCamera) -> str:

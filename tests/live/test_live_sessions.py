@@ -259,3 +259,57 @@ def test_a_session_keeps_its_rtsp_camera_live_from_its_first_tick_until_it_is_st
     stopped = client.post(f"/v1/attendance-sessions/{session_id}/stop")
     assert stopped.status_code == 200 and stopped.get_json()["status"] == "stopped"
     assert "room3" not in demand.live_cameras(), "a stopped session lets its camera go at once"
+
+
+def test_a_stopped_session_keeps_what_its_cameras_saw_until_the_stop_and_names_its_unknown_faces(
+    live_system: LiveSystem, pipe: FacePipeline, tmp_path: Path
+) -> None:
+    """Stopped before its second tick, a session's only evidence is its last window (first tick to the
+    stop): it is read once the reader lets the camera go, and the stranger becomes unknown person 1."""
+    room = GstRtspCamera(camera_photo(live_scenes.still_group(1), tmp_path)).start()
+    urls = {"room4": room.url("/h264")}
+    client = live_system.system.client()
+    response = client.post("/v1/cameras", json={"name": "room4", "url": urls["room4"]})
+    assert response.status_code == 201, response.get_json()
+    obama = live_system.people["obama"]
+    roster = client.post("/v1/rosters", json={"name": "stopped early", "person_ids": [obama]})
+    assert roster.status_code == 201, roster.get_json()
+    reader = start_reader(live_system, pipe, urls)
+    evidence = TrackEvidence(live_system.store, keep_s=600, max_tracks=1000)
+    try:
+        created = client.post(
+            "/v1/attendance-sessions",
+            json={
+                "roster_id": roster.get_json()["id"],
+                "cameras": [{"camera": "room4"}],
+                "duration_s": 300,
+                "interval_s": 60,  # tick 1 is a minute away: everything seen is in the window cut by the stop
+            },
+        )
+        assert created.status_code == 201, created.get_json()
+        session_id = created.get_json()["id"]
+
+        def seen_for_s() -> float:
+            spans = [e for e in evidence.window("room4", 0, time.time() + 60) if e.person_id == obama]
+            return max((e.last_seen - e.first_seen for e in spans), default=0.0)
+
+        wait_until(lambda: seen_for_s() >= 4.0, 40, "Obama to be tracked for 4 s on room4")
+        stopped = client.post(f"/v1/attendance-sessions/{session_id}/stop")
+        assert stopped.status_code == 200 and stopped.get_json()["status"] == "stopped"
+
+        def state() -> dict[str, Any]:
+            body: dict[str, Any] = client.get(f"/v1/attendance-sessions/{session_id}").get_json()
+            return body
+
+        wait_until(lambda: state()["evidence_closed_at"] is not None, 30, "the stopped session's close")
+    finally:
+        reader.stop()
+        room.stop()
+
+    report = client.get(f"/v1/attendance-sessions/{session_id}/report").get_json()
+    (entry,) = report["absent"]  # 60 s of evidence make one present; it was stopped well before
+    assert entry["person"]["display_name"] == "obama" and entry["camera"] == "room4"
+    assert entry["seconds_seen"] >= 3.0, entry
+    (stranger,) = report["unknown_people"]
+    assert (stranger["label"], stranger["camera"]) == ("unknown person 1", "room4")
+    assert client.get(stranger["face_url"]).status_code == 200
