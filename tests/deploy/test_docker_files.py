@@ -581,6 +581,16 @@ def test_worker_health_checks_ping_the_worker_they_belong_to() -> None:
         assert pinged == name, f"{where}: the healthcheck pings {pinged}@…, the worker is {name}@…"
 
 
+def test_the_callback_worker_and_the_readers_are_probed_by_their_own_node_names() -> None:
+    """They run the worker-cpu image under other node names: the image's healthcheck (rollcall-cpu@)
+    would mark them unhealthy for good, so each has its own, asking ``tasks.health`` for its node."""
+    for name in ("worker-io", "reader"):
+        command = service_command(name)
+        node = option(command, "-n", "--hostname")
+        (probe,) = service_healthcheck(name)
+        assert option(probe, "--node") == node, f"compose {name}: probes {probe}, the worker is {node}"
+
+
 def grace_seconds(value: str | int) -> float:
     match = re.fullmatch(r"(\d+)(s|m)?", str(value))
     assert match is not None, f"unexpected duration {value!r}"
