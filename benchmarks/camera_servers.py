@@ -407,7 +407,6 @@ class TlsFront:
 
     def _serve(self, client: socket.socket) -> None:
         import ssl
-        import threading
 
         try:
             secure = self._context.wrap_socket(client, server_side=True)
@@ -417,18 +416,31 @@ class TlsFront:
             return
         with self._lock:
             self._sockets += [secure, backend]
-        threading.Thread(target=_pipe, args=(backend, secure), daemon=True).start()
-        _pipe(secure, backend)
+        _relay(secure, backend)
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
+def _relay(secure: socket.socket, backend: socket.socket) -> None:
+    """Both directions on this one thread: an SSL socket must not be read and written by two threads at
+    once (OpenSSL's objects are not thread-safe; TLS 1.3 reads can write), which once stalled a test's
+    RTSP OPTIONS under load."""
+    import select
+
+    peer = {secure: backend, backend: secure}
     try:
-        while chunk := source.recv(65536):
-            sink.sendall(chunk)
-    except OSError:
-        pass  # either side closed: the other direction ends too
-    for sock in (source, sink):
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed by the other direction
+        while True:
+            # Bytes OpenSSL already decrypted wait in the SSL object, where select does not see them.
+            pending = secure.pending() if hasattr(secure, "pending") else 0
+            ready = [secure] if pending else select.select([secure, backend], [], [])[0]
+            for source in ready:
+                chunk = source.recv(65536)
+                if not chunk:
+                    return
+                peer[source].sendall(chunk)
+    except (OSError, ValueError):
+        return  # either side closed (ValueError: stop() closed a socket select was given)
+    finally:
+        for sock in (secure, backend):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed

@@ -68,7 +68,7 @@ class Dispatcher:
         self._sinks = list(sinks)
         self._ready = threading.Condition()
         self._waiting: dict[str, _Waiting] = {}
-        self._closing: set[str] = set()
+        self._closing: dict[str, threading.Event] = {}
         self._processors: dict[str, FrameProcessor] = {}
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="live-dispatch", daemon=True)
@@ -92,28 +92,34 @@ class Dispatcher:
             self._waiting[camera] = _Waiting(image, ts, frame_no)
             self._ready.notify()
 
-    def close_camera(self, camera: str) -> None:
-        """``camera`` stopped being read here: its waiting frame is dropped and its processor closed."""
+    def close_camera(self, camera: str) -> threading.Event:
+        """``camera`` stopped being read here: its waiting frame is dropped and its processor closed; the
+        answer is set once its ended tracks have reached every sink (the reader releases the camera's lease
+        after that, so whoever sees the lease gone finds the tracks written)."""
         with self._ready:
             self._waiting.pop(camera, None)
-            self._closing.add(camera)
+            done = self._closing.setdefault(camera, threading.Event())
             self._ready.notify()
+        return done
 
     def _run(self) -> None:
         while True:
             with self._ready:
                 while not (self._waiting or self._closing or self._stopping):
                     self._ready.wait()
-                closing, self._closing = self._closing, set()
+                closing, self._closing = self._closing, {}
                 if self._stopping:
-                    closing |= set(self._processors)
+                    closing |= {name: threading.Event() for name in self._processors if name not in closing}
                     self._waiting.clear()
                 item = None
                 if self._waiting:
                     camera = min(self._waiting, key=lambda name: self._waiting[name].ts)
                     item = (camera, self._waiting.pop(camera))
-            for name in closing:
-                self._close(name)
+            for name, done in closing.items():
+                try:
+                    self._close(name)
+                finally:
+                    done.set()
             if self._stopping:
                 return
             if item is not None:

@@ -43,6 +43,9 @@ from sources.fetch import FetchLimits
 from sources.stream import open_stream
 
 log = logging.getLogger("rollcall.live")
+# How long a reader letting go of a camera waits for its processor's close (the frame being processed,
+# then the ended tracks written to every sink) before it releases the lease anyway.
+PROCESSOR_CLOSE_WAIT_S = 5.0
 
 COOL_DOWN_S = 30.0  # a camera whose feed ended by itself (deleted, a bug) is not taken again before this
 
@@ -244,7 +247,15 @@ class Reader:
         feed.close()
         feed.join()
         if self._dispatcher is not None:
-            self._dispatcher.close_camera(camera)
+            # Its ended tracks reach the sinks before its lease goes: a session closing after the lease is
+            # gone finds them written.
+            closed = self._dispatcher.close_camera(camera)
+            if not closed.wait(PROCESSOR_CLOSE_WAIT_S):
+                log.warning(
+                    "live camera %s: its processor did not close within %.0f s; its lease goes anyway",
+                    camera,
+                    PROCESSOR_CLOSE_WAIT_S,
+                )
 
     def _let_go_of_all(self) -> None:
         feeds = [feed for _, feed in self._held.values()]

@@ -21,6 +21,7 @@ import redis
 
 import errors
 from facebank.records import CameraFrame, PersonEvidence, SessionCamera, SessionUnknownTrack
+from live import keys
 from live.demand import Demand
 from live.evidence import Evidence, TrackEvidence, coverage, is_stream_url, session_watcher
 from live.status import CameraStatus, StatusBoard
@@ -61,6 +62,19 @@ def keep_live(session_id: int, cameras: dict[int, str], until: datetime, now: da
             demand.watch(name, session_watcher(session_id), ttl_s)
         except redis.RedisError as exc:  # the camera stays dark this tick: its window reads no evidence
             log.warning("session %s: camera %s not kept live (Redis: %s)", session_id, name, exc)
+
+
+def still_read(cameras: dict[int, str]) -> list[str]:
+    """The cameras a reader still holds although nobody keeps them live any more: letting them go (and
+    writing their tracks, which a reader does before it releases the lease) is under way. A camera someone
+    else watches stays held: its open tracks are not waited for."""
+    client = runtime.current().live_redis
+    try:
+        watched = set(Demand(client).live_cameras())
+        return [name for name in cameras.values() if name not in watched and client.exists(keys.lease(name))]
+    except redis.RedisError as exc:  # read what is there: nothing better comes from waiting on Redis
+        log.warning("session cameras' leases not read (Redis: %s)", exc)
+        return []
 
 
 def leave(session_id: int, cameras: dict[int, str]) -> None:

@@ -62,6 +62,10 @@ log = logging.getLogger("rollcall.sessions")
 # A claimed tick whose frames were not queued this long after is taken to have lost its task.
 RECOVER_AFTER = timedelta(seconds=60)
 CLOSE_AFTER = timedelta(seconds=SESSION_CLOSE_AFTER_S)
+# A close that finds a reader still holding a camera nobody watches asks again this often, this long at most
+# (a reader lets go within a round and its processor's close; then the tracks are all written).
+CLOSE_RETRY = timedelta(seconds=1)
+CLOSE_WAIT_MAX = timedelta(seconds=30)
 _RETRY = {
     "autoretry_for": (DatabaseUnavailable,),
     "retry_backoff": True,
@@ -261,6 +265,11 @@ def close(session_id: int, not_before: str) -> None:
     session_evidence.leave(session_id, streams)
     if not streams or state.evidence_closed_at is not None:
         return  # only snapshot cameras (a stopped session's close is sent whatever its cameras), or done
+    held = session_evidence.still_read(streams)
+    if held and _now() < when + CLOSE_WAIT_MAX:
+        log.info("session %s: close waits for the readers to let go of %s", session_id, ", ".join(held))
+        _send_at(close.si(session_id, not_before), _now() + CLOSE_RETRY)
+        return
     if state.status == "stopped":
         # The last tick that started read up to its own due time; the rest runs to the stop.
         last_due = state.start_at + timedelta(seconds=max(0, state.ticks_started - 1) * state.interval_s)
