@@ -16,7 +16,6 @@ Average linkage needs no minimum group size and resists chaining; at a session's
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
 
 
 def track_vectors(embeddings: list[np.ndarray]) -> np.ndarray:
@@ -33,6 +32,10 @@ def group_tracks(embeddings: list[np.ndarray], threshold: float) -> list[int]:
         return []
     if len(embeddings) == 1:
         return [1]
+    # Imported here: scikit-learn (with SciPy) adds ~90 MiB resident to a process, and only a session's
+    # close groups tracks; every model worker imports this module.
+    from sklearn.cluster import AgglomerativeClustering
+
     labels = AgglomerativeClustering(
         n_clusters=None,
         metric="cosine",
