@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -160,24 +161,43 @@ class ApacheCamera:
             _stop(self._process)
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def url(self, path: str, *, tls: bool = False, credentials: tuple[str, str] | None = None) -> str:
+    def url(
+        self, path: str, *, tls: bool = False, credentials: tuple[str, str] | None = None, tag: str = ""
+    ) -> str:
+        """The camera's URL for ``path``; ``tag`` goes in its query so that :meth:`requests` can pick out
+        the requests one test made from everything the camera logged."""
         scheme, port = ("https", self.tls_port) if tls else ("http", self.port)
         userinfo = ""
         if credentials is not None:
-            from urllib.parse import quote
-
             userinfo = f"{quote(credentials[0], safe='')}:{quote(credentials[1], safe='')}@"
-        return f"{scheme}://{userinfo}127.0.0.1:{port}{path}"
+        query = f"?test={quote(tag, safe='')}" if tag else ""
+        return f"{scheme}://{userinfo}127.0.0.1:{port}{path}{query}"
 
-    def requests(self) -> list[tuple[str, str]]:
-        """``(path, Authorization header)`` of every request so far (``-``: no header was sent).
+    def requests(self, tag: str = "", *, at_least: int = 0, timeout_s: float = 5.0) -> list[tuple[str, str]]:
+        """``(path, Authorization header)`` of every request so far whose URL carried ``tag`` (all of them
+        without one; ``-``: no header was sent).
 
-        Apache writes a log line when it has answered, so a caller that got its answer finds it here.
+        Apache writes a request's log line after it has sent the answer, so a client holding its answer
+        may read the log before the line is there: ``at_least`` waits up to ``timeout_s`` for that many.
         """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = self._logged(tag)
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
+    def _logged(self, tag: str) -> list[tuple[str, str]]:
         if not self.access_log.exists():
             return []
-        lines = self.access_log.read_text().splitlines()
-        return [(path, auth) for path, _, auth in (line.partition(" AUTH=") for line in lines)]
+        wanted = f"test={quote(tag, safe='')}"
+        logged = []
+        for line in self.access_log.read_text().splitlines():
+            target, _, auth = line.partition(" AUTH=")
+            path, _, query = target.partition("?")
+            if not tag or query == wanted:
+                logged.append((path, auth))
+        return logged
 
     def _basic_line(self) -> str:
         import base64
@@ -234,7 +254,7 @@ ErrorLog {folder}/error.log
 LogLevel warn
 {user}
 TypesConfig /etc/mime.types
-LogFormat "%U AUTH=%{{Authorization}}i" camera
+LogFormat "%U%q AUTH=%{{Authorization}}i" camera
 CustomLog {folder}/access.log camera
 Listen 127.0.0.1:{self.port}
 Listen 127.0.0.1:{self.tls_port}
@@ -353,8 +373,6 @@ class GstRtspCamera:
         basic: bool = False,
     ) -> str:
         """``secure``: the Digest camera; ``basic``: the Basic one; neither: the open one."""
-        from urllib.parse import quote
-
         userinfo = (
             f"{quote(credentials[0], safe='')}:{quote(credentials[1], safe='')}@" if credentials else ""
         )

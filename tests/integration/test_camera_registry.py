@@ -187,18 +187,17 @@ def test_a_registered_digest_camera_gets_digest_answers_only(
     register(
         client,
         name="reg-digest",
-        url=apache_camera.url(HIKVISION),
+        url=apache_camera.url(HIKVISION, tag="registry-digest"),
         username=CAMERA_USER,
         password=CAMERA_PASSWORD,  # an "@" and a ":" in it
     )
-    seen = len(apache_camera.requests())
 
     job = wait_for_job(client, submit(client, "detect", {"camera": "reg-digest"}))
     report = client.post("/v1/cameras/reg-digest/test").get_json()
 
     assert job["state"] == "succeeded", job
     assert sum(face["prob"] >= 0.99 for face in job["result"]["faces"]) == 1
-    sent = [auth for path, auth in apache_camera.requests()[seen:] if path == HIKVISION]
+    sent = [auth for path, auth in apache_camera.requests("registry-digest", at_least=2) if path == HIKVISION]
     assert sent and all(auth == "-" or auth.startswith("Digest ") for auth in sent), sent
     assert any(auth.startswith("Digest ") for auth in sent), "the credentials answered the challenge"
     assert (report["ok"], report["auth"]) == (True, "digest-md5")
