@@ -1,9 +1,13 @@
 """The compiled area resampling gives what facenet-pytorch's ``interpolate(mode="area")`` gives, bit for bit:
 shrinking (pyramid levels), enlarging (crops of faces smaller than R-/O-Net's input) and odd rectangles,
 from int32 and float64 integral images; and torch's P-Net in bands gives P-Net's outputs over the whole
-canvas."""
+canvas; shared over two threads, the same floats."""
 
 from __future__ import annotations
+
+import os
+import select
+import signal
 
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ from torch.nn import functional as F
 
 import ml.mtcnn as mtcnn_module
 from ml.mtcnn import MTCNNParams, PNet
-from ml.resample import SummedAreaTables
+from ml.resample import ResampleThreads, SummedAreaTables
 
 
 def _area(
@@ -75,3 +79,46 @@ def test_pnet_in_bands_gives_the_outputs_of_one_call_over_the_canvas(monkeypatch
     for one, bands in zip(whole, banded, strict=True):
         assert one.shape == bands.shape
         torch.testing.assert_close(bands[0][:, inside], one[0][:, inside], rtol=0, atol=1e-5)
+
+
+def test_two_threads_resample_exactly_what_one_does(frames: list[np.ndarray]) -> None:
+    """The pyramid levels of both frames and a stage's crops shared over a helper thread: the same floats,
+    every place written once."""
+    one, two = SummedAreaTables(frames), SummedAreaTables(frames, ResampleThreads(2))
+    sizes = [(int(f.shape[0] * s + 1), int(f.shape[1] * s + 1)) for f in frames for s in (0.6, 0.4254, 0.3)]
+    owners = [i for i in range(len(frames)) for _ in range(3)]
+    serial = [np.full((*size, 3), np.nan, dtype=np.float32) for size in sizes]
+    shared = [np.full((*size, 3), np.nan, dtype=np.float32) for size in sizes]
+    one.resample_wholes_into(owners, serial)
+    two.resample_wholes_into(owners, shared)
+    for a, b in zip(serial, shared, strict=True):
+        assert not np.isnan(b).any()
+        np.testing.assert_array_equal(a, b)
+    generator = np.random.default_rng(7)
+    x0, y0 = generator.integers(0, 60, 40), generator.integers(0, 40, 40)
+    boxes = np.stack([x0, y0, x0 + generator.integers(1, 70, 40), y0 + generator.integers(1, 55, 40)], axis=1)
+    frame = np.zeros(len(boxes), dtype=np.int64)
+    np.testing.assert_array_equal(one.crops(frame, boxes, 24), two.crops(frame, boxes, 24))
+
+
+def test_a_forked_process_gets_helper_threads_of_its_own(frames: list[np.ndarray]) -> None:
+    """A detector built before a fork (its helpers started) still resamples in the child, whose copy of
+    the helper threads does not run."""
+    threads = ResampleThreads(2)
+    sums = SummedAreaTables(frames[:1], threads)
+    boxes = np.array([[0, 0, 50, 50]] * 20, dtype=np.int64)
+    expected = sums.crops(np.zeros(20, dtype=np.int64), boxes, 24)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        ok = np.array_equal(sums.crops(np.zeros(20, dtype=np.int64), boxes, 24), expected)
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as answer:
+        ready, _, _ = select.select([answer], [], [], 20)
+        if not ready:
+            os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        assert ready, "the child hung: its helper threads were never started"
+        assert answer.read() == b"1"
