@@ -13,12 +13,13 @@ cache keeps the machine code beside this file when the folder is writable).
 
 The loops release the GIL, so ``ResampleThreads`` splits a frame's pyramid levels and a stage's crops over
 the threads the networks also get (the networks and the resampling never run at once): measured on the
-2-core VM, a 1920×1080 frame's pyramid and crops took 17 ms on one thread, about a third less on two.
+2-core VM, the work around the networks of a 1920×1080 frame went from 20.9 to 15.8 ms (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -98,6 +99,7 @@ class ResampleThreads:
         self.threads = max(1, threads)
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
+        self._starting = threading.Lock()  # jobs on a threads pool may detect at once
 
     def run(self, parts: Sequence[Callable[[], None]]) -> None:
         """Run every part, the first on the calling thread and the others on the helpers; return when all
@@ -106,10 +108,12 @@ class ResampleThreads:
             for part in parts:
                 part()
             return
-        if self._pool is None or self._pid != os.getpid():
-            self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="rollcall-resample")
-            self._pid = os.getpid()
-        futures = [self._pool.submit(part) for part in parts[1:]]
+        with self._starting:
+            if self._pool is None or self._pid != os.getpid():
+                self._pool = ThreadPoolExecutor(self.threads - 1, thread_name_prefix="rollcall-resample")
+                self._pid = os.getpid()
+            pool = self._pool
+        futures = [pool.submit(part) for part in parts[1:]]
         try:
             parts[0]()
         finally:
