@@ -173,9 +173,9 @@ class ApacheCamera:
         query = f"?test={quote(tag, safe='')}" if tag else ""
         return f"{scheme}://{userinfo}127.0.0.1:{port}{path}{query}"
 
-    def requests(self, tag: str = "", *, at_least: int = 0, timeout_s: float = 5.0) -> list[tuple[str, str]]:
-        """``(path, Authorization header)`` of every request so far whose URL carried ``tag`` (all of them
-        without one; ``-``: no header was sent).
+    def requests(self, tag: str, *, at_least: int = 0, timeout_s: float = 5.0) -> list[tuple[str, str]]:
+        """``(path, Authorization header)`` of every request so far whose URL carried ``tag`` (``-``: no
+        header was sent).
 
         Apache writes a request's log line after it has sent the answer, so a client holding its answer
         may read the log before the line is there: ``at_least`` waits up to ``timeout_s`` for that many.
@@ -195,7 +195,7 @@ class ApacheCamera:
         for line in self.access_log.read_text().splitlines():
             target, _, auth = line.partition(" AUTH=")
             path, _, query = target.partition("?")
-            if not tag or query == wanted:
+            if query == wanted:
                 logged.append((path, auth))
         return logged
 

@@ -485,7 +485,8 @@ class MTCNN(nn.Module):
         self.device = torch.device(device)
         self.to(self.device).eval().requires_grad_(False)
         self.engine = loader.engine
-        # The pyramid's and the crops' resampling on the networks' share of the cores (ml.resample).
+        # The pyramid's and the crops' resampling on the networks' share of the cores (ml.resample): torch
+        # sessions run on torch's own thread setting, whatever a torch loader's count says.
         self.resample_threads = ResampleThreads(
             loader.threads if loader.engine != "torch" else torch.get_num_threads()
         )
